@@ -1,0 +1,48 @@
+# Set-up is part of every target: a fresh clone needs only python3 and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCENARIO ?= cpu
+ARGS ?=
+RUN ?= latest
+ENGINE ?= dask
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: bench report test lint overhead cluster-up cluster-down clean help
+
+help:
+	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
+	@echo "make report RUN=results/<run-id>          render the report of a run"
+	@echo "make test                                 lint and run the test suite"
+	@echo "make overhead                             the harness's own overhead against bare loops"
+	@echo "make cluster-up ENGINE=dask|ray / cluster-down"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+bench: $(STAMP)
+	$(BIN)/harness run $(SCENARIO) $(ARGS)
+	$(BIN)/harness report latest
+
+report: $(STAMP)
+	$(BIN)/harness report $(RUN)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+overhead: $(STAMP)
+	$(BIN)/python benchmarks/overhead.py
+
+cluster-up: $(STAMP)
+	$(BIN)/harness cluster up $(ENGINE) $(ARGS)
+
+cluster-down: $(STAMP)
+	$(BIN)/harness cluster down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

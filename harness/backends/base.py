@@ -1,0 +1,114 @@
+"""The one small interface every backend implements.
+
+A backend is handed a number of workers and its own options; it knows nothing of specs,
+cases or reports. The runner calls `start`, then `run` for warm-ups and repeats, then
+`stop`. Adding an engine means one new module with one subclass, registered by name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class BackendOptions(BaseModel):
+    """Options a backend accepts; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Batch:
+    """Outputs of one run of a batch of tasks, in input order.
+
+    `arrival_s` holds, per task, the seconds from submitting the batch until the driver held
+    that task's result: the submit-to-result latency the user of the engine would see.
+    """
+
+    outputs: list[Any]
+    arrival_s: list[float]
+
+
+class WorkerCrashed(RuntimeError):
+    """A worker process died while running the case (killed, segfault, out of memory)."""
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    #: How this backend runs a batch, recorded with every case so comparisons stay honest.
+    strategy: ClassVar[str]
+    options_model: ClassVar[type[BackendOptions]] = BackendOptions
+    #: False for backends whose degree of parallelism is fixed (sequential).
+    scalable: ClassVar[bool] = True
+
+    def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.options = options if options is not None else self.options_model()
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the engine and return only once every worker has finished a trivial task."""
+
+    @abstractmethod
+    def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
+        """Run `task` on every input, the engine's idiomatic fastest way."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop everything `start` started; safe to call twice."""
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers on this host (empty for in-process workers)."""
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        """What the engine is, as run: versions, addresses, nodes."""
+        return {"strategy": self.strategy}
+
+    def __enter__(self) -> Backend:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def chunksize_for(n_tasks: int, workers: int) -> int:
+    """multiprocessing.Pool.map's own heuristic: about four chunks per worker."""
+    chunks, extra = divmod(n_tasks, workers * 4)
+    return max(1, chunks + (1 if extra else 0))
+
+
+def collect_in_order(results: Sequence[Any], t0: float) -> Batch:
+    """A batch whose results all arrived together (a single blocking gather)."""
+    now = time.perf_counter() - t0
+    return Batch(outputs=list(results), arrival_s=[now] * len(results))
+
+
+def ready_probe(barrier_timeout_s: float = 60.0) -> int:
+    """A trivial task that waits at the process-wide readiness barrier, if one is set.
+
+    Used by pool backends: once `workers` probes have passed the barrier together, every
+    worker exists and has run a task.
+    """
+    barrier = _READY_BARRIER
+    if barrier is not None:
+        barrier.wait(barrier_timeout_s)
+    return os.getpid()
+
+
+def install_ready_barrier(barrier: Any) -> None:
+    """Pool initializer: remember the barrier the readiness probe waits at."""
+    global _READY_BARRIER
+    _READY_BARRIER = barrier
+
+
+_READY_BARRIER: Any = None

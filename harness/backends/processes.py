@@ -1,0 +1,76 @@
+"""multiprocessing through concurrent.futures: one interpreter (and GIL) per worker."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Literal
+
+from harness.backends.base import (
+    Backend,
+    BackendOptions,
+    Batch,
+    WorkerCrashed,
+    chunksize_for,
+    install_ready_barrier,
+    ready_probe,
+)
+
+
+class ProcessesOptions(BackendOptions):
+    start_method: Literal["fork", "spawn", "forkserver"] = "spawn"
+    #: Tasks per message to a worker; 0 picks Pool.map's heuristic (about 4 chunks a worker).
+    chunksize: int = 0
+
+
+class ProcessesBackend(Backend):
+    name = "processes"
+    strategy = "ProcessPoolExecutor.map with chunking"
+    options_model = ProcessesOptions
+    options: ProcessesOptions
+
+    _pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context(self.options.start_method)
+        # Each worker passes a barrier in its first task, so start() returns only once all
+        # `workers` processes exist and have run that task.
+        barrier = context.Barrier(self.workers)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=install_ready_barrier,
+            initargs=(barrier,),
+        )
+        probes = [self._pool.submit(ready_probe) for _ in range(self.workers)]
+        try:
+            self._pids = sorted({probe.result() for probe in probes})
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed(str(exc)) from exc
+
+    def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
+        assert self._pool is not None, "start() first"
+        chunksize = self.options.chunksize or chunksize_for(len(inputs), self.workers)
+        t0 = time.perf_counter()
+        outputs, arrival = [], []
+        try:
+            for output in self._pool.map(task, inputs, chunksize=chunksize):
+                outputs.append(output)
+                arrival.append(time.perf_counter() - t0)
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed(f"a worker process died: {exc}") from exc
+        return Batch(outputs, arrival)
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def worker_pids(self) -> list[int]:
+        return list(getattr(self, "_pids", []))
+
+    def describe(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "start_method": self.options.start_method}

@@ -1,0 +1,29 @@
+"""The baseline: every task in the driver, one after another."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.backends.base import Backend, Batch
+
+
+class SequentialBackend(Backend):
+    name = "sequential"
+    strategy = "for loop in the driver"
+    scalable = False
+
+    def start(self) -> None:
+        pass
+
+    def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
+        t0 = time.perf_counter()
+        outputs, arrival = [], []
+        for item in inputs:
+            outputs.append(task(item))
+            arrival.append(time.perf_counter() - t0)
+        return Batch(outputs, arrival)
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,159 @@
+"""The process one case runs in: start the backend, warm up, repeat, tear down.
+
+Each case gets a fresh interpreter so that one case's memory, threads or hung workers
+cannot touch the next, and so the parent can stop it whole on a timeout. Events go to the
+parent as JSON lines on a dedicated pipe (never pickle), so engine logs on stdout/stderr
+cannot corrupt them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+import psutil
+
+from harness import backends, workloads
+from harness.backends.base import WorkerCrashed
+from harness.measure.proctree import cpu_seconds, tree
+from harness.measure.stats import percentile
+from harness.spec import Case
+
+#: How many per-task latencies of the last repeat are kept for distribution plots.
+LATENCY_SAMPLE = 500
+
+
+class Emitter:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+        self.stream.flush()
+
+    def phase(self, name: str, repeat: int | None = None) -> None:
+        self("phase", phase=name, repeat=repeat, t=time.perf_counter())
+
+    def metric(self, metric: str, value: float, unit: str, repeat: int | None = None) -> None:
+        self("metric", metric=metric, value=float(value), unit=unit, repeat=repeat)
+
+
+def run_case(case: Case, emit: Emitter) -> None:
+    workload = workloads.get(case.workload)
+    backend_cls = backends.get(case.backend)
+    params = workload.params(**case.params)
+    backend = backend_cls(case.workers, backend_cls.options_model(**case.backend_options))
+    _import_engine(case.backend)
+    me = psutil.Process()
+    info = me.memory_full_info()
+    emit("baseline", uss_bytes=info.uss, rss_bytes=info.rss, pid=os.getpid())
+
+    inputs = workload.inputs(params, case.tasks)
+    expected = (
+        workload.expected(params, inputs)
+        if workload.expected is not None
+        else [workload.task(item) for item in inputs]
+    )
+
+    emit.phase("startup")
+    t0 = time.perf_counter()
+    backend.start()
+    emit.metric("startup_s", time.perf_counter() - t0, "s")
+    try:
+        emit("workers", pids=backend.worker_pids(), describe=backend.describe())
+        for i in range(case.warmup):
+            emit.phase("warmup", repeat=i)
+            _check(backend.run(workload.task, inputs).outputs, expected, f"warm-up {i + 1}")
+        for r in range(1, case.repeat + 1):
+            emit.phase("steady", repeat=r)
+            procs = tree(os.getpid())
+            cpu0 = cpu_seconds(procs)
+            t0 = time.perf_counter()
+            batch = backend.run(workload.task, inputs)
+            wall = time.perf_counter() - t0
+            cpu1 = cpu_seconds(tree(os.getpid()) or procs)
+            emit.phase("between", repeat=r)
+            _check(batch.outputs, expected, f"repeat {r}")
+            emit.metric("wall_s", wall, "s", r)
+            emit.metric("tasks_per_s", len(inputs) / wall, "1/s", r)
+            if workload.bytes_per_task is not None:
+                emit.metric(
+                    "bytes_per_s", len(inputs) * workload.bytes_per_task(params) / wall, "B/s", r
+                )
+            for q in (50, 95, 99):
+                emit.metric(f"latency_p{q}_s", percentile(batch.arrival_s, q), "s", r)
+            emit.metric("cpu_util", (cpu1 - cpu0) / (wall * case.workers), "ratio", r)
+            if r == case.repeat:
+                step = max(1, len(batch.arrival_s) // LATENCY_SAMPLE)
+                emit("latencies", repeat=r, values=sorted(batch.arrival_s)[::step])
+    finally:
+        emit.phase("teardown")
+        t0 = time.perf_counter()
+        backend.stop()
+        emit.metric("teardown_s", time.perf_counter() - t0, "s")
+
+
+def _import_engine(backend: str) -> None:
+    """Import the engine before the baseline, so the baseline is 'driver with imports'."""
+    if backend == "dask":
+        import distributed  # noqa: F401
+    elif backend == "ray":
+        import ray  # noqa: F401
+
+
+class OutputMismatch(RuntimeError):
+    pass
+
+
+def _check(outputs: list[Any], expected: list[Any], where: str) -> None:
+    if outputs != expected:
+        wrong = sum(1 for a, b in zip(outputs, expected, strict=False) if a != b)
+        wrong += abs(len(outputs) - len(expected))
+        raise OutputMismatch(
+            f"{where}: {wrong} of {len(expected)} outputs differ from the sequential result"
+        )
+
+
+def main(argv: list[str]) -> int:
+    events = os.fdopen(int(argv[1]), "w", buffering=1)
+    emit = Emitter(events)
+    case = Case.from_json(sys.stdin.read())
+    try:
+        run_case(case, emit)
+    except WorkerCrashed as exc:
+        emit("failed", status="crashed", error=f"{type(exc).__name__}: {exc}")
+        return 3
+    except Exception as exc:  # a failure inside the case is its status, not the harness's end
+        status = "crashed" if _is_crash(exc) else "error"
+        emit("failed", status=status, error=f"{type(exc).__name__}: {exc}")
+        return 3
+    emit("done")
+    return 0
+
+
+def _is_crash(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in _chain(exc)}
+    return bool(
+        names
+        & {
+            "WorkerCrashedError",
+            "KilledWorker",
+            "BrokenProcessPool",
+            "RaySystemError",
+            "LocalRayletDiedError",
+            "NodeDiedError",
+        }
+    )
+
+
+def _chain(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,329 @@
+"""The command line: parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness import analysis, fingerprint, results, runner, spec, workloads
+from harness.console import print_summary
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Benchmark sequential, threads, processes, Dask and Ray on one scenario spec.",
+)
+# Piped output (a log, a file) gets whole table rows rather than 80 columns of wrapping.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+DEBUG = False
+
+
+class BadInput(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _split_list(text: str | None, flag: str, cast=str) -> list | None:
+    if text is None:
+        return None
+    try:
+        items = [cast(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadInput(f"{flag}: expected a comma-separated list, got {text!r}") from None
+    if not items:
+        raise BadInput(f"{flag}: empty list")
+    return items
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(help="scenario name (see `harness list`) or a .toml path")
+    ],
+    backends: Annotated[
+        str | None, typer.Option(help="comma-separated backends, e.g. threads,ray")
+    ] = None,
+    workers: Annotated[
+        str | None, typer.Option(help="comma-separated worker counts, e.g. 1,2,4")
+    ] = None,
+    repeat: Annotated[int | None, typer.Option(help="measured repeats per case")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="small sizes and few repeats: a smoke run")
+    ] = False,
+    timeout: Annotated[float | None, typer.Option(help="per-case timeout in seconds")] = None,
+    out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
+    resume: Annotated[
+        Path | None, typer.Option(help="a run folder: run only its missing cases")
+    ] = None,
+    dask_address: Annotated[
+        str | None, typer.Option(help="tcp://host:port of an existing Dask scheduler")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="host:port of an existing Ray cluster")
+    ] = None,
+    sample_interval: Annotated[
+        float, typer.Option(help="memory sampling interval in seconds")
+    ] = 0.05,
+) -> None:
+    """Run a scenario's cases and save them under OUT/<run-id>/."""
+    loaded = spec.load(scenario)
+    chosen = _split_list(backends, "--backends")
+    if chosen:
+        from harness import backends as registry
+
+        for name in chosen:
+            if name not in registry.NAMES:
+                raise BadInput(
+                    f"--backends: unknown backend {name!r} (known: {', '.join(registry.NAMES)})"
+                )
+    worker_counts = _split_list(workers, "--workers", int)
+    if worker_counts and any(w < 1 for w in worker_counts):
+        raise BadInput("--workers: every value must be at least 1")
+    if repeat is not None and repeat < 1:
+        raise BadInput("--repeat: must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise BadInput("--timeout: must be positive")
+    if sample_interval <= 0:
+        raise BadInput("--sample-interval: must be positive")
+    options: dict[str, dict] = {}
+    if dask_address:
+        options["dask"] = {"address": _check_address(dask_address, "--dask-address", "tcp://")}
+    if ray_address:
+        options["ray"] = {"address": _check_address(ray_address, "--ray-address", "")}
+    cases = spec.expand(
+        loaded,
+        quick=quick,
+        backends_filter=chosen,
+        workers_override=worker_counts,
+        repeat=repeat,
+        timeout_s=timeout,
+        backend_options=options,
+    )
+    if resume is not None:
+        if not (resume / results.RUN_JSON).is_file():
+            raise BadInput(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
+        run_dir = resume
+        info = results.run_info(run_dir)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        run_dir = out / results.new_run_id(out)
+        run_dir.mkdir()
+        info = {
+            "format_version": results.FORMAT_VERSION,
+            "run_id": run_dir.name,
+            "scenario": loaded.name,
+            "spec": loaded.model_dump(),
+            "spec_path": str(spec.resolve(scenario)),
+            "quick": quick,
+            "command": shlex.join(["harness", *sys.argv[1:]]),
+            "started": datetime.now(timezone.utc).isoformat(),
+            "cases_planned": [c.case_id for c in cases],
+            "fingerprint": fingerprint.collect(),
+            "status": "running",
+        }
+        results.write_json_atomic(run_dir / results.RUN_JSON, info)
+    console.print(
+        f"run [bold]{run_dir.name}[/]: {len(cases)} cases of [bold]{loaded.name}[/] "
+        f"({loaded.description}){' --quick' if quick else ''}"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task("starting", total=len(cases))
+
+        def on_start(case: spec.Case, i: int, n: int) -> None:
+            progress.update(bar, description=f"{case.case_id} starting")
+
+        def on_event(case: spec.Case, event: dict) -> None:
+            if event.get("event") == "phase":
+                what = event["phase"]
+                if event.get("repeat") is not None and what == "steady":
+                    what = f"repeat {event['repeat']}/{case.repeat}"
+                progress.update(bar, description=f"{case.case_id} {what}")
+
+        def on_end(outcome: runner.CaseOutcome) -> None:
+            progress.advance(bar)
+            if outcome.status != "ok":
+                progress.console.print(
+                    f"[red]{outcome.case.case_id}: {outcome.status}[/] {outcome.error}"
+                )
+
+        progress.advance(bar, len(cases) - len([c for c in cases]))
+        result = runner.run(
+            cases,
+            run_dir,
+            sample_interval_s=sample_interval,
+            on_case_start=on_start,
+            on_case_end=on_end,
+            on_event=on_event,
+        )
+        progress.update(bar, completed=len(cases), description="done")
+    info["status"] = "interrupted" if result.interrupted else "complete"
+    info["finished"] = datetime.now(timezone.utc).isoformat()
+    info["engines"] = {o.case.backend: o.describe for o in result.outcomes if o.describe}
+    results.write_json_atomic(run_dir / results.RUN_JSON, info)
+    df = results.load(run_dir)
+    print_summary(
+        console,
+        analysis.case_table(df),
+        title=f"{loaded.name} on {info['fingerprint']['machine']['hostname']}",
+    )
+    console.print(f"results: {run_dir}/{results.MEASUREMENTS}")
+    if result.interrupted:
+        err.print(
+            f"interrupted: finished cases are saved. Continue with: harness run {scenario} "
+            f"--resume {run_dir}"
+        )
+        raise typer.Exit(130)
+
+
+def _check_address(address: str, flag: str, scheme: str) -> str:
+    rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"{flag}: expected {scheme}HOST:PORT, got {address!r}")
+    return address
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """The scenarios, workloads and backends this harness knows."""
+    from harness import backends as registry
+
+    table = Table("scenario", "workload", "backends", "description", header_style="bold")
+    for name in spec.available():
+        try:
+            s = spec.load(name)
+        except spec.SpecError as exc:
+            table.add_row(name, "-", "-", f"[red]invalid: {exc}[/]")
+            continue
+        table.add_row(s.name, s.workload, ",".join(s.backends), s.description)
+    console.print(table)
+    console.print("workloads: " + ", ".join(workloads.names()))
+    console.print("backends:  " + ", ".join(registry.NAMES))
+
+
+@app.command()
+def show(runs: Annotated[list[str], typer.Argument(help="run folders or globs")]) -> None:
+    """The summary table of one or more runs."""
+    df = _load(runs)
+    print_summary(console, analysis.case_table(df))
+
+
+@app.command()
+def report(
+    runs: Annotated[
+        list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PDF path (default: <run>/report.pdf)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="pdf, or png/svg files in a folder")] = "pdf",
+) -> None:
+    """Render the report: figures and tables of the runs."""
+    from harness.report import pdf
+
+    if fmt not in ("pdf", "png", "svg"):
+        raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
+    dirs = _run_dirs(runs)
+    df = _load([str(d) for d in dirs])
+    infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
+    pages = pdf.build(df, infos)
+    if fmt == "pdf":
+        target = output or dirs[-1] / "report.pdf"
+        pdf.write_pdf(pages, target)
+        console.print(f"report: {target} ({len(pages)} pages)")
+    else:
+        folder = output or dirs[-1] / "figures"
+        files = pdf.write_images(pages, folder, fmt)
+        console.print(f"figures: {folder} ({len(files)} files)")
+
+
+@app.command()
+def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """This machine and its software, as a run records them."""
+    fp = fingerprint.collect()
+    if as_json:
+        print(json.dumps(fp, indent=2, default=str))
+        return
+    table = Table("field", "value", header_style="bold", show_header=False)
+    for section in ("machine", "software"):
+        for key, value in fp[section].items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+def _run_dirs(runs: list[str]) -> list[Path]:
+    expanded = []
+    for item in runs:
+        if item == "latest":
+            candidates = sorted(p.parent for p in Path("results").glob(f"*/{results.RUN_JSON}"))
+            if not candidates:
+                raise BadInput("latest: no run under results/ yet (run `harness run` first)")
+            expanded.append(str(candidates[-1]))
+        else:
+            expanded.append(item)
+    return results.run_dirs(expanded)
+
+
+def _load(runs: list[str]):
+    dirs = _run_dirs(runs)
+    df, problems = results.load_runs(dirs)
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+    if df.empty:
+        raise BadInput("no readable measurements in " + ", ".join(map(str, dirs)))
+    return df
+
+
+def main() -> None:
+    """Entry point: bad input is one line and exit code 2; --debug shows the traceback."""
+    global DEBUG
+    argv = sys.argv[1:]
+    if "--debug" in argv:
+        DEBUG = True
+        argv = [a for a in argv if a != "--debug"]
+    try:
+        code = app(args=argv, prog_name="harness", standalone_mode=False)
+    except (BadInput, spec.SpecError, results.ResultsError) as exc:
+        _fail(str(exc))
+    except click.UsageError as exc:
+        hint = f" (for {exc.ctx.command_path})" if exc.ctx else ""
+        _fail(exc.format_message() + hint)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    if DEBUG:
+        traceback.print_exc()
+    err.print(f"harness: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Clocks, process-tree sampling and statistics."""

@@ -1,0 +1,225 @@
+"""Scenario specs: TOML files validated by pydantic, expanded into a matrix of cases.
+
+A spec is data. It names a workload from the registry and backends by name; unknown keys,
+wrong types and impossible values are errors that name the file and the field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness import backends, workloads
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+Scalar = bool | int | float | str
+
+
+class SpecError(ValueError):
+    """Bad input in a spec: the message names the file and the field."""
+
+
+class QuickSettings(BaseModel):
+    """Smaller sizes for smoke runs (`--quick`); each key overrides the spec's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: int | None = Field(default=None, ge=1)
+    params: dict[str, Scalar] = {}
+    sweep: dict[str, list[Scalar]] = {}
+    workers: list[int] | None = None
+    repeat: int | None = Field(default=None, ge=1)
+    warmup: int | None = Field(default=None, ge=0)
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    workload: str
+    tasks: int = Field(ge=1, description="tasks in one repeat")
+    params: dict[str, Scalar] = {}
+    sweep: dict[str, list[Scalar]] = Field(
+        default={}, description="parameters whose values each make their own cases"
+    )
+    backends: list[str] = list(backends.NAMES)
+    workers: list[int] = Field(default=[1, 2], min_length=1)
+    repeat: int = Field(default=5, ge=1)
+    warmup: int = Field(default=1, ge=0)
+    timeout_s: float = Field(default=600.0, gt=0)
+    backend_options: dict[str, dict[str, Scalar]] = {}
+    quick: QuickSettings = QuickSettings()
+
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: list[int]) -> list[int]:
+        if any(w < 1 for w in value):
+            raise ValueError("every workers value must be at least 1")
+        return sorted(set(value))
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: list[str]) -> list[str]:
+        unknown = [b for b in value if b not in backends.NAMES]
+        if unknown:
+            raise ValueError(f"unknown backend {unknown[0]!r} (known: {', '.join(backends.NAMES)})")
+        if not value:
+            raise ValueError("at least one backend")
+        return list(dict.fromkeys(value))
+
+    @field_validator("workload")
+    @classmethod
+    def _known_workload(cls, value: str) -> str:
+        if value not in workloads.names():
+            raise ValueError(f"unknown workload {value!r} (known: {', '.join(workloads.names())})")
+        return value
+
+    @model_validator(mode="after")
+    def _check_params_and_options(self) -> Spec:
+        for params in self.param_sets(quick=False) + self.param_sets(quick=True):
+            workloads.get(self.workload).params(**params)
+        for name, options in self.backend_options.items():
+            if name not in backends.NAMES:
+                raise ValueError(f"backend_options: unknown backend {name!r}")
+            backends.get(name).options_model(**options)
+        for key, values in {**self.sweep, **self.quick.sweep}.items():
+            if not values:
+                raise ValueError(f"sweep.{key}: give at least one value")
+        return self
+
+    def param_sets(self, quick: bool) -> list[dict[str, Scalar]]:
+        """Every combination of the sweep, each merged over the fixed parameters."""
+        params = {**self.params, **(self.quick.params if quick else {})}
+        sweep = {**self.sweep, **(self.quick.sweep if quick else {})}
+        keys = sorted(sweep)
+        return [
+            {**params, **dict(zip(keys, combo, strict=True))}
+            for combo in itertools.product(*(sweep[k] for k in keys))
+        ]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of a scenario's matrix: everything the runner needs, as plain data."""
+
+    scenario: str
+    workload: str
+    backend: str
+    workers: int
+    tasks: int
+    params: dict[str, Any]
+    repeat: int
+    warmup: int
+    timeout_s: float
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def params_key(self) -> str:
+        return json.dumps(self.params, sort_keys=True)
+
+    @property
+    def case_id(self) -> str:
+        params = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.scenario}/{self.backend}/w{self.workers}" + (f"/{params}" if params else "")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Case:
+        return cls(**json.loads(text))
+
+
+def load(path_or_name: str | os.PathLike[str]) -> Spec:
+    """Load a spec from a path, or by scenario name from the scenarios folder."""
+    path = resolve(path_or_name)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from None
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {_first_error(exc)}") from None
+
+
+def resolve(path_or_name: str | os.PathLike[str]) -> Path:
+    text = str(path_or_name)
+    candidate = Path(text)
+    if text.endswith(".toml") or os.sep in text:
+        if not candidate.is_file():
+            raise SpecError(f"{text}: no such spec file")
+        return candidate
+    named = SCENARIO_DIR / f"{text}.toml"
+    if not named.is_file():
+        known = ", ".join(available()) or "none"
+        raise SpecError(f"unknown scenario {text!r} (known: {known})")
+    return named
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif error["type"] == "missing":
+        message = "missing field"
+    return f"{where}: {message}" if where else message
+
+
+def expand(
+    spec: Spec,
+    *,
+    quick: bool = False,
+    backends_filter: list[str] | None = None,
+    workers_override: list[int] | None = None,
+    repeat: int | None = None,
+    timeout_s: float | None = None,
+    backend_options: dict[str, dict[str, Any]] | None = None,
+) -> list[Case]:
+    """The matrix: scenario x backend x workers x parameter set, sequential once per set."""
+    q = spec.quick if quick else QuickSettings()
+    workers = workers_override or q.workers or spec.workers
+    chosen = backends_filter or spec.backends
+    options = {**spec.backend_options, **(backend_options or {})}
+    cases = []
+    for params in spec.param_sets(quick):
+        for backend in chosen:
+            scalable = backends.get(backend).scalable
+            for w in workers if scalable else [1]:
+                cases.append(
+                    Case(
+                        scenario=spec.name,
+                        workload=spec.workload,
+                        backend=backend,
+                        workers=w,
+                        tasks=q.tasks or spec.tasks,
+                        params=params,
+                        repeat=repeat or q.repeat or spec.repeat,
+                        warmup=q.warmup if q.warmup is not None else spec.warmup,
+                        timeout_s=timeout_s or spec.timeout_s,
+                        backend_options=dict(options.get(backend, {})),
+                    )
+                )
+    return cases

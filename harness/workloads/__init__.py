@@ -1,0 +1,5 @@
+"""Workloads: the functions a case runs, importable by every worker."""
+
+from harness.workloads.registry import WORKLOADS, Workload, WorkloadParams, get, names
+
+__all__ = ["WORKLOADS", "Workload", "WorkloadParams", "get", "names"]

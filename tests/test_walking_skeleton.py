@@ -1,0 +1,108 @@
+"""The walking skeleton end to end: a quick cpu run on all five real backends."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import engine_processes, harness
+
+from harness import analysis, results
+
+BACKENDS = {"sequential", "threads", "processes", "dask", "ray"}
+
+
+def test_every_backend_ran_every_case_ok(cpu_run):
+    df = results.load(cpu_run)
+    cases = analysis.case_status(df)
+    assert set(cases["backend"]) == BACKENDS
+    assert (cases["status"] == "ok").all(), cases[cases["status"] != "ok"][["case_id", "error"]]
+    # sequential once, every other backend at each quick worker count
+    assert sorted(cases.loc[cases.backend != "sequential", "workers"].unique()) == [1, 2]
+    assert (cases["backend"] == "sequential").sum() == 1
+
+
+def test_frame_is_tidy_with_the_documented_schema(cpu_run):
+    df = results.load(cpu_run)
+    assert list(df.columns) == list(results.SCHEMA)
+    assert {str(t) for t in df.dtypes} >= {"string", "int64", "Int64", "float64"}
+    for metric in ("startup_s", "teardown_s", "wall_s", "tasks_per_s"):
+        assert metric in set(df["metric"]), metric
+    walls = df[df["metric"] == "wall_s"]
+    # the quick spec asks for 3 repeats: each case has repeats 1..3, no warm-up mixed in
+    per_case = walls.groupby("case_id")["repeat"].apply(lambda r: sorted(r.tolist()))
+    assert all(r == [1, 2, 3] for r in per_case)
+    assert (walls["value"] > 0).all()
+    # tasks_per_s is tasks / wall of the same repeat
+    tps = df[df.metric == "tasks_per_s"].set_index(["case_id", "repeat"])["value"]
+    wall = walls.set_index(["case_id", "repeat"])["value"]
+    assert ((tps * wall).round(6) == 4).all()
+
+
+def test_run_json_records_spec_command_and_machine(cpu_run):
+    info = json.loads((cpu_run / "run.json").read_text())
+    assert info["status"] == "complete"
+    assert info["spec"]["name"] == "cpu"
+    assert info["command"].startswith("harness run cpu --quick")
+    machine, software = info["fingerprint"]["machine"], info["fingerprint"]["software"]
+    for key in ("hostname", "cpu_model", "logical_cores", "physical_cores", "memory_bytes", "os"):
+        assert machine[key], key
+    for pkg in ("ray", "dask", "distributed", "pandas"):
+        assert software["packages"][pkg], pkg
+    assert "commit" in software["git"]
+
+
+def test_run_ids_sort_by_time(tmp_path):
+    first = results.new_run_id(tmp_path)
+    (tmp_path / first).mkdir()
+    second = results.new_run_id(tmp_path)
+    assert first != second and sorted([second, first]) == [first, second]
+
+
+def test_summary_has_speedup_against_sequential(cpu_run):
+    table = analysis.case_table(results.load(cpu_run))
+    seq = table[table.backend == "sequential"].iloc[0]
+    assert seq["speedup"] == pytest.approx(1.0)
+    threads2 = table[(table.backend == "threads") & (table.workers == 2)].iloc[0]
+    assert threads2["speedup"] == pytest.approx(seq["median"] / threads2["median"])
+    assert threads2["efficiency"] == pytest.approx(threads2["speedup"] / 2)
+
+
+def test_load_accepts_globs_and_many_runs(cpu_run):
+    df = results.load(str(cpu_run.parent / "*"))
+    assert set(df["run_id"]) == {cpu_run.name}
+
+
+def test_no_engine_process_outlives_the_run(cpu_run):
+    assert engine_processes() == []
+
+
+def test_report_pdf_has_pages_with_data(cpu_run, tmp_path):
+    target = tmp_path / "r.pdf"
+    proc = harness("report", str(cpu_run), "-o", str(target))
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes().startswith(b"%PDF")
+    from harness.report import pdf
+
+    infos = [results.run_info(cpu_run)]
+    pages = pdf.build(results.load(cpu_run), infos)
+    names = [name for name, _ in pages]
+    assert names[0] == "title" and names[-1] == "cases"
+    assert {"cpu-throughput", "cpu-speedup", "cpu-startup"} <= set(names)
+    for name, fig in pages[1:-1]:
+        for ax in fig.axes:
+            assert ax.lines or ax.patches or ax.collections, f"{name}: empty axes"
+
+
+def test_show_prints_every_backend(cpu_run):
+    proc = harness("show", str(cpu_run))
+    assert proc.returncode == 0
+    for backend in BACKENDS:
+        assert backend in proc.stdout
+
+
+def test_frame_round_trips_through_parquet(cpu_run, tmp_path):
+    df = results.load(cpu_run)
+    results.write_parquet_atomic(tmp_path / "m.parquet", df)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "m.parquet"), df)
