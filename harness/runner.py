@@ -30,7 +30,7 @@ from harness.spec import Case
 
 #: Memory samples kept per case for the memory-over-time figure.
 TIMESERIES_POINTS = 400
-RUNNING_PHASES = ("warmup", "steady", "between")
+RUNNING_PHASES = ("warmup", "steady", "between", "latency")
 
 
 class Interrupted(Exception):
@@ -140,7 +140,9 @@ def _read_events(
             except json.JSONDecodeError:
                 continue
             if event.get("event") == "phase":
-                sampler.set_phase(event["phase"])
+                # The latency pass is not a throughput measurement: a good moment to read
+                # USS of the warmed-up tree without slowing a timed repeat.
+                sampler.set_phase(event["phase"], full_sample=event["phase"] == "latency")
             events.append(event)
             if on_event is not None:
                 on_event(case, event)
@@ -269,9 +271,11 @@ def _memory_metrics(
     workers_event: dict[str, Any],
 ) -> list[tuple[str, float, str]]:
     running = [s for s in samples if s.phase in RUNNING_PHASES]
-    if not running or baseline is None:
+    with_uss = [s for s in running if s.uss_bytes is not None]
+    if not with_uss or baseline is None:
         return []
-    peak = max(running, key=lambda s: s.uss_bytes)
+    peak = max(with_uss, key=lambda s: s.uss_bytes or 0)
+    assert peak.uss_bytes is not None
     base_uss = baseline["uss_bytes"]
     driver_pid = baseline["pid"]
     worker_pids = [p for p in workers_event.get("pids", []) if p in peak.per_pid_uss]

@@ -64,6 +64,14 @@ class ProcessesBackend(Backend):
             raise WorkerCrashed(f"a worker process died: {exc}") from exc
         return Batch(outputs, arrival)
 
+    def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
+        assert self._pool is not None, "start() first"
+        chunksize = self.options.chunksize or chunksize_for(len(inputs), self.workers)
+        try:
+            return list(self._pool.map(task, inputs, chunksize=chunksize))
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed(f"a worker process died: {exc}") from exc
+
     def stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -20,7 +20,7 @@ class RayOptions(BackendOptions):
 
 class RayBackend(Backend):
     name = "ray"
-    strategy = "remote tasks, ray.wait as they complete"
+    strategy = "remote tasks, one ray.get on the list"
     options_model = RayOptions
     options: RayOptions
 
@@ -81,6 +81,18 @@ class RayBackend(Backend):
         except RayTaskError as exc:
             raise exc.as_instanceof_cause() from None
         return Batch(list(outputs), arrival)
+
+    def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
+        import ray
+        from ray.exceptions import RayTaskError, WorkerCrashedError
+
+        remote = self._remote_fn(task)
+        try:
+            return ray.get([remote.remote(item) for item in inputs])
+        except WorkerCrashedError as exc:
+            raise WorkerCrashed(f"a Ray worker died: {exc}") from exc
+        except RayTaskError as exc:
+            raise exc.as_instanceof_cause() from None
 
     def stop(self) -> None:
         if self._started:

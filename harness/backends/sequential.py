@@ -25,5 +25,8 @@ class SequentialBackend(Backend):
             arrival.append(time.perf_counter() - t0)
         return Batch(outputs, arrival)
 
+    def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
+        return [task(item) for item in inputs]
+
     def stop(self) -> None:
         pass

@@ -13,7 +13,7 @@ from harness.backends.base import Backend, Batch
 
 class ThreadsBackend(Backend):
     name = "threads"
-    strategy = "ThreadPoolExecutor.submit per task, results as completed"
+    strategy = "ThreadPoolExecutor.map"
 
     _pool: ThreadPoolExecutor | None = None
 
@@ -37,6 +37,10 @@ class ThreadsBackend(Backend):
             outputs[i] = future.result()
             arrival[i] = time.perf_counter() - t0
         return Batch(outputs, arrival)
+
+    def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
+        assert self._pool is not None, "start() first"
+        return list(self._pool.map(task, inputs))
 
     def stop(self) -> None:
         if self._pool is not None:

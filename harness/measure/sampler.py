@@ -4,6 +4,11 @@ The sampler runs in the harness's parent process, not beside the workload: a sam
 thread inside the driver would compete for the GIL with the threads backend it measures.
 Unique set size (USS) counts each process's private pages once; RSS sums would count the
 shared interpreter and library pages of every worker again.
+
+USS is costly to read (the kernel walks every mapping: ~1.5 ms a Ray process), RSS is
+cheap. So RSS is read every tick, USS only as often as keeps its cost under
+`uss_budget` of one core, and once more when asked (at the start of a phase that is not
+timed), so that the sampler does not itself slow the 2-core machine it measures.
 """
 
 from __future__ import annotations
@@ -16,21 +21,25 @@ import psutil
 
 from harness.measure.proctree import tree
 
+#: Seconds between re-reading which processes belong to the tree (a /proc scan).
+TREE_REFRESH_S = 0.5
+
 
 @dataclass
 class Sample:
     t: float  # perf_counter seconds (system-wide monotonic clock on Linux)
     phase: str
     rss_bytes: int
-    uss_bytes: int
-    per_pid_uss: dict[int, int]
     processes: int
+    uss_bytes: int | None = None  # None where this tick read RSS only
+    per_pid_uss: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
 class TreeSampler:
     root_pid: int
     interval_s: float = 0.05
+    uss_budget: float = 0.02
     samples: list[Sample] = field(default_factory=list)
     seen_pids: set[int] = field(default_factory=set)
     phase: str = "spawn"
@@ -38,7 +47,8 @@ class TreeSampler:
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="harness-sampler", daemon=True)
-        self._lock = threading.Lock()
+        self._procs: list[psutil.Process] = []
+        self._procs_read = 0.0
 
     def start(self) -> TreeSampler:
         self._thread.start()
@@ -48,29 +58,42 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
-    def set_phase(self, phase: str) -> None:
-        """Tag later samples, and take one now so short phases are seen at least once."""
+    def set_phase(self, phase: str, full_sample: bool = False) -> None:
+        """Tag later samples; `full_sample` reads USS now, in the caller's thread."""
         self.phase = phase
-        self.sample()
+        self._procs_read = 0.0  # phases start and stop processes: look again
+        if full_sample:
+            self.sample(full=True)
 
-    def sample(self) -> None:
-        rss = uss = 0
-        per_pid: dict[int, int] = {}
-        procs = tree(self.root_pid)
-        for proc in procs:
+    def sample(self, full: bool) -> float:
+        """Take one sample; returns the seconds it took."""
+        started = time.perf_counter()
+        if started - self._procs_read > TREE_REFRESH_S:
+            self._procs = tree(self.root_pid)
+            self._procs_read = started
+        rss, uss, per_pid = 0, 0, {}
+        for proc in self._procs:
             try:
-                info = proc.memory_full_info()
+                if full:
+                    info = proc.memory_full_info()
+                    per_pid[proc.pid] = info.uss
+                    uss += info.uss
+                else:
+                    info = proc.memory_info()
+                rss += info.rss
+                self.seen_pids.add(proc.pid)
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
-            rss += info.rss
-            per_pid[proc.pid] = info.uss
-            uss += info.uss
-        with self._lock:
-            self.seen_pids.update(per_pid)
-            self.samples.append(
-                Sample(time.perf_counter(), self.phase, rss, uss, per_pid, len(per_pid))
-            )
+        self.samples.append(
+            Sample(started, self.phase, rss, len(self._procs), uss if full else None, per_pid)
+        )
+        return time.perf_counter() - started
 
     def _loop(self) -> None:
+        next_full = 0.0
         while not self._stop.wait(self.interval_s):
-            self.sample()
+            now = time.perf_counter()
+            full = now >= next_full
+            cost = self.sample(full)
+            if full:
+                next_full = now + max(self.interval_s, cost / self.uss_budget)
