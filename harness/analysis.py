@@ -25,6 +25,19 @@ def case_status(df: pd.DataFrame) -> pd.DataFrame:
 
 def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per case: n, median, 95% bootstrap interval, mean, stdev, CV and the unstable flag."""
+    columns = [
+        *CASE_KEYS,
+        "status",
+        "metric",
+        "n",
+        "median",
+        "ci_low",
+        "ci_high",
+        "mean",
+        "stdev",
+        "cv",
+        "unstable",
+    ]
     rows = []
     sub = df[df["metric"] == metric]
     for keys, group in sub.groupby(CASE_KEYS + ["status"], dropna=False, observed=True):
@@ -43,7 +56,7 @@ def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
                 "unstable": s.unstable,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def case_table(df: pd.DataFrame) -> pd.DataFrame:

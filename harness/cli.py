@@ -12,6 +12,11 @@ from typing import Annotated
 
 import click
 import typer
+
+try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -306,10 +311,13 @@ def main() -> None:
         code = app(args=argv, prog_name="harness", standalone_mode=False)
     except (BadInput, spec.SpecError, results.ResultsError) as exc:
         _fail(str(exc))
-    except click.UsageError as exc:
+    except NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help() if exc.ctx else "harness --help")
+        sys.exit(0)
+    except (UsageError, click.UsageError) as exc:
         hint = f" (for {exc.ctx.command_path})" if exc.ctx else ""
         _fail(exc.format_message() + hint)
-    except click.exceptions.Abort:
+    except (typer.Abort, click.exceptions.Abort):
         err.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:

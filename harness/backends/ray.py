@@ -79,7 +79,7 @@ class RayBackend(Backend):
         except WorkerCrashedError as exc:
             raise WorkerCrashed(f"a Ray worker died: {exc}") from exc
         except RayTaskError as exc:
-            raise exc.as_instanceof_cause() from None
+            raise _user_error(exc) from None
         return Batch(list(outputs), arrival)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
@@ -92,7 +92,7 @@ class RayBackend(Backend):
         except WorkerCrashedError as exc:
             raise WorkerCrashed(f"a Ray worker died: {exc}") from exc
         except RayTaskError as exc:
-            raise exc.as_instanceof_cause() from None
+            raise _user_error(exc) from None
 
     def stop(self) -> None:
         if self._started:
@@ -116,3 +116,9 @@ class RayBackend(Backend):
 def _pid_after(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def _user_error(exc: Exception) -> Exception:
+    """The task's own exception, so its status reads like any backend's (ValueError: ...)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, Exception) else exc

@@ -1,0 +1,281 @@
+"""Hangs, crashes, interrupts and bad input: nothing measured is lost, nothing is left behind.
+
+Every harness started here carries a marker in its environment, so the leftover check
+looks only at processes these tests started (other runs may share the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import HARNESS, REPO
+
+from harness import results
+from harness.measure.proctree import terminate
+from harness.runner import run_case
+from harness.spec import Case
+
+MARK = "HARNESS_TEST_MARK"
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(MARK) == mark:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run the CLI with a marker; after the test, assert none of its processes remain."""
+    mark = uuid.uuid4().hex
+    env = {**os.environ, MARK: mark}
+
+    def go(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [HARNESS, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp_path
+        )
+
+    go.env = env
+    go.mark = mark
+    yield go
+    leftovers = [p for p in marked(mark) if p.status() != psutil.STATUS_ZOMBIE]
+    terminate(leftovers)
+    assert leftovers == [], [p.cmdline() for p in leftovers]
+
+
+def write_spec(
+    tmp_path: Path,
+    workload: str,
+    backends: list[str],
+    params: str = "",
+    tasks: int = 2,
+    timeout_s: float = 60,
+) -> Path:
+    path = tmp_path / f"{workload}.toml"
+    path.write_text(
+        f'name = "{workload.replace("_", "-")}"\ndescription = "test"\nworkload = "{workload}"\n'
+        f"tasks = {tasks}\nworkers = [2]\nrepeat = 1\nwarmup = 0\ntimeout_s = {timeout_s}\n"
+        f"backends = {json.dumps(backends)}\n[params]\n{params}\n"
+    )
+    return path
+
+
+def statuses(out: Path) -> dict[str, tuple[str, str]]:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    df = results.load(run_dir)
+    first = df.groupby("backend")[["status", "error"]].first()
+    return {b: (r.status, r.error) for b, r in first.iterrows()}
+
+
+def test_hang_becomes_timeout_and_the_run_goes_on(run_cli, tmp_path):
+    proc = run_cli(
+        "run",
+        str(REPO / "scenarios" / "hang.toml"),
+        "--backends",
+        "threads,processes,dask",
+        "--timeout",
+        "6",
+        "--out",
+        "out",
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = statuses(tmp_path / "out")
+    assert {b: s for b, (s, _) in got.items()} == {
+        "threads": "timeout",
+        "processes": "timeout",
+        "dask": "timeout",
+    }
+    assert "case timeout of 6 s" in got["threads"][1]
+
+
+def test_crashed_workers_and_raising_tasks_get_their_status(run_cli, tmp_path):
+    crash = write_spec(
+        tmp_path,
+        "exit_process",
+        ["sequential", "processes", "dask", "ray"],
+        "code = 3",
+        timeout_s=120,
+    )
+    proc = run_cli("run", str(crash), "--out", "crash")
+    assert proc.returncode == 0, proc.stderr
+    got = statuses(tmp_path / "crash")
+    assert {b: s for b, (s, _) in got.items()} == dict.fromkeys(
+        ["sequential", "processes", "dask", "ray"], "crashed"
+    ), got
+    assert "exited with code 3" in got["sequential"][1]
+
+    error = write_spec(tmp_path, "raise_error", ["threads", "dask", "ray"])
+    proc = run_cli("run", str(error), "--out", "error")
+    assert proc.returncode == 0, proc.stderr
+    for backend, (status, message) in statuses(tmp_path / "error").items():
+        assert status == "error", backend
+        assert message.startswith("ValueError: raised on purpose"), (backend, message)
+
+
+def test_interrupt_keeps_finished_cases_and_resume_runs_the_rest(run_cli, tmp_path):
+    args = [
+        "run",
+        "io",
+        "--quick",
+        "--backends",
+        "sequential,threads,processes",
+        "--workers",
+        "1,4",
+        "--out",
+        "out",
+    ]
+    proc = subprocess.Popen(
+        [HARNESS, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=run_cli.env,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 120
+    measurements = None
+    while time.monotonic() < deadline and measurements is None:
+        found = list((tmp_path / "out").glob(f"*/{results.MEASUREMENTS}"))
+        measurements = found[0] if found else None
+        time.sleep(0.1)
+    assert measurements is not None, "no case finished"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    run_dir = measurements.parent
+    assert proc.returncode == 130, out + err
+    assert f"--resume {run_dir.relative_to(tmp_path)}" in err
+    info = json.loads((run_dir / results.RUN_JSON).read_text())
+    assert info["status"] == "interrupted"
+    kept = results.load(run_dir)
+    finished = set(kept.loc[kept.status == "ok", "case_id"])
+    assert finished, "the finished case was lost"
+
+    proc = run_cli(*args, "--resume", str(run_dir.relative_to(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    df = results.load(run_dir)
+    cases = df.groupby("case_id")["status"].first()
+    assert len(cases) == 5 and (cases == "ok").all(), cases
+    # cases finished before the interrupt were not run again
+    walls = df[df.metric == "wall_s"].groupby("case_id").size()
+    assert (walls == 3).all(), walls
+
+
+@pytest.mark.parametrize("backend", ["dask", "ray"])
+def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend):
+    killed: list[int] = []
+
+    def on_event(case: Case, event: dict) -> None:
+        if event.get("event") == "workers":
+            on_event.pids = event["pids"]
+        if event.get("event") == "phase" and event["phase"] == "steady" and not killed:
+            victim = on_event.pids[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    case = Case(
+        scenario="kill",
+        workload="sleep",
+        backend=backend,
+        workers=2,
+        tasks=8,
+        params={"seconds": 0.5},
+        repeat=2,
+        warmup=0,
+        timeout_s=90,
+    )
+    outcome = run_case(case, run_id="kill", on_event=on_event)
+    assert killed, "the case never reached its steady phase"
+    assert outcome.status in results.STATUSES and outcome.status != "interrupted"
+    assert outcome.elapsed_s < 90
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+    # the engine retried or failed the case; either way the next case runs normally
+    after = run_case(
+        Case(
+            scenario="kill",
+            workload="identity",
+            backend=backend,
+            workers=2,
+            tasks=20,
+            params={},
+            repeat=1,
+            warmup=0,
+            timeout_s=90,
+        ),
+        run_id="kill",
+    )
+    assert after.status == "ok", after.error
+
+
+BAD_INPUTS = [
+    (["run", "nope"], "unknown scenario 'nope'"),
+    (["run", "missing.toml"], "missing.toml: no such spec file"),
+    (["run", "cpu", "--workers", "0"], "--workers: every value must be at least 1"),
+    (["run", "cpu", "--workers", "two"], "--workers: expected a comma-separated list"),
+    (["run", "cpu", "--repeat", "0"], "--repeat: must be at least 1"),
+    (["run", "cpu", "--backends", "gpu"], "--backends: unknown backend 'gpu'"),
+    (["run", "cpu", "--timeout", "-1"], "--timeout: must be positive"),
+    (["run", "cpu", "--dask-address", "nowhere"], "--dask-address"),
+    (["run", "cpu", "--resume", "."], "--resume"),
+    (["run", "cpu", "--bogus"], "No such option: --bogus"),
+    (["report", "."], "not a run directory"),
+    (["show", "nothing/*"], "no run matches"),
+    (["report", "latest", "--format", "gif"], "--format"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
+def test_bad_input_is_one_line_and_exit_code_2(run_cli, tmp_path, args, message):
+    before = sorted(tmp_path.rglob("*"))
+    proc = run_cli(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("harness: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert sorted(tmp_path.rglob("*")) == before, "bad input wrote something"
+
+
+def test_bad_spec_file_names_file_and_field(run_cli, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "x"\ndescription = "d"\nworkload = "sleep"\ntasks = 2\n'
+        "workers = [1, -2]\n[params]\nseconds = 0.1\n"
+    )
+    proc = run_cli("run", str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"harness: error: {bad}: workers: every workers value must be at least 1"
+    )
+    proc = run_cli("--debug", "run", str(bad))
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_corrupt_parquet_is_named_and_other_runs_still_load(run_cli, tmp_path, cpu_run):
+    import shutil
+
+    good = tmp_path / "good"
+    bad = tmp_path / "bad"
+    shutil.copytree(cpu_run, good)
+    shutil.copytree(cpu_run, bad)
+    data = (bad / results.MEASUREMENTS).read_bytes()
+    (bad / results.MEASUREMENTS).write_bytes(data[: len(data) // 2])  # truncated
+    proc = run_cli("report", "good", "bad", "-o", "r.pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{bad.name}/{results.MEASUREMENTS}: cannot read parquet" in proc.stderr
+    assert (tmp_path / "r.pdf").exists()
+    proc = run_cli("show", "bad")
+    assert proc.returncode == 2 and "bad/measurements.parquet" in proc.stderr
