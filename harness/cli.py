@@ -257,6 +257,68 @@ def report(
 
 
 @app.command()
+def compare(
+    baseline: Annotated[
+        str, typer.Argument(help="baseline run folder(s): a path or a quoted glob")
+    ],
+    contender: Annotated[
+        str, typer.Argument(help="contender run folder(s): a path or a quoted glob")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="metric to compare, e.g. wall_s, tasks_per_s, startup_s")
+    ] = "wall_s",
+    threshold: Annotated[
+        str, typer.Option(help="smallest change worth calling, e.g. 5% or 0.05")
+    ] = "5%",
+    alpha: Annotated[float, typer.Option(help="significance level of the test")] = 0.05,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression", help="exit 1 on a significant regression beyond the threshold"
+        ),
+    ] = False,
+    normalize: Annotated[
+        str,
+        typer.Option(help="none, or sequential: compare speedups over each run's sequential case"),
+    ] = "none",
+    ignore: Annotated[
+        str | None, typer.Option(help="match keys to ignore, e.g. workers or backend,workers")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json")] = "table",
+) -> None:
+    """Compare a contender with a baseline case by case: ratio, interval, significance."""
+    from harness import compare as cmp
+
+    if fmt not in cmp.FORMATS:
+        raise BadInput(f"--format: expected one of {', '.join(cmp.FORMATS)}, got {fmt!r}")
+    if not 0 < alpha < 1:
+        raise BadInput("--alpha: must be between 0 and 1")
+    try:
+        result = cmp.compare(
+            _load([baseline]),
+            _load([contender]),
+            metric=metric,
+            threshold=cmp.parse_threshold(threshold),
+            alpha=alpha,
+            normalize=normalize,
+            ignore=tuple(_split_list(ignore, "--ignore") or ()),
+        )
+    except cmp.CompareError as exc:
+        raise BadInput(str(exc)) from None
+    if fmt == "table":
+        console.print(cmp.rich_table(result))
+        for warning in cmp.warnings(result):
+            console.print(f"[yellow]! {warning}[/]")
+    else:
+        writer = {"markdown": cmp.to_markdown, "csv": cmp.to_csv, "json": cmp.to_json}[fmt]
+        sys.stdout.write(writer(result))
+    regressions = result.regressions
+    if fail_on_regression and not regressions.empty:
+        err.print(f"{len(regressions)} regression(s) beyond {threshold}")
+        raise typer.Exit(1)
+
+
+@app.command()
 def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """This machine and its software, as a run records them."""
     fp = fingerprint.collect()
