@@ -242,10 +242,14 @@ def report(
 
     if fmt not in ("pdf", "png", "svg"):
         raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
+    from harness.report.data import ReportData
+
     dirs = _run_dirs(runs)
     df = _load([str(d) for d in dirs])
     infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
-    pages = pdf.build(df, infos)
+    latency, _ = results.load_runs(dirs, name=results.LATENCY)
+    timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
+    pages = pdf.build(ReportData(df, infos, latency=latency, timeseries=timeseries))
     if fmt == "pdf":
         target = output or dirs[-1] / "report.pdf"
         pdf.write_pdf(pages, target)
