@@ -323,6 +323,44 @@ def compare(
 
 
 @app.command()
+def export(
+    runs: Annotated[
+        list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json")] = "csv",
+    table: Annotated[
+        str, typer.Option(help="measurements, cases (the summary), latency or timeseries")
+    ] = "measurements",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="file to write (default: stdout; parquet needs a file)"
+        ),
+    ] = None,
+) -> None:
+    """Write runs' frames as csv, parquet or json for other tools."""
+    from harness import export as exporter
+
+    if fmt not in exporter.FORMATS:
+        raise BadInput(f"--format: expected one of {', '.join(exporter.FORMATS)}, got {fmt!r}")
+    if fmt == "parquet" and output is None:
+        raise BadInput("--format parquet: give a file with -o (parquet is binary)")
+    try:
+        df, problems = exporter.frame(_run_dirs(runs), table)
+    except exporter.ExportError as exc:
+        raise BadInput(str(exc)) from None
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+    if df.empty:
+        raise BadInput(f"--table {table}: no rows in " + ", ".join(runs))
+    if output is None:
+        sys.stdout.buffer.write(exporter.encode(df, fmt))
+        return
+    exporter.write(df, fmt, output)
+    err.print(f"exported {len(df)} rows of {table} to {output}")
+
+
+@app.command()
 def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """This machine and its software, as a run records them."""
     fp = fingerprint.collect()

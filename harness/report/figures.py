@@ -488,7 +488,7 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
         _mib_axis(ax)
         ax.set(xlabel="seconds since the case process started", ylabel="")
         ax.set_title(backend, color=colors[backend], weight="bold")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="best")
     for ax in list(axes.flat)[len(backends) :]:
         ax.set_visible(False)
     phases = [p for p in PHASE_COLORS if p in set(seen_phases)]

@@ -242,6 +242,7 @@ def case_table_pages(data: ReportData) -> list[Page]:
     if several_machines:
         columns.insert(0, "machine")
         widths.insert(0, 0.12)
+    widths[-1] = max(0.12, 0.96 - sum(widths[:-1]))
     rows, colors = [], []
     for r in table.to_dict("records"):
         failed = r["status"] != "ok"
