@@ -22,6 +22,11 @@ def _cpus(info: dict[str, Any]) -> int | None:
     return len(affinity) if affinity else machine.get("logical_cores")
 
 
+def _cpu_text(info: dict[str, Any]) -> str:
+    n = _cpus(info)
+    return f"{n} cpu{'s' if n != 1 else ''}" if n else "? cpus"
+
+
 def machine_labels(df: pd.DataFrame, runs: list[dict[str, Any]]) -> dict[str, str]:
     """run_id -> the shortest label that keeps runs of one scenario on different machines apart."""
     info = {r.get("run_id"): r for r in runs}
@@ -42,8 +47,7 @@ def machine_labels(df: pd.DataFrame, runs: list[dict[str, Any]]) -> dict[str, st
     if unique(hosts):
         return hosts
     with_cpus = {
-        run_id: f"{host} ({_cpus(info.get(run_id, {})) or '?'} cpus)"
-        for run_id, host in hosts.items()
+        run_id: f"{host} ({_cpu_text(info.get(run_id, {}))})" for run_id, host in hosts.items()
     }
     if unique(with_cpus):
         return with_cpus

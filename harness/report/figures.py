@@ -431,8 +431,8 @@ def latency(data: ReportData, scenario: str) -> list[Page]:
             fig,
             scenario,
             "per-task latency",
-            "from submitting the batch to each task's result, over every measured repeat; "
-            "box: quartiles, whiskers: 1.5 IQR",
+            "from submitting the batch to each task's result, in a latency pass of its own after "
+            "the timed repeats; box: quartiles, whiskers: 1.5 IQR",
         )
         pages.append((_page_name(f"{scenario}-latency", index, len(chunks)), fig))
     return pages
@@ -477,9 +477,11 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
             sub = sub.sort_values("t_s")
             workers = f"{c['workers']} worker{'s' if c['workers'] != 1 else ''}"
             label = f"{machine}, {workers}" if several else workers
+            uss = sub.dropna(subset=["uss_bytes"])  # USS is sampled within a CPU budget
             ax.plot(
-                sub["t_s"], sub["uss_bytes"], color=colors[backend], ls=styles[machine], label=label
-            )
+                uss["t_s"], uss["uss_bytes"], color=colors[backend], ls=styles[machine],
+                marker=".", markersize=4, label=label,
+            )  # fmt: skip
             if not several:
                 ax.plot(sub["t_s"], sub["rss_bytes"], color=colors[backend], ls=":", alpha=0.6)
             if i == 0 or not several:
@@ -502,7 +504,8 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
         fig,
         scenario,
         "memory over time, one case per backend",
-        "the whole process tree, sampled from outside; the case with the most workers",
+        "the whole process tree, sampled from outside (USS: dots, sampled less often, within a "
+        "CPU budget); the case with the most workers",
     )
     return [(f"{scenario}-memory-time", fig)]
 

@@ -20,6 +20,7 @@ PHASE_COLORS = {
     "warmup": "#fff2cc",
     "steady": "#d9ead3",
     "between": "#f7f7f7",
+    "latency": "#e6dcf0",
     "teardown": "#f4cccc",
 }
 #: Machines are told apart by line style, so the colour keeps meaning the backend.
