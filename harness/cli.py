@@ -247,10 +247,14 @@ def report(
 
     if fmt not in ("pdf", "png", "svg"):
         raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
+    from harness.report.data import ReportData
+
     dirs = _run_dirs(runs)
     df = _load([str(d) for d in dirs])
     infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
-    pages = pdf.build(df, infos)
+    latency, _ = results.load_runs(dirs, name=results.LATENCY)
+    timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
+    pages = pdf.build(ReportData(df, infos, latency=latency, timeseries=timeseries))
     if fmt == "pdf":
         target = output or dirs[-1] / "report.pdf"
         pdf.write_pdf(pages, target)
@@ -259,6 +263,106 @@ def report(
         folder = output or dirs[-1] / "figures"
         files = pdf.write_images(pages, folder, fmt)
         console.print(f"figures: {folder} ({len(files)} files)")
+
+
+@app.command()
+def compare(
+    baseline: Annotated[
+        str, typer.Argument(help="baseline run folder(s): a path or a quoted glob")
+    ],
+    contender: Annotated[
+        str, typer.Argument(help="contender run folder(s): a path or a quoted glob")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="metric to compare, e.g. wall_s, tasks_per_s, startup_s")
+    ] = "wall_s",
+    threshold: Annotated[
+        str, typer.Option(help="smallest change worth calling, e.g. 5% or 0.05")
+    ] = "5%",
+    alpha: Annotated[float, typer.Option(help="significance level of the test")] = 0.05,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression", help="exit 1 on a significant regression beyond the threshold"
+        ),
+    ] = False,
+    normalize: Annotated[
+        str,
+        typer.Option(help="none, or sequential: compare speedups over each run's sequential case"),
+    ] = "none",
+    ignore: Annotated[
+        str | None, typer.Option(help="match keys to ignore, e.g. workers or backend,workers")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json")] = "table",
+) -> None:
+    """Compare a contender with a baseline case by case: ratio, interval, significance."""
+    from harness import compare as cmp
+
+    if fmt not in cmp.FORMATS:
+        raise BadInput(f"--format: expected one of {', '.join(cmp.FORMATS)}, got {fmt!r}")
+    if not 0 < alpha < 1:
+        raise BadInput("--alpha: must be between 0 and 1")
+    try:
+        result = cmp.compare(
+            _load([baseline]),
+            _load([contender]),
+            metric=metric,
+            threshold=cmp.parse_threshold(threshold),
+            alpha=alpha,
+            normalize=normalize,
+            ignore=tuple(_split_list(ignore, "--ignore") or ()),
+        )
+    except cmp.CompareError as exc:
+        raise BadInput(str(exc)) from None
+    if fmt == "table":
+        console.print(cmp.rich_table(result))
+        for warning in cmp.warnings(result):
+            console.print(f"[yellow]! {warning}[/]")
+    else:
+        writer = {"markdown": cmp.to_markdown, "csv": cmp.to_csv, "json": cmp.to_json}[fmt]
+        sys.stdout.write(writer(result))
+    regressions = result.regressions
+    if fail_on_regression and not regressions.empty:
+        err.print(f"{len(regressions)} regression(s) beyond {threshold}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    runs: Annotated[
+        list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json")] = "csv",
+    table: Annotated[
+        str, typer.Option(help="measurements, cases (the summary), latency or timeseries")
+    ] = "measurements",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="file to write (default: stdout; parquet needs a file)"
+        ),
+    ] = None,
+) -> None:
+    """Write runs' frames as csv, parquet or json for other tools."""
+    from harness import export as exporter
+
+    if fmt not in exporter.FORMATS:
+        raise BadInput(f"--format: expected one of {', '.join(exporter.FORMATS)}, got {fmt!r}")
+    if fmt == "parquet" and output is None:
+        raise BadInput("--format parquet: give a file with -o (parquet is binary)")
+    try:
+        df, problems = exporter.frame(_run_dirs(runs), table)
+    except exporter.ExportError as exc:
+        raise BadInput(str(exc)) from None
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+    if df.empty:
+        raise BadInput(f"--table {table}: no rows in " + ", ".join(runs))
+    if output is None:
+        sys.stdout.buffer.write(exporter.encode(df, fmt))
+        return
+    exporter.write(df, fmt, output)
+    err.print(f"exported {len(df)} rows of {table} to {output}")
 
 
 @app.command()

@@ -1,120 +1,522 @@
-"""The report's figures, one function each; every function takes result frames only."""
+"""The report's figures, one function per kind; each reads only result frames.
+
+Every function takes the report data and one scenario and returns a list of pages
+(name, figure): empty when there is nothing to draw, several when a parameter sweep or
+several machines need more panels than fit on one page. Panels are faceted by machine
+(columns) and by parameter set (rows), so runs of several machines sit side by side.
+"""
 
 from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
-from harness.report.style import order, palette
+from harness.console import fmt_bytes, fmt_seconds
+from harness.report.data import ReportData, params_label
+from harness.report.style import PHASE_COLORS, machine_styles, order, palette
 
 A4_LANDSCAPE = (11.69, 8.27)
+MAX_PANELS = 6  # per page: more would print too small to read
+LOG_SPREAD = 30  # use a log axis when the largest value is this many times the smallest
+MiB = 2**20
+
+Page = tuple[str, Figure]
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"] == "ok"]
+    return df[df["status"] == "ok"] if "status" in df else df
 
 
-def throughput(df: pd.DataFrame, scenario: str) -> Figure | None:
-    """tasks/s against workers per backend, with 95% bootstrap bands and ideal scaling."""
-    data = _ok(df[(df["scenario"] == scenario) & (df["metric"] == "tasks_per_s")])
-    if data.empty:
-        return None
-    fig, ax = plt.subplots(figsize=A4_LANDSCAPE)
-    backends = order(data["backend"])
-    colors = palette(backends)
-    scalable = data[data["backend"] != "sequential"]
-    sns.lineplot(
-        data=scalable,
-        x="workers",
-        y="value",
-        hue="backend",
-        hue_order=[b for b in backends if b != "sequential"],
-        palette=colors,
-        marker="o",
-        estimator="median",
-        errorbar=("ci", 95),
-        n_boot=1000,
-        seed=0,
-        ax=ax,
-    )
-    seq = data[data["backend"] == "sequential"]
-    if not seq.empty:
-        base = seq["value"].median()
-        ws = np.array(sorted(data["workers"].unique()))
-        ax.axhline(base, color=colors["sequential"], ls="--", lw=1, label="sequential")
-        ax.plot(ws, base * ws, color="black", ls=":", lw=1, label="ideal (sequential x workers)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(data["workers"].unique()))
-    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+def _panels(frame: pd.DataFrame, machines: Sequence[str]) -> list[tuple[str, str]]:
+    present = frame[["machine", "params"]].drop_duplicates()
+    rank = {m: i for i, m in enumerate(machines)}
+    return sorted(map(tuple, present.to_numpy()), key=lambda mp: (str(mp[1]), rank.get(mp[0], 99)))
+
+
+def _title(machine: str, params: str, data: ReportData, frame: pd.DataFrame) -> str:
+    parts = []
+    if frame["machine"].nunique() > 1 or len(data.machines) > 1:
+        parts.append(machine)
+    if frame["params"].nunique() > 1:
+        parts.append(params_label(params))
+    return " · ".join(parts)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2 if n in (2, 4) else 3
+    return math.ceil(n / cols), cols
+
+
+def _chunks(items: Sequence, size: int) -> Iterable[tuple[int, Sequence]]:
+    for i in range(0, len(items), size):
+        yield i // size, items[i : i + size]
+
+
+def _page_name(base: str, index: int, total: int) -> str:
+    return base if total <= 1 else f"{base}-{index + 1}"
+
+
+def _workers_axis(ax: Axes, workers: Iterable[int]) -> None:
+    ws = sorted(set(int(w) for w in workers))
+    if len(ws) > 1 and ws[-1] / ws[0] >= 4:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(ws)
+    ax.get_xaxis().set_major_formatter(ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_xlabel("workers")
-    ax.set_ylabel("throughput [tasks/s] (median, 95% CI)")
-    ax.set_title(f"{scenario}: throughput by backend and workers")
-    ax.legend(title="backend")
-    return fig
 
 
-def startup(df: pd.DataFrame, scenario: str) -> Figure | None:
-    """Start-up (until every worker ran a task) and teardown per backend, log scale."""
-    data = _ok(df[(df["scenario"] == scenario) & df["metric"].isin(["startup_s", "teardown_s"])])
-    data = data[data["backend"] != "sequential"]
-    if data.empty:
-        return None
-    fig, ax = plt.subplots(figsize=A4_LANDSCAPE)
-    backends = order(data["backend"])
-    sns.barplot(
-        data=data,
-        x="backend",
-        y="value",
-        hue="metric",
-        order=backends,
-        ax=ax,
-        estimator="median",
-        errorbar=None,
+def _maybe_log(ax: Axes, values: pd.Series | np.ndarray) -> bool:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) and v.max() / v.min() > LOG_SPREAD:
+        ax.set_yscale("log")
+        return True
+    return False
+
+
+def _seconds_axis(ax: Axes) -> None:
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_seconds(v) if v > 0 else "0"))
+
+
+def _mib_axis(ax: Axes) -> None:
+    """Bytes on the axis, ticks at round MiB values."""
+    top = max(ax.get_ylim()[1] / MiB, 1.0)
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if top / s <= 8)
+    ax.yaxis.set_major_locator(MultipleLocator(step * MiB))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / MiB:.0f} MiB"))
+
+
+def _backend_legend(fig: Figure, backends: Sequence[str], extra: Sequence = ()) -> None:
+    colors = palette(backends)
+    handles = [Line2D([], [], color=colors[b], marker="o", lw=2, label=b) for b in backends]
+    fig.legend(
+        handles=[*handles, *extra],
+        loc="outside lower center",
+        ncol=min(8, len(handles) + len(extra)),
+        frameon=False,
     )
-    for container in ax.containers:
-        ax.bar_label(container, fmt=lambda v: _seconds(v), fontsize=8, padding=2)
-    ax.set_yscale("log")
-    ax.set_ylabel("seconds (median over worker counts, log scale)")
-    ax.set_xlabel("")
-    ax.set_title(f"{scenario}: start-up and teardown by backend")
-    return fig
 
 
-def speedup(table: pd.DataFrame, scenario: str) -> Figure | None:
-    """Speedup and efficiency against workers, from the case table."""
-    data = table[
+def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
+    """Title and a note above the panels; the layout keeps the top band free for them."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(rect=(0, 0, 1, 0.9 if note else 0.93))
+    fig.text(0.01, 0.985, f"{scenario}: {what}", fontsize=15, weight="bold", va="top")
+    if note:
+        for i, line in enumerate(textwrap.wrap(note, 150)[:2]):
+            fig.text(0.01, 0.945 - i * 0.022, line, fontsize=9, color="#444444", va="top")
+
+
+# Throughput --------------------------------------------------------------------------------
+
+
+def throughput(data: ReportData, scenario: str) -> list[Page]:
+    """tasks/s against workers per backend: median with 95% bootstrap band, ideal scaling."""
+    frame = _ok(data.df[(data.df["scenario"] == scenario) & (data.df["metric"] == "tasks_per_s")])
+    if frame.empty:
+        return []
+    backends = order(frame["backend"])
+    colors = palette(backends)
+    panels = _panels(frame, data.machines)
+    chunks = list(_chunks(panels, MAX_PANELS))
+    pages = []
+    for index, chunk in chunks:
+        rows, cols = _grid(len(chunk))
+        fig, axes = plt.subplots(
+            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", sharey=False
+        )
+        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
+            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+            scalable = sub[sub["backend"] != "sequential"]
+            if not scalable.empty:
+                sns.lineplot(
+                    data=scalable,
+                    x="workers",
+                    y="value",
+                    hue="backend",
+                    hue_order=[b for b in backends if b != "sequential"],
+                    palette=colors,
+                    marker="o",
+                    estimator="median",
+                    errorbar=("ci", 95),
+                    n_boot=1000,
+                    seed=0,
+                    legend=False,
+                    ax=ax,
+                )
+            seq = sub[sub["backend"] == "sequential"]
+            ws = np.array(sorted(sub["workers"].unique()))
+            if not seq.empty:
+                base = float(seq["value"].median())
+                ax.axhline(base, color=colors["sequential"], ls="--", lw=1.2)
+                ax.plot(ws, base * ws, color="black", ls=":", lw=1.2)
+            _workers_axis(ax, ws)
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("tasks/s")
+            ax.set_title(_title(machine, params, data, frame))
+        for ax in list(axes.flat)[len(chunk) :]:
+            ax.set_visible(False)
+        extra = [
+            Line2D([], [], color=colors.get("sequential", "grey"), ls="--", label="sequential"),
+            Line2D([], [], color="black", ls=":", label="ideal = sequential x workers"),
+        ]
+        _backend_legend(fig, [b for b in backends if b != "sequential"], extra)
+        _suptitle(
+            fig,
+            scenario,
+            "throughput by backend and workers",
+            "median tasks/s over repeats; band: 95% bootstrap interval; higher is better",
+        )
+        pages.append((_page_name(f"{scenario}-throughput", index, len(chunks)), fig))
+    return pages
+
+
+# Speedup and efficiency ---------------------------------------------------------------------
+
+
+def speedup(data: ReportData, scenario: str) -> list[Page]:
+    """Speedup over the sequential loop and efficiency (speedup / workers) against workers."""
+    table = data.table
+    if table.empty:
+        return []
+    frame = table[
         (table["scenario"] == scenario)
         & (table["status"] == "ok")
         & (table["backend"] != "sequential")
     ].dropna(subset=["speedup"])
-    if data.empty:
-        return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=A4_LANDSCAPE)
-    backends = order(data["backend"])
+    if frame.empty:
+        return []
+    backends = order(frame["backend"])
     colors = palette(backends)
-    for backend in backends:
-        sub = data[data["backend"] == backend].sort_values("workers")
-        ax1.plot(sub["workers"], sub["speedup"], marker="o", color=colors[backend], label=backend)
-        ax2.plot(
-            sub["workers"], sub["efficiency"], marker="o", color=colors[backend], label=backend
+    panels = _panels(frame, data.machines)
+    chunks = list(_chunks(panels, 3))
+    pages = []
+    for index, chunk in chunks:
+        fig, axes = plt.subplots(
+            len(chunk), 2, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
-    ws = sorted(data["workers"].unique())
-    ax1.plot(ws, ws, color="black", ls=":", lw=1, label="ideal")
-    ax2.axhline(1.0, color="black", ls=":", lw=1)
-    ax1.set(xlabel="workers", ylabel="speedup vs sequential", title="speedup")
-    ax2.set(xlabel="workers", ylabel="efficiency = speedup / workers", title="efficiency")
-    ax2.set_ylim(0, max(1.1, float(data["efficiency"].max()) * 1.1))
-    for ax in (ax1, ax2):
-        ax.set_xticks(ws)
-    ax1.legend()
-    fig.suptitle(f"{scenario}: scaling")
-    return fig
+        for (ax1, ax2), (machine, params) in zip(axes, chunk, strict=True):
+            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+            for backend in order(sub["backend"]):
+                b = sub[sub["backend"] == backend].sort_values("workers")
+                low = b["sequential_wall_s"] / b["ci_high"]
+                high = b["sequential_wall_s"] / b["ci_low"]
+                yerr = np.vstack([b["speedup"] - low, high - b["speedup"]]).clip(min=0)
+                ax1.errorbar(
+                    b["workers"], b["speedup"], yerr=yerr, marker="o", capsize=3,
+                    color=colors[backend], label=backend,
+                )  # fmt: skip
+                ax2.plot(b["workers"], b["efficiency"], marker="o", color=colors[backend])
+            ws = sorted(sub["workers"].unique())
+            ax1.plot(ws, ws, color="black", ls=":", lw=1.2)
+            ax1.axhline(1.0, color=colors.get("sequential", "grey"), ls="--", lw=1)
+            ax2.axhline(1.0, color="black", ls=":", lw=1.2)
+            title = _title(machine, params, data, frame)
+            ax1.set(ylabel="speedup vs sequential", title=f"speedup {title}".strip())
+            ax2.set(ylabel="efficiency", title=f"efficiency {title}".strip())
+            ax1.set_ylim(0, max(float(max(ws)) * 1.1, float((sub["speedup"]).max()) * 1.15))
+            ax2.set_ylim(0, max(1.15, float(sub["efficiency"].max()) * 1.15))
+            ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+            for ax in (ax1, ax2):
+                _workers_axis(ax, ws)
+        extra = [
+            Line2D([], [], color="black", ls=":", label="ideal"),
+            Line2D([], [], color=colors.get("sequential", "grey"), ls="--", label="sequential"),
+        ]
+        _backend_legend(fig, backends, extra)
+        _suptitle(
+            fig,
+            scenario,
+            "scaling",
+            "speedup = sequential median wall time / median wall time (bars: from the 95% "
+            "interval of wall time); efficiency = speedup / workers",
+        )
+        pages.append((_page_name(f"{scenario}-speedup", index, len(chunks)), fig))
+    return pages
 
 
-def _seconds(v: float) -> str:
-    if not np.isfinite(v):
-        return ""
-    return f"{v * 1e3:.0f} ms" if v < 1 else f"{v:.2f} s"
+# Start-up and teardown ----------------------------------------------------------------------
+
+
+def startup(data: ReportData, scenario: str) -> list[Page]:
+    """Start-up (until every worker ran a task) and teardown per backend and workers."""
+    df = data.df
+    frame = _ok(df[(df["scenario"] == scenario) & df["metric"].isin(["startup_s", "teardown_s"])])
+    frame = frame[frame["backend"] != "sequential"]  # nothing to start: nanoseconds
+    if frame.empty:
+        return []
+    several = frame["machine"].nunique() > 1
+    hue = "machine" if several else "workers"
+    frame = frame.assign(workers=frame["workers"].astype(str))
+    fig, axes = plt.subplots(1, 2, figsize=A4_LANDSCAPE, layout="constrained")
+    backends = order(frame["backend"])
+    for ax, metric, label in zip(
+        axes, ("startup_s", "teardown_s"), ("start-up", "teardown"), strict=True
+    ):
+        sub = frame[frame["metric"] == metric]
+        if sub.empty:
+            ax.set_visible(False)
+            continue
+        hue_order = data.machines if several else sorted(sub["workers"].unique(), key=int)
+        hue_order = [h for h in hue_order if h in set(sub[hue])]
+        sns.barplot(
+            data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
+            estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
+            edgecolor="white",
+        )  # fmt: skip
+        for bar_group, name in zip(ax.containers, hue_order, strict=False):
+            ax.bar_label(
+                bar_group, labels=[fmt_seconds(b.get_height()) for b in bar_group],
+                fontsize=7, padding=2, rotation=90 if len(hue_order) > 2 else 0,
+            )  # fmt: skip
+            del name
+        log = _maybe_log(ax, sub["value"])
+        if log:
+            ax.set_ylim(top=ax.get_ylim()[1] * 4)
+        else:
+            ax.set_ylim(0, float(sub.groupby(["backend", hue])["value"].median().max()) * 1.25)
+        _seconds_axis(ax)
+        for patch, backend in zip(ax.get_xticklabels(), backends, strict=False):
+            patch.set_color(palette(backends)[backend])
+        ax.set(xlabel="", ylabel=f"{label} (median){' log scale' if log else ''}", title=label)
+        ax.legend(title="machine" if several else "workers", fontsize=8)
+    _suptitle(
+        fig,
+        scenario,
+        "start-up and teardown by backend",
+        "start-up: from starting the backend until every worker has finished a trivial task; "
+        "the sequential loop starts nothing and is left out",
+    )
+    return [(f"{scenario}-startup", fig)]
+
+
+def _hue_colors(levels: Sequence[str], machines: bool) -> dict[str, str]:
+    cmap = sns.color_palette("Greys" if not machines else "Set2", len(levels) + 1)
+    colors = cmap[1:] if not machines else cmap
+    return dict(zip(levels, colors, strict=False))
+
+
+# Memory -------------------------------------------------------------------------------------
+
+
+def memory(data: ReportData, scenario: str) -> list[Page]:
+    """Unique memory per worker, fixed cost of the backend, and the peak against workers."""
+    df = data.df
+    metrics = ["worker_uss_bytes", "fixed_uss_bytes", "peak_uss_bytes", "peak_rss_bytes"]
+    frame = _ok(df[(df["scenario"] == scenario) & df["metric"].isin(metrics)])
+    if frame.empty:
+        return []
+    several = frame["machine"].nunique() > 1
+    backends = order(frame["backend"])
+    colors = palette(backends)
+    fig, axes = plt.subplots(1, 3, figsize=A4_LANDSCAPE, layout="constrained")
+    hue = "machine" if several else "workers"
+    frame = frame.assign(workers=frame["workers"].astype(str))
+    for ax, metric, title in zip(
+        axes[:2],
+        ("worker_uss_bytes", "fixed_uss_bytes"),
+        ("memory per worker (USS)", "fixed cost of the backend (USS)"),
+        strict=True,
+    ):
+        sub = frame[frame["metric"] == metric]
+        if sub.empty:
+            ax.set_visible(False)
+            continue
+        hue_order = data.machines if several else sorted(sub["workers"].unique(), key=int)
+        hue_order = [h for h in hue_order if h in set(sub[hue])]
+        sns.barplot(
+            data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
+            estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
+            edgecolor="white",
+        )  # fmt: skip
+        for group in ax.containers:
+            ax.bar_label(
+                group, labels=[fmt_bytes(b.get_height()) for b in group], fontsize=7,
+                padding=2, rotation=90,
+            )  # fmt: skip
+        ax.set_ylim(0, max(float(sub["value"].max()), 1.0) * 1.3)
+        _mib_axis(ax)
+        ax.set(xlabel="", ylabel="", title=title)
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(title=hue, fontsize=8)
+    ax = axes[2]
+    styles = machine_styles(data.machines)
+    peaks = frame[frame["metric"].isin(["peak_uss_bytes", "peak_rss_bytes"])]
+    for (machine, backend, metric), sub in peaks.groupby(
+        ["machine", "backend", "metric"], observed=True
+    ):
+        med = sub.groupby("workers")["value"].median()
+        med.index = med.index.astype(int)
+        med = med.sort_index()
+        ax.plot(
+            med.index, med.to_numpy(), color=colors[backend], marker="o",
+            ls=styles[machine] if metric == "peak_uss_bytes" else ":",
+            alpha=1.0 if metric == "peak_uss_bytes" else 0.6,
+        )  # fmt: skip
+    if not peaks.empty:
+        _workers_axis(ax, peaks["workers"].astype(int))
+        ax.set_ylim(bottom=0)
+    _mib_axis(ax)
+    ax.set(ylabel="", title="peak of the process tree")
+    extra = [
+        Line2D([], [], color="black", ls="-", label="peak USS (import baseline subtracted)"),
+        Line2D([], [], color="black", ls=":", label="peak RSS"),
+    ]
+    if several:
+        extra += [Line2D([], [], color="grey", ls=styles[m], label=m) for m in data.machines]
+    _backend_legend(fig, backends, extra)
+    _suptitle(
+        fig,
+        scenario,
+        "memory",
+        "unique set size (USS) of the whole process tree, shared pages counted once; "
+        "per worker = mean over workers, fixed = what the backend costs besides its workers",
+    )
+    return [(f"{scenario}-memory", fig)]
+
+
+# Latency ------------------------------------------------------------------------------------
+
+
+def latency(data: ReportData, scenario: str) -> list[Page]:
+    """Distribution of per-task latencies (submit to result) per backend and workers."""
+    lat = data.latency
+    if lat.empty:
+        return []
+    ok_cases = data.table[data.table["status"] == "ok"][["run_id", "case_id"]]
+    frame = lat[lat["scenario"] == scenario].merge(ok_cases, on=["run_id", "case_id"])
+    if frame.empty:
+        return []
+    frame = frame.assign(workers=frame["workers"].astype(str))
+    backends = order(frame["backend"])
+    panels = _panels(frame, data.machines)
+    chunks = list(_chunks(panels, 4))
+    pages = []
+    for index, chunk in chunks:
+        rows, cols = _grid(len(chunk))
+        fig, axes = plt.subplots(
+            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
+        )
+        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
+            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+            hue_order = sorted(sub["workers"].unique(), key=int)
+            sns.boxplot(
+                data=sub, x="backend", y="latency_s", hue="workers", order=backends,
+                hue_order=hue_order, palette=_hue_colors(hue_order, False), ax=ax,
+                fliersize=2, linewidth=0.8,
+            )  # fmt: skip
+            log = _maybe_log(ax, sub["latency_s"])
+            _seconds_axis(ax)
+            ax.set(xlabel="", ylabel="latency" + (" (log scale)" if log else ""))
+            ax.set_title(_title(machine, params, data, frame))
+            ax.legend(title="workers", fontsize=8)
+            for label in ax.get_xticklabels():
+                label.set_color(palette(backends).get(label.get_text(), "black"))
+        for ax in list(axes.flat)[len(chunk) :]:
+            ax.set_visible(False)
+        _suptitle(
+            fig,
+            scenario,
+            "per-task latency",
+            "from submitting the batch to each task's result, in a latency pass of its own after "
+            "the timed repeats; box: quartiles, whiskers: 1.5 IQR",
+        )
+        pages.append((_page_name(f"{scenario}-latency", index, len(chunks)), fig))
+    return pages
+
+
+# Memory over time ---------------------------------------------------------------------------
+
+
+def pick_cases(data: ReportData, scenario: str) -> pd.DataFrame:
+    """One ok case per machine and backend: the most workers, the first parameter set."""
+    table = data.table
+    ok = table[(table["scenario"] == scenario) & (table["status"] == "ok")]
+    if ok.empty or data.timeseries.empty:
+        return ok.iloc[0:0]
+    have = data.timeseries[["run_id", "case_id"]].drop_duplicates()
+    ok = ok.merge(have, on=["run_id", "case_id"])
+    first_params = ok.groupby("machine")["params"].transform("min")
+    ok = ok[ok["params"] == first_params]
+    return ok.sort_values("workers").groupby(["machine", "backend"]).tail(1)
+
+
+def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
+    """USS and RSS of the process tree over one case's life, phases shaded."""
+    cases = pick_cases(data, scenario)
+    if cases.empty:
+        return []
+    ts = data.timeseries.merge(cases[["run_id", "case_id"]], on=["run_id", "case_id"])
+    backends = order(cases["backend"])
+    colors = palette(backends)
+    styles = machine_styles(data.machines)
+    several = cases["machine"].nunique() > 1
+    rows, cols = _grid(len(backends))
+    fig, axes = plt.subplots(rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained")
+    seen_phases: list[str] = []
+    for ax, backend in zip(axes.flat, backends, strict=False):
+        for i, machine in enumerate(data.machines):
+            case = cases[(cases["backend"] == backend) & (cases["machine"] == machine)]
+            if case.empty:
+                continue
+            c = case.iloc[0]
+            sub = ts[(ts["run_id"] == c["run_id"]) & (ts["case_id"] == c["case_id"])]
+            sub = sub.sort_values("t_s")
+            workers = f"{c['workers']} worker{'s' if c['workers'] != 1 else ''}"
+            label = f"{machine}, {workers}" if several else workers
+            uss = sub.dropna(subset=["uss_bytes"])  # USS is sampled within a CPU budget
+            ax.plot(
+                uss["t_s"], uss["uss_bytes"], color=colors[backend], ls=styles[machine],
+                marker=".", markersize=4, label=label,
+            )  # fmt: skip
+            if not several:
+                ax.plot(sub["t_s"], sub["rss_bytes"], color=colors[backend], ls=":", alpha=0.6)
+            if i == 0 or not several:
+                seen_phases += _shade_phases(ax, sub)
+        ax.set_ylim(bottom=0)
+        _mib_axis(ax)
+        ax.set(xlabel="seconds since the case process started", ylabel="")
+        ax.set_title(backend, color=colors[backend], weight="bold")
+        ax.legend(fontsize=8, loc="best")
+    for ax in list(axes.flat)[len(backends) :]:
+        ax.set_visible(False)
+    phases = [p for p in PHASE_COLORS if p in set(seen_phases)]
+    handles = [Patch(color=PHASE_COLORS[p], label=p) for p in phases]
+    handles += [
+        Line2D([], [], color="black", label="USS (unique memory)"),
+        *([Line2D([], [], color="black", ls=":", label="RSS")] if not several else []),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    _suptitle(
+        fig,
+        scenario,
+        "memory over time, one case per backend",
+        "the whole process tree, sampled from outside (USS: dots, sampled less often, within a "
+        "CPU budget); the case with the most workers",
+    )
+    return [(f"{scenario}-memory-time", fig)]
+
+
+def _shade_phases(ax: Axes, sub: pd.DataFrame) -> list[str]:
+    if sub.empty:
+        return []
+    t = sub["t_s"].to_numpy()
+    phase = sub["phase"].astype(str).to_numpy()
+    starts = [0] + [i for i in range(1, len(phase)) if phase[i] != phase[i - 1]]
+    for j, s in enumerate(starts):
+        end = starts[j + 1] if j + 1 < len(starts) else len(t) - 1
+        ax.axvspan(t[s], t[end], color=PHASE_COLORS.get(phase[s], "#eeeeee"), lw=0, zorder=0)
+    return list(dict.fromkeys(phase))

@@ -1,7 +1,15 @@
-"""Assembles a report: a title page, figures per scenario, and the table of every case."""
+"""Assembles a report: a title page, figures per scenario, the table of every case.
+
+Other pages plug in without touching this module: `build` takes page makers for the front
+(e.g. the article's claims with measured values), per scenario (e.g. a recommendation) and
+for the back. A page maker is a function of the report data (and the scenario) returning
+(name, figure) pairs; `text_page` and `table_page` draw the common kinds.
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,113 +19,276 @@ import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from harness import analysis, fingerprint
+from harness import fingerprint
+from harness.console import fmt_number, fmt_seconds
 from harness.report import figures, style
+from harness.report.data import ReportData, params_label
+
+Page = tuple[str, Figure]
+PageMaker = Callable[[ReportData], Iterable[Page]]
+ScenarioPageMaker = Callable[[ReportData, str], Iterable[Page]]
+
+#: The figures drawn for every scenario, in page order.
+SCENARIO_FIGURES: list[ScenarioPageMaker] = [
+    figures.throughput,
+    figures.speedup,
+    figures.startup,
+    figures.memory,
+    figures.latency,
+    figures.memory_over_time,
+]
+ROWS_PER_TABLE_PAGE = 24
 
 
-def build(df: pd.DataFrame, runs: list[dict[str, Any]]) -> list[tuple[str, Figure]]:
+def build(
+    data: ReportData,
+    front_pages: Sequence[PageMaker] = (),
+    scenario_pages: Sequence[ScenarioPageMaker] = (),
+    back_pages: Sequence[PageMaker] = (),
+) -> list[Page]:
     """Every page of the report, in order, as (name, figure)."""
     style.apply()
-    table = analysis.case_table(df)
-    pages: list[tuple[str, Figure]] = [("title", title_page(table, runs))]
-    for scenario in sorted(df["scenario"].unique()):
-        for name, make in (
-            ("throughput", lambda s: figures.throughput(df, s)),
-            ("speedup", lambda s: figures.speedup(table, s)),
-            ("startup", lambda s: figures.startup(df, s)),
-        ):
-            fig = make(scenario)
-            if fig is not None:
-                pages.append((f"{scenario}-{name}", fig))
-    pages.append(("cases", case_table_page(table)))
+    pages: list[Page] = [("title", title_page(data))]
+    for make in front_pages:
+        pages += list(make(data))
+    for scenario in data.scenarios():
+        for make_scenario in [*SCENARIO_FIGURES, *scenario_pages]:
+            pages += list(make_scenario(data, scenario))
+    pages += case_table_pages(data)
+    for make in back_pages:
+        pages += list(make(data))
     return pages
 
 
-def write_pdf(pages: list[tuple[str, Figure]], path: Path) -> Path:
+def write_pdf(pages: list[Page], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf:
-        for _, fig in pages:
-            pdf.savefig(fig)
-            plt.close(fig)
-    tmp.replace(path)
+    try:
+        with PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf:
+            for _, fig in pages:
+                pdf.savefig(fig)
+                plt.close(fig)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def write_images(pages: list[tuple[str, Figure]], folder: Path, fmt: str) -> list[Path]:
+def write_images(pages: list[Page], folder: Path, fmt: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (name, fig) in enumerate(pages, 1):
-        target = folder / f"{i:02d}-{name}.{fmt}"
+        target = folder / f"{i:02d}-{name.replace('/', '_')}.{fmt}"
         fig.savefig(target, format=fmt)
         plt.close(fig)
         out.append(target)
     return out
 
 
-def headline(table: pd.DataFrame, scenario: str) -> str:
+# Headline and title ------------------------------------------------------------------------
+
+
+def headline(data: ReportData, scenario: str, machine: str | None = None) -> str:
+    """One sentence: the best case against the sequential loop, and the best of each other."""
+    table = data.table
     ok = table[(table["scenario"] == scenario) & (table["status"] == "ok")]
+    where = f"{scenario} on {machine}" if machine else scenario
+    if machine:
+        ok = ok[ok["machine"] == machine]
+    failed = table[(table["scenario"] == scenario) & (table["status"] != "ok")]
+    if machine:
+        failed = failed[failed["machine"] == machine]
     if ok.empty:
-        return f"{scenario}: no successful case."
-    best = ok.sort_values("median").iloc[0]
+        return f"{where}: no case succeeded ({len(failed)} failed)."
+    scaled = ok.dropna(subset=["speedup"])
+    if scaled.empty:
+        best = ok.sort_values("median").iloc[0]
+        return (
+            f"{where}: fastest is {best['backend']} with {best['workers']} workers "
+            f"({fmt_seconds(best['median'])} per batch)."
+        )
+    best = scaled.sort_values("speedup", ascending=False).iloc[0]
     text = (
-        f"{scenario}: fastest is {best['backend']} with {best['workers']} workers, "
-        f"median {best['median']:.3g} s per batch"
+        f"{where}: {best['backend']} with {best['workers']} workers is fastest, "
+        f"{best['speedup']:.2f}x the sequential loop ({fmt_seconds(best['median'])} per batch"
     )
-    if pd.notna(best.get("speedup")):
-        text += f", {best['speedup']:.2f}x the sequential loop"
+    text += f", {params_label(best['params'])})" if ok["params"].nunique() > 1 else ")"
+    others = []
+    for backend in style.order(scaled["backend"]):
+        if backend in (best["backend"], "sequential"):
+            continue
+        top = scaled[scaled["backend"] == backend]["speedup"].max()
+        others.append(f"{backend} {top:.2f}x")
+    if others:
+        text += "; best of the others: " + ", ".join(others)
+    if not failed.empty:
+        text += f"; {len(failed)} case(s) failed"
     return text + "."
 
 
-def title_page(table: pd.DataFrame, runs: list[dict[str, Any]]) -> Figure:
+def title_page(data: ReportData) -> Figure:
     fig = plt.figure(figsize=figures.A4_LANDSCAPE)
-    fig.text(0.06, 0.92, "harness report", fontsize=26, weight="bold")
+    fig.text(0.05, 0.93, "harness report", fontsize=28, weight="bold", va="top")
+    scenarios = data.scenarios()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    scenarios = sorted(table["scenario"].unique()) if not table.empty else []
-    lines = [f"generated {stamp}", f"scenarios: {', '.join(scenarios) or '-'}", ""]
-    lines.append("runs and machines:")
-    for run in runs:
+    fig.text(
+        0.05, 0.86, f"scenarios: {', '.join(scenarios) or '-'}    generated {stamp}",
+        fontsize=12, va="top",
+    )  # fmt: skip
+    lines: list[tuple[str, dict[str, Any]]] = [("Runs and machines", {"weight": "bold"})]
+    for run in data.runs:
         fp = run.get("fingerprint", {})
-        version = fp.get("software", {}).get("packages", {}).get("harness", "?")
-        commit = (fp.get("software", {}).get("git", {}) or {}).get("commit") or "?"
-        lines.append(f"  {run.get('run_id')}  ({run.get('started', '')[:19]})")
-        lines.append(f"    {fingerprint.short(fp)}")
-        lines.append(f"    harness {version} @ {commit[:10]}   command: {run.get('command', '')}")
-    lines += ["", "headline results:"]
-    lines += [f"  {headline(table, s)}" for s in scenarios]
-    fig.text(0.06, 0.85, "\n".join(lines), fontsize=10, va="top", family="monospace")
+        software = fp.get("software", {})
+        version = software.get("packages", {}).get("harness", "?")
+        git = software.get("git") or {}
+        commit = (git.get("commit") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
+        machine = data.labels.get(run.get("run_id"), "?")
+        affinity = fp.get("machine", {}).get("cpu_affinity") or []
+        quick = "  --quick" if run.get("quick") else ""
+        lines.append(
+            (f"{machine}: run {run.get('run_id')}, {run.get('scenario', '')}, started "
+             f"{str(run.get('started', ''))[:16].replace('T', ' ')}{quick}", {})
+        )  # fmt: skip
+        lines.append((f"    {fingerprint.short(fp)}, {len(affinity)} cpus usable", {}))
+        lines.append((f"    harness {version} @ {commit}", {"color": "#555555"}))
+    lines.append(("", {}))
+    lines.append(("Headline", {"weight": "bold"}))
+    for scenario in scenarios:
+        machines = sorted(set(data.table[data.table["scenario"] == scenario]["machine"]))
+        for machine in machines if len(machines) > 1 else [None]:
+            lines.append((headline(data, scenario, machine), {}))
+    y = 0.79
+    for text, kw in lines:
+        wrapped = textwrap.wrap(text, 125, subsequent_indent="    ") or [""]
+        for line in wrapped:
+            fig.text(0.05, y, line, fontsize=10, va="top", **kw)
+            y -= 0.027
+        if y < 0.05:
+            fig.text(0.05, y, "(more runs than fit on this page)", fontsize=9, style="italic")
+            break
     return fig
 
 
-def case_table_page(table: pd.DataFrame) -> Figure:
+# Generic pages for other engineers' hooks --------------------------------------------------
+
+
+def text_page(title: str, paragraphs: Sequence[str], width: int = 120) -> Figure:
+    """A page of wrapped text, e.g. a recommendation for one scenario."""
+    fig = plt.figure(figsize=figures.A4_LANDSCAPE)
+    fig.text(0.05, 0.93, title, fontsize=18, weight="bold", va="top")
+    y = 0.85
+    for paragraph in paragraphs:
+        for line in textwrap.wrap(paragraph, width) or [""]:
+            fig.text(0.05, y, line, fontsize=11, va="top")
+            y -= 0.032
+        y -= 0.02
+    return fig
+
+
+def table_page(
+    title: str,
+    rows: Sequence[Sequence[str]],
+    columns: Sequence[str],
+    colors: Sequence[str | None] | None = None,
+    note: str = "",
+    widths: Sequence[float] | None = None,
+) -> Figure:
+    """A page holding one table; `colors` gives each row a background (None: white)."""
     fig, ax = plt.subplots(figsize=figures.A4_LANDSCAPE)
+    fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.06)
     ax.axis("off")
-    ax.set_title("every case: median wall time with 95% bootstrap interval", loc="left")
-    if table.empty:
+    fig.text(0.03, 0.95, title, fontsize=15, weight="bold", va="top")
+    if note:
+        fig.text(0.03, 0.915, note, fontsize=9, color="#444444", va="top")
+    if not rows:
+        ax.text(0.0, 0.9, "(no rows)", fontsize=11)
         return fig
-    cols = ["scenario", "backend", "workers", "status", "median", "ci", "cv", "speedup"]
-    rows = []
-    for r in table.itertuples(index=False):
-        flag = " (unstable)" if r.unstable is True else ""
-        rows.append(
-            [
-                r.scenario,
-                r.backend,
-                r.workers,
-                r.status,
-                f"{r.median:.4g} s" if pd.notna(r.median) else "-",
-                f"[{r.ci_low:.4g}, {r.ci_high:.4g}]" if pd.notna(r.ci_low) else "-",
-                (f"{r.cv:.1%}" if pd.notna(r.cv) else "-") + flag,
-                f"{r.speedup:.2f}x" if pd.notna(r.speedup) else "-",
-            ]
-        )
-    tbl = ax.table(cellText=rows[:40], colLabels=cols, loc="upper left", cellLoc="left")
+    tbl = ax.table(
+        cellText=[list(r) for r in rows], colLabels=list(columns), loc="upper left",
+        cellLoc="left", colWidths=list(widths) if widths else None,
+    )  # fmt: skip
     tbl.auto_set_font_size(False)
-    tbl.set_fontsize(8)
-    tbl.scale(1, 1.2)
+    tbl.set_fontsize(8.5)
+    tbl.scale(1, 1.35)
     for (i, _), cell in tbl.get_celld().items():
-        if i > 0 and rows[i - 1][3] != "ok":
-            cell.set_facecolor("#f8d7da")
-        elif i > 0 and "unstable" in rows[i - 1][6]:
-            cell.set_facecolor("#fff3cd")
+        cell.set_edgecolor("#cccccc")
+        if i == 0:
+            cell.set_facecolor("#e8e8e8")
+            cell.get_text().set_weight("bold")
+        elif colors and colors[i - 1]:
+            cell.set_facecolor(colors[i - 1])
     return fig
+
+
+# Every case --------------------------------------------------------------------------------
+
+FAILED_COLOR = "#f8d7da"
+UNSTABLE_COLOR = "#fff3cd"
+
+
+def case_table_pages(data: ReportData) -> list[Page]:
+    """Every case with median, interval, CV and status; failed and unstable marked."""
+    table = data.table
+    if table.empty:
+        return []
+    several_machines = table["machine"].nunique() > 1
+    several_params = table.groupby("scenario")["params"].nunique().max() > 1
+    columns = ["scenario", "backend", "workers", "status", "n", "median wall", "95% interval"]
+    columns += ["CV", "tasks/s", "speedup", "note"]
+    widths = [0.07, 0.08, 0.055, 0.06, 0.03, 0.08, 0.13, 0.06, 0.06, 0.06, 0.3]
+    if several_params:
+        columns.insert(1, "params")
+        widths.insert(1, 0.1)
+    if several_machines:
+        columns.insert(0, "machine")
+        widths.insert(0, 0.12)
+    widths[-1] = max(0.12, 0.96 - sum(widths[:-1]))
+    rows, colors = [], []
+    for r in table.to_dict("records"):
+        failed = r["status"] != "ok"
+        unstable = bool(r.get("unstable") is True)
+        note = ""
+        if failed:
+            note = f"FAILED: {str(r.get('error') or '')[:70]}"
+        elif unstable:
+            note = "! unstable: CV above 10%"
+        interval = (
+            f"{fmt_seconds(r['ci_low'])} - {fmt_seconds(r['ci_high'])}"
+            if pd.notna(r.get("ci_low"))
+            else "-"
+        )
+        cells = [
+            r["scenario"],
+            r["backend"],
+            str(r["workers"]),
+            r["status"],
+            str(int(r["n"])) if pd.notna(r.get("n")) else "0",
+            fmt_seconds(r["median"]) if pd.notna(r.get("median")) else "-",
+            interval,
+            f"{r['cv']:.1%}" if pd.notna(r.get("cv")) else "-",
+            fmt_number(r.get("tasks_per_s", float("nan"))),
+            f"{r['speedup']:.2f}x" if pd.notna(r.get("speedup")) else "-",
+            note,
+        ]
+        if several_params:
+            cells.insert(1, params_label(r["params"]))
+        if several_machines:
+            cells.insert(0, r["machine"])
+        rows.append(cells)
+        colors.append(FAILED_COLOR if failed else UNSTABLE_COLOR if unstable else None)
+    pages = []
+    total = (len(rows) + ROWS_PER_TABLE_PAGE - 1) // ROWS_PER_TABLE_PAGE
+    for index in range(total):
+        chunk = slice(index * ROWS_PER_TABLE_PAGE, (index + 1) * ROWS_PER_TABLE_PAGE)
+        suffix = f" ({index + 1}/{total})" if total > 1 else ""
+        fig = table_page(
+            f"Every case{suffix}",
+            rows[chunk],
+            columns,
+            colors[chunk],
+            note="median wall time per batch over repeats, 95% bootstrap interval; red: the case "
+            "failed (no numbers); yellow: unstable, the coefficient of variation is above 10%",
+            widths=widths,
+        )
+        pages.append((f"cases-{index + 1}" if total > 1 else "cases", fig))
+    return pages

@@ -13,6 +13,18 @@ BACKEND_COLORS = {
     "ray": "#2ca02c",
 }
 BACKEND_ORDER = list(BACKEND_COLORS)
+#: Background of each phase in memory-over-time figures, in the order phases happen.
+PHASE_COLORS = {
+    "spawn": "#eeeeee",
+    "startup": "#dbe9f6",
+    "warmup": "#fff2cc",
+    "steady": "#d9ead3",
+    "between": "#f7f7f7",
+    "latency": "#e6dcf0",
+    "teardown": "#f4cccc",
+}
+#: Machines are told apart by line style, so the colour keeps meaning the backend.
+MACHINE_LINESTYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
 
 
 def palette(backends) -> dict[str, str]:
@@ -23,6 +35,10 @@ def palette(backends) -> dict[str, str]:
 def order(backends) -> list[str]:
     present = list(dict.fromkeys(backends))
     return sorted(present, key=lambda b: BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99)
+
+
+def machine_styles(machines) -> dict:
+    return {m: MACHINE_LINESTYLES[i % len(MACHINE_LINESTYLES)] for i, m in enumerate(machines)}
 
 
 def apply() -> None:

@@ -1,0 +1,53 @@
+"""Runs as plain files for people who use their own tools: csv, parquet or json.
+
+The frames are the ones `harness.results.load` returns in a notebook, unchanged, plus
+`cases`: the per-case summary that `show` and the report print.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from harness import analysis, results
+
+FORMATS = ("csv", "parquet", "json")
+TABLES = {
+    "measurements": results.MEASUREMENTS,
+    "latency": results.LATENCY,
+    "timeseries": results.TIMESERIES,
+    "cases": results.MEASUREMENTS,
+}
+
+
+class ExportError(ValueError):
+    """An export that cannot be written as asked: one line naming the flag."""
+
+
+def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFrame, list[str]]:
+    """The requested frame of every run, and one line per run that could not be read."""
+    if table not in TABLES:
+        raise ExportError(f"--table: expected one of {', '.join(TABLES)}, got {table!r}")
+    df, problems = results.load_runs(run_dirs, name=TABLES[table])
+    if table == "cases":
+        df = analysis.case_table(df)
+    return df, problems
+
+
+def encode(df: pd.DataFrame, fmt: str) -> bytes:
+    if fmt == "csv":
+        return df.to_csv(index=False).encode()
+    if fmt == "json":
+        return (df.to_json(orient="records", indent=1, date_format="iso") + "\n").encode()
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        df.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def write(df: pd.DataFrame, fmt: str, path: Path) -> Path:
+    results.write_atomic(path, encode(df, fmt))
+    return path
