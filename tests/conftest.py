@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psutil
@@ -14,31 +16,33 @@ HARNESS = str(BIN / "harness")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def harness(*args: str, cwd: Path | None = None, timeout: float = 900):
+#: Every harness the tests start carries this in its environment, and so does every process
+#: it starts: leftovers are found by it, without mistaking other runs on the machine for ours.
+MARK = "HARNESS_TEST_MARK"
+SESSION_MARK = uuid.uuid4().hex
+
+
+def harness(*args: str, cwd: Path | None = None, timeout: float = 900, mark: str = SESSION_MARK):
     """Run the CLI as a user would; returns the CompletedProcess."""
     return subprocess.run(
-        [HARNESS, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO
+        [HARNESS, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPO,
+        env={**os.environ, MARK: mark},
     )
 
 
-def engine_processes() -> list[psutil.Process]:
-    """Ray and Dask processes alive on this machine (none should outlive a run)."""
+def marked(mark: str = SESSION_MARK) -> list[psutil.Process]:
+    """Live processes started by a harness that carried this mark."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if any(
-            k in cmd
-            for k in (
-                "raylet",
-                "gcs_server",
-                "distributed.cli",
-                "dask-worker",
-                "dask worker",
-                "harness.case_process",
-                "default_worker.py",
-            )
-        ):
-            found.append(proc)
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(MARK) == mark and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
     return found
 
 
