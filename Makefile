@@ -8,13 +8,14 @@ RUN ?= latest
 ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: bench report test lint overhead cluster-up cluster-down clean help
+.PHONY: bench report test lint overhead load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
 	@echo "make report RUN=results/<run-id>          render the report of a run"
 	@echo "make test                                 lint and run the test suite"
 	@echo "make overhead                             the harness's own overhead against bare loops"
+	@echo "make load                                 150 cases and 100,000 tiny tasks: the harness's own memory"
 	@echo "make cluster-up ENGINE=dask|ray / cluster-down"
 
 $(STAMP): pyproject.toml
@@ -37,6 +38,9 @@ test: lint
 
 overhead: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+load: $(STAMP)
+	$(BIN)/python benchmarks/load.py
 
 cluster-up: $(STAMP)
 	$(BIN)/harness cluster up $(ENGINE) $(ARGS)
