@@ -190,7 +190,8 @@ def _outcome(
     workers_event = next((e for e in events if e.get("event") == "workers"), {})
     describe = workers_event.get("describe", {})
     # The nodes a row is about: every node the case used, or one node for a node_* metric.
-    nodes = describe.get("nodes_used") or ("" if describe.get("remote") else "local")
+    remote = describe.get("remote", bool(case.backend_options.get("address")))
+    nodes = describe.get("nodes_used") or ("" if remote else "local")
     base = {
         "run_id": run_id,
         "host": host,

@@ -92,12 +92,15 @@ class DaskBackend(Backend):
 
     def _ship_code(self) -> None:
         """Make `harness` importable on every worker, present and future, without installing it."""
-        from distributed.diagnostics.plugin import UploadFile
+        from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
         from harness.backends._ship import package_zip
 
-        # A fixed plugin name replaces the previous upload instead of piling up one per case.
-        self._client.register_plugin(UploadFile(str(package_zip()), load=True), name="harness-code")
+        zipped = str(package_zip())
+        # The scheduler unpickles task graphs too, so it needs the package as well. Fixed
+        # plugin names replace the previous upload instead of piling up one per case.
+        self._client.register_plugin(SchedulerUploadFile(zipped, load=True), name="harness-code")
+        self._client.register_plugin(UploadFile(zipped, load=True), name="harness-code")
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         from distributed import as_completed
