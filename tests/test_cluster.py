@@ -179,6 +179,18 @@ def bare_python(tmp_path_factory) -> str:
     return python
 
 
+@pytest.fixture
+def short_tmp():
+    """Ray's unix sockets live under its temp dir, and their paths must stay under 108 bytes."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="hxray", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
     import socket
 
@@ -257,11 +269,13 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
         assert len(client.scheduler_info()["workers"]) == 2
 
 
-def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python, tmp_path):
+def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
+    hosts, bare_python, tmp_path, short_tmp
+):
     head_ip, w1, w2 = hosts.ips
     # Token auth off inside the isolated test network; the driver follows the same setting.
     env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    temp = tmp_path / "ray"
+    temp = short_tmp
     ray_start = [bare_python, "-m", "ray.scripts.scripts", "start", "--block",
                  "--disable-usage-stats", "--temp-dir", str(temp)]  # fmt: skip
     head = hosts.start(
@@ -272,25 +286,35 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python
         env,
     )  # fmt: skip
     _wait_port(head_ip, 6379, 90, head, tmp_path / "head.log")
+    # One node at a time: the "hosts" share one file system, and Ray names a node's sockets
+    # and logs in the shared session folder as it starts.
     for i, ip in ((1, w1), (2, w2)):
-        hosts.start(
+        log = tmp_path / f"worker{i}.log"
+        node = hosts.start(
             i,
             [*ray_start, "--address", f"{head_ip}:6379", "--node-ip-address", ip,
              "--num-cpus", "1"],
-            f"worker{i}.log",
+            log.name,
             env,
         )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            assert node.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
     out = tmp_path / "results"
     # Ray drivers run on a node of the cluster: the harness runs in the head's namespace.
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 60
     while True:
         proc = subprocess.run(
             ["ip", "netns", "exec", hosts.names[0], HARNESS, "run", "cpu", "--quick",
-             "--backends", "ray", "--ray-address", f"{head_ip}:6379", "--out", str(out)],
+             "--backends", "ray", "--ray-address", f"{head_ip}:6379", "--workers", "2",
+             "--out", str(out)],
             capture_output=True, text=True, timeout=240, env={**os.environ, **env},
+            cwd=tmp_path,  # Ray copies the driver's sys.path (and so its cwd) to workers
         )  # fmt: skip
-        # Until both worker nodes joined, the cluster has fewer CPUs than --workers asks.
-        if proc.returncode == 0 or time.monotonic() > deadline or "has only" not in proc.stderr:
+        # A node that started may take a moment to register its CPUs with the head.
+        waiting = "has only" in proc.stderr or "has no workers" in proc.stderr
+        if proc.returncode == 0 or time.monotonic() > deadline or not waiting:
             break
         time.sleep(2)
     assert proc.returncode == 0, proc.stdout + proc.stderr
