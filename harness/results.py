@@ -73,7 +73,7 @@ def new_run_id(root: Path) -> str:
 def frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(SCHEMA))
     for column, value in FILLED.items():
-        df[column] = df[column].fillna(value)
+        df[column] = df[column].astype(SCHEMA[column]).fillna(value)
     return df.astype(SCHEMA)
 
 

@@ -374,3 +374,15 @@ def test_cluster_up_status_down_leaves_no_process(tmp_path):
     assert not state.exists()
     assert [p for p in pids if psutil.pid_exists(p)] == []
     assert harness("cluster", "status", "--state", str(state)).returncode == 1
+
+
+def test_runs_without_a_nodes_column_still_load(tmp_path):
+    """Runs written before the `nodes` column read as local runs."""
+    row = {"run_id": "old", "host": "h", "scenario": "cpu", "case_id": "cpu/threads/w1",
+           "backend": "threads", "workers": 1, "params": "{}", "tasks": 4, "repeat": 1,
+           "metric": "wall_s", "value": 0.5, "unit": "s", "status": "ok", "error": ""}  # fmt: skip
+    old = results.frame([row]).drop(columns=["nodes"])
+    run_dir = tmp_path / "old"
+    results.write_parquet_atomic(run_dir / results.MEASUREMENTS, old)
+    df = results.load(run_dir)
+    assert list(df.columns) == list(results.SCHEMA) and list(df["nodes"]) == ["local"]
