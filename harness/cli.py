@@ -221,9 +221,12 @@ def _fit_to_clusters(
         where = f"the {backend} cluster at {address}"
         try:
             available = cluster.available_workers(backend, address)
-            cases = cluster.fit_workers(cases, backend, available, requested, where)
         except cluster.ClusterError as exc:
             raise BadInput(f"--{backend}-address {address}: {exc}") from None
+        try:
+            cases = cluster.fit_workers(cases, backend, available, requested, where)
+        except cluster.ClusterError as exc:
+            raise BadInput(str(exc)) from None
         unit = "CPUs" if backend == "ray" else "workers"
         console.print(f"{backend}: using {where} ({available} {unit})")
     return cases

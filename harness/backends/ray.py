@@ -250,7 +250,8 @@ class RayBackend(Backend):
         samples = ray.get([self._probes[i].stop.remote(self._token) for i in ids], timeout=60)
         self._token = None
         rows = []
-        for node_id, s in sorted(zip(ids, samples, strict=True), key=lambda x: x[0]):
+        by_address = sorted(zip(ids, samples, strict=True), key=lambda x: self._address_of[x[0]])
+        for node_id, s in by_address:
             workers = self._used.get(node_id, 0)
             if not s or not workers:
                 continue  # nodes that ran none of this case's tasks (a CPU-less head)
