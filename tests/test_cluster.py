@@ -355,18 +355,20 @@ def test_bad_cluster_address_is_one_line_and_writes_nothing(tmp_path):
         assert not out.exists()
 
 
-def test_cluster_up_status_down_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("engine", ["dask", "ray"])
+def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     state = tmp_path / "cluster.json"
-    up = harness("cluster", "up", "dask", "--workers", "2", "--state", str(state), timeout=180)
+    up = harness("cluster", "up", engine, "--workers", "2", "--state", str(state), timeout=180)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         info = json.loads(state.read_text())
-        assert info["address"].startswith("tcp://127.0.0.1:")
+        if engine == "dask":
+            assert info["address"].startswith("tcp://127.0.0.1:")
         pids = info["pids"]
-        assert len(pids) >= 3  # scheduler, worker launcher, 2 workers (+ nannies)
+        assert len(pids) >= 3  # dask: scheduler, launcher, workers; ray: ray start, gcs, raylet
         status = harness("cluster", "status", "--state", str(state))
         assert status.returncode == 0 and info["address"] in status.stdout
-        again = harness("cluster", "up", "dask", "--state", str(state))
+        again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
     finally:
         down = harness("cluster", "down", "--state", str(state), timeout=120)
@@ -386,3 +388,16 @@ def test_runs_without_a_nodes_column_still_load(tmp_path):
     results.write_parquet_atomic(run_dir / results.MEASUREMENTS, old)
     df = results.load(run_dir)
     assert list(df.columns) == list(results.SCHEMA) and list(df["nodes"]) == ["local"]
+
+
+def test_version_differences_between_driver_and_nodes_are_named():
+    from harness.measure.nodes import node_facts, version_warnings
+
+    driver = node_facts()
+    same = {**driver, "address": "10.0.0.6"}
+    older = {**driver, "address": "10.0.0.7", "python": "3.10.1",
+             "packages": {**driver["packages"], "distributed": "2023.1.0"}}  # fmt: skip
+    assert version_warnings(driver, [same]) == []
+    (line,) = version_warnings(driver, [same, older])
+    assert line.startswith("node 10.0.0.7 differs from the driver: python 3.10.1")
+    assert f"distributed 2023.1.0 (driver {driver['packages']['distributed']})" in line
