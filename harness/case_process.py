@@ -64,6 +64,8 @@ def run_case(case: Case, emit: Emitter) -> None:
     emit.metric("startup_s", time.perf_counter() - t0, "s")
     try:
         emit("workers", pids=backend.worker_pids(), describe=backend.describe())
+        # On a remote cluster the local process tree is only the driver: sample every node.
+        backend.start_node_sampling()
         for i in range(case.warmup):
             emit.phase("warmup", repeat=i)
             _check(backend.map(workload.task, inputs), expected, f"warm-up {i + 1}")
@@ -82,7 +84,8 @@ def run_case(case: Case, emit: Emitter) -> None:
             if workload.bytes_per_task is not None:
                 rate = len(inputs) * workload.bytes_per_task(params) / wall
                 emit.metric("bytes_per_s", rate, "B/s", r)
-            emit.metric("cpu_util", (cpu1 - cpu0) / (wall * case.workers), "ratio", r)
+            if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
+                emit.metric("cpu_util", (cpu1 - cpu0) / (wall * case.workers), "ratio", r)
         # Latency gets a pass of its own: per-task timestamps cost time that the
         # throughput repeats above must not pay.
         emit.phase("latency")
@@ -92,6 +95,8 @@ def run_case(case: Case, emit: Emitter) -> None:
             emit.metric(f"latency_p{q}_s", percentile(batch.arrival_s, q), "s")
         step = max(1, len(batch.arrival_s) // LATENCY_SAMPLE)
         emit("latencies", values=sorted(batch.arrival_s)[::step])
+        for row in backend.node_metrics():
+            emit("metric", repeat=None, **row)
     finally:
         emit.phase("teardown")
         t0 = time.perf_counter()

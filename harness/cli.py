@@ -116,6 +116,7 @@ def run(
         timeout_s=timeout,
         backend_options=options,
     )
+    cases = _fit_to_clusters(cases, options, worker_counts)
     if resume is not None:
         if not (resume / results.RUN_JSON).is_file():
             raise BadInput(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
@@ -156,7 +157,14 @@ def run(
         def on_start(case: spec.Case, i: int, n: int) -> None:
             progress.update(bar, description=f"{case.case_id} starting")
 
+        warned: set[str] = set()
+
         def on_event(case: spec.Case, event: dict) -> None:
+            if event.get("event") == "workers":
+                for line in event.get("describe", {}).get("warnings", []):
+                    if line not in warned:
+                        warned.add(line)
+                        progress.console.print(f"[yellow]warning:[/] {line}", highlight=False)
             if event.get("event") == "phase":
                 what = event["phase"]
                 if event.get("repeat") is not None and what == "steady":
@@ -183,6 +191,7 @@ def run(
     info["status"] = "interrupted" if result.interrupted else "complete"
     info["finished"] = datetime.now(timezone.utc).isoformat()
     info["engines"] = {o.case.backend: o.describe for o in result.outcomes if o.describe}
+    info["warnings"] = sorted({w for o in result.outcomes for w in o.describe.get("warnings", [])})
     results.write_json_atomic(run_dir / results.RUN_JSON, info)
     df = results.load(run_dir)
     print_summary(
@@ -199,12 +208,123 @@ def run(
         raise typer.Exit(130)
 
 
+def _fit_to_clusters(
+    cases: list[spec.Case], options: dict[str, dict], requested: list[int] | None
+) -> list[spec.Case]:
+    """Reach every cluster given by address before any case runs; size its cases to it."""
+    from harness import cluster
+
+    for backend, opts in options.items():
+        address = opts.get("address")
+        if not address or not any(c.backend == backend for c in cases):
+            continue
+        where = f"the {backend} cluster at {address}"
+        try:
+            available = cluster.available_workers(backend, address)
+        except cluster.ClusterError as exc:
+            raise BadInput(f"--{backend}-address {address}: {exc}") from None
+        try:
+            cases = cluster.fit_workers(cases, backend, available, requested, where)
+        except cluster.ClusterError as exc:
+            raise BadInput(str(exc)) from None
+        unit = "CPUs" if backend == "ray" else "workers"
+        console.print(f"{backend}: using {where} ({available} {unit})")
+    return cases
+
+
 def _check_address(address: str, flag: str, scheme: str) -> str:
     rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
     host, _, port = rest.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise BadInput(f"{flag}: expected {scheme}HOST:PORT, got {address!r}")
     return address
+
+
+cluster_app = typer.Typer(
+    no_args_is_help=True,
+    help="Start, inspect and stop a local multi-process Dask or Ray cluster.",
+)
+app.add_typer(cluster_app, name="cluster")
+StateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="state file (default $HARNESS_CLUSTER_STATE or ~/.cache/harness/cluster.json)",
+    ),
+]
+
+
+@cluster_app.command("up")
+def cluster_up(
+    engine: Annotated[str, typer.Argument(help="dask or ray")],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="worker processes (Ray: CPUs of its one node); default: the logical cores"
+        ),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option(help="address to bind to; loopback unless you need other hosts to reach it"),
+    ] = "127.0.0.1",
+    state: StateOption = None,
+) -> None:
+    """Start a local cluster with the engine's own launchers and record what was started."""
+    import os
+
+    from harness import cluster
+
+    try:
+        info = cluster.up(engine, workers or os.cpu_count() or 1, host, state)
+    except cluster.ClusterError as exc:
+        raise BadInput(f"cluster up {engine}: {exc}") from None
+    flag = "--dask-address" if engine == "dask" else "--ray-address"
+    console.print(
+        f"{engine} cluster up at [bold]{info['address']}[/] with {info['workers']} workers "
+        f"({len(info['pids'])} processes, state {cluster.state_path(state)})"
+    )
+    console.print(f"use it: harness run SCENARIO --backends {engine} {flag} {info['address']}")
+
+
+@cluster_app.command("down")
+def cluster_down(state: StateOption = None) -> None:
+    """Stop exactly the processes `harness cluster up` started, and nothing else."""
+    from harness import cluster
+
+    try:
+        info = cluster.down(state)
+    except cluster.ClusterError as exc:
+        raise BadInput(f"cluster down: {exc}") from None
+    if info is None:
+        console.print(f"no cluster started by harness (state {cluster.state_path(state)})")
+        return
+    console.print(
+        f"{info['engine']} cluster at {info['address']} stopped ({len(info['stopped'])} processes)"
+    )
+    if info["left"]:
+        raise BadInput(f"cluster down: processes still alive: {info['left']}")
+
+
+@cluster_app.command("status")
+def cluster_status(state: StateOption = None) -> None:
+    """The cluster `harness cluster up` started: address and live processes."""
+    from harness import cluster
+
+    try:
+        info = cluster.status(state)
+    except cluster.ClusterError as exc:
+        raise BadInput(f"cluster status: {exc}") from None
+    if info is None:
+        console.print(f"no cluster started by harness (state {cluster.state_path(state)})")
+        raise typer.Exit(1)
+    alive = len(info["alive"])
+    procs = ", ".join(f"{n} x{c}" for n, c in info["processes"].items()) or "none"
+    console.print(
+        f"{info['engine']} cluster at [bold]{info['address']}[/], {info['workers']} workers, "
+        f"started {info['started']}: {alive} processes alive ({procs})"
+    )
+    if not alive:
+        raise typer.Exit(1)
 
 
 @app.command("list")

@@ -44,7 +44,13 @@ SCHEMA: dict[str, str] = {
     "unit": "string",
     "status": "string",  # ok, error, crashed, timeout, interrupted
     "error": "string",
+    # The nodes the row is about: "local" (this host), the comma-separated addresses of the
+    # cluster nodes a case's workers ran on, or one node for the per-node metrics
+    # (node_peak_rss_bytes, node_cpu_util, node_tasks). Runs older than the column read "local".
+    "nodes": "string",
 }
+#: Columns added after format 1 was written, with the value older runs get.
+FILLED: dict[str, str] = {"nodes": "local"}
 STATUSES = ("ok", "error", "crashed", "timeout", "interrupted")
 
 
@@ -66,7 +72,17 @@ def new_run_id(root: Path) -> str:
 
 def frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(SCHEMA))
+    for column, value in FILLED.items():
+        df[column] = df[column].astype(SCHEMA[column]).fillna(value)
     return df.astype(SCHEMA)
+
+
+def _fill_missing(df: pd.DataFrame) -> pd.DataFrame:
+    """Old runs stay loadable: columns added since they were written get their default."""
+    for column, value in FILLED.items():
+        if column not in df.columns:
+            df[column] = pd.Series(value, index=df.index, dtype=SCHEMA[column])
+    return df
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -101,7 +117,8 @@ class RunWriter:
         self.frames: dict[str, list[pd.DataFrame]] = {MEASUREMENTS: [], TIMESERIES: [], LATENCY: []}
         for name in self.frames:
             if (run_dir / name).exists():  # resuming: keep what was measured
-                self.frames[name].append(pd.read_parquet(run_dir / name))
+                df = pd.read_parquet(run_dir / name)
+                self.frames[name].append(_fill_missing(df) if name == MEASUREMENTS else df)
 
     def append(
         self,
@@ -156,9 +173,10 @@ def read_frame(run_dir: Path, name: str = MEASUREMENTS) -> pd.DataFrame:
             raise ResultsError(f"{path}: missing (the run measured nothing yet)")
         return pd.DataFrame()
     try:
-        return pd.read_parquet(path)
+        df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
+    return _fill_missing(df) if name == MEASUREMENTS else df
 
 
 def load_runs(

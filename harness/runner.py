@@ -187,6 +187,11 @@ def _outcome(
     killed: list[int],
 ) -> CaseOutcome:
     host = os.uname().nodename
+    workers_event = next((e for e in events if e.get("event") == "workers"), {})
+    describe = workers_event.get("describe", {})
+    # The nodes a row is about: every node the case used, or one node for a node_* metric.
+    remote = describe.get("remote", bool(case.backend_options.get("address")))
+    nodes = describe.get("nodes_used") or ("" if remote else "local")
     base = {
         "run_id": run_id,
         "host": host,
@@ -198,6 +203,7 @@ def _outcome(
         "tasks": case.tasks,
         "status": status,
         "error": error,
+        "nodes": nodes,
     }
     rows = [
         {
@@ -206,13 +212,13 @@ def _outcome(
             "metric": e["metric"],
             "value": e["value"],
             "unit": e["unit"],
+            **({"nodes": e["node"]} if e.get("node") else {}),
         }
         for e in events
         if e.get("event") == "metric"
     ]
     rows.append({**base, "repeat": None, "metric": "elapsed_s", "value": elapsed, "unit": "s"})
     baseline = next((e for e in events if e.get("event") == "baseline"), None)
-    workers_event = next((e for e in events if e.get("event") == "workers"), {})
     for metric, value, unit in _memory_metrics(case, samples, baseline, workers_event):
         rows.append({**base, "repeat": None, "metric": metric, "value": value, "unit": unit})
     measurements = results.frame(rows)
@@ -278,6 +284,13 @@ def _memory_metrics(
     assert peak.uss_bytes is not None
     base_uss = baseline["uss_bytes"]
     driver_pid = baseline["pid"]
+    if workers_event.get("describe", {}).get("remote"):
+        # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
+        return [
+            ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
+            ("peak_uss_bytes", float(peak.uss_bytes - base_uss), "B"),
+            ("baseline_uss_bytes", float(base_uss), "B"),
+        ]
     worker_pids = [p for p in workers_event.get("pids", []) if p in peak.per_pid_uss]
     if worker_pids:
         worker_uss = sum(peak.per_pid_uss[p] for p in worker_pids) / len(worker_pids)

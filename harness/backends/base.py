@@ -82,6 +82,19 @@ class Backend(ABC):
         """What the engine is, as run: versions, addresses, nodes."""
         return {"strategy": self.strategy}
 
+    @property
+    def remote(self) -> bool:
+        """True when the workers belong to an existing cluster reached by address."""
+        return False
+
+    def start_node_sampling(self, interval_s: float = 0.1) -> None:
+        """Start sampling memory and CPU on every node of a remote cluster (no-op locally)."""
+        return None
+
+    def node_metrics(self) -> list[dict[str, Any]]:
+        """Per-node metrics since `start_node_sampling`: dicts of metric, value, unit, node."""
+        return []
+
     def __enter__(self) -> Backend:
         self.start()
         return self

@@ -1,9 +1,21 @@
-"""Ray: a local Ray started with `ray.init`, or an existing cluster by address."""
+"""Ray: a local Ray started with `ray.init`, or an existing cluster by address.
+
+With an address the harness connects a driver (`ray.init(address=...)` must run on a node
+of the cluster, usually the head, or use a `ray://` client address) and never starts or
+stops the cluster. The harness package travels as a `runtime_env` py_module, so nodes need
+only Ray and pydantic. `workers` CPUs are reserved in a SPREAD placement group, so a case
+uses exactly that many of the cluster's CPUs, spread over its nodes; one zero-CPU probe
+actor per node records what the node is and samples its memory and CPU.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +28,8 @@ class RayOptions(BackendOptions):
     dashboard: bool = False
     #: Poll interval while collecting results as they arrive.
     poll_s: float = 0.002
+    #: How long to wait for the cluster to grant the CPUs a case asks for.
+    connect_timeout_s: float = 60.0
 
 
 class RayBackend(Backend):
@@ -25,15 +39,35 @@ class RayBackend(Backend):
     options: RayOptions
 
     _started = False
+    _pg: Any = None
+    _strategy: Any = None
+    _probes: dict[str, Any] | None = None
+    _token: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.options.address)
 
     def start(self) -> None:
+        if self.remote:
+            use_token_auth_if_available()
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if self.options.address:
-            ray.init(address=self.options.address, log_to_driver=False)
+        if self.remote:
+            from harness.backends._ship import package_dir
+
+            ray.init(
+                address=self.options.address,
+                runtime_env={"py_modules": [str(package_dir())]},
+                log_to_driver=False,
+                configure_logging=False,
+                logging_level=logging.ERROR,
+            )
         else:
             ray.init(
+                # "local": never join a cluster that some `ray start` on this machine left.
+                address="local",
                 num_cpus=self.workers,
                 include_dashboard=self.options.dashboard,
                 _node_ip_address="127.0.0.1",
@@ -42,19 +76,44 @@ class RayBackend(Backend):
             )
         self._started = True
         self._remote: dict[Callable[..., Any], Any] = {}
-        probe = ray.remote(_pid_after)
-        pids: set[int] = set()
+        if self.remote:
+            self._reserve_cpus()
+        probe = self._remote_fn(_where_after)
+        seen: set[tuple[str, int]] = set()
         deadline = time.monotonic() + 120
         # Ray starts workers lazily; short overlapping probes land on distinct workers.
-        while len(pids) < self.workers and time.monotonic() < deadline:
-            pids |= set(ray.get([probe.remote(0.01) for _ in range(self.workers)]))
-        self._pids = sorted(pids)
+        while len(seen) < self.workers and time.monotonic() < deadline:
+            seen |= {tuple(x) for x in ray.get([probe.remote(0.01) for _ in range(self.workers)])}
+        self._pids = sorted(pid for _, pid in seen)
+
+    def _reserve_cpus(self) -> None:
+        """A SPREAD placement group of `workers` one-CPU bundles: the case's share of it."""
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        have = int(ray.cluster_resources().get("CPU", 0))
+        if have < self.workers:
+            raise RuntimeError(
+                f"the Ray cluster at {self.options.address} has {have} CPUs, "
+                f"the case asks for {self.workers} workers"
+            )
+        self._pg = placement_group([{"CPU": 1}] * self.workers, strategy="SPREAD")
+        if not self._pg.wait(timeout_seconds=self.options.connect_timeout_s):
+            raise RuntimeError(
+                f"the Ray cluster at {self.options.address} did not grant {self.workers} free "
+                f"CPUs within {self.options.connect_timeout_s:g} s (busy with other jobs?)"
+            )
+        self._strategy = PlacementGroupSchedulingStrategy(self._pg)
 
     def _remote_fn(self, task: Callable[[Any], Any]) -> Any:
         import ray
 
         if task not in self._remote:
-            self._remote[task] = ray.remote(task)
+            fn = ray.remote(task)
+            if self._strategy is not None:
+                fn = fn.options(scheduling_strategy=self._strategy)
+            self._remote[task] = fn
         return self._remote[task]
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
@@ -98,24 +157,142 @@ class RayBackend(Backend):
         if self._started:
             import ray
 
+            if self._token and self._probes:  # a case that failed mid-way
+                try:
+                    ray.get([p.stop.remote(self._token) for p in self._probes.values()], timeout=10)
+                except Exception:  # noqa: BLE001 - the cluster may be gone; stopping goes on
+                    pass
+            if self._pg is not None:
+                from ray.util.placement_group import remove_placement_group
+
+                remove_placement_group(self._pg)
+                self._pg = None
+            # Disconnects this driver; a cluster reached by address keeps running.
             ray.shutdown()
             self._started = False
 
     def worker_pids(self) -> list[int]:
-        return list(getattr(self, "_pids", [])) if not self.options.address else []
+        return list(getattr(self, "_pids", [])) if not self.remote else []
 
     def describe(self) -> dict[str, Any]:
         import ray
 
         info: dict[str, Any] = {"strategy": self.strategy, "ray": ray.__version__}
-        if self._started:
+        if not self._started:
+            return info
+        info["remote"] = self.remote
+        if not self.remote:
             info["nodes"] = len(ray.nodes())
+            return info
+        from harness.measure.nodes import node_facts, version_warnings
+
+        nodes = self._nodes()
+        info["address"] = self.options.address
+        info["nodes"] = nodes
+        info["nodes_used"] = ",".join(n["address"] for n in nodes if n["workers"])
+        info["warnings"] = version_warnings(node_facts(), nodes)
         return info
 
+    def _nodes(self) -> list[dict[str, Any]]:
+        """Every alive node: Ray's view (address, CPUs, memory) plus its probe actor's facts."""
+        import ray
+        from ray.util.placement_group import placement_group_table
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-def _pid_after(seconds: float) -> int:
+        from harness.measure.nodes import NodeProbe
+
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        if self._probes is None:
+            actor = ray.remote(num_cpus=0)(NodeProbe)
+            self._probes = {
+                n["NodeID"]: actor.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+                ).remote()
+                for n in alive
+            }
+        ids = list(self._probes)
+        answers = ray.get([self._probes[i].facts.remote() for i in ids], timeout=120)
+        facts = dict(zip(ids, answers, strict=True))
+        bundles = placement_group_table(self._pg)["bundles_to_node_id"] if self._pg else {}
+        used = Counter(bundles.values())
+        self._address_of = {n["NodeID"]: n["NodeManagerAddress"] for n in alive}
+        self._used = used
+        return [
+            {
+                "address": n["NodeManagerAddress"],
+                "node_id": n["NodeID"],
+                **{k: v for k, v in facts.get(n["NodeID"], {}).items() if k != "pid"},
+                "cluster_cpus": n["Resources"].get("CPU", 0.0),
+                "workers": used.get(n["NodeID"], 0),
+                "head": "node:__internal_head__" in n["Resources"],
+            }
+            for n in sorted(alive, key=lambda n: n["NodeManagerAddress"])
+        ]
+
+    def start_node_sampling(self, interval_s: float = 0.1) -> None:
+        """Each node's probe actor samples that node's raylet and its worker processes."""
+        if not self.remote or not self._started:
+            return
+        import ray
+
+        if self._probes is None:
+            self._nodes()
+        assert self._probes is not None
+        self._token = uuid.uuid4().hex
+        ray.get([p.start.remote(self._token, interval_s) for p in self._probes.values()])
+
+    def node_metrics(self) -> list[dict[str, Any]]:
+        if not self._token or not self._probes:
+            return []
+        import ray
+
+        ids = list(self._probes)
+        samples = ray.get([self._probes[i].stop.remote(self._token) for i in ids], timeout=60)
+        self._token = None
+        rows = []
+        by_address = sorted(zip(ids, samples, strict=True), key=lambda x: self._address_of[x[0]])
+        for node_id, s in by_address:
+            workers = self._used.get(node_id, 0)
+            if not s or not workers:
+                continue  # nodes that ran none of this case's tasks (a CPU-less head)
+            node = self._address_of[node_id]
+            rows.append(_metric("node_peak_rss_bytes", s["peak_rss_bytes"], "B", node))
+            cpu = s["cpu_s"] / (s["wall_s"] * workers) if s["wall_s"] > 0 else float("nan")
+            rows.append(_metric("node_cpu_util", cpu, "ratio", node))
+        return rows
+
+
+def use_token_auth_if_available() -> None:
+    """Send Ray's auth token when one exists and the user did not choose a mode.
+
+    Ray 2.5x+ clusters started where a token exists (`~/.ray/auth_token`, $RAY_AUTH_TOKEN)
+    require it, but a driver joining by address only sends it in `RAY_AUTH_MODE=token`.
+    """
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:  # Ray read its config at import: make it read it again
+            from ray._raylet import Config
+
+            Config.initialize("")
+
+
+def _metric(metric: str, value: float, unit: str, node: str) -> dict[str, Any]:
+    return {"metric": metric, "value": float(value), "unit": unit, "node": node}
+
+
+def _where_after(seconds: float) -> tuple[str, int]:
+    """Readiness probe: the node and process a task ran in."""
+    import ray
+
     time.sleep(seconds)
-    return os.getpid()
+    try:
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray (never in practice)
+        node = ""
+    return node, os.getpid()
 
 
 def _user_error(exc: Exception) -> Exception:

@@ -1,0 +1,435 @@
+"""Clusters: check a cluster address before a run, and start/stop a local multi-process one.
+
+Two jobs, both about clusters the benchmark runs on:
+
+- `available_workers` connects to an existing Dask or Ray cluster (with a short timeout)
+  and counts its workers, so a bad address fails before any case runs; `fit_workers`
+  turns that count into the worker counts of the cases.
+- `up` / `down` / `status` start a local multi-process cluster with the engines' own
+  launchers (`dask scheduler` + `dask worker`, `ray start --head --block`), bound to
+  loopback unless told otherwise, dashboards off. Every process started carries a token in
+  its environment, and a state file records the token, the PIDs and the address, so `down`
+  stops exactly what `up` started, however the engine re-parents its helpers, and never a
+  cluster someone else started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.measure.proctree import terminate
+from harness.spec import Case
+
+ENGINES = ("dask", "ray")
+#: Seconds allowed to reach a cluster address before a run is refused.
+CONNECT_TIMEOUT_S = 5.0
+STATE_ENV = "HARNESS_CLUSTER_STATE"
+TOKEN_VAR = "HARNESS_CLUSTER_TOKEN"
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot be reached, used or started: one line that says which and why."""
+
+
+# ---------------------------------------------------------------- existing clusters
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """HOST and PORT of `tcp://HOST:PORT`, `ray://HOST:PORT` or `HOST:PORT`."""
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"{address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """A TCP connection to the address, so a wrong host or port fails in seconds."""
+    host, port = split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ClusterError(
+            f"cannot reach {address} within {timeout_s:g} s ({reason}); is the cluster running?"
+        ) from None
+
+
+def available_workers(engine: str, address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> int:
+    """Dask: the scheduler's workers; Ray: the cluster's CPUs. Raises ClusterError."""
+    check_reachable(address, timeout_s)
+    if engine == "dask":
+        return _dask_workers(address, timeout_s)
+    if engine == "ray":
+        return _ray_cpus(address)
+    raise ClusterError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+
+
+def _dask_workers(address: str, timeout_s: float) -> int:
+    """Ask the scheduler who it is over one comm (a Client would linger on failure)."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity() -> dict[str, Any]:
+        async with rpc(address, timeout=timeout_s) as scheduler:
+            return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
+
+    try:
+        info = asyncio.run(asyncio.wait_for(identity(), timeout_s * 2))
+    except Exception as exc:  # noqa: BLE001 - anything but an answer means "not a scheduler"
+        why = "it speaks another protocol" if isinstance(exc, MemoryError) else _first_line(exc)
+        raise ClusterError(f"{address} does not answer as a Dask scheduler ({why})") from None
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        raise ClusterError(f"{address} answers, but not as a Dask scheduler")
+    return int(info.get("n_workers", 0))
+
+
+def _ray_cpus(address: str) -> int:
+    import logging
+
+    from harness.backends.ray import use_token_auth_if_available
+
+    use_token_auth_if_available()  # before importing Ray; inherited by the cases
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    try:
+        ray.init(
+            address=address, log_to_driver=False, configure_logging=False,
+            logging_level=logging.ERROR,
+        )  # fmt: skip
+        return int(ray.cluster_resources().get("CPU", 0))
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types; all mean "cannot use it"
+        raise ClusterError(
+            f"cannot connect to the Ray cluster at {address}: {_first_line(exc)}"
+        ) from None
+    finally:
+        ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def fit_workers(
+    cases: list[Case], backend: str, available: int, requested: list[int] | None, where: str
+) -> list[Case]:
+    """The cases of `backend` on a cluster with `available` workers.
+
+    Without `--workers` a case uses all the cluster's workers (one case per parameter set);
+    with `--workers N,...` each count must fit the cluster, else ClusterError.
+    """
+    if available < 1:
+        raise ClusterError(f"{where} has no workers")
+    if requested is not None:
+        too_many = [w for w in requested if w > available]
+        if too_many:
+            raise ClusterError(
+                f"--workers {too_many[0]}: {where} has only {available} "
+                f"{'CPUs' if backend == 'ray' else 'workers'}"
+            )
+        return cases
+    out: list[Case] = []
+    seen: set[str] = set()
+    for case in cases:
+        if case.backend == backend:
+            case = dataclasses.replace(case, workers=available)
+            if case.case_id in seen:
+                continue
+            seen.add(case.case_id)
+        out.append(case)
+    return out
+
+
+# ---------------------------------------------------------------- local clusters
+
+
+def state_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where `up` records what it started: the argument, $HARNESS_CLUSTER_STATE, or ~/.cache."""
+    if path:
+        return Path(path)
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "harness" / "cluster.json"
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _launcher(tool: str, module: str) -> list[str]:
+    """The engine's own command line tool next to this Python, else its module."""
+    script = Path(sys.executable).parent / tool
+    return [str(script)] if script.exists() else [sys.executable, "-m", module]
+
+
+def up(
+    engine: str, workers: int, host: str = "127.0.0.1", state: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state."""
+    if engine not in ENGINES:
+        raise ClusterError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    if workers < 1:
+        raise ClusterError("--workers: must be at least 1")
+    path = state_path(state)
+    current = status(path)
+    if current is not None and current["alive"]:
+        raise ClusterError(
+            f"a {current['engine']} cluster started by harness runs at {current['address']} "
+            f"(state {path}); stop it with `harness cluster down` first"
+        )
+    token = uuid.uuid4().hex
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"harness-{engine}-"))
+    info: dict[str, Any] = {
+        "engine": engine,
+        "host": host,
+        "workers": workers,
+        "token": token,
+        "temp_dir": str(temp_dir),
+        "started": datetime.now(timezone.utc).isoformat(),
+        "launchers": [],
+    }
+    env = {**os.environ, TOKEN_VAR: token, "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        if engine == "dask":
+            _up_dask(info, env, temp_dir)
+        else:
+            _up_ray(info, env, temp_dir)
+    except BaseException:
+        _stop(info)
+        raise
+    info["pids"] = sorted(p.pid for p in _members(info))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def _spawn(info: dict[str, Any], cmd: list[str], env: dict[str, str], log: Path) -> None:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # its own process group: Ctrl-C on `up` leaves it alone
+        )  # fmt: skip
+    info["launchers"].append(
+        {"pid": proc.pid, "create_time": psutil.Process(proc.pid).create_time(), "cmd": cmd}
+    )
+
+
+def _up_dask(info: dict[str, Any], env: dict[str, str], temp_dir: Path) -> None:
+    host, workers = info["host"], info["workers"]
+    port = free_port(host)
+    address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
+    info["address"] = address
+    dask = _launcher("dask", "distributed.cli.dask_scheduler")
+    scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
+    _spawn(
+        info,
+        [*scheduler, "--host", host, "--port", str(port), "--no-dashboard"],
+        env,
+        temp_dir / "scheduler.log",
+    )
+    _wait_port(host, port, 60, info, temp_dir / "scheduler.log")
+    worker = [*dask, "worker"] if dask[0].endswith("dask") else [
+        sys.executable, "-m", "distributed.cli.dask_worker",
+    ]  # fmt: skip
+    _spawn(
+        info,
+        [
+            *worker,
+            address,
+            "--nworkers",
+            str(workers),
+            "--nthreads",
+            "1",
+            "--host",
+            host,
+            "--no-dashboard",
+            "--local-directory",
+            str(temp_dir / "workers"),
+        ],  # fmt: skip
+        env,
+        temp_dir / "workers.log",
+    )
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=120)
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(
+            f"dask workers did not join {address}: {_first_line(exc)} "
+            f"(log: {temp_dir / 'workers.log'})"
+        ) from None
+
+
+def _up_ray(info: dict[str, Any], env: dict[str, str], temp_dir: Path) -> None:
+    host, workers = info["host"], info["workers"]
+    port = free_port(host)
+    info["address"] = f"{host}:{port}"
+    # Every port of our own: other Ray instances on this machine keep theirs.
+    ports = {
+        "--port": port,
+        "--node-manager-port": free_port(host),
+        "--object-manager-port": free_port(host),
+        "--metrics-export-port": free_port(host),
+        "--dashboard-agent-listen-port": free_port(host),
+        "--dashboard-agent-grpc-port": free_port(host),
+        "--runtime-env-agent-port": free_port(host),
+    }
+    cmd = [
+        *_launcher("ray", "ray.scripts.scripts"), "start", "--head", "--block",
+        "--node-ip-address", host, "--num-cpus", str(workers), "--include-dashboard=false",
+        "--disable-usage-stats", "--temp-dir", str(temp_dir),
+        *[str(x) for item in ports.items() for x in item],
+    ]  # fmt: skip
+    _spawn(info, cmd, env, temp_dir / "ray-start.log")
+    _wait_port(host, port, 90, info, temp_dir / "ray-start.log")
+    deadline = time.monotonic() + 60
+    while not any("raylet" in _name(p) for p in _members(info)):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"no raylet started (log: {temp_dir / 'ray-start.log'})")
+        time.sleep(0.2)
+
+
+def _wait_port(host: str, port: int, timeout_s: float, info: dict[str, Any], log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in _launcher_procs(info)):
+            raise ClusterError(f"the launcher exited: {_tail(log)}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise ClusterError(f"nothing listens on {host}:{port} after {timeout_s:g} s (log: {log})")
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return f"see {log}"
+    return (lines[-1] if lines else "no output") + f" (log: {log})"
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return proc.name()
+    except psutil.Error:
+        return ""
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _launcher_procs(info: dict[str, Any]) -> list[psutil.Process]:
+    """The launchers `up` started, if each PID is still the same process (not a reused PID)."""
+    found = []
+    for item in info.get("launchers", []):
+        try:
+            proc = psutil.Process(item["pid"])
+            if abs(proc.create_time() - item["create_time"]) < 0.01:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _members(info: dict[str, Any]) -> list[psutil.Process]:
+    """Every live process of the cluster: the launchers and all that carry its token."""
+    procs = {p.pid: p for p in _launcher_procs(info)}
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me or proc.pid in procs:
+            continue
+        try:
+            if proc.environ().get(TOKEN_VAR) == info["token"]:
+                procs[proc.pid] = proc
+        except (psutil.Error, OSError):
+            continue
+    return [p for p in procs.values() if _alive(p)]
+
+
+def _stop(info: dict[str, Any]) -> list[int]:
+    """SIGTERM the launchers (they stop their children), then whatever carries the token."""
+    stopped = [p.pid for p in _members(info)]
+    launchers = _launcher_procs(info)
+    for proc in launchers:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # each launcher leads its own process group
+        except (ProcessLookupError, PermissionError):
+            pass
+    _, alive = psutil.wait_procs(launchers, timeout=15)
+    stopped += terminate(alive)
+    deadline = time.monotonic() + 10
+    rest = _members(info)
+    while rest and time.monotonic() < deadline:  # helpers that exit on their own, given time
+        time.sleep(0.2)
+        rest = _members(info)
+    stopped += terminate(rest)
+    if info.get("temp_dir"):
+        shutil.rmtree(info["temp_dir"], ignore_errors=True)
+    return sorted(set(stopped))
+
+
+def status(state: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The recorded cluster with the PIDs alive now, or None when none was started."""
+    path = state_path(state)
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ClusterError(f"{path}: cannot read the cluster state ({exc})") from None
+    members = _members(info)
+    info["alive"] = sorted(p.pid for p in members)
+    info["processes"] = _summary(members)
+    info["state"] = str(path)
+    return info
+
+
+def _summary(procs: list[psutil.Process]) -> dict[str, int]:
+    names: dict[str, int] = defaultdict(int)
+    for proc in procs:
+        names[_name(proc) or "?"] += 1
+    return dict(sorted(names.items()))
+
+
+def down(state: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """Stop what `up` started (by its state file) and forget it; None when nothing was up."""
+    path = state_path(state)
+    info = status(path)
+    if info is None:
+        return None
+    info["stopped"] = _stop(info)
+    info["left"] = sorted(p.pid for p in _members(info))
+    if not info["left"]:
+        path.unlink(missing_ok=True)
+    return info
