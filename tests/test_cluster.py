@@ -25,7 +25,7 @@ import psutil
 import pytest
 from conftest import HARNESS, harness
 
-from harness import results
+from harness import results, spec
 
 pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
@@ -262,8 +262,11 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
     assert set(per_node.index) == {w1, w2}
     # work on each host: tasks the scheduler saw finish there, memory sampled there
     assert (per_node["node_tasks"] > 0).all(), per_node
-    # every task counted once: --quick has 4 tasks, 1 warm-up, 3 repeats, 1 latency pass
-    assert per_node["node_tasks"].sum() == 4 * (1 + 3 + 1)
+    # every task counted once: warm-ups, repeats and the latency pass of the quick case
+    (case,) = spec.expand(
+        spec.load("cpu"), quick=True, backends_filter=["dask"], workers_override=[2]
+    )
+    assert per_node["node_tasks"].sum() == case.tasks * (case.warmup + case.repeat + 1)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     # the harness stopped nothing it did not start: the cluster still serves
     with Client(address, timeout=30, set_as_default=False) as client:
