@@ -64,6 +64,9 @@ def run(
         str | None, typer.Option(help="comma-separated worker counts, e.g. 1,2,4")
     ] = None,
     repeat: Annotated[int | None, typer.Option(help="measured repeats per case")] = None,
+    rounds: Annotated[
+        int, typer.Option(help="run the whole matrix this many times, backends interleaved")
+    ] = 1,
     quick: Annotated[
         bool, typer.Option("--quick", help="small sizes and few repeats: a smoke run")
     ] = False,
@@ -98,6 +101,8 @@ def run(
         raise BadInput("--workers: every value must be at least 1")
     if repeat is not None and repeat < 1:
         raise BadInput("--repeat: must be at least 1")
+    if rounds < 1:
+        raise BadInput("--rounds: must be at least 1")
     if timeout is not None and timeout <= 0:
         raise BadInput("--timeout: must be positive")
     if sample_interval <= 0:
@@ -133,6 +138,7 @@ def run(
             "spec": loaded.model_dump(),
             "spec_path": str(spec.resolve(scenario)),
             "quick": quick,
+            "rounds": rounds,
             "command": shlex.join(["harness", *sys.argv[1:]]),
             "started": datetime.now(timezone.utc).isoformat(),
             "cases_planned": [c.case_id for c in cases],
@@ -155,7 +161,8 @@ def run(
         bar = progress.add_task("starting", total=len(cases))
 
         def on_start(case: spec.Case, i: int, n: int) -> None:
-            progress.update(bar, description=f"{case.case_id} starting")
+            # n counts what is left to run: a resumed run, or several rounds.
+            progress.update(bar, total=n, completed=i, description=f"{case.case_id} starting")
 
         warned: set[str] = set()
 
@@ -178,16 +185,16 @@ def run(
                     f"[red]{outcome.case.case_id}: {outcome.status}[/] {outcome.error}"
                 )
 
-        progress.advance(bar, len(cases) - len([c for c in cases]))
         result = runner.run(
             cases,
             run_dir,
+            rounds=rounds,
             sample_interval_s=sample_interval,
             on_case_start=on_start,
             on_case_end=on_end,
             on_event=on_event,
         )
-        progress.update(bar, completed=len(cases), description="done")
+        progress.update(bar, completed=progress.tasks[0].total, description="done")
     info["status"] = "interrupted" if result.interrupted else "complete"
     info["finished"] = datetime.now(timezone.utc).isoformat()
     info["engines"] = {o.case.backend: o.describe for o in result.outcomes if o.describe}
@@ -201,9 +208,13 @@ def run(
     )
     console.print(f"results: {run_dir}/{results.MEASUREMENTS}")
     if result.interrupted:
+        again = shlex.split(info["command"])
+        if "--resume" in again:  # resuming a resumed run: name the run once
+            del again[again.index("--resume") : again.index("--resume") + 2]
         err.print(
-            f"interrupted: finished cases are saved. Continue with: harness run {scenario} "
-            f"--resume {run_dir}"
+            "interrupted: finished cases are saved. Continue with: "
+            f"{shlex.join([*again, '--resume', str(run_dir)])}",
+            highlight=False,
         )
         raise typer.Exit(130)
 

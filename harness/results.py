@@ -138,10 +138,10 @@ class RunWriter:
                 self.run_dir / name, pd.concat(self.frames[name], ignore_index=True)
             )
 
-    def drop_cases_except(self, keep: set[str]) -> None:
-        """Forget partial cases (interrupted ones) before they are run again on resume."""
-        for name, parts in self.frames.items():
-            self.frames[name] = [df[df["case_id"].isin(keep)] for df in parts if not df.empty]
+    def drop_interrupted(self) -> None:
+        """Forget the partial rows of an interrupted case before a resume runs it again."""
+        parts = self.frames[MEASUREMENTS]
+        self.frames[MEASUREMENTS] = [df[df["status"] != "interrupted"] for df in parts]
 
     def measurements(self) -> pd.DataFrame:
         parts = self.frames[MEASUREMENTS]

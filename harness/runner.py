@@ -336,26 +336,34 @@ def run(
     cases: list[Case],
     run_dir: Path,
     *,
+    rounds: int = 1,
     sample_interval_s: float = 0.05,
     on_case_start: Callable[[Case, int, int], None] | None = None,
     on_case_end: Callable[[CaseOutcome], None] | None = None,
     on_event: EventHook | None = None,
 ) -> RunResult:
-    """Run every case not already recorded in `run_dir`, saving after each one."""
+    """Run every case `rounds` times, round after round, saving after each case.
+
+    Rounds interleave the backends: slow drift of a shared machine (another job, thermal
+    throttling) then touches every backend alike instead of whichever ran last, and each
+    round adds a start-up sample. A resumed run does only the rounds not yet recorded.
+    """
     run_id = run_dir.name
     writer = results.RunWriter(run_dir)
-    done = _finished_case_ids(writer.measurements())
-    writer.drop_cases_except(done)
-    todo = [c for c in cases if c.case_id not in done]
-    skipped = [c for c in cases if c.case_id in done]
+    writer.drop_interrupted()
+    done = _rounds_done(writer.measurements())
+    plan = [
+        (r, case) for r in range(1, rounds + 1) for case in cases if done.get(case.case_id, 0) < r
+    ]
+    skipped = [c for c in cases if done.get(c.case_id, 0) >= rounds]
     logs = run_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     outcomes: list[CaseOutcome] = []
     interrupted = False
     with _sigterm_as_interrupt():
-        for i, case in enumerate(todo):
+        for i, (round_no, case) in enumerate(plan):
             if on_case_start:
-                on_case_start(case, i, len(todo))
+                on_case_start(case, i, len(plan))
             log_path = logs / (case.case_id.replace("/", "__") + ".log")
             try:
                 outcome = run_case(
@@ -370,7 +378,12 @@ def run(
             except (KeyboardInterrupt, Interrupted):
                 interrupted = True
                 break
-            writer.append(outcome.measurements, outcome.timeseries, outcome.latency)
+            # Repeats number on across rounds: repeat 1..R in round 1, R+1..2R in round 2.
+            outcome.measurements["repeat"] += (round_no - 1) * case.repeat
+            if interrupted:  # kept until a resume runs the case again
+                writer.append(outcome.measurements)
+            else:
+                writer.append(outcome.measurements, outcome.timeseries, outcome.latency)
             outcomes.append(outcome)
             if on_case_end:
                 on_case_end(outcome)
@@ -379,6 +392,9 @@ def run(
     return RunResult(run_dir, outcomes, skipped, interrupted)
 
 
-def _finished_case_ids(measurements: pd.DataFrame) -> set[str]:
-    finished = measurements[measurements["status"] != "interrupted"]
-    return set(finished["case_id"].astype(str))
+def _rounds_done(measurements: pd.DataFrame) -> dict[str, int]:
+    """Finished rounds per case: each finished case process leaves one `elapsed_s` row."""
+    finished = measurements[
+        (measurements["status"] != "interrupted") & (measurements["metric"] == "elapsed_s")
+    ]
+    return finished.groupby("case_id").size().to_dict()
