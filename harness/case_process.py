@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any, TextIO
 
 import psutil
@@ -43,21 +44,45 @@ class Emitter:
 
 def run_case(case: Case, emit: Emitter) -> None:
     workload = workloads.get(case.workload)
-    backend_cls = backends.get(case.backend)
     params = workload.params(**case.params)
+    # A fixture (an HTTP server, a temporary folder) lives as long as the case, in this process.
+    fixture = workload.fixture(params) if workload.fixture is not None else nullcontext()
+    with fixture as context:
+        _run_case(case, emit, workload, params, context)
+
+
+def _run_case(
+    case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any
+) -> None:
+    backend_cls = backends.get(case.backend)
     backend = backend_cls(case.workers, backend_cls.options_model(**case.backend_options))
+    task = workload.async_task if backend_cls.task_kind == "async" else workload.task
     _import_engine(case.backend)
     me = psutil.Process()
     info = me.memory_full_info()
     emit("baseline", uss_bytes=info.uss, rss_bytes=info.rss, pid=os.getpid())
 
-    inputs = workload.inputs(params, case.tasks)
-    expected = (
-        workload.expected(params, inputs)
-        if workload.expected is not None
-        else [workload.task(item) for item in inputs]
-    )
+    inputs = workload.make_inputs(params, case.tasks, context)
+    expected: list[Any] = []
+    if workload.program is None:
+        expected = (
+            workload.expected(params, inputs)
+            if workload.expected is not None
+            else [workload.task(item) for item in inputs]
+        )
+        expected = _digested(workload, expected)
 
+    def one_batch() -> tuple[list[Any], list[Any], dict[str, tuple[float, str]]]:
+        if workload.program is not None:
+            result = workload.program(backend, params, case.tasks, inputs)
+            return result.outputs, result.expected, result.metrics
+        return backend.map(task, inputs), expected, {}
+
+    def check(outputs: list[Any], wanted: list[Any], where: str) -> None:
+        # Digests are taken after the clock stops: summarising is not the backend's work.
+        _check(outputs if workload.program else _digested(workload, outputs), wanted, where)
+
+    n_tasks = case.tasks if workload.program is not None else len(inputs)
     emit.phase("startup")
     t0 = time.perf_counter()
     backend.start()
@@ -68,33 +93,45 @@ def run_case(case: Case, emit: Emitter) -> None:
         backend.start_node_sampling()
         for i in range(case.warmup):
             emit.phase("warmup", repeat=i)
-            _check(backend.map(workload.task, inputs), expected, f"warm-up {i + 1}")
+            outputs, wanted, _ = one_batch()
+            check(outputs, wanted, f"warm-up {i + 1}")
         for r in range(1, case.repeat + 1):
             emit.phase("steady", repeat=r)
             procs = tree(os.getpid())
             cpu0 = cpu_seconds(procs)
             t0 = time.perf_counter()
-            outputs = backend.map(workload.task, inputs)
+            outputs, wanted, extra = one_batch()
             wall = time.perf_counter() - t0
             cpu1 = cpu_seconds(tree(os.getpid()) or procs)
             emit.phase("between", repeat=r)
-            _check(outputs, expected, f"repeat {r}")
+            check(outputs, wanted, f"repeat {r}")
+            del outputs
             emit.metric("wall_s", wall, "s", r)
-            emit.metric("tasks_per_s", len(inputs) / wall, "1/s", r)
+            emit.metric("tasks_per_s", n_tasks / wall, "1/s", r)
             if workload.bytes_per_task is not None:
-                rate = len(inputs) * workload.bytes_per_task(params) / wall
+                rate = n_tasks * workload.bytes_per_task(params) / wall
                 emit.metric("bytes_per_s", rate, "B/s", r)
+            for name, (value, unit) in extra.items():
+                emit.metric(name, value, unit, r)
             if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
                 emit.metric("cpu_util", (cpu1 - cpu0) / (wall * case.workers), "ratio", r)
-        # Latency gets a pass of its own: per-task timestamps cost time that the
-        # throughput repeats above must not pay.
-        emit.phase("latency")
-        batch = backend.run(workload.task, inputs)
-        _check(batch.outputs, expected, "latency pass")
-        for q in (50, 95, 99):
-            emit.metric(f"latency_p{q}_s", percentile(batch.arrival_s, q), "s")
-        step = max(1, len(batch.arrival_s) // LATENCY_SAMPLE)
-        emit("latencies", values=sorted(batch.arrival_s)[::step])
+        if workload.program is None:
+            # Latency gets a pass of its own: per-task timestamps cost time that the
+            # throughput repeats above must not pay. (Program workloads report rates.)
+            emit.phase("latency")
+            batch = backend.run(task, inputs)
+            check(batch.outputs, expected, "latency pass")
+            for q in (50, 95, 99):
+                emit.metric(f"latency_p{q}_s", percentile(batch.arrival_s, q), "s")
+            step = max(1, len(batch.arrival_s) // LATENCY_SAMPLE)
+            emit("latencies", values=sorted(batch.arrival_s)[::step])
+            del batch
+        else:
+            # Programs report rates, not latencies; their untimed pass is where the runner
+            # reads the warmed-up tree's memory (USS), as it does for map workloads.
+            emit.phase("latency")
+            outputs, wanted, _ = one_batch()
+            check(outputs, wanted, "untimed pass")
         for row in backend.node_metrics():
             emit("metric", repeat=None, **row)
     finally:
@@ -102,6 +139,10 @@ def run_case(case: Case, emit: Emitter) -> None:
         t0 = time.perf_counter()
         backend.stop()
         emit.metric("teardown_s", time.perf_counter() - t0, "s")
+
+
+def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:
+    return [workload.digest(o) for o in outputs] if workload.digest is not None else outputs
 
 
 def _import_engine(backend: str) -> None:

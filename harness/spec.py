@@ -56,12 +56,14 @@ class Spec(BaseModel):
     sweep: dict[str, list[Scalar]] = Field(
         default={}, description="parameters whose values each make their own cases"
     )
-    backends: list[str] = list(backends.NAMES)
+    backends: list[str] = list(backends.DEFAULT)
     workers: list[int] = Field(default=[1, 2], min_length=1)
     repeat: int = Field(default=5, ge=1)
     warmup: int = Field(default=1, ge=0)
     timeout_s: float = Field(default=600.0, gt=0)
-    backend_options: dict[str, dict[str, Scalar]] = {}
+    backend_options: dict[str, dict[str, Scalar | list[Scalar]]] = Field(
+        default={}, description="per backend; a list of values makes a case per value"
+    )
     quick: QuickSettings = QuickSettings()
 
     @field_validator("workers")
@@ -95,7 +97,12 @@ class Spec(BaseModel):
         for name, options in self.backend_options.items():
             if name not in backends.NAMES:
                 raise ValueError(f"backend_options: unknown backend {name!r}")
-            backends.get(name).options_model(**options)
+            for key, value in options.items():
+                if isinstance(value, list) and not value:
+                    raise ValueError(f"backend_options.{name}.{key}: give at least one value")
+            for combo in option_sets(options):
+                backends.get(name).options_model(**combo)
+        check_backends_run(self.workload, self.backends, "backends")
         for key, values in {**self.sweep, **self.quick.sweep}.items():
             if not values:
                 raise ValueError(f"sweep.{key}: give at least one value")
@@ -112,6 +119,26 @@ class Spec(BaseModel):
         ]
 
 
+def check_backends_run(workload_name: str, names: list[str], field_name: str) -> None:
+    """A backend that runs coroutines needs the workload's `async_task`; say so by field."""
+    workload = workloads.get(workload_name)
+    for name in names:
+        if backends.get(name).task_kind == "async" and (
+            workload.async_task is None or workload.program is not None
+        ):
+            raise ValueError(
+                f"{field_name}: backend {name!r} runs coroutines, and workload "
+                f"{workload_name!r} has no async_task"
+            )
+
+
+def option_sets(options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Backend options with list values swept: one dict of scalars per combination."""
+    keys = sorted(options)
+    values = [v if isinstance(v, list) else [v] for v in (options[k] for k in keys)]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One point of a scenario's matrix: everything the runner needs, as plain data."""
@@ -126,6 +153,8 @@ class Case:
     warmup: int
     timeout_s: float
     backend_options: dict[str, Any] = field(default_factory=dict)
+    #: The swept backend options of this case ("start_method=fork"), part of its id.
+    variant: str = ""
 
     @property
     def params_key(self) -> str:
@@ -134,7 +163,8 @@ class Case:
     @property
     def case_id(self) -> str:
         params = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.scenario}/{self.backend}/w{self.workers}" + (f"/{params}" if params else "")
+        backend = f"{self.backend}[{self.variant}]" if self.variant else self.backend
+        return f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -202,24 +232,37 @@ def expand(
     q = spec.quick if quick else QuickSettings()
     workers = workers_override or q.workers or spec.workers
     chosen = backends_filter or spec.backends
+    if backends_filter:
+        try:
+            check_backends_run(spec.workload, backends_filter, "--backends")
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     options = {**spec.backend_options, **(backend_options or {})}
+    workload = workloads.get(spec.workload)
     cases = []
     for params in spec.param_sets(quick):
+        tasks = q.tasks or spec.tasks
+        if workload.tasks_for is not None:
+            tasks = workload.tasks_for(workload.params(**params), tasks)
         for backend in chosen:
             scalable = backends.get(backend).scalable
-            for w in workers if scalable else [1]:
-                cases.append(
-                    Case(
-                        scenario=spec.name,
-                        workload=spec.workload,
-                        backend=backend,
-                        workers=w,
-                        tasks=q.tasks or spec.tasks,
-                        params=params,
-                        repeat=repeat or q.repeat or spec.repeat,
-                        warmup=q.warmup if q.warmup is not None else spec.warmup,
-                        timeout_s=timeout_s or spec.timeout_s,
-                        backend_options=dict(options.get(backend, {})),
+            swept = sorted(k for k, v in options.get(backend, {}).items() if isinstance(v, list))
+            for opts in option_sets(options.get(backend, {})):
+                variant = ",".join(f"{k}={opts[k]}" for k in swept)
+                for w in workers if scalable else [1]:
+                    cases.append(
+                        Case(
+                            scenario=spec.name,
+                            workload=spec.workload,
+                            backend=backend,
+                            workers=w,
+                            tasks=tasks,
+                            params=params,
+                            repeat=repeat or q.repeat or spec.repeat,
+                            warmup=q.warmup if q.warmup is not None else spec.warmup,
+                            timeout_s=timeout_s or spec.timeout_s,
+                            backend_options=opts,
+                            variant=variant,
+                        )
                     )
-                )
     return cases

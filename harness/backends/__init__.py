@@ -13,9 +13,13 @@ _REGISTRY: dict[str, str] = {
     "processes": "harness.backends.processes:ProcessesBackend",
     "dask": "harness.backends.dask:DaskBackend",
     "ray": "harness.backends.ray:RayBackend",
+    "asyncio": "harness.backends.asyncio:AsyncioBackend",
 }
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
+#: What a spec runs on when it names no backends: those that run any workload's plain task.
+#: asyncio needs a coroutine variant, so a spec opts in by naming it.
+DEFAULT: tuple[str, ...] = tuple(n for n in NAMES if n != "asyncio")
 
 
 def get(name: str) -> type[Backend]:
@@ -26,4 +30,4 @@ def get(name: str) -> type[Backend]:
     return getattr(import_module(module_name), class_name)
 
 
-__all__ = ["NAMES", "Backend", "BackendOptions", "Batch", "WorkerCrashed", "get"]
+__all__ = ["DEFAULT", "NAMES", "Backend", "BackendOptions", "Batch", "WorkerCrashed", "get"]

@@ -8,6 +8,8 @@ cases or reports. The runner calls `start`, then `run` for warm-ups and repeats,
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -46,6 +48,8 @@ class Backend(ABC):
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
     #: False for backends whose degree of parallelism is fixed (sequential).
     scalable: ClassVar[bool] = True
+    #: "sync" backends run a workload's `task`; "async" ones its coroutine `async_task`.
+    task_kind: ClassVar[str] = "sync"
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:
@@ -73,6 +77,19 @@ class Backend(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop everything `start` started; safe to call twice."""
+
+    def counter(self, locked: bool) -> SharedCounter:
+        """A counter that tasks of this backend can all increment, shared its own way.
+
+        `locked=False` is a bare read-modify-write (updates may be lost, which is what the
+        shared-state scenario counts); `locked=True` uses the engine's own lock or
+        serialising owner. Resources it needs live until `stop`.
+        """
+        raise NotImplementedError(f"the {self.name} backend has no shared counter")
+
+    def queue(self) -> Any:
+        """An unbounded FIFO queue (`put`, `get`) that tasks of this backend can share."""
+        raise NotImplementedError(f"the {self.name} backend has no shared queue")
 
     def worker_pids(self) -> list[int]:
         """Process ids of the workers on this host (empty for in-process workers)."""
@@ -134,3 +151,45 @@ def install_ready_barrier(barrier: Any) -> None:
 
 
 _READY_BARRIER: Any = None
+
+
+class SharedCounter(ABC):
+    """A counter handle that is shipped to tasks; `increment` runs where the task runs."""
+
+    @abstractmethod
+    def increment(self) -> None: ...
+
+    @abstractmethod
+    def value(self) -> int: ...
+
+
+class LocalCounter(SharedCounter):
+    """For in-process backends: a plain attribute, like the article's global `counter`.
+
+    Unlocked, `self.n += 1` is the article's racy read-modify-write; locked, it runs under
+    a `threading.Lock` as in the article's fix.
+    """
+
+    def __init__(self, locked: bool) -> None:
+        self.n = 0
+        self._lock = threading.Lock() if locked else None
+
+    def increment(self) -> None:
+        if self._lock is None:
+            self.n += 1
+        else:
+            with self._lock:
+                self.n += 1
+
+    def value(self) -> int:
+        return self.n
+
+
+class InProcessSharing:
+    """Mixin for backends whose tasks run in the driver process: memory is simply shared."""
+
+    def counter(self, locked: bool) -> SharedCounter:
+        return LocalCounter(locked)
+
+    def queue(self) -> Any:
+        return queue.Queue()

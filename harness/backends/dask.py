@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends.base import Backend, BackendOptions, Batch, WorkerCrashed
+from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
 
 
 class DaskOptions(BackendOptions):
@@ -134,6 +134,21 @@ class DaskBackend(Backend):
             return self._client.gather(futures)
         except KilledWorker as exc:
             raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
+
+    def counter(self, locked: bool) -> SharedCounter:
+        import uuid
+
+        from distributed import Variable
+
+        name = f"harness-counter-{uuid.uuid4().hex}"
+        Variable(name, client=self._client).set(0)
+        return DaskCounter(name, locked, self._client)
+
+    def queue(self) -> Any:
+        """A `distributed.Queue`: items travel through the scheduler."""
+        from distributed import Queue
+
+        return Queue(client=self._client)
 
     def stop(self) -> None:
         if self._client is not None:
@@ -265,6 +280,37 @@ def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:
 
 def _metric(metric: str, value: float, unit: str, node: str) -> dict[str, Any]:
     return {"metric": metric, "value": float(value), "unit": unit, "node": node}
+
+
+class DaskCounter(SharedCounter):
+    """A `distributed.Variable` on the scheduler: unlocked, `get` then `set` from each task
+    (two scheduler round trips another task can slip between); locked, under a
+    `distributed.Lock` of the same name."""
+
+    def __init__(self, name: str, locked: bool, client: Any = None) -> None:
+        self.name, self.locked, self._client = name, locked, client
+        self._var: Any = None
+        self._lock: Any = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return DaskCounter, (self.name, self.locked)
+
+    def increment(self) -> None:
+        from distributed import Lock, Variable
+
+        if self._var is None:
+            self._var = Variable(self.name, client=self._client)
+            self._lock = Lock(f"{self.name}-lock") if self.locked else None
+        if self._lock is None:
+            self._var.set(self._var.get() + 1)
+        else:
+            with self._lock:
+                self._var.set(self._var.get() + 1)
+
+    def value(self) -> int:
+        from distributed import Variable
+
+        return int(Variable(self.name, client=self._client).get())
 
 
 def _noop(x: Any) -> Any:

@@ -13,6 +13,7 @@ from harness.backends.base import (
     Backend,
     BackendOptions,
     Batch,
+    SharedCounter,
     WorkerCrashed,
     chunksize_for,
     install_ready_barrier,
@@ -76,9 +77,46 @@ class ProcessesBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = None
+
+    _manager: Any = None
+
+    def _shared(self) -> Any:
+        """A multiprocessing Manager, started on first use: a pool's tasks cannot inherit a
+        `Value` or `Queue` (they are pickled), but manager proxies travel with the task."""
+        if self._manager is None:
+            self._manager = multiprocessing.get_context(self.options.start_method).Manager()
+        return self._manager
+
+    def counter(self, locked: bool) -> SharedCounter:
+        manager = self._shared()
+        return ManagerCounter(manager.Value("q", 0), manager.Lock() if locked else None)
+
+    def queue(self) -> Any:
+        return self._shared().Queue()
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", []))
 
     def describe(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "start_method": self.options.start_method}
+
+
+class ManagerCounter(SharedCounter):
+    """A Manager `Value`: unlocked, `get` then `set` are two round trips another process can
+    slip between; locked, both happen under a Manager `Lock`."""
+
+    def __init__(self, value: Any, lock: Any) -> None:
+        self._value, self._lock = value, lock
+
+    def increment(self) -> None:
+        if self._lock is None:
+            self._value.value = self._value.value + 1
+        else:
+            with self._lock:
+                self._value.value = self._value.value + 1
+
+    def value(self) -> int:
+        return int(self._value.value)

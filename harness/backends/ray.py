@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends.base import Backend, BackendOptions, Batch, WorkerCrashed
+from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
 
 
 class RayOptions(BackendOptions):
@@ -153,6 +153,19 @@ class RayBackend(Backend):
         except RayTaskError as exc:
             raise _user_error(exc) from None
 
+    def counter(self, locked: bool) -> SharedCounter:
+        import ray
+
+        actor = ray.remote(num_cpus=0)(CounterActor).remote()
+        ray.get(actor.get.remote())  # ready: the actor process exists
+        return RayCounter(actor, locked)
+
+    def queue(self) -> Any:
+        """`ray.util.queue.Queue`: an actor holding the items; puts and gets are calls to it."""
+        from ray.util.queue import Queue
+
+        return Queue(actor_options={"num_cpus": 0})
+
     def stop(self) -> None:
         if self._started:
             import ray
@@ -281,6 +294,44 @@ def use_token_auth_if_available() -> None:
 
 def _metric(metric: str, value: float, unit: str, node: str) -> dict[str, Any]:
     return {"metric": metric, "value": float(value), "unit": unit, "node": node}
+
+
+class CounterActor:
+    """Ray's way to share state: one actor owns it and runs its method calls one at a time."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def get(self) -> int:
+        return self.n
+
+    def set(self, n: int) -> None:
+        self.n = n
+
+    def add(self, k: int) -> int:
+        self.n += k
+        return self.n
+
+
+class RayCounter(SharedCounter):
+    """Unlocked: `get` then `set`, two actor calls another task can slip between; locked:
+    one `add` call, serialised by the actor (Ray has no lock; the actor is the lock)."""
+
+    def __init__(self, actor: Any, locked: bool) -> None:
+        self.actor, self.locked = actor, locked
+
+    def increment(self) -> None:
+        import ray
+
+        if self.locked:
+            ray.get(self.actor.add.remote(1))
+        else:
+            ray.get(self.actor.set.remote(ray.get(self.actor.get.remote()) + 1))
+
+    def value(self) -> int:
+        import ray
+
+        return int(ray.get(self.actor.get.remote()))
 
 
 def _where_after(seconds: float) -> tuple[str, int]:

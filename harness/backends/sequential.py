@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends.base import Backend, Batch
+from harness.backends.base import Backend, Batch, InProcessSharing
 
 
-class SequentialBackend(Backend):
+class SequentialBackend(InProcessSharing, Backend):
     name = "sequential"
     strategy = "for loop in the driver"
     scalable = False

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from harness.backends.base import Backend, Batch
+from harness.backends.base import Backend, Batch, InProcessSharing
 
 
-class ThreadsBackend(Backend):
+class ThreadsBackend(InProcessSharing, Backend):
     name = "threads"
     strategy = "ThreadPoolExecutor.map"
 

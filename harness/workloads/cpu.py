@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from pydantic import Field
@@ -57,5 +58,86 @@ register(
         params=IdentityParams,
         inputs=lambda params, tasks: list(range(tasks)),
         expected=lambda params, inputs: list(inputs),
+    )
+)
+
+
+def count_loop(n: int) -> int:
+    """The article's GIL example `cpu_work`: total += i for i < n, in pure Python."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+class CountLoopParams(WorkloadParams):
+    n: int = Field(gt=0, description="loop length of one task")
+
+
+register(
+    Workload(
+        name="count_loop",
+        description="the article's GIL example: total += i in a pure-Python loop",
+        task=count_loop,
+        params=CountLoopParams,
+        inputs=lambda params, tasks: [params.n] * tasks,
+        expected=lambda params, inputs: [n * (n - 1) // 2 for n in inputs],
+    )
+)
+
+
+def sha256_rounds(item: tuple[int, int]) -> str:
+    """Hash a buffer `rounds` times, chaining digests. hashlib releases the GIL while it
+    hashes more than 2 KiB, so threads can run these on several cores at once."""
+    size, rounds = item
+    buffer = bytes(size)
+    digest = b""
+    for _ in range(rounds):
+        h = hashlib.sha256(digest)
+        h.update(buffer)
+        digest = h.digest()
+    return digest.hex()
+
+
+class Sha256Params(WorkloadParams):
+    buffer_bytes: int = Field(default=1 << 20, ge=4096, le=1 << 30)
+    rounds: int = Field(gt=0, description="buffers hashed by one task")
+
+
+def _sha_expected(params: Sha256Params, inputs: Sequence[tuple[int, int]]) -> list[str]:
+    once = {item: sha256_rounds(item) for item in set(inputs)}  # equal inputs: hash once
+    return [once[item] for item in inputs]
+
+
+register(
+    Workload(
+        name="sha256",
+        description="hashlib.sha256 over 1 MiB buffers: CPU work that releases the GIL",
+        task=sha256_rounds,
+        params=Sha256Params,
+        inputs=lambda params, tasks: [(params.buffer_bytes, params.rounds)] * tasks,
+        expected=_sha_expected,
+        bytes_per_task=lambda params: params.buffer_bytes * params.rounds,
+    )
+)
+
+
+def square(x: int) -> int:
+    """The article's `pool.map(square, range(10))` task: far less work than its dispatch."""
+    return x**2
+
+
+class SquareParams(WorkloadParams):
+    pass
+
+
+register(
+    Workload(
+        name="square",
+        description="the article's pool.map(square, range(n)): tiny tasks, pure overhead",
+        task=square,
+        params=SquareParams,
+        inputs=lambda params, tasks: list(range(tasks)),
+        expected=lambda params, inputs: [x * x for x in inputs],
     )
 )

@@ -1,0 +1,77 @@
+"""The article's producer/consumer through each backend's own queue.
+
+`backend.queue()` gives `queue.Queue` in-process, a multiprocessing Manager queue for the
+pool, a `distributed.Queue` for Dask and `ray.util.queue.Queue` for Ray. Producers and
+consumers run as tasks of one batch; each producer ends with one sentinel, and a consumer
+stops at the first sentinel it sees, so all messages are consumed once all sentinels are.
+The queue is unbounded, so a backend with fewer workers than tasks still finishes (it runs
+the producers first).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import Field
+
+from harness.backends.base import Backend
+from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
+
+
+def queue_role(item: tuple[Any, ...]) -> tuple[int, int, int]:
+    """Produce or consume; returns (messages, payload bytes, checksum) it handled."""
+    role, q, messages, size, seed = item
+    count = nbytes = checksum = 0
+    if role == "produce":
+        buffer = bytearray(size)
+        for i in range(messages):
+            buffer[0] = (seed + i) % 251
+            q.put(bytes(buffer))
+            count, nbytes, checksum = count + 1, nbytes + size, checksum + buffer[0]
+        q.put(None)
+    else:
+        while (message := q.get()) is not None:
+            count, nbytes, checksum = count + 1, nbytes + len(message), checksum + message[0]
+    return count, nbytes, checksum
+
+
+class QueueParams(WorkloadParams):
+    messages: int = Field(ge=1, description="messages each producer puts")
+    payload_bytes: int = Field(ge=1, le=1 << 30, description="size of one message")
+
+
+def queue_program(
+    backend: Backend, params: QueueParams, tasks: int, inputs: list[Any]
+) -> ProgramResult:
+    q = backend.queue()
+    pairs = max(1, tasks // 2)
+    items = [("produce", q, params.messages, params.payload_bytes, p) for p in range(pairs)]
+    items += [("consume", q, 0, 0, 0) for _ in range(pairs)]
+    t0 = time.perf_counter()
+    handled = backend.map(queue_role, items)
+    wall = time.perf_counter() - t0
+    produced = [sum(col) for col in zip(*handled[:pairs], strict=True)]
+    consumed = [sum(col) for col in zip(*handled[pairs:], strict=True)]
+    expected_checksum = sum((p + i) % 251 for p in range(pairs) for i in range(params.messages))
+    total = pairs * params.messages
+    return ProgramResult(
+        outputs=[consumed, produced],
+        expected=[[total, total * params.payload_bytes, expected_checksum]] * 2,
+        metrics={
+            "messages_per_s": (total / wall, "1/s"),
+            "bytes_per_s": (total * params.payload_bytes / wall, "B/s"),
+        },
+    )
+
+
+register(
+    Workload(
+        name="producer_consumer",
+        description="producers put messages into the backend's queue, consumers take them",
+        task=queue_role,
+        params=QueueParams,
+        inputs=lambda params, tasks: [],
+        program=queue_program,
+    )
+)
