@@ -497,6 +497,17 @@ def export(
 
 
 @app.command()
+def claims(
+    runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
+) -> None:
+    """The article's claims beside this machine's measurements, and a recommendation per scenario."""
+    from harness import claims as claims_lib
+
+    for table in claims_lib.rich_tables(_load(runs)):
+        console.print(table)
+
+
+@app.command()
 def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """This machine and its software, as a run records them."""
     fp = fingerprint.collect()

@@ -1,0 +1,207 @@
+"""Every scenario of the article: specs load, and quick cases run ok on real engines.
+
+Budget: about two minutes on two shared cores. Local backends run every scenario; Dask and
+Ray run the scenarios that use their own primitives (shared counter, queue, transfer), and
+one scenario runs on every backend.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import engine_processes, harness
+
+from harness import analysis, backends, claims, results, runner, spec
+
+LOCAL = ["sequential", "threads", "processes", "asyncio"]
+
+
+def run_quick(
+    tmp_path: Path,
+    scenario: str,
+    backend_names: list[str],
+    workers: list[int] | None = None,
+    keep=lambda case: True,
+):
+    """Run a scenario's quick cases on the backends that can run it; returns the frame."""
+    loaded = spec.load(scenario)
+    names = [b for b in backend_names if b in loaded.backends]
+    cases = [
+        c
+        for c in spec.expand(loaded, quick=True, backends_filter=names, workers_override=workers)
+        if keep(c)
+    ]
+    assert cases, scenario
+    run_dir = tmp_path / scenario
+    result = runner.run(cases, run_dir)
+    assert len(result.outcomes) == len(cases)
+    return results.load(run_dir)
+
+
+def assert_all_ok(df, backends_expected: set[str]):
+    cases = analysis.case_status(df)
+    bad = cases[cases["status"] != "ok"]
+    assert bad.empty, bad[["case_id", "status", "error"]].to_string()
+    assert set(cases["backend"]) == backends_expected
+
+
+def median(df, metric: str, **where) -> float:
+    sub = df[df["metric"] == metric]
+    for key, value in where.items():
+        sub = sub[sub[key] == value]
+    assert not sub.empty, (metric, where)
+    return float(sub["value"].median())
+
+
+# --- specs ------------------------------------------------------------------------------
+
+
+def test_every_scenario_loads_and_has_a_one_line_description():
+    names = spec.available()
+    for expected in ("cpu", "cpu-nogil", "io", "io-http", "io-files", "gil", "shared-state",
+                     "pool-map", "granularity", "queue", "transfer", "startup", "memory",
+                     "mixed", "hang"):  # fmt: skip
+        assert expected in names
+    for name in names:
+        s = spec.load(name)
+        assert s.description and "\n" not in s.description, name
+        assert spec.expand(s, quick=True), name
+
+
+def test_harness_list_shows_every_scenario():
+    proc = harness("list")
+    assert proc.returncode == 0, proc.stderr
+    for name in spec.available():
+        assert name in proc.stdout
+
+
+def test_asyncio_needs_an_async_task_and_the_error_names_the_field(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "t"\ndescription = "d"\nworkload = "sum_of_squares"\ntasks = 2\n'
+        'backends = ["threads", "asyncio"]\n[params]\nn = 10\n'
+    )
+    with pytest.raises(spec.SpecError, match=r"backends: backend 'asyncio' .* no async_task"):
+        spec.load(path)
+    with pytest.raises(spec.SpecError, match=r"--backends: backend 'asyncio'"):
+        spec.expand(spec.load("cpu"), backends_filter=["asyncio"])
+    proc = harness("run", "cpu", "--quick", "--backends", "asyncio", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "async_task" in proc.stderr
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
+    # program workloads drive the backend themselves: no coroutine variant either
+    assert "asyncio" not in spec.load("shared-state").backends
+
+
+def test_backend_option_lists_make_a_case_per_value():
+    cases = spec.expand(spec.load("startup"), quick=True, backends_filter=["processes"])
+    methods = sorted(c.backend_options["start_method"] for c in cases)
+    assert methods == sorted(["fork", "spawn", "forkserver"] * 2)
+    assert len({c.case_id for c in cases}) == len(cases)
+    assert "startup/processes[start_method=fork]/w1" in {c.case_id for c in cases}
+
+
+def test_granularity_keeps_total_work_fixed():
+    cases = spec.expand(spec.load("granularity"), quick=True, backends_filter=["threads"])
+    for case in cases:
+        assert case.tasks * case.params["task_s"] == pytest.approx(case.params["total_s"])
+
+
+def test_asyncio_backend_runs_coroutines_under_its_concurrency_limit():
+    from harness import workloads
+
+    work = workloads.get("sleep")
+    with backends.get("asyncio")(4) as backend:
+        batch = backend.run(work.async_task, [0.05] * 8)
+    assert batch.outputs == [0.05] * 8
+    # 8 waits of 50 ms, 4 at a time: two rounds, not eight, not one
+    assert 0.09 < max(batch.arrival_s) < 0.4
+
+
+# --- quick runs -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_state_everywhere(tmp_path_factory):
+    """The one all-backend run: the shared counter on every backend that can run it."""
+    return run_quick(tmp_path_factory.mktemp("all"), "shared-state", list(backends.NAMES))
+
+
+def test_shared_state_runs_everywhere_and_counts_lost_updates(shared_state_everywhere):
+    df = shared_state_everywhere
+    assert_all_ok(df, {"sequential", "threads", "processes", "dask", "ray"})
+    lost = df[df["metric"] == "lost_updates"].copy()
+    lost["locked"] = [json.loads(p)["locked"] for p in lost["params"]]
+    # measured for every case, unlocked and locked; a locked counter never loses one
+    assert set(lost["backend"]) == {"sequential", "threads", "processes", "dask", "ray"}
+    assert (lost.loc[lost["locked"], "value"] == 0).all()
+    assert (lost["value"] >= 0).all()
+    assert (median(df, "increments_per_s", backend=b) > 0 for b in ("dask", "ray"))
+    assert engine_processes() == []
+
+
+def test_claims_reads_the_counter_run(shared_state_everywhere):
+    table = claims.claims_table(shared_state_everywhere)
+    race = table.set_index("aspect").loc["example: race"]
+    assert "threads" in race["measured"] and race["verdict"] in (claims.SUPPORTS, claims.DIFFERS)
+    assert table.set_index("aspect").loc["example: lock", "verdict"] == claims.SUPPORTS
+    # scenarios that were not run are said to be missing, not guessed
+    assert table.set_index("aspect").loc["communication", "verdict"] == claims.NO_DATA
+
+
+@pytest.mark.parametrize(
+    ("scenario", "metric"),
+    [
+        ("io-http", "bytes_per_s"),
+        ("io-files", "bytes_per_s"),
+        ("cpu-nogil", "tasks_per_s"),
+        ("gil", "tasks_per_s"),
+        ("pool-map", "tasks_per_s"),
+        ("mixed", "tasks_per_s"),
+        ("granularity", "tasks_per_s"),
+        ("queue", "messages_per_s"),
+    ],
+)
+def test_quick_cases_run_ok_on_local_backends(tmp_path, scenario, metric):
+    df = run_quick(tmp_path, scenario, LOCAL, workers=[2])
+    expected = set(LOCAL) & set(spec.load(scenario).backends)
+    assert_all_ok(df, expected)
+    assert (df.loc[df["metric"] == metric, "value"] > 0).all()
+
+
+def test_transfer_round_trips_bytes_and_arrays_on_every_engine(tmp_path):
+    df = run_quick(
+        tmp_path,
+        "transfer",
+        ["sequential", "threads", "processes", "dask", "ray"],
+        keep=lambda c: c.params["payload_bytes"] == 1_048_576,
+    )
+    assert_all_ok(df, {"sequential", "threads", "processes", "dask", "ray"})
+    kinds = {json.loads(p)["kind"] for p in df["params"]}
+    assert kinds == {"bytes", "numpy"}
+    assert median(df, "bytes_per_s", backend="ray") > 0
+
+
+def test_queue_through_dask_and_ray(tmp_path):
+    df = run_quick(
+        tmp_path, "queue", ["dask", "ray"], keep=lambda c: c.params["payload_bytes"] == 100
+    )
+    assert_all_ok(df, {"dask", "ray"})
+    assert median(df, "messages_per_s", backend="dask") > 0
+
+
+def test_startup_sweeps_process_start_methods(tmp_path):
+    df = run_quick(tmp_path, "startup", ["threads", "processes"], workers=[2])
+    assert_all_ok(df, {"threads", "processes"})
+    labels = set(claims.advice.labelled(analysis.case_table(df))["label"])
+    assert {"processes[start_method=fork]", "processes[start_method=spawn]"} <= labels
+
+
+def test_hang_ends_as_timeout_and_the_run_goes_on(tmp_path):
+    loaded = spec.load("hang")
+    cases = spec.expand(loaded, quick=True, backends_filter=["threads", "processes"], timeout_s=4)
+    result = runner.run(cases, tmp_path / "hang")
+    assert [o.status for o in result.outcomes] == ["timeout", "timeout"]
+    assert engine_processes() == []
