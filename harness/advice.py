@@ -73,7 +73,7 @@ def crossover(
     return pd.DataFrame(rows, columns=columns)
 
 
-def per_worker(df: pd.DataFrame, scenario: str, metric: str) -> pd.DataFrame:
+def per_worker(df: pd.DataFrame, scenario: str | None, metric: str) -> pd.DataFrame:
     """Per backend (and start method): the slope of `metric` over worker counts.
 
     The slope is what one more worker costs; with a single worker count it falls back to

@@ -32,19 +32,25 @@ SUPPORTS, PARTLY, DIFFERS, NO_DATA, NOT_MEASURED = (
 class Claim:
     aspect: str
     article: str
+    #: Scenarios that can answer, best first ("a|b"); empty: no benchmark can.
     scenario: str
-    measure: Callable[[pd.DataFrame], tuple[str, str] | None]
+    measure: Callable[[pd.DataFrame], tuple[str, str] | None] | None
 
 
 def claims_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The article's comparison table and example timings beside the measured values."""
+    """The article's comparison table and example timings beside the measured values.
+
+    Columns: aspect, article (what it claims), measured (this machine's numbers and where
+    they come from), verdict (supports, partly, differs, no data, not measured), scenario.
+    Each claim reads the first of its scenarios present in `df`.
+    """
     rows = []
     for claim in CLAIMS:
-        sub = df[df["scenario"].isin(claim.scenario.split("|"))] if claim.scenario else df
-        result = claim.measure(sub) if not sub.empty else None
-        measured, verdict = result if result is not None else ("-", NO_DATA)
-        if not claim.scenario:
-            measured, verdict = "-", NOT_MEASURED
+        measured, verdict = "-", NOT_MEASURED
+        if claim.measure is not None:
+            present = [n for n in claim.scenario.split("|") if (df["scenario"] == n).any()]
+            result = claim.measure(df[df["scenario"] == present[0]]) if present else None
+            measured, verdict = result if result is not None else ("-", NO_DATA)
         rows.append(
             {
                 "aspect": claim.aspect,
@@ -61,7 +67,7 @@ def claims_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _memory(df: pd.DataFrame) -> tuple[str, str] | None:
-    fit = advice.per_worker(df, _one_scenario(df), "peak_uss_bytes")
+    fit = advice.per_worker(df, None, "peak_uss_bytes")
     threads = _row(fit, "threads")
     procs = fit[fit["label"].str.startswith("processes")]
     if threads is None or procs.empty:
@@ -75,7 +81,7 @@ def _memory(df: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def _creation(df: pd.DataFrame) -> tuple[str, str] | None:
-    fit = advice.per_worker(df, _one_scenario(df), "startup_s")
+    fit = advice.per_worker(df, None, "startup_s")
     threads = _row(fit, "threads")
     procs = fit[fit["label"].str.startswith("processes")]
     if threads is None or procs.empty:
@@ -95,6 +101,8 @@ def _communication(df: pd.DataFrame) -> tuple[str, str] | None:
         return None
     table = table.dropna(subset=["bytes_per_s"])
     table["size"] = [_param(p, "payload_bytes") for p in table["params"]]
+    if "bytes" in {_param(p, "kind") for p in table["params"]}:
+        table = table[[_param(p, "kind") == "bytes" for p in table["params"]]]
     biggest = table[table["size"] == table["size"].max()]
     by = biggest.groupby("label")["bytes_per_s"].median()
     if "threads" not in by or "processes" not in by:
@@ -213,8 +221,8 @@ CLAIMS = [
           "transfer", _communication),
     Claim("CPU parallelism", "threads limited (GIL), processes true parallelism", "gil|cpu",
           _cpu_parallelism),
-    Claim("synchronization", "threads complex (locks, races), processes simple", "", _race),
-    Claim("debugging", "threads difficult, processes easier", "", _race),
+    Claim("synchronization", "threads complex (locks, races), processes simple", "", None),
+    Claim("debugging", "threads difficult, processes easier", "", None),
     Claim("example: I/O", "sequential ~6 s, threading ~2 s (3 URLs)", "io-http|io", _io_example),
     Claim("example: CPU", "sequential ~4 s, multiprocessing ~1 s (4 cores)", "cpu", _cpu_example),
     Claim("example: GIL", "single thread ~5 s, two threads ~5 s (not faster)", "gil",
@@ -229,19 +237,6 @@ CLAIMS = [
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _one_scenario(df: pd.DataFrame) -> str:
-    """The first listed scenario present (claims may be answered by either of two)."""
-    return str(df["scenario"].iloc[0]) if df["scenario"].nunique() == 1 else _prefer(df)
-
-
-def _prefer(df: pd.DataFrame) -> str:
-    present = set(df["scenario"])
-    for name in ("memory", "startup", "gil", "cpu", "io-http", "io"):
-        if name in present:
-            return name
-    return str(df["scenario"].iloc[0])
-
-
 def _row(fit: pd.DataFrame, label: str) -> pd.Series | None:
     hit = fit[fit["label"] == label]
     return hit.iloc[0] if not hit.empty else None
@@ -250,7 +245,6 @@ def _row(fit: pd.DataFrame, label: str) -> pd.Series | None:
 def _at_max_workers(table: pd.DataFrame, backend: str) -> pd.Series | None:
     if table.empty:
         return None
-    table = table[table["scenario"] == _prefer(table)]
     sub = table[(table["backend"] == backend) & (table["variant"] == "")]
     if sub.empty:
         return None
@@ -282,11 +276,14 @@ def _bytes(value: float) -> str:
 
 
 def _seconds(value: float) -> str:
+    if not np.isfinite(value):
+        return "-"
+    sign, value = ("-" if value < 0 else ""), abs(value)
     if value >= 1:
-        return f"{value:.3g} s"
+        return f"{sign}{value:.3g} s"
     if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"
+        return f"{sign}{value * 1e3:.3g} ms"
+    return f"{sign}{value * 1e6:.3g} µs"
 
 
 # --- rendering for the terminal -----------------------------------------------------------
@@ -296,6 +293,7 @@ VERDICT_STYLE = {SUPPORTS: "green", PARTLY: "yellow", DIFFERS: "red"}
 
 def rich_tables(df: pd.DataFrame) -> list:
     """The claims table, the recommendations and the granularity crossover, as rich tables."""
+    from rich.markup import escape
     from rich.table import Table
 
     claims = Table(title="The article's claims on this machine", header_style="bold")
@@ -303,9 +301,8 @@ def rich_tables(df: pd.DataFrame) -> list:
         claims.add_column(column, overflow="fold")
     for row in claims_table(df).itertuples():
         style = VERDICT_STYLE.get(row.verdict, "dim")
-        claims.add_row(
-            row.aspect, row.article, row.measured, f"[{style}]{row.verdict}[/]", row.scenario
-        )
+        verdict = f"[{style}]{row.verdict}[/]"
+        claims.add_row(row.aspect, row.article, escape(row.measured), verdict, row.scenario)
     tables = [claims]
 
     recs = advice.recommendations(df)
@@ -317,10 +314,10 @@ def rich_tables(df: pd.DataFrame) -> list:
             table.add_row(
                 r.scenario,
                 r.params if r.params != "{}" else "",
-                r.fastest,
+                escape(r.fastest),
                 _seconds(r.value) if r.by == "wall_s" else f"{r.value:,.0f} {r.by}",
                 f"{r.speedup:.2f}x" if np.isfinite(r.speedup) else "-",
-                r.least_memory,
+                escape(r.least_memory),
                 _bytes(r.least_memory_bytes),
             )
         tables.append(table)
@@ -334,7 +331,7 @@ def rich_tables(df: pd.DataFrame) -> list:
             table.add_column(column)
         for r in cross.itertuples():
             table.add_row(
-                r.label,
+                escape(r.label),
                 str(r.workers),
                 _seconds(r.crossover_s) if np.isfinite(r.crossover_s) else "not reached",
                 f"{r.best_efficiency:.0%}",

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.measure.stats import UNSTABLE_CV
@@ -97,7 +98,8 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         if several_params:
             cells.append(str(row.params))
         cells += [
-            str(row.backend),
+            # swept backend options (start methods) show as processes[start_method=fork]
+            escape(str(row.case_id).split("/")[1]) if "[" in str(row.case_id) else str(row.backend),
             str(row.workers),
             status,
             ci,
