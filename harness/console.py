@@ -84,7 +84,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         left = name in ("backend", "status")
         out.add_column(name, justify="left" if left else "right", no_wrap=name == "backend")
     for row in table.itertuples(index=False):
-        unstable = bool(getattr(row, "unstable", False))
+        unstable = getattr(row, "unstable", False) in (True, 1)  # NaN (no wall) is not unstable
         status = f"[{STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
         ci = fmt_interval(row.median, row.ci_low, row.ci_high)
         cv = f"{row.cv:.1%}" if math.isfinite(row.cv or math.nan) else "-"
