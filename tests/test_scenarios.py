@@ -8,6 +8,7 @@ one scenario runs on every backend.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,11 @@ def run_quick(
     result = runner.run(cases, run_dir)
     assert len(result.outcomes) == len(cases)
     return results.load(run_dir)
+
+
+def our_engine_processes() -> list:
+    """Engine processes of this checkout's venv: other agents run Ray and Dask meanwhile."""
+    return [p for p in engine_processes() if sys.prefix in " ".join(p.cmdline())]
 
 
 def assert_all_ok(df, backends_expected: set[str]):
@@ -110,14 +116,23 @@ def test_granularity_keeps_total_work_fixed():
 
 
 def test_asyncio_backend_runs_coroutines_under_its_concurrency_limit():
-    from harness import workloads
+    import asyncio
 
-    work = workloads.get("sleep")
+    in_flight, peak = 0, 0
+
+    async def task(x: int) -> int:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return x * 2
+
     with backends.get("asyncio")(4) as backend:
-        batch = backend.run(work.async_task, [0.05] * 8)
-    assert batch.outputs == [0.05] * 8
-    # 8 waits of 50 ms, 4 at a time: two rounds, not eight, not one
-    assert 0.09 < max(batch.arrival_s) < 0.4
+        batch = backend.run(task, list(range(10)))
+    assert batch.outputs == [x * 2 for x in range(10)]
+    assert peak == 4  # overlapped, and never more than `workers` at once
+    assert len(batch.arrival_s) == 10
 
 
 # --- quick runs -------------------------------------------------------------------------
@@ -138,8 +153,8 @@ def test_shared_state_runs_everywhere_and_counts_lost_updates(shared_state_every
     assert set(lost["backend"]) == {"sequential", "threads", "processes", "dask", "ray"}
     assert (lost.loc[lost["locked"], "value"] == 0).all()
     assert (lost["value"] >= 0).all()
-    assert (median(df, "increments_per_s", backend=b) > 0 for b in ("dask", "ray"))
-    assert engine_processes() == []
+    assert all(median(df, "increments_per_s", backend=b) > 0 for b in ("dask", "ray"))
+    assert our_engine_processes() == []
 
 
 def test_claims_reads_the_counter_run(shared_state_everywhere):
@@ -151,34 +166,46 @@ def test_claims_reads_the_counter_run(shared_state_everywhere):
     assert table.set_index("aspect").loc["communication", "verdict"] == claims.NO_DATA
 
 
+def first_value(key: str):
+    """Keep only the cases of the first quick value of a swept parameter (test time)."""
+
+    def keep(case) -> bool:
+        values = spec.load(case.scenario).quick.sweep.get(key)
+        return values is None or case.params[key] == values[0]
+
+    return keep
+
+
 @pytest.mark.parametrize(
-    ("scenario", "metric"),
+    ("scenario", "metric", "keep"),
     [
-        ("io-http", "bytes_per_s"),
-        ("io-files", "bytes_per_s"),
-        ("cpu-nogil", "tasks_per_s"),
-        ("gil", "tasks_per_s"),
-        ("pool-map", "tasks_per_s"),
-        ("mixed", "tasks_per_s"),
-        ("granularity", "tasks_per_s"),
-        ("queue", "messages_per_s"),
+        ("io-http", "bytes_per_s", None),
+        ("io-files", "bytes_per_s", None),
+        ("cpu-nogil", "tasks_per_s", None),
+        ("gil", "tasks_per_s", None),
+        ("pool-map", "tasks_per_s", None),
+        ("mixed", "tasks_per_s", "cpu_fraction"),
+        ("granularity", "tasks_per_s", "task_s"),
+        ("queue", "messages_per_s", "payload_bytes"),
     ],
 )
-def test_quick_cases_run_ok_on_local_backends(tmp_path, scenario, metric):
-    df = run_quick(tmp_path, scenario, LOCAL, workers=[2])
+def test_quick_cases_run_ok_on_local_backends(tmp_path, scenario, metric, keep):
+    df = run_quick(
+        tmp_path, scenario, LOCAL, workers=[2], keep=first_value(keep) if keep else lambda c: True
+    )
     expected = set(LOCAL) & set(spec.load(scenario).backends)
     assert_all_ok(df, expected)
     assert (df.loc[df["metric"] == metric, "value"] > 0).all()
 
 
-def test_transfer_round_trips_bytes_and_arrays_on_every_engine(tmp_path):
+def test_transfer_round_trips_bytes_and_arrays(tmp_path):
     df = run_quick(
         tmp_path,
         "transfer",
-        ["sequential", "threads", "processes", "dask", "ray"],
+        ["sequential", "threads", "processes", "ray"],
         keep=lambda c: c.params["payload_bytes"] == 1_048_576,
     )
-    assert_all_ok(df, {"sequential", "threads", "processes", "dask", "ray"})
+    assert_all_ok(df, {"sequential", "threads", "processes", "ray"})
     kinds = {json.loads(p)["kind"] for p in df["params"]}
     assert kinds == {"bytes", "numpy"}
     assert median(df, "bytes_per_s", backend="ray") > 0
@@ -204,4 +231,4 @@ def test_hang_ends_as_timeout_and_the_run_goes_on(tmp_path):
     cases = spec.expand(loaded, quick=True, backends_filter=["threads", "processes"], timeout_s=4)
     result = runner.run(cases, tmp_path / "hang")
     assert [o.status for o in result.outcomes] == ["timeout", "timeout"]
-    assert engine_processes() == []
+    assert our_engine_processes() == []
