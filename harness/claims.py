@@ -77,7 +77,12 @@ def _memory(df: pd.DataFrame) -> tuple[str, str] | None:
     parts = [f"threads {_bytes(threads['per_worker'])}"] + [
         f"{r.label} {_bytes(r.per_worker)}" for r in procs.itertuples()
     ]
-    return "per added worker: " + ", ".join(parts), _verdict([t_ok, *p_ok])
+    measured = "per added worker: " + ", ".join(parts)
+    if procs["label"].str.contains("fork]").any():
+        # A forked child shares its parent's pages until either writes them: USS counts
+        # them for nobody, so fork's figure reads low (even below zero) rather than wrong.
+        measured += " (fork: copy-on-write pages are counted for no process)"
+    return measured, _verdict([t_ok, *p_ok])
 
 
 def _creation(df: pd.DataFrame) -> tuple[str, str] | None:

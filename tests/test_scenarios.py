@@ -232,3 +232,16 @@ def test_hang_ends_as_timeout_and_the_run_goes_on(tmp_path):
     result = runner.run(cases, tmp_path / "hang")
     assert [o.status for o in result.outcomes] == ["timeout", "timeout"]
     assert our_engine_processes() == []
+
+
+def test_http_fixture_binds_loopback_and_is_gone_after_the_case():
+    from harness import workloads
+
+    work = workloads.get("http_get")
+    params = work.params(server_delay_s=0)
+    with work.fixture(params) as url:
+        assert url.startswith("http://127.0.0.1:")
+        (item,) = work.make_inputs(params, 1, url)
+        assert work.task(item) == params.response_bytes
+    with pytest.raises(OSError):
+        work.task(item)
