@@ -385,7 +385,9 @@ def report(
     infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
     latency, _ = results.load_runs(dirs, name=results.LATENCY)
     timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
-    pages = pdf.build(ReportData(df, infos, latency=latency, timeseries=timeseries))
+    from harness.report.advice_pages import full_report
+
+    pages = full_report(ReportData(df, infos, latency=latency, timeseries=timeseries))
     if fmt == "pdf":
         target = output or dirs[-1] / "report.pdf"
         pdf.write_pdf(pages, target)

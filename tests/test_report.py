@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from harness import results
 from harness.report import pdf
+from harness.report.advice_pages import full_report
 from harness.report.data import ReportData
 from tests.conftest import HARNESS, REPO, harness
 
@@ -93,15 +94,16 @@ def test_pdf_has_the_expected_pages(cpu_run, tmp_path):
     target = tmp_path / "report.pdf"
     proc = harness("report", str(cpu_run), "-o", str(target))
     assert proc.returncode == 0, proc.stderr
-    names = [name for name, _ in pdf.build(_data(cpu_run))]
-    assert names == ["title", *[f"cpu-{p}" for p in SCENARIO_PAGES], "cases"]
+    names = [name for name, _ in full_report(_data(cpu_run))]
+    expected = [f"cpu-{p}" for p in SCENARIO_PAGES]
+    assert names == ["title", "claims", *expected, "cpu-recommendation", "cases"]
     pages = len(re.findall(rb"/Type\s*/Page\b", target.read_bytes()))
     assert pages == len(names)
     assert f"({len(names)} pages)" in proc.stdout
 
 
 def test_every_figure_has_data(cpu_run):
-    pages = pdf.build(_data(cpu_run))
+    pages = full_report(_data(cpu_run))
     for name, fig in pages:
         assert _has_data(fig), name
     # five backends, each in the throughput page (sequential as its dashed line)
@@ -154,7 +156,7 @@ def test_figures_as_png_files(cpu_run, tmp_path):
     proc = harness("report", str(cpu_run), "--format", "png", "-o", str(tmp_path / "figs"))
     assert proc.returncode == 0, proc.stderr
     files = sorted((tmp_path / "figs").glob("*.png"))
-    assert [f.name for f in files][:2] == ["01-title.png", "02-cpu-throughput.png"]
+    assert [f.name for f in files][:3] == ["01-title.png", "02-claims.png", "03-cpu-throughput.png"]
     assert all(f.stat().st_size > 5000 for f in files)
 
 
@@ -179,3 +181,16 @@ def test_export_round_trips(cpu_run, tmp_path):
     assert csv.returncode == 0 and csv.stdout.startswith("run_id,host,scenario")
     bad = harness("export", str(cpu_run), "--format", "parquet")
     assert bad.returncode == 2 and "-o" in bad.stderr
+
+
+def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run):
+    from harness import analysis
+
+    pages = dict(full_report(_data(cpu_run)))
+    text = " ".join(t.get_text() for t in pages["cpu-recommendation"].texts)
+    table = analysis.case_table(results.load(cpu_run))
+    fastest = table[table.status == "ok"].sort_values("median").iloc[0]
+    assert f"Fastest: {fastest.backend} w{fastest.workers}," in text, text
+    cells = [c.get_text().get_text() for ax in pages["claims"].axes for t in ax.tables
+             for c in t.get_celld().values()]  # fmt: skip
+    assert {"supports", "partly", "differs"} & set(cells), cells
