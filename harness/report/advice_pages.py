@@ -37,7 +37,7 @@ def claims_page(data: ReportData) -> Iterable[Page]:
         colors=[VERDICT_COLOURS.get(r[3]) for r in rows],
         note="green: the measurement supports the claim here; yellow: partly; red: it "
         "differs; 'no data': run the scenario named to check it",
-        widths=[0.11, 0.27, 0.44, 0.07, 0.11],
+        widths=[0.1, 0.25, 0.45, 0.07, 0.09],
     )
     return [("claims", fig)]
 

@@ -193,7 +193,14 @@ def table_page(
     note: str = "",
     widths: Sequence[float] | None = None,
 ) -> Figure:
-    """A page holding one table; `colors` gives each row a background (None: white)."""
+    """A page holding one table; `colors` gives each row a background (None: white).
+
+    With `widths` (fractions of the page), long cells wrap to their column and rows grow
+    to fit, rather than running under their neighbours.
+    """
+    if widths:
+        chars = [max(6, int(w * 150)) for w in widths]
+        rows = [[textwrap.fill(str(c), n) for c, n in zip(r, chars, strict=False)] for r in rows]
     fig, ax = plt.subplots(figsize=figures.A4_LANDSCAPE)
     fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.06)
     ax.axis("off")
@@ -210,8 +217,12 @@ def table_page(
     tbl.auto_set_font_size(False)
     tbl.set_fontsize(8.5)
     tbl.scale(1, 1.35)
+    lines = [max(str(c).count("\n") + 1 for c in r) for r in rows]
     for (i, _), cell in tbl.get_celld().items():
         cell.set_edgecolor("#cccccc")
+        cell.PAD = 0.02  # matplotlib pads by 10% of the column: too much for wide ones
+        if i > 0 and lines[i - 1] > 1:
+            cell.set_height(cell.get_height() * (0.35 + 0.65 * lines[i - 1]))
         if i == 0:
             cell.set_facecolor("#e8e8e8")
             cell.get_text().set_weight("bold")
