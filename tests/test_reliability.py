@@ -74,7 +74,7 @@ def test_hang_becomes_timeout_and_the_run_goes_on(run_cli, tmp_path):
         "--backends",
         "threads,processes,dask",
         "--timeout",
-        "6",
+        "4",
         "--out",
         "out",
     )
@@ -85,7 +85,7 @@ def test_hang_becomes_timeout_and_the_run_goes_on(run_cli, tmp_path):
         "processes": "timeout",
         "dask": "timeout",
     }
-    assert "case timeout of 6 s" in got["threads"][1]
+    assert "case timeout of 4 s" in got["threads"][1]
 
 
 def test_crashed_workers_and_raising_tasks_get_their_status(run_cli, tmp_path):
