@@ -55,13 +55,19 @@ def machine() -> dict[str, Any]:
     }
 
 
-def software() -> dict[str, Any]:
-    versions = {}
-    for name in PACKAGES:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package, None where it is missing."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def software() -> dict[str, Any]:
+    versions = package_versions()
     return {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),

@@ -13,7 +13,6 @@ import platform
 import socket
 import threading
 import time
-from importlib import metadata
 from typing import Any
 
 import psutil
@@ -27,13 +26,10 @@ CHECKED = ("python", "dask", "distributed", "ray", "cloudpickle", "msgpack")
 
 def node_facts() -> dict[str, Any]:
     """This node and the Python that runs here (called on a worker)."""
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     import harness
+    from harness.fingerprint import package_versions
+
+    versions = package_versions(PACKAGES)
 
     return {
         "hostname": socket.gethostname(),

@@ -270,19 +270,7 @@ def startup(data: ReportData, scenario: str) -> list[Page]:
         if sub.empty:
             ax.set_visible(False)
             continue
-        hue_order = data.machines if several else sorted(sub["workers"].unique(), key=int)
-        hue_order = [h for h in hue_order if h in set(sub[hue])]
-        sns.barplot(
-            data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
-            estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
-            edgecolor="white",
-        )  # fmt: skip
-        for bar_group, name in zip(ax.containers, hue_order, strict=False):
-            ax.bar_label(
-                bar_group, labels=[fmt_seconds(b.get_height()) for b in bar_group],
-                fontsize=7, padding=2, rotation=90 if len(hue_order) > 2 else 0,
-            )  # fmt: skip
-            del name
+        _bars(ax, sub, hue, backends, data.machines, several, fmt_seconds)
         log = _maybe_log(ax, sub["value"])
         if log:
             ax.set_ylim(top=ax.get_ylim()[1] * 4)
@@ -335,18 +323,7 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
         if sub.empty:
             ax.set_visible(False)
             continue
-        hue_order = data.machines if several else sorted(sub["workers"].unique(), key=int)
-        hue_order = [h for h in hue_order if h in set(sub[hue])]
-        sns.barplot(
-            data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
-            estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
-            edgecolor="white",
-        )  # fmt: skip
-        for group in ax.containers:
-            ax.bar_label(
-                group, labels=[fmt_bytes(b.get_height()) for b in group], fontsize=7,
-                padding=2, rotation=90,
-            )  # fmt: skip
+        _bars(ax, sub, hue, backends, data.machines, several, fmt_bytes, rotate=True)
         ax.set_ylim(0, max(float(sub["value"].max()), 1.0) * 1.3)
         _mib_axis(ax)
         ax.set(xlabel="", ylabel="", title=title)
@@ -520,3 +497,28 @@ def _shade_phases(ax: Axes, sub: pd.DataFrame) -> list[str]:
         end = starts[j + 1] if j + 1 < len(starts) else len(t) - 1
         ax.axvspan(t[s], t[end], color=PHASE_COLORS.get(phase[s], "#eeeeee"), lw=0, zorder=0)
     return list(dict.fromkeys(phase))
+
+
+def _bars(
+    ax,
+    sub: pd.DataFrame,
+    hue: str,
+    backends: list[str],
+    machines: list[str],
+    several: bool,
+    fmt,
+    rotate: bool = False,
+) -> list[str]:
+    """Median bars per backend, one per worker count (or machine), each labelled by value."""
+    hue_order = machines if several else sorted(sub["workers"].unique(), key=int)
+    hue_order = [h for h in hue_order if h in set(sub[hue])]
+    sns.barplot(
+        data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
+        estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
+        edgecolor="white",
+    )  # fmt: skip
+    for group in ax.containers:
+        ax.bar_label(
+            group, labels=[fmt(b.get_height()) for b in group], fontsize=7, padding=2,
+            rotation=90 if rotate or len(hue_order) > 2 else 0,
+        )  # fmt: skip
