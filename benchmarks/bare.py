@@ -13,7 +13,7 @@ import time
 
 # The same importable function the harness runs: defined in __main__ it would be pickled
 # by value with every task, which is the script's cost, not the engine's.
-from harness.workloads.cpu import identity  # noqa: E402
+from harness.tasks import identity  # noqa: E402
 
 
 def chunks(n: int, workers: int) -> int:

@@ -203,6 +203,3 @@ def _chain(exc: BaseException | None):
         yield exc
         exc = exc.__cause__ or exc.__context__
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

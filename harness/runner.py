@@ -78,7 +78,7 @@ def run_case(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.case_process", str(write_fd)],
+        [sys.executable, "-m", "harness.case_main", str(write_fd)],
         stdin=subprocess.PIPE,
         stdout=log,
         stderr=subprocess.STDOUT,

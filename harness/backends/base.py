@@ -7,10 +7,8 @@ cases or reports. The runner calls `start`, then `run` for warm-ups and repeats,
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -124,33 +122,6 @@ def chunksize_for(n_tasks: int, workers: int) -> int:
     """multiprocessing.Pool.map's own heuristic: about four chunks per worker."""
     chunks, extra = divmod(n_tasks, workers * 4)
     return max(1, chunks + (1 if extra else 0))
-
-
-def collect_in_order(results: Sequence[Any], t0: float) -> Batch:
-    """A batch whose results all arrived together (a single blocking gather)."""
-    now = time.perf_counter() - t0
-    return Batch(outputs=list(results), arrival_s=[now] * len(results))
-
-
-def ready_probe(barrier_timeout_s: float = 60.0) -> int:
-    """A trivial task that waits at the process-wide readiness barrier, if one is set.
-
-    Used by pool backends: once `workers` probes have passed the barrier together, every
-    worker exists and has run a task.
-    """
-    barrier = _READY_BARRIER
-    if barrier is not None:
-        barrier.wait(barrier_timeout_s)
-    return os.getpid()
-
-
-def install_ready_barrier(barrier: Any) -> None:
-    """Pool initializer: remember the barrier the readiness probe waits at."""
-    global _READY_BARRIER
-    _READY_BARRIER = barrier
-
-
-_READY_BARRIER: Any = None
 
 
 class SharedCounter(ABC):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.tasks import identity
 
 
 class DaskOptions(BackendOptions):
@@ -77,7 +78,9 @@ class DaskBackend(Backend):
         )
         # One trivial task pinned to each worker: ready means it has run one.
         probes = [
-            self._client.submit(_noop, addr, workers=[addr], allow_other_workers=False, pure=False)
+            self._client.submit(
+                identity, addr, workers=[addr], allow_other_workers=False, pure=False
+            )
             for addr in addresses
         ]
         self._client.gather(probes)
@@ -311,7 +314,3 @@ class DaskCounter(SharedCounter):
         from distributed import Variable
 
         return int(Variable(self.name, client=self._client).get())
-
-
-def _noop(x: Any) -> Any:
-    return x

@@ -16,9 +16,8 @@ from harness.backends.base import (
     SharedCounter,
     WorkerCrashed,
     chunksize_for,
-    install_ready_barrier,
-    ready_probe,
 )
+from harness.tasks import install_ready_barrier, ready_probe
 
 
 class ProcessesOptions(BackendOptions):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.tasks import ray_where_after
 
 
 class RayOptions(BackendOptions):
@@ -78,7 +79,7 @@ class RayBackend(Backend):
         self._remote: dict[Callable[..., Any], Any] = {}
         if self.remote:
             self._reserve_cpus()
-        probe = self._remote_fn(_where_after)
+        probe = self._remote_fn(ray_where_after)
         seen: set[tuple[str, int]] = set()
         deadline = time.monotonic() + 120
         # Ray starts workers lazily; short overlapping probes land on distinct workers.
@@ -332,18 +333,6 @@ class RayCounter(SharedCounter):
         import ray
 
         return int(ray.get(self.actor.get.remote()))
-
-
-def _where_after(seconds: float) -> tuple[str, int]:
-    """Readiness probe: the node and process a task ran in."""
-    import ray
-
-    time.sleep(seconds)
-    try:
-        node = ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - outside Ray (never in practice)
-        node = ""
-    return node, os.getpid()
 
 
 def _user_error(exc: Exception) -> Exception:

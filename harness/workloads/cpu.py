@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from pydantic import Field
 
+from harness.tasks import count_loop, identity, sha256_rounds, square, sum_of_squares  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def sum_of_squares(n: int) -> int:
-    """The article's `cpu_intensive`: sum of i**2 for i < n, in pure Python."""
-    result = 0
-    for i in range(n):
-        result += i**2
-    return result
 
 
 class SumOfSquaresParams(WorkloadParams):
@@ -28,11 +20,6 @@ def _sum_inputs(params: SumOfSquaresParams, tasks: int) -> list[int]:
 
 def _sum_expected(params: SumOfSquaresParams, inputs: Sequence[int]) -> list[int]:
     return [(n - 1) * n * (2 * n - 1) // 6 for n in inputs]
-
-
-def identity(x: int) -> int:
-    """A task that does nothing: measures pure scheduling overhead, like `ray microbenchmark`."""
-    return x
 
 
 class IdentityParams(WorkloadParams):
@@ -62,14 +49,6 @@ register(
 )
 
 
-def count_loop(n: int) -> int:
-    """The article's GIL example `cpu_work`: total += i for i < n, in pure Python."""
-    total = 0
-    for i in range(n):
-        total += i
-    return total
-
-
 class CountLoopParams(WorkloadParams):
     n: int = Field(gt=0, description="loop length of one task")
 
@@ -84,19 +63,6 @@ register(
         expected=lambda params, inputs: [n * (n - 1) // 2 for n in inputs],
     )
 )
-
-
-def sha256_rounds(item: tuple[int, int]) -> str:
-    """Hash a buffer `rounds` times, chaining digests. hashlib releases the GIL while it
-    hashes more than 2 KiB, so threads can run these on several cores at once."""
-    size, rounds = item
-    buffer = bytes(size)
-    digest = b""
-    for _ in range(rounds):
-        h = hashlib.sha256(digest)
-        h.update(buffer)
-        digest = h.digest()
-    return digest.hex()
 
 
 class Sha256Params(WorkloadParams):
@@ -120,11 +86,6 @@ register(
         bytes_per_task=lambda params: params.buffer_bytes * params.rounds,
     )
 )
-
-
-def square(x: int) -> int:
-    """The article's `pool.map(square, range(10))` task: far less work than its dispatch."""
-    return x**2
 
 
 class SquareParams(WorkloadParams):

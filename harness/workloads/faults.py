@@ -6,54 +6,18 @@ orders and wait for each other forever.
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-
 from pydantic import Field
 
+from harness.tasks import exit_process, lock_order_deadlock, raise_error  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def lock_order_deadlock(hold_s: float) -> int:
-    """Never returns: thread one holds A and wants B, thread two holds B and wants A."""
-    lock_a, lock_b = threading.Lock(), threading.Lock()
-
-    def one() -> None:
-        with lock_a:
-            time.sleep(hold_s)
-            with lock_b:
-                pass
-
-    def two() -> None:
-        with lock_b:
-            time.sleep(hold_s)
-            with lock_a:
-                pass
-
-    threads = [threading.Thread(target=one, daemon=True), threading.Thread(target=two, daemon=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return 0
 
 
 class DeadlockParams(WorkloadParams):
     hold_s: float = Field(default=0.1, ge=0, le=10)
 
 
-def exit_process(code: int) -> int:
-    """Ends the process running the task at once, as a segfault or the OOM killer would."""
-    os._exit(code)
-
-
 class ExitParams(WorkloadParams):
     code: int = Field(default=1, ge=0, le=255)
-
-
-def raise_error(message: str) -> None:
-    raise ValueError(message)
 
 
 class RaiseParams(WorkloadParams):

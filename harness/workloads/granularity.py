@@ -8,19 +8,10 @@ only the per-task overhead of the backend differs.
 
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
+from harness.tasks import spin  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def spin(seconds: float) -> float:
-    """Busy CPU work for `seconds` of this thread's CPU time; returns what it was asked."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-    return seconds
 
 
 class SpinParams(WorkloadParams):

@@ -9,8 +9,6 @@ too. On a remote cluster these fixtures are out of reach: run these scenarios lo
 
 from __future__ import annotations
 
-import asyncio
-import os
 import tempfile
 import threading
 import time
@@ -23,18 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
+from harness.tasks import (  # noqa: F401 (the worker side)
+    _file_data,
+    file_write_read,
+    file_write_read_async,
+    http_get,
+    http_get_async,
+    sleep_async,
+    sleep_task,
+)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def sleep_task(seconds: float) -> float:
-    """Wait without using the CPU, like a network or disk request; returns what it waited."""
-    time.sleep(seconds)
-    return seconds
-
-
-async def sleep_async(seconds: float) -> float:
-    await asyncio.sleep(seconds)
-    return seconds
 
 
 class SleepParams(WorkloadParams):
@@ -99,36 +95,6 @@ def http_server(params: HttpParams) -> Iterator[str]:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def http_get(item: tuple[str, int]) -> int:
-    """The article's fetch_url: `requests` GETs one after another; returns bytes received."""
-    url, requests = item
-    received = 0
-    for _ in range(requests):
-        with _OPENER.open(url, timeout=60) as response:
-            received += len(response.read())
-    return received
-
-
-async def http_get_async(item: tuple[str, int]) -> int:
-    """The same GETs over asyncio streams (HTTP/1.0, so the server closes each connection)."""
-    url, requests = item
-    parts = urlsplit(url)
-    request = f"GET {parts.path}?{parts.query} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n"
-    received = 0
-    for _ in range(requests):
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        writer.write(request.encode())
-        await writer.drain()
-        data = await reader.read()
-        writer.close()
-        await writer.wait_closed()
-        head, _, body = data.partition(b"\r\n\r\n")
-        if not head.split(b" ", 2)[1:2] == [b"200"]:
-            raise OSError(f"HTTP request failed: {head[:80]!r}")
-        received += len(body)
-    return received
-
-
 class HttpParams(WorkloadParams):
     requests: int = Field(default=1, ge=1, description="GETs one task makes, one after another")
     response_bytes: int = Field(default=1024, ge=0, le=1 << 30)
@@ -158,31 +124,6 @@ def temp_folder(params: FileParams) -> Iterator[str]:
     """A temporary folder for one case, removed with everything in it afterwards."""
     with tempfile.TemporaryDirectory(prefix="harness-files-") as folder:
         yield folder
-
-
-def file_write_read(item: tuple[str, int, int, bool]) -> int:
-    """Write a file, read it back, delete it; returns the CRC-32 of what was read."""
-    folder, index, size, fsync = item
-    path = os.path.join(folder, f"task-{index}-{os.getpid()}-{threading.get_ident()}.bin")
-    data = _file_data(index, size)
-    with open(path, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    with open(path, "rb") as f:
-        crc = zlib.crc32(f.read())
-    os.unlink(path)
-    return crc
-
-
-async def file_write_read_async(item: tuple[str, int, int, bool]) -> int:
-    """asyncio has no asynchronous files: like aiofiles, hand the blocking calls to a thread."""
-    return await asyncio.to_thread(file_write_read, item)
-
-
-def _file_data(index: int, size: int) -> bytes:
-    return (bytes([index % 251]) + b"harness") * (size // 8) + b"\0" * (size % 8)
 
 
 class FileParams(WorkloadParams):

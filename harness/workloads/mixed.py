@@ -6,29 +6,10 @@ needed" (mostly computing) is what the article's decision tree leaves to intuiti
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from pydantic import Field
 
-from harness.workloads.granularity import spin
+from harness.tasks import cpu_then_wait, cpu_then_wait_async  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def cpu_then_wait(item: tuple[float, float]) -> tuple[float, float]:
-    """Burn `cpu_s` of CPU time, then wait `io_s` (a request whose answer is slow)."""
-    cpu_s, io_s = item
-    spin(cpu_s)
-    time.sleep(io_s)
-    return item
-
-
-async def cpu_then_wait_async(item: tuple[float, float]) -> tuple[float, float]:
-    """The CPU part blocks the event loop: asyncio overlaps only the waiting."""
-    cpu_s, io_s = item
-    spin(cpu_s)
-    await asyncio.sleep(io_s)
-    return item
 
 
 class MixedParams(WorkloadParams):

@@ -16,24 +16,8 @@ from typing import Any
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.tasks import queue_role  # noqa: F401 (the worker side)
 from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
-
-
-def queue_role(item: tuple[Any, ...]) -> tuple[int, int, int]:
-    """Produce or consume; returns (messages, payload bytes, checksum) it handled."""
-    role, q, messages, size, seed = item
-    count = nbytes = checksum = 0
-    if role == "produce":
-        buffer = bytearray(size)
-        for i in range(messages):
-            buffer[0] = (seed + i) % 251
-            q.put(bytes(buffer))
-            count, nbytes, checksum = count + 1, nbytes + size, checksum + buffer[0]
-        q.put(None)
-    else:
-        while (message := q.get()) is not None:
-            count, nbytes, checksum = count + 1, nbytes + len(message), checksum + message[0]
-    return count, nbytes, checksum
 
 
 class QueueParams(WorkloadParams):

@@ -17,24 +17,9 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.backends.base import Backend, SharedCounter
+from harness.backends.base import Backend
+from harness.tasks import increment_task  # noqa: F401 (the worker side)
 from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
-
-
-def increment_task(item: tuple[SharedCounter, int, float]) -> int:
-    """The article's `increment`: `increments` times `counter += 1`, stopping early after
-    `max_s` seconds (slow shared counters would otherwise take minutes); returns how many."""
-    counter, increments, max_s = item
-    deadline = time.perf_counter() + max_s
-    done = 0
-    while done < increments:
-        batch = min(256, increments - done)
-        for _ in range(batch):
-            counter.increment()
-        done += batch
-        if time.perf_counter() > deadline:
-            break
-    return done
 
 
 class CounterParams(WorkloadParams):

@@ -13,12 +13,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from harness.tasks import echo  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
-
-
-def echo(payload: Any) -> Any:
-    """Return the payload: all the cost is in getting it to the task and back."""
-    return payload
 
 
 class TransferParams(WorkloadParams):

@@ -1,0 +1,301 @@
+"""Every function that runs on a worker, in a module that imports only the standard library.
+
+Pool processes, Dask and Ray workers import the module of each function they are sent.
+Were these beside the workloads' pydantic models, every worker would import pydantic and
+the whole registry (17 MiB of unique memory per process here) and the harness would
+measure itself instead of the engine. The registry (harness.workloads) says how to build
+inputs and check outputs; this module is all that crosses to a worker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import zlib
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # only for the annotation: workers never import the backends
+    from harness.backends.base import SharedCounter
+
+# asyncio, hashlib and urllib.request cost 4-8 MiB each: imported where they are used.
+
+
+@cache
+def _opener():
+    """No proxies: an http_proxy in the environment must not carry 127.0.0.1 requests away."""
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# --- CPU ---------------------------------------------------------------------------------
+
+
+def sum_of_squares(n: int) -> int:
+    """The article's `cpu_intensive`: sum of i**2 for i < n, in pure Python."""
+    result = 0
+    for i in range(n):
+        result += i**2
+    return result
+
+
+def identity(x: int) -> int:
+    """A task that does nothing: measures pure scheduling overhead, like `ray microbenchmark`."""
+    return x
+
+
+def count_loop(n: int) -> int:
+    """The article's GIL example `cpu_work`: total += i for i < n, in pure Python."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def sha256_rounds(item: tuple[int, int]) -> str:
+    """Hash a buffer `rounds` times, chaining digests. hashlib releases the GIL while it
+    hashes more than 2 KiB, so threads can run these on several cores at once."""
+    from hashlib import sha256
+
+    size, rounds = item
+    buffer = bytes(size)
+    digest = b""
+    for _ in range(rounds):
+        h = sha256(digest)
+        h.update(buffer)
+        digest = h.digest()
+    return digest.hex()
+
+
+def square(x: int) -> int:
+    """The article's `pool.map(square, range(10))` task: far less work than its dispatch."""
+    return x**2
+
+
+# --- faults on purpose -------------------------------------------------------------------
+
+
+def lock_order_deadlock(hold_s: float) -> int:
+    """Never returns: thread one holds A and wants B, thread two holds B and wants A."""
+    lock_a, lock_b = threading.Lock(), threading.Lock()
+
+    def one() -> None:
+        with lock_a:
+            time.sleep(hold_s)
+            with lock_b:
+                pass
+
+    def two() -> None:
+        with lock_b:
+            time.sleep(hold_s)
+            with lock_a:
+                pass
+
+    threads = [threading.Thread(target=one, daemon=True), threading.Thread(target=two, daemon=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 0
+
+
+def exit_process(code: int) -> int:
+    """Ends the process running the task at once, as a segfault or the OOM killer would."""
+    os._exit(code)
+
+
+def raise_error(message: str) -> None:
+    raise ValueError(message)
+
+
+# --- granularity -------------------------------------------------------------------------
+
+
+def spin(seconds: float) -> float:
+    """Busy CPU work for `seconds` of this thread's CPU time; returns what it was asked."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return seconds
+
+
+# --- waiting: sleeps, HTTP, files --------------------------------------------------------
+
+
+def sleep_task(seconds: float) -> float:
+    """Wait without using the CPU, like a network or disk request; returns what it waited."""
+    time.sleep(seconds)
+    return seconds
+
+
+async def sleep_async(seconds: float) -> float:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def http_get(item: tuple[str, int]) -> int:
+    """The article's fetch_url: `requests` GETs one after another; returns bytes received."""
+    url, requests = item
+    received = 0
+    for _ in range(requests):
+        with _opener().open(url, timeout=60) as response:
+            received += len(response.read())
+    return received
+
+
+async def http_get_async(item: tuple[str, int]) -> int:
+    """The same GETs over asyncio streams (HTTP/1.0, so the server closes each connection)."""
+    import asyncio
+
+    url, requests = item
+    parts = urlsplit(url)
+    request = f"GET {parts.path}?{parts.query} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n"
+    received = 0
+    for _ in range(requests):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(request.encode())
+        await writer.drain()
+        data = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.split(b" ", 2)[1:2] == [b"200"]:
+            raise OSError(f"HTTP request failed: {head[:80]!r}")
+        received += len(body)
+    return received
+
+
+def file_write_read(item: tuple[str, int, int, bool]) -> int:
+    """Write a file, read it back, delete it; returns the CRC-32 of what was read."""
+    folder, index, size, fsync = item
+    path = os.path.join(folder, f"task-{index}-{os.getpid()}-{threading.get_ident()}.bin")
+    data = _file_data(index, size)
+    with open(path, "wb") as f:
+        f.write(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    with open(path, "rb") as f:
+        crc = zlib.crc32(f.read())
+    os.unlink(path)
+    return crc
+
+
+async def file_write_read_async(item: tuple[str, int, int, bool]) -> int:
+    """asyncio has no asynchronous files: like aiofiles, hand the blocking calls to a thread."""
+    import asyncio
+
+    return await asyncio.to_thread(file_write_read, item)
+
+
+def _file_data(index: int, size: int) -> bytes:
+    return (bytes([index % 251]) + b"harness") * (size // 8) + b"\0" * (size % 8)
+
+
+# --- CPU then waiting --------------------------------------------------------------------
+
+
+def cpu_then_wait(item: tuple[float, float]) -> tuple[float, float]:
+    """Burn `cpu_s` of CPU time, then wait `io_s` (a request whose answer is slow)."""
+    cpu_s, io_s = item
+    spin(cpu_s)
+    time.sleep(io_s)
+    return item
+
+
+async def cpu_then_wait_async(item: tuple[float, float]) -> tuple[float, float]:
+    """The CPU part blocks the event loop: asyncio overlaps only the waiting."""
+    import asyncio
+
+    cpu_s, io_s = item
+    spin(cpu_s)
+    await asyncio.sleep(io_s)
+    return item
+
+
+# --- data transfer -----------------------------------------------------------------------
+
+
+def echo(payload: Any) -> Any:
+    """Return the payload: all the cost is in getting it to the task and back."""
+    return payload
+
+
+# --- queues ------------------------------------------------------------------------------
+
+
+def queue_role(item: tuple[Any, ...]) -> tuple[int, int, int]:
+    """Produce or consume; returns (messages, payload bytes, checksum) it handled."""
+    role, q, messages, size, seed = item
+    count = nbytes = checksum = 0
+    if role == "produce":
+        buffer = bytearray(size)
+        for i in range(messages):
+            buffer[0] = (seed + i) % 251
+            q.put(bytes(buffer))
+            count, nbytes, checksum = count + 1, nbytes + size, checksum + buffer[0]
+        q.put(None)
+    else:
+        while (message := q.get()) is not None:
+            count, nbytes, checksum = count + 1, nbytes + len(message), checksum + message[0]
+    return count, nbytes, checksum
+
+
+# --- shared state ------------------------------------------------------------------------
+
+
+def increment_task(item: tuple[SharedCounter, int, float]) -> int:
+    """The article's `increment`: `increments` times `counter += 1`, stopping early after
+    `max_s` seconds (slow shared counters would otherwise take minutes); returns how many."""
+    counter, increments, max_s = item
+    deadline = time.perf_counter() + max_s
+    done = 0
+    while done < increments:
+        batch = min(256, increments - done)
+        for _ in range(batch):
+            counter.increment()
+        done += batch
+        if time.perf_counter() > deadline:
+            break
+    return done
+
+
+# --- readiness probes of the backends --------------------------------------------------
+
+
+def ready_probe(barrier_timeout_s: float = 60.0) -> int:
+    """A trivial task that waits at the process-wide readiness barrier, if one is set.
+
+    Used by pool backends: once `workers` probes have passed the barrier together, every
+    worker exists and has run a task.
+    """
+    barrier = _READY_BARRIER
+    if barrier is not None:
+        barrier.wait(barrier_timeout_s)
+    return os.getpid()
+
+
+def install_ready_barrier(barrier: Any) -> None:
+    """Pool initializer: remember the barrier the readiness probe waits at."""
+    global _READY_BARRIER
+    _READY_BARRIER = barrier
+
+
+_READY_BARRIER: Any = None
+
+
+def ray_where_after(seconds: float) -> tuple[str, int]:
+    """Readiness probe: the node and process a task ran in."""
+    import ray
+
+    time.sleep(seconds)
+    try:
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - outside Ray (never in practice)
+        node = ""
+    return node, os.getpid()
