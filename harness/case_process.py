@@ -202,4 +202,3 @@ def _chain(exc: BaseException | None):
     while exc is not None:
         yield exc
         exc = exc.__cause__ or exc.__context__
-

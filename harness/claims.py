@@ -89,18 +89,21 @@ def _memory(df: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def _creation(df: pd.DataFrame) -> tuple[str, str] | None:
+    """Start-up of the smallest pool (the cost of creating workers at all) and its slope."""
     fit = advice.per_worker(df, None, "startup_s")
     threads = _row(fit, "threads")
     procs = fit[fit["label"].str.startswith("processes")]
     if threads is None or procs.empty:
         return None
-    t_ok = threads["per_worker"] < 0.01
-    p_ok = [v >= 0.05 for v in procs["per_worker"]]
     others = fit[fit["label"].isin(["dask", "ray"])]
-    parts = [f"threads {_seconds(threads['per_worker'])}"] + [
-        f"{r.label} {_seconds(r.per_worker)}" for r in pd.concat([procs, others]).itertuples()
-    ]
-    return "per added worker: " + ", ".join(parts), _verdict([t_ok, *p_ok])
+    rows = [threads, *(r for _, r in pd.concat([procs, others]).iterrows())]
+    first_w = threads["workers"].split(",")[0]
+    t_ok = threads["values"][0] < 0.01
+    p_ok = [r["values"][0] >= 0.05 for _, r in procs.iterrows()]
+    first = ", ".join(f"{r['label']} {_seconds(r['values'][0])}" for r in rows)
+    added = ", ".join(f"{r['label']} {_seconds(r['per_worker'])}" for r in rows)
+    measured = f"start-up with {first_w} worker(s): {first}; each added worker: {added}"
+    return measured, _verdict([t_ok, *p_ok])
 
 
 def _communication(df: pd.DataFrame) -> tuple[str, str] | None:
