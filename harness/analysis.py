@@ -6,6 +6,8 @@ wherever it is printed.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -109,4 +111,17 @@ BACKEND_ORDER = ["sequential", "threads", "processes", "asyncio", "dask", "ray"]
 def _backend_order(col: pd.Series) -> pd.Series:
     if col.name == "backend":
         return col.map(lambda b: BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99)
+    if col.name == "params":  # by value, so 65536 comes before 1048576
+        return col.map(_params_key)
     return col
+
+
+def _params_key(params: str) -> tuple:
+    try:
+        parsed = json.loads(params)
+    except (TypeError, json.JSONDecodeError):
+        return ((1, str(params)),)
+    return tuple(
+        (0, float(v), "") if isinstance(v, int | float) else (1, 0.0, str(v))
+        for _, v in sorted(parsed.items())
+    )

@@ -32,7 +32,7 @@ def fmt_seconds(value: float) -> str:
 def fmt_bytes(value: float) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(value) >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value:.0f} B"
@@ -68,6 +68,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         out.add_column("scenario")
     if several_params:
         out.add_column("params")
+    has_bytes = "bytes_per_s" in table and table["bytes_per_s"].notna().any()
     for name in (
         "backend",
         "workers",
@@ -75,6 +76,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         "wall (95% CI)",
         "cv",
         "tasks/s",
+        *(["bytes/s"] if has_bytes else []),
         "speedup",
         "efficiency",
         "startup",
@@ -105,6 +107,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
             ci,
             cv,
             fmt_number(row.tasks_per_s),
+            *([fmt_bytes(row.bytes_per_s) + "/s"] if has_bytes else []),
             fmt_number(row.speedup, 2) + ("x" if math.isfinite(row.speedup) else ""),
             f"{row.efficiency:.0%}" if math.isfinite(row.efficiency) else "-",
             fmt_seconds(row.startup_s),
