@@ -139,6 +139,13 @@ def test_a_parameter_sweep_gets_one_panel_per_value(sweep_run):
     panels = [ax for ax in pages["sweep-throughput"].axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in panels) == ["seconds=0.005", "seconds=0.01"]
     assert all(_has_data(fig) for fig in pages.values())
+    # and the swept parameter as the x axis: one line per backend and worker count
+    rate, efficiency = pages["sweep-sweep"].axes
+    assert rate.get_xlabel() == "seconds"
+    assert sorted(rate.get_legend_handles_labels()[1]) == ["sequential w1", "threads w1",
+                                                          "threads w2"]  # fmt: skip
+    assert all(len(line.get_xdata()) == 2 for line in rate.lines)
+    assert len(efficiency.lines) == 3  # threads w1, w2 and the 80% line; no sequential
 
 
 def test_extra_pages_plug_in(cpu_run):

@@ -8,6 +8,7 @@ several machines need more panels than fit on one page. Panels are faceted by ma
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -125,6 +126,8 @@ def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
 
 def throughput(data: ReportData, scenario: str) -> list[Page]:
     """tasks/s against workers per backend: median with 95% bootstrap band, ideal scaling."""
+    if _one_worker_count(data, scenario) and sweep_axis(data, scenario):
+        return []  # one point a line: the sweep page draws this scenario
     frame = _ok(data.df[(data.df["scenario"] == scenario) & (data.df["metric"] == "tasks_per_s")])
     if frame.empty:
         return []
@@ -189,6 +192,8 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
 
 def speedup(data: ReportData, scenario: str) -> list[Page]:
     """Speedup over the sequential loop and efficiency (speedup / workers) against workers."""
+    if _one_worker_count(data, scenario) and sweep_axis(data, scenario):
+        return []
     table = data.table
     if table.empty:
         return []
@@ -522,3 +527,91 @@ def _bars(
             group, labels=[fmt(b.get_height()) for b in group], fontsize=7, padding=2,
             rotation=90 if rotate or len(hue_order) > 2 else 0,
         )  # fmt: skip
+
+
+# Parameter sweeps ------------------------------------------------------------------------
+
+
+def sweep_axis(data: ReportData, scenario: str) -> tuple[str, list[str]] | None:
+    """The numeric parameter a scenario sweeps (the x axis) and the other swept ones (facets).
+
+    None when no numeric parameter takes several values: then workers are the x axis.
+    """
+    params = data.df.loc[data.df["scenario"] == scenario, "params"].drop_duplicates()
+    parsed = pd.json_normalize([json.loads(p) for p in params])
+    varying = [c for c in parsed.columns if parsed[c].nunique() > 1]
+    numeric = [c for c in varying if pd.api.types.is_numeric_dtype(parsed[c])]
+    if not numeric:
+        return None
+    x = sorted(numeric)[0]
+    return x, [c for c in varying if c != x]
+
+
+def _one_worker_count(data: ReportData, scenario: str) -> bool:
+    df = data.df[(data.df["scenario"] == scenario) & (data.df["backend"] != "sequential")]
+    return df["workers"].nunique() <= 1
+
+
+def sweep(data: ReportData, scenario: str) -> list[Page]:
+    """The scenario's rate and efficiency against the swept parameter, a line per backend.
+
+    For sweeps (payload size, task length, CPU fraction) this is the figure the scenario is
+    about; with a single worker count, the figures against workers would show one point.
+    """
+    axis = sweep_axis(data, scenario)
+    if axis is None:
+        return []
+    x, facets = axis
+    table = data.table[(data.table["scenario"] == scenario) & (data.table["status"] == "ok")]
+    if table.empty:
+        return []
+    parsed = pd.json_normalize([json.loads(p) for p in table["params"]]).set_index(table.index)
+    table = table.assign(**{f"param_{k}": parsed[k] for k in parsed.columns})
+    table["facet"] = [
+        ", ".join(f"{f}={row[f'param_{f}']}" for f in facets) for _, row in table.iterrows()
+    ]
+    rate = "bytes_per_s" if table["bytes_per_s"].notna().any() else "tasks_per_s"
+    right = "efficiency" if table["efficiency"].notna().any() else "median"
+    backends = order(table["backend"])
+    colors = palette(backends)
+    several_workers = table.loc[table["backend"] != "sequential", "workers"].nunique() > 1
+    facet_values = sorted(table["facet"].unique())
+    fig, axes = plt.subplots(
+        len(facet_values), 2, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
+    )
+    for row, facet in zip(axes, facet_values, strict=True):
+        sub = table[table["facet"] == facet]
+        for (backend, workers), line in sub.groupby(["backend", "workers"]):
+            line = line.sort_values(f"param_{x}")
+            style = "--" if several_workers and workers == sub["workers"].min() else "-"
+            label = f"{backend} w{workers}" if several_workers else backend
+            for ax, metric in zip(row, (rate, right), strict=True):
+                if metric == "efficiency" and backend == "sequential":
+                    continue
+                ax.plot(line[f"param_{x}"], line[metric], marker="o", ls=style,
+                        color=colors[backend], label=label)  # fmt: skip
+        for ax, metric in zip(row, (rate, right), strict=True):
+            if sub[f"param_{x}"].max() / max(sub[f"param_{x}"].min(), 1e-12) >= LOG_SPREAD:
+                ax.set_xscale("log")
+            _maybe_log(ax, sub[metric].dropna())
+            what = {"bytes_per_s": "bytes/s (median)", "tasks_per_s": "tasks/s (median)",
+                    "efficiency": "efficiency = speedup / workers",
+                    "median": "median wall per batch"}[metric]  # fmt: skip
+            ax.set(xlabel=x, ylabel=what, title=f"{what} · {facet}" if facet else what)
+            if metric == "bytes_per_s":
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v) + "/s"))
+            if metric == "efficiency":
+                ax.axhline(0.8, color="black", ls=":", lw=1)
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:g}%"))
+        handles, labels = row[0].get_legend_handles_labels()
+        rank = {b: i for i, b in enumerate(backends)}
+        pairs = sorted(
+            zip(labels, handles, strict=True), key=lambda p: rank.get(p[0].split()[0], 99)
+        )
+        row[0].legend([h for _, h in pairs], [lab for lab, _ in pairs], fontsize=8)
+    _suptitle(
+        fig, scenario, f"against {x}",
+        "median over repeats; dotted line: 80% efficiency"
+        if right == "efficiency" else "median over repeats",
+    )  # fmt: skip
+    return [(f"{scenario}-sweep", fig)]

@@ -30,6 +30,7 @@ ScenarioPageMaker = Callable[[ReportData, str], Iterable[Page]]
 
 #: The figures drawn for every scenario, in page order.
 SCENARIO_FIGURES: list[ScenarioPageMaker] = [
+    figures.sweep,
     figures.throughput,
     figures.speedup,
     figures.startup,
