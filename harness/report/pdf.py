@@ -201,7 +201,11 @@ def table_page(
     """
     if widths:
         chars = [max(6, int(w * 150)) for w in widths]
-        rows = [[textwrap.fill(str(c), n) for c, n in zip(r, chars, strict=False)] for r in rows]
+        rows = [
+            [textwrap.fill(str(c), n, break_long_words=False, break_on_hyphens=False)
+             for c, n in zip(r, chars, strict=False)]
+            for r in rows
+        ]  # fmt: skip
     fig, ax = plt.subplots(figsize=figures.A4_LANDSCAPE)
     fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.06)
     ax.axis("off")
@@ -247,10 +251,10 @@ def case_table_pages(data: ReportData) -> list[Page]:
     several_params = table.groupby("scenario")["params"].nunique().max() > 1
     columns = ["scenario", "backend", "workers", "status", "n", "median wall", "95% interval"]
     columns += ["CV", "tasks/s", "speedup", "note"]
-    widths = [0.07, 0.08, 0.055, 0.06, 0.03, 0.08, 0.13, 0.06, 0.06, 0.06, 0.3]
+    widths = [0.09, 0.08, 0.055, 0.06, 0.03, 0.08, 0.13, 0.06, 0.06, 0.06, 0.3]
     if several_params:
         columns.insert(1, "params")
-        widths.insert(1, 0.1)
+        widths.insert(1, 0.14)
     if several_machines:
         columns.insert(0, "machine")
         widths.insert(0, 0.12)
