@@ -98,6 +98,7 @@ def add_scaling(table: pd.DataFrame) -> pd.DataFrame:
     """speedup = sequential median wall / this median wall, same run, scenario and parameters."""
     seq = table[(table["backend"] == "sequential") & (table["status"] == "ok")]
     base = seq.set_index(["run_id", "scenario", "params"])["median"].rename("sequential_wall_s")
+    base = base[~base.index.duplicated()]  # one baseline per run, scenario and parameters
     out = table.merge(base, left_on=["run_id", "scenario", "params"], right_index=True, how="left")
     out["speedup"] = out["sequential_wall_s"] / out["median"]
     out.loc[out["status"] != "ok", "speedup"] = np.nan
@@ -112,7 +113,9 @@ def _backend_order(col: pd.Series) -> pd.Series:
     if col.name == "backend":
         return col.map(lambda b: BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99)
     if col.name == "params":  # by value, so 65536 comes before 1048576
-        return col.map(_params_key)
+        unique = sorted({str(p) for p in col}, key=_params_key)
+        rank = {p: i for i, p in enumerate(unique)}
+        return pd.Series([rank[str(p)] for p in col], index=col.index, dtype="int64")
     return col
 
 
