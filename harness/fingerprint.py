@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import socket
 import subprocess
@@ -124,10 +123,3 @@ def _read(path: str) -> str | None:
         return Path(path).read_text().strip()
     except OSError:
         return None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import json
-
-    print(json.dumps(collect(), indent=2))
-    print(os.cpu_count())

@@ -37,3 +37,10 @@ def test_runs_without_parameters_still_summarise():
     assert list(table["backend"]) == ["sequential", "threads"]
     threads = table[table.backend == "threads"].iloc[0]
     assert threads["speedup"] == pytest.approx(2.0) and threads["efficiency"] == pytest.approx(1.0)
+
+
+def test_expand_params_gives_a_column_per_parameter():
+    df = results.frame(rows({"size": 1024, "kind": "bytes"}, "threads", [0.5]))
+    wide = results.expand_params(df)
+    assert wide.loc[0, "param_size"] == 1024 and wide.loc[0, "param_kind"] == "bytes"
+    assert len(wide) == len(df)

@@ -253,13 +253,7 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
         assert node["packages"]["distributed"] and node["python"]
         # harness is not installed there: the workers imported the zip the driver shipped
         assert ".zip" in node["harness_path"], node["harness_path"]
-    df = results.load(run_dir)
-    assert set(df["status"]) == {"ok"}
-    assert set(df.loc[df["metric"] == "wall_s", "nodes"]) == {f"{w1},{w2}"}
-    per_node = df[df["metric"].str.startswith("node_")].pivot_table(
-        index="nodes", columns="metric", values="value"
-    )
-    assert set(per_node.index) == {w1, w2}
+    per_node = _per_node_metrics(run_dir, w1, w2)
     # work on each host: tasks the scheduler saw finish there, memory sampled there
     assert (per_node["node_tasks"] > 0).all(), per_node
     # every task counted once: warm-ups, repeats and the latency pass of the quick case
@@ -331,13 +325,7 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
         assert nodes[ip]["workers"] == 1 and nodes[ip]["cluster_cpus"] == 1
         # shipped as a runtime_env py_module, not imported from this checkout
         assert "runtime_resources" in nodes[ip]["harness_path"], nodes[ip]["harness_path"]
-    df = results.load(run_dir)
-    assert set(df["status"]) == {"ok"}
-    assert set(df.loc[df["metric"] == "wall_s", "nodes"]) == {f"{w1},{w2}"}
-    per_node = df[df["metric"].str.startswith("node_")].pivot_table(
-        index="nodes", columns="metric", values="value"
-    )
-    assert set(per_node.index) == {w1, w2}
+    per_node = _per_node_metrics(run_dir, w1, w2)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     assert (per_node["node_cpu_util"] > 0).all(), per_node
 
@@ -405,3 +393,15 @@ def test_version_differences_between_driver_and_nodes_are_named():
     (line,) = version_warnings(driver, [same, older])
     assert line.startswith("node 10.0.0.7 differs from the driver: python 3.10.1")
     assert f"distributed 2023.1.0 (driver {driver['packages']['distributed']})" in line
+
+
+def _per_node_metrics(run_dir, w1: str, w2: str):
+    """Every case ok on both worker hosts; the node_* metrics, one row per host."""
+    df = results.load(run_dir)
+    assert set(df["status"]) == {"ok"}
+    assert set(df.loc[df["metric"] == "wall_s", "nodes"]) == {f"{w1},{w2}"}
+    per_node = df[df["metric"].str.startswith("node_")].pivot_table(
+        index="nodes", columns="metric", values="value"
+    )
+    assert set(per_node.index) == {w1, w2}
+    return per_node

@@ -7,7 +7,6 @@ that left the tree (a daemonised Ray helper re-parented to init) is found and st
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 
 import psutil
@@ -74,14 +73,3 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_gone(pids: Iterable[int], timeout_s: float) -> list[int]:
-    """Pids still alive after waiting up to `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    pids = list(pids)
-    while True:
-        alive = [pid for pid in pids if psutil.pid_exists(pid) and _alive(psutil.Process(pid))]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
