@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.runner import run_case
+from harness.case_runner import run_case
 from harness.spec import Case
 
 HERE = Path(__file__).resolve().parent

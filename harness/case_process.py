@@ -8,7 +8,6 @@ cannot corrupt them.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,25 +20,36 @@ from harness import backends, workloads
 from harness.backends.base import WorkerCrashed
 from harness.measure.proctree import cpu_seconds, tree
 from harness.measure.stats import percentile
+from harness.protocol import (
+    BaselineEvent,
+    BatchCompletionEvent,
+    DoneEvent,
+    Event,
+    FailedEvent,
+    MetricEvent,
+    PhaseEvent,
+    WorkersEvent,
+    encode,
+)
 from harness.spec import Case
 
-#: How many per-task latencies of the last repeat are kept for distribution plots.
-LATENCY_SAMPLE = 500
+#: How many batch completion times of the latency pass are kept for distribution plots.
+COMPLETION_SAMPLE = 500
 
 
 class Emitter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def __call__(self, event: str, **fields: Any) -> None:
-        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+    def __call__(self, event: Event) -> None:
+        self.stream.write(encode(event))
         self.stream.flush()
 
     def phase(self, name: str, repeat: int | None = None) -> None:
-        self("phase", phase=name, repeat=repeat, t=time.perf_counter())
+        self(PhaseEvent(name, repeat, time.perf_counter()))
 
     def metric(self, metric: str, value: float, unit: str, repeat: int | None = None) -> None:
-        self("metric", metric=metric, value=float(value), unit=unit, repeat=repeat)
+        self(MetricEvent(metric, float(value), unit, repeat))
 
 
 def run_case(case: Case, emit: Emitter) -> None:
@@ -60,7 +70,7 @@ def _run_case(
     _import_engine(case.backend)
     me = psutil.Process()
     info = me.memory_full_info()
-    emit("baseline", uss_bytes=info.uss, rss_bytes=info.rss, pid=os.getpid())
+    emit(BaselineEvent(info.uss, info.rss, os.getpid()))
 
     inputs = workload.make_inputs(params, case.tasks, context)
     expected: list[Any] = []
@@ -88,7 +98,7 @@ def _run_case(
     backend.start()
     emit.metric("startup_s", time.perf_counter() - t0, "s")
     try:
-        emit("workers", pids=backend.worker_pids(), describe=backend.describe())
+        emit(WorkersEvent(backend.worker_pids(), backend.describe(), backend.service_pids()))
         # On a remote cluster the local process tree is only the driver: sample every node.
         backend.start_node_sampling()
         for i in range(case.warmup):
@@ -121,10 +131,10 @@ def _run_case(
             emit.phase("latency")
             batch = backend.run(task, inputs)
             check(batch.outputs, expected, "latency pass")
-            for q in (50, 95, 99):
-                emit.metric(f"latency_p{q}_s", percentile(batch.arrival_s, q), "s")
-            step = max(1, len(batch.arrival_s) // LATENCY_SAMPLE)
-            emit("latencies", values=sorted(batch.arrival_s)[::step])
+            for q in (50, 99):
+                emit.metric(f"batch_completion_p{q}_s", percentile(batch.arrival_s, q), "s")
+            step = max(1, len(batch.arrival_s) // COMPLETION_SAMPLE)
+            emit(BatchCompletionEvent(sorted(batch.arrival_s)[::step]))
             del batch
         else:
             # Programs report rates, not latencies; their untimed pass is where the runner
@@ -132,8 +142,8 @@ def _run_case(
             emit.phase("latency")
             outputs, wanted, _ = one_batch()
             check(outputs, wanted, "untimed pass")
-        for row in backend.node_metrics():
-            emit("metric", repeat=None, **row)
+        for event in backend.node_metrics():
+            emit(event)
     finally:
         emit.phase("teardown")
         t0 = time.perf_counter()
@@ -173,13 +183,13 @@ def main(argv: list[str]) -> int:
     try:
         run_case(case, emit)
     except WorkerCrashed as exc:
-        emit("failed", status="crashed", error=f"{type(exc).__name__}: {exc}")
+        emit(FailedEvent("crashed", f"{type(exc).__name__}: {exc}"))
         return 3
     except Exception as exc:  # a failure inside the case is its status, not the harness's end
         status = "crashed" if _is_crash(exc) else "error"
-        emit("failed", status=status, error=f"{type(exc).__name__}: {exc}")
+        emit(FailedEvent(status, f"{type(exc).__name__}: {exc}"))
         return 3
-    emit("done")
+    emit(DoneEvent())
     return 0
 
 

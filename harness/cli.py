@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +16,11 @@ try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
 except ImportError:  # pragma: no cover
     from click.exceptions import NoArgsIsHelpError, UsageError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import analysis, fingerprint, results, runner, spec, workloads
 from harness.console import print_summary
+from harness.errors import InputError
 
 app = typer.Typer(
     add_completion=False,
@@ -54,201 +52,52 @@ def _split_list(text: str | None, flag: str, cast=str) -> list | None:
 
 @app.command()
 def run(
-    scenario: Annotated[
-        str, typer.Argument(help="scenario name (see `harness list`) or a .toml path")
-    ],
-    backends: Annotated[
-        str | None, typer.Option(help="comma-separated backends, e.g. threads,ray")
-    ] = None,
-    workers: Annotated[
-        str | None, typer.Option(help="comma-separated worker counts, e.g. 1,2,4")
-    ] = None,
+    scenario: Annotated[str, typer.Argument(help="scenario name (see `harness list`) or a .toml path")],
+    backends: Annotated[str | None, typer.Option(help="comma-separated backends, e.g. threads,ray")] = None,
+    workers: Annotated[str | None, typer.Option(help="comma-separated worker counts, e.g. 1,2,4")] = None,
     repeat: Annotated[int | None, typer.Option(help="measured repeats per case")] = None,
-    rounds: Annotated[
-        int, typer.Option(help="run the whole matrix this many times, backends interleaved")
-    ] = 1,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="small sizes and few repeats: a smoke run")
-    ] = False,
+    rounds: Annotated[int, typer.Option(help="run the whole matrix this many times, backends interleaved")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="small sizes and few repeats: a smoke run")] = False,
     timeout: Annotated[float | None, typer.Option(help="per-case timeout in seconds")] = None,
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
-    resume: Annotated[
-        Path | None, typer.Option(help="a run folder: run only its missing cases")
-    ] = None,
-    dask_address: Annotated[
-        str | None, typer.Option(help="tcp://host:port of an existing Dask scheduler")
-    ] = None,
-    ray_address: Annotated[
-        str | None, typer.Option(help="host:port of an existing Ray cluster")
-    ] = None,
-    sample_interval: Annotated[
-        float, typer.Option(help="memory sampling interval in seconds")
-    ] = 0.05,
+    resume: Annotated[Path | None, typer.Option(help="a run folder: run only its missing cases")] = None,
+    dask_address: Annotated[str | None, typer.Option(help="tcp://host:port of an existing Dask scheduler")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="host:port of an existing Ray cluster")] = None,
+    sample_interval: Annotated[float, typer.Option(help="memory sampling interval in seconds")] = 0.05,
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
-    loaded = spec.load(scenario)
-    chosen = _split_list(backends, "--backends")
-    if chosen:
-        from harness import backends as registry
+    from harness.render.progress import ProgressObserver
 
-        for name in chosen:
-            if name not in registry.NAMES:
-                raise BadInput(
-                    f"--backends: unknown backend {name!r} (known: {', '.join(registry.NAMES)})"
-                )
-    worker_counts = _split_list(workers, "--workers", int)
-    if worker_counts and any(w < 1 for w in worker_counts):
-        raise BadInput("--workers: every value must be at least 1")
-    if repeat is not None and repeat < 1:
-        raise BadInput("--repeat: must be at least 1")
-    if rounds < 1:
-        raise BadInput("--rounds: must be at least 1")
-    if timeout is not None and timeout <= 0:
-        raise BadInput("--timeout: must be positive")
-    if sample_interval <= 0:
-        raise BadInput("--sample-interval: must be positive")
-    options: dict[str, dict] = {}
-    if dask_address:
-        options["dask"] = {"address": _check_address(dask_address, "--dask-address", "tcp://")}
-    if ray_address:
-        options["ray"] = {"address": _check_address(ray_address, "--ray-address", "")}
-    cases = spec.expand(
-        loaded,
-        quick=quick,
-        backends_filter=chosen,
-        workers_override=worker_counts,
+    options = spec.RunOptions.parse(
+        backends=_split_list(backends, "--backends"),
+        workers=_split_list(workers, "--workers", int),
         repeat=repeat,
+        rounds=rounds,
+        quick=quick,
         timeout_s=timeout,
-        backend_options=options,
+        sample_interval_s=sample_interval,
+        dask_address=dask_address,
+        ray_address=ray_address,
     )
-    cases = _fit_to_clusters(cases, options, worker_counts)
-    if resume is not None:
-        if not (resume / results.RUN_JSON).is_file():
-            raise BadInput(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
-        run_dir = resume
-        info = results.run_info(run_dir)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        run_dir = out / results.new_run_id(out)
-        run_dir.mkdir()
-        info = {
-            "format_version": results.FORMAT_VERSION,
-            "run_id": run_dir.name,
-            "scenario": loaded.name,
-            "spec": loaded.model_dump(),
-            "spec_path": str(spec.resolve(scenario)),
-            "quick": quick,
-            "rounds": rounds,
-            "command": shlex.join(["harness", *sys.argv[1:]]),
-            "started": datetime.now(timezone.utc).isoformat(),
-            "cases_planned": [c.case_id for c in cases],
-            "fingerprint": fingerprint.collect(),
-            "status": "running",
-        }
-        results.write_json_atomic(run_dir / results.RUN_JSON, info)
+    the_run = runner.Run.create(scenario, options, out=out, resume=resume)
     console.print(
-        f"run [bold]{run_dir.name}[/]: {len(cases)} cases of [bold]{loaded.name}[/] "
-        f"({loaded.description}){' --quick' if quick else ''}"
+        f"run [bold]{the_run.run_dir.name}[/]: {len(the_run.cases)} cases of "
+        f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}"
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        bar = progress.add_task("starting", total=len(cases))
-
-        def on_start(case: spec.Case, i: int, n: int) -> None:
-            # n counts what is left to run: a resumed run, or several rounds.
-            progress.update(bar, total=n, completed=i, description=f"{case.case_id} starting")
-
-        warned: set[str] = set()
-
-        def on_event(case: spec.Case, event: dict) -> None:
-            if event.get("event") == "workers":
-                for line in event.get("describe", {}).get("warnings", []):
-                    if line not in warned:
-                        warned.add(line)
-                        progress.console.print(f"[yellow]warning:[/] {line}", highlight=False)
-            if event.get("event") == "phase":
-                what = event["phase"]
-                if event.get("repeat") is not None and what == "steady":
-                    what = f"repeat {event['repeat']}/{case.repeat}"
-                progress.update(bar, description=f"{case.case_id} {what}")
-
-        def on_end(outcome: runner.CaseOutcome) -> None:
-            progress.advance(bar)
-            if outcome.status != "ok":
-                progress.console.print(
-                    f"[red]{outcome.case.case_id}: {outcome.status}[/] {outcome.error}"
-                )
-
-        result = runner.run(
-            cases,
-            run_dir,
-            rounds=rounds,
-            sample_interval_s=sample_interval,
-            on_case_start=on_start,
-            on_case_end=on_end,
-            on_event=on_event,
-        )
-        progress.update(bar, completed=progress.tasks[0].total, description="done")
-    info["status"] = "interrupted" if result.interrupted else "complete"
-    info["finished"] = datetime.now(timezone.utc).isoformat()
-    info["engines"] = {o.case.backend: o.describe for o in result.outcomes if o.describe}
-    info["warnings"] = sorted({w for o in result.outcomes for w in o.describe.get("warnings", [])})
-    results.write_json_atomic(run_dir / results.RUN_JSON, info)
-    df = results.load(run_dir)
+    with ProgressObserver(console) as observer:
+        result = the_run.execute(observer)
     print_summary(
         console,
-        analysis.case_table(df),
-        title=f"{loaded.name} on {info['fingerprint']['machine']['hostname']}",
+        analysis.case_table(the_run.frame()),
+        title=f"{the_run.spec.name} on {the_run.info['fingerprint']['machine']['hostname']}",
     )
-    console.print(f"results: {run_dir}/{results.MEASUREMENTS}")
+    console.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
     if result.interrupted:
-        again = shlex.split(info["command"])
-        if "--resume" in again:  # resuming a resumed run: name the run once
-            del again[again.index("--resume") : again.index("--resume") + 2]
         err.print(
-            "interrupted: finished cases are saved. Continue with: "
-            f"{shlex.join([*again, '--resume', str(run_dir)])}",
+            f"interrupted: finished cases are saved. Continue with: {result.resume_command}",
             highlight=False,
         )
         raise typer.Exit(130)
-
-
-def _fit_to_clusters(
-    cases: list[spec.Case], options: dict[str, dict], requested: list[int] | None
-) -> list[spec.Case]:
-    """Reach every cluster given by address before any case runs; size its cases to it."""
-    from harness import cluster
-
-    for backend, opts in options.items():
-        address = opts.get("address")
-        if not address or not any(c.backend == backend for c in cases):
-            continue
-        where = f"the {backend} cluster at {address}"
-        try:
-            available = cluster.available_workers(backend, address)
-        except cluster.ClusterError as exc:
-            raise BadInput(f"--{backend}-address {address}: {exc}") from None
-        try:
-            cases = cluster.fit_workers(cases, backend, available, requested, where)
-        except cluster.ClusterError as exc:
-            raise BadInput(str(exc)) from None
-        unit = "CPUs" if backend == "ray" else "workers"
-        console.print(f"{backend}: using {where} ({available} {unit})")
-    return cases
-
-
-def _check_address(address: str, flag: str, scheme: str) -> str:
-    rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BadInput(f"{flag}: expected {scheme}HOST:PORT, got {address!r}")
-    return address
 
 
 cluster_app = typer.Typer(
@@ -557,7 +406,7 @@ def main() -> None:
         argv = [a for a in argv if a != "--debug"]
     try:
         code = app(args=argv, prog_name="harness", standalone_mode=False)
-    except (BadInput, spec.SpecError, results.ResultsError) as exc:
+    except (BadInput, InputError) as exc:
         _fail(str(exc))
     except NoArgsIsHelpError as exc:
         console.print(exc.ctx.get_help() if exc.ctx else "harness --help")

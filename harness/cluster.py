@@ -33,6 +33,7 @@ from typing import Any
 
 import psutil
 
+from harness.errors import InputError
 from harness.measure.proctree import terminate
 from harness.spec import Case
 
@@ -43,7 +44,7 @@ STATE_ENV = "HARNESS_CLUSTER_STATE"
 TOKEN_VAR = "HARNESS_CLUSTER_TOKEN"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(InputError):
     """A cluster that cannot be reached, used or started: one line that says which and why."""
 
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from scipy.stats import mannwhitneyu
 
 from harness.console import fmt_bytes, fmt_seconds
+from harness.errors import InputError
 from harness.measure.stats import BOOTSTRAP_RESAMPLES
 
 MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks"]
@@ -32,7 +33,7 @@ NORMALIZE = ("none", "sequential")
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """Input that cannot be compared (no such metric, no common case): one line, names it."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import analysis, results
+from harness.errors import InputError
 
 FORMATS = ("csv", "parquet", "json")
 TABLES = {
@@ -22,7 +23,7 @@ TABLES = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export that cannot be written as asked: one line naming the flag."""
 
 

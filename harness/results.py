@@ -1,9 +1,12 @@
 """The tidy result schema, run directories, saving as cases end, and loading into pandas.
 
 A run lives in `results/<run-id>/`: `measurements.parquet` (one row per measured value),
-`timeseries.parquet` (memory over time), `latency.parquet` (per-task latencies, thinned),
-and `run.json` (spec, command line, fingerprint). Files are replaced atomically, so a
-killed harness leaves valid files holding every case that had finished.
+`timeseries.parquet` (memory over time), `latency.parquet` (batch completion times,
+thinned), and `run.json` (spec, command line, fingerprint). Files are replaced atomically,
+so a killed harness leaves valid files holding every case that had finished.
+
+The format has a version. Runs of an older format load through `migrate`, as asv's
+results do, so a frame always has today's columns and metric names.
 """
 
 from __future__ import annotations
@@ -22,23 +25,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.errors import InputError
+
 MEASUREMENTS = "measurements.parquet"
 TIMESERIES = "timeseries.parquet"
 LATENCY = "latency.parquet"
 RUN_JSON = "run.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Column -> pandas dtype of the tidy measurements frame.
 SCHEMA: dict[str, str] = {
     "run_id": "string",
     "host": "string",
     "scenario": "string",
-    "case_id": "string",
+    "case_id": "string",  # derived from the columns below, never parsed
     "backend": "string",
+    "variant": "string",  # the swept backend options, "start_method=fork", or ""
     "workers": "int64",
-    "params": "string",  # JSON object, keys sorted
+    "params": "string",  # JSON object, keys sorted: the match key; load() expands it
     "tasks": "int64",
-    "repeat": "Int64",  # null for once-per-case metrics (startup_s, memory)
+    "round": "int64",  # which pass over the matrix (--rounds); each is a fresh process
+    "repeat": "Int64",  # 1..repeat within the round; null for once-per-round metrics
     "metric": "string",
     "value": "float64",
     "unit": "string",
@@ -48,13 +55,20 @@ SCHEMA: dict[str, str] = {
     # cluster nodes a case's workers ran on, or one node for the per-node metrics
     # (node_peak_rss_bytes, node_cpu_util, node_tasks). Runs older than the column read "local".
     "nodes": "string",
+    "python": "string",  # the interpreter of the case process: "CPython 3.11.7"
 }
-#: Columns added after format 1 was written, with the value older runs get.
-FILLED: dict[str, str] = {"nodes": "local"}
-STATUSES = ("ok", "error", "crashed", "timeout", "interrupted")
+#: Columns that may be absent from a frame built in memory, with their default.
+FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": ""}
+#: Metric names of format 1 and what they are called now.
+RENAMED_METRICS = {
+    "latency_p50_s": "batch_completion_p50_s",
+    "latency_p95_s": "batch_completion_p95_s",
+    "latency_p99_s": "batch_completion_p99_s",
+}
+PARAM_PREFIX = "param_"
 
 
-class ResultsError(ValueError):
+class ResultsError(InputError):
     """A results path that is not a run, or a file that cannot be read: names the file."""
 
 
@@ -73,16 +87,58 @@ def new_run_id(root: Path) -> str:
 def frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(SCHEMA))
     for column, value in FILLED.items():
-        df[column] = df[column].astype(SCHEMA[column]).fillna(value)
+        df[column] = df[column].astype(object).fillna(value)
     return df.astype(SCHEMA)
 
 
-def _fill_missing(df: pd.DataFrame) -> pd.DataFrame:
-    """Old runs stay loadable: columns added since they were written get their default."""
-    for column, value in FILLED.items():
-        if column not in df.columns:
-            df[column] = pd.Series(value, index=df.index, dtype=SCHEMA[column])
+def migrate(df: pd.DataFrame) -> pd.DataFrame:
+    """Bring a measurements frame of any earlier format to today's columns and names."""
+    df = df.copy()
+    if "nodes" not in df.columns:  # format 1 before clusters
+        df["nodes"] = "local"
+    if "round" not in df.columns:  # format 1: repeats numbered on across rounds
+        df = _split_rounds(df)
+    if "variant" not in df.columns:  # format 1 folded it into case_id: read it back, once
+        df["variant"] = df["case_id"].str.extract(r"^[^/]+/[^/\[]+\[([^\]]*)\]")[0].fillna("")
+    if "python" not in df.columns:
+        df["python"] = ""
+    df["metric"] = df["metric"].replace(RENAMED_METRICS)
+    return df[list(SCHEMA)].astype(SCHEMA)
+
+
+def _split_rounds(df: pd.DataFrame) -> pd.DataFrame:
+    """Format 1 numbered repeats 1..R in round 1, R+1..2R in round 2; one elapsed_s a round."""
+    rounds = df[df["metric"] == "elapsed_s"].groupby("case_id").size()
+    per_repeat = df[df["repeat"].notna()]
+    top = per_repeat.groupby("case_id")["repeat"].max()
+    size = (top / rounds.reindex(top.index).fillna(1)).clip(lower=1).round()
+    df["round"] = 1
+    has = df["repeat"].notna()
+    each = df.loc[has, "case_id"].map(size).fillna(1)
+    df.loc[has, "round"] = ((df.loc[has, "repeat"] - 1) // each + 1).astype("int64")
+    df.loc[has, "repeat"] = (df.loc[has, "repeat"] - 1) % each + 1
+    # Once-per-round rows were appended round after round: their order is their round.
+    once = ~has
+    df.loc[once, "round"] = df[once].groupby(["case_id", "metric", "nodes"]).cumcount() + 1
     return df
+
+
+def with_params(df: pd.DataFrame) -> pd.DataFrame:
+    """One `param_<name>` column per workload parameter: the one place `params` is decoded."""
+    if df.empty or "params" not in df.columns:
+        return df
+    decoded = {p: json.loads(p) for p in df["params"].unique()}
+    names = sorted({k for d in decoded.values() for k in d})
+    out = df.copy()
+    for name in names:
+        column = PARAM_PREFIX + name
+        if column not in out.columns:
+            out[column] = df["params"].map(lambda p, n=name: decoded[p].get(n))
+    return out
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith(PARAM_PREFIX)]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -118,7 +174,7 @@ class RunWriter:
         for name in self.frames:
             if (run_dir / name).exists():  # resuming: keep what was measured
                 df = pd.read_parquet(run_dir / name)
-                self.frames[name].append(_fill_missing(df) if name == MEASUREMENTS else df)
+                self.frames[name].append(migrate(df) if name == MEASUREMENTS else df)
 
     def append(
         self,
@@ -176,7 +232,11 @@ def read_frame(run_dir: Path, name: str = MEASUREMENTS) -> pd.DataFrame:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise ResultsError(f"{path}: cannot read parquet ({type(exc).__name__}: {exc})") from None
-    return _fill_missing(df) if name == MEASUREMENTS else df
+    if name == MEASUREMENTS:
+        return migrate(df)
+    if name == LATENCY and "latency_s" in df.columns:  # format 1's name for it
+        df = df.rename(columns={"latency_s": "completion_s"})
+    return df
 
 
 def load_runs(
@@ -195,11 +255,14 @@ def load_runs(
 
 
 def load(*paths: str | os.PathLike[str], name: str = MEASUREMENTS) -> pd.DataFrame:
-    """Runs as one tidy DataFrame: `harness.results.load("results/*")` in a notebook."""
+    """Runs as one tidy DataFrame: `harness.load("results/*")` in a notebook.
+
+    Measurements come with one `param_<name>` column per workload parameter.
+    """
     df, problems = load_runs(paths or ("results/*",), name)
     if problems:
         raise ResultsError("; ".join(problems))
-    return df
+    return with_params(df) if name == MEASUREMENTS else df
 
 
 def run_info(run_dir: Path) -> dict[str, Any]:
@@ -208,9 +271,3 @@ def run_info(run_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
-
-
-def expand_params(df: pd.DataFrame) -> pd.DataFrame:
-    """One column per workload parameter, parsed from the `params` JSON column."""
-    parsed = pd.json_normalize([json.loads(p) for p in df["params"]]).add_prefix("param_")
-    return pd.concat([df.reset_index(drop=True), parsed], axis=1)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import backends, workloads
+from harness.errors import InputError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +29,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 Scalar = bool | int | float | str
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """Bad input in a spec: the message names the file and the field."""
 
 
@@ -174,6 +175,103 @@ class Case:
         return cls(**json.loads(text))
 
 
+#: Field of RunOptions -> the command-line flag that sets it, for error messages.
+FLAGS = {
+    "backends": "--backends",
+    "workers": "--workers",
+    "repeat": "--repeat",
+    "rounds": "--rounds",
+    "quick": "--quick",
+    "timeout_s": "--timeout",
+    "sample_interval_s": "--sample-interval",
+    "dask_address": "--dask-address",
+    "ray_address": "--ray-address",
+}
+
+
+class RunOptions(BaseModel):
+    """What a command line (or `harness.run`) changes of a spec, validated like the spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backends: list[str] | None = Field(default=None, min_length=1)
+    workers: list[int] | None = Field(default=None, min_length=1)
+    repeat: int | None = Field(default=None, ge=1)
+    rounds: int = Field(default=1, ge=1)
+    quick: bool = False
+    timeout_s: float | None = Field(default=None, gt=0)
+    sample_interval_s: float = Field(default=0.05, gt=0)
+    dask_address: str | None = None
+    ray_address: str | None = None
+
+    @field_validator("backends")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            if name not in backends.NAMES:
+                raise ValueError(f"unknown backend {name!r} (known: {', '.join(backends.NAMES)})")
+        return list(dict.fromkeys(value))
+
+    @field_validator("workers")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(w < 1 for w in value):
+            raise ValueError("every value must be at least 1")
+        return value
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        return _host_port(value, "tcp://")
+
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address(cls, value: str | None) -> str | None:
+        return _host_port(value, "")
+
+    def backend_options(self) -> dict[str, dict[str, Any]]:
+        """The addresses as the backends take them."""
+        options: dict[str, dict[str, Any]] = {}
+        if self.dask_address:
+            options["dask"] = {"address": self.dask_address}
+        if self.ray_address:
+            options["ray"] = {"address": self.ray_address}
+        return options
+
+    @classmethod
+    def parse(cls, **values: Any) -> RunOptions:
+        """Validate; every error at once, each naming its flag."""
+        try:
+            return cls.model_validate({k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            raise SpecError("; ".join(_messages(exc, FLAGS))) from None
+
+
+def _host_port(address: str | None, scheme: str) -> str | None:
+    if address is None:
+        return None
+    rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected {scheme}HOST:PORT, got {address!r}")
+    return address
+
+
+def cases(loaded: Spec, options: RunOptions) -> list[Case]:
+    """The matrix of a spec under a command line's overrides."""
+    return expand(
+        loaded,
+        quick=options.quick,
+        backends_filter=options.backends,
+        workers_override=options.workers,
+        repeat=options.repeat,
+        timeout_s=options.timeout_s,
+        backend_options=options.backend_options(),
+    )
+
+
 def load(path_or_name: str | os.PathLike[str]) -> Spec:
     """Load a spec from a path, or by scenario name from the scenarios folder."""
     path = resolve(path_or_name)
@@ -183,10 +281,15 @@ def load(path_or_name: str | os.PathLike[str]) -> Spec:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from None
+    return validate(data, str(path))
+
+
+def validate(data: dict[str, Any], where: str) -> Spec:
+    """A spec from plain data; every error at once, each naming its field."""
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(f"{path}: {_first_error(exc)}") from None
+        raise SpecError(f"{where}: " + "; ".join(_messages(exc))) from None
 
 
 def resolve(path_or_name: str | os.PathLike[str]) -> Path:
@@ -207,15 +310,21 @@ def available() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
 
 
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif error["type"] == "missing":
-        message = "missing field"
-    return f"{where}: {message}" if where else message
+def _messages(exc: ValidationError, names: dict[str, str] | None = None) -> list[str]:
+    """One 'field: message' per error; `names` renames fields (to flags, for the CLI)."""
+    out = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        if names and loc and loc[0] in names:
+            loc = [names[loc[0]]]
+        where = ".".join(loc)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "missing field"
+        out.append(f"{where}: {message}" if where else message)
+    return list(dict.fromkeys(out))
 
 
 def expand(

@@ -41,6 +41,6 @@ def test_runs_without_parameters_still_summarise():
 
 def test_expand_params_gives_a_column_per_parameter():
     df = results.frame(rows({"size": 1024, "kind": "bytes"}, "threads", [0.5]))
-    wide = results.expand_params(df)
+    wide = results.with_params(df)
     assert wide.loc[0, "param_size"] == 1024 and wide.loc[0, "param_kind"] == "bytes"
     assert len(wide) == len(df)

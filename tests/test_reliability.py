@@ -19,8 +19,9 @@ import pytest
 from conftest import HARNESS, MARK, REPO, marked
 
 from harness import results
+from harness.case_runner import run_case
 from harness.measure.proctree import terminate
-from harness.runner import run_case
+from harness.protocol import STATUSES, Event, PhaseEvent, WorkersEvent
 from harness.spec import Case
 
 
@@ -164,10 +165,10 @@ def test_interrupt_keeps_finished_cases_and_resume_runs_the_rest(run_cli, tmp_pa
 def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend):
     killed: list[int] = []
 
-    def on_event(case: Case, event: dict) -> None:
-        if event.get("event") == "workers":
-            on_event.pids = event["pids"]
-        if event.get("event") == "phase" and event["phase"] == "steady" and not killed:
+    def on_event(case: Case, event: Event) -> None:
+        if isinstance(event, WorkersEvent):
+            on_event.pids = event.pids
+        if isinstance(event, PhaseEvent) and event.phase == "steady" and not killed:
             victim = on_event.pids[0]
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
@@ -185,7 +186,7 @@ def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend):
     )
     outcome = run_case(case, run_id="kill", on_event=on_event)
     assert killed, "the case never reached its steady phase"
-    assert outcome.status in results.STATUSES and outcome.status != "interrupted"
+    assert outcome.status in STATUSES and outcome.status != "interrupted"
     assert outcome.elapsed_s < 90
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
     # the engine retried or failed the case; either way the next case runs normally

@@ -41,7 +41,7 @@ def run_quick(
     run_dir = tmp_path / scenario
     os.environ[MARK] = RUN_MARK
     try:
-        result = runner.run(cases, run_dir)
+        result = runner.run_cases(cases, run_dir)
     finally:
         del os.environ[MARK]
     assert len(result.outcomes) == len(cases)

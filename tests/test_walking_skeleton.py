@@ -26,8 +26,11 @@ def test_every_backend_ran_every_case_ok(cpu_run):
 
 def test_frame_is_tidy_with_the_documented_schema(cpu_run):
     df = results.load(cpu_run)
-    assert list(df.columns) == list(results.SCHEMA)
+    # the schema's columns, then one column per workload parameter of the cpu scenario
+    assert list(df.columns) == [*results.SCHEMA, "param_n"]
+    assert (df["param_n"] == json.loads(df["params"].iloc[0])["n"]).all()
     assert {str(t) for t in df.dtypes} >= {"string", "int64", "Int64", "float64"}
+    assert (df["round"] == 1).all() and df["python"].str.startswith("CPython 3.").all()
     for metric in ("startup_s", "teardown_s", "wall_s", "tasks_per_s"):
         assert metric in set(df["metric"]), metric
     walls = df[df["metric"] == "wall_s"]

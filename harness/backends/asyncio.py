@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.backends.base import Backend, Batch, InProcessSharing
+from harness.protocol import BackendDescription
 
 
 class AsyncioBackend(InProcessSharing, Backend):
@@ -52,5 +53,5 @@ class AsyncioBackend(InProcessSharing, Backend):
             self._loop.close()
             self._loop = None
 
-    def describe(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "concurrency": self.workers}
+    def describe(self) -> BackendDescription:
+        return BackendDescription(self.strategy, details={"concurrency": self.workers})

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.protocol import BackendDescription, MetricEvent
+
 
 class BackendOptions(BaseModel):
     """Options a backend accepts; unknown keys are errors."""
@@ -93,9 +95,13 @@ class Backend(ABC):
         """Process ids of the workers on this host (empty for in-process workers)."""
         return []
 
-    def describe(self) -> dict[str, Any]:
+    def service_pids(self) -> list[int]:
+        """Process ids of the engine's own services on this host (scheduler, raylet, gcs)."""
+        return []
+
+    def describe(self) -> BackendDescription:
         """What the engine is, as run: versions, addresses, nodes."""
-        return {"strategy": self.strategy}
+        return BackendDescription(self.strategy)
 
     @property
     def remote(self) -> bool:
@@ -106,8 +112,8 @@ class Backend(ABC):
         """Start sampling memory and CPU on every node of a remote cluster (no-op locally)."""
         return None
 
-    def node_metrics(self) -> list[dict[str, Any]]:
-        """Per-node metrics since `start_node_sampling`: dicts of metric, value, unit, node."""
+    def node_metrics(self) -> list[MetricEvent]:
+        """Per-node metrics since `start_node_sampling`, each naming its node."""
         return []
 
     def __enter__(self) -> Backend:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.protocol import BackendDescription, MetricEvent
 from harness.tasks import identity
 
 
@@ -173,21 +174,21 @@ class DaskBackend(Backend):
 
         return sorted(self._client.run(os.getpid, workers=self._addresses).values())
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendDescription:
         import distributed
 
-        info: dict[str, Any] = {"strategy": self.strategy, "distributed": distributed.__version__}
+        info = BackendDescription(self.strategy, details={"distributed": distributed.__version__})
         if self._client is None:
             return info
-        info["scheduler"] = self._client.scheduler.address
-        info["remote"] = self.remote
+        info.details["scheduler"] = self._client.scheduler.address
+        info.remote = self.remote
         if self.remote:
             from harness.measure.nodes import node_facts, version_warnings
 
             nodes = self._nodes()
-            info["nodes"] = nodes
-            info["nodes_used"] = ",".join(n["address"] for n in nodes if n["workers"])
-            info["warnings"] = version_warnings(node_facts(), nodes)
+            info.details["nodes"] = nodes
+            info.nodes_used = ",".join(n["address"] for n in nodes if n["workers"])
+            info.warnings = version_warnings(node_facts(), nodes)
         return info
 
     def _nodes(self) -> list[dict[str, Any]]:
@@ -244,7 +245,7 @@ class DaskBackend(Backend):
             out[host] = self._client.run(stop_sampling, token, workers=[addr])[addr]
         return out
 
-    def node_metrics(self) -> list[dict[str, Any]]:
+    def node_metrics(self) -> list[MetricEvent]:
         if not self._sampling or self._client is None:
             return []
         stream = self._client.sync(
@@ -281,8 +282,8 @@ def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:
     return chosen
 
 
-def _metric(metric: str, value: float, unit: str, node: str) -> dict[str, Any]:
-    return {"metric": metric, "value": float(value), "unit": unit, "node": node}
+def _metric(metric: str, value: float, unit: str, node: str) -> MetricEvent:
+    return MetricEvent(metric, float(value), unit, None, node)
 
 
 class DaskCounter(SharedCounter):

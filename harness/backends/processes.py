@@ -17,6 +17,7 @@ from harness.backends.base import (
     WorkerCrashed,
     chunksize_for,
 )
+from harness.protocol import BackendDescription
 from harness.tasks import install_ready_barrier, ready_probe
 
 
@@ -99,8 +100,10 @@ class ProcessesBackend(Backend):
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", []))
 
-    def describe(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "start_method": self.options.start_method}
+    def describe(self) -> BackendDescription:
+        return BackendDescription(
+            self.strategy, details={"start_method": self.options.start_method}
+        )
 
 
 class ManagerCounter(SharedCounter):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.protocol import BackendDescription, MetricEvent
 from harness.tasks import ray_where_after
 
 
@@ -188,23 +189,23 @@ class RayBackend(Backend):
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", [])) if not self.remote else []
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendDescription:
         import ray
 
-        info: dict[str, Any] = {"strategy": self.strategy, "ray": ray.__version__}
+        info = BackendDescription(self.strategy, details={"ray": ray.__version__})
         if not self._started:
             return info
-        info["remote"] = self.remote
+        info.remote = self.remote
         if not self.remote:
-            info["nodes"] = len(ray.nodes())
+            info.details["nodes"] = len(ray.nodes())
             return info
         from harness.measure.nodes import node_facts, version_warnings
 
         nodes = self._nodes()
-        info["address"] = self.options.address
-        info["nodes"] = nodes
-        info["nodes_used"] = ",".join(n["address"] for n in nodes if n["workers"])
-        info["warnings"] = version_warnings(node_facts(), nodes)
+        info.details["address"] = self.options.address
+        info.details["nodes"] = nodes
+        info.nodes_used = ",".join(n["address"] for n in nodes if n["workers"])
+        info.warnings = version_warnings(node_facts(), nodes)
         return info
 
     def _nodes(self) -> list[dict[str, Any]]:
@@ -255,7 +256,7 @@ class RayBackend(Backend):
         self._token = uuid.uuid4().hex
         ray.get([p.start.remote(self._token, interval_s) for p in self._probes.values()])
 
-    def node_metrics(self) -> list[dict[str, Any]]:
+    def node_metrics(self) -> list[MetricEvent]:
         if not self._token or not self._probes:
             return []
         import ray
@@ -293,8 +294,8 @@ def use_token_auth_if_available() -> None:
             Config.initialize("")
 
 
-def _metric(metric: str, value: float, unit: str, node: str) -> dict[str, Any]:
-    return {"metric": metric, "value": float(value), "unit": unit, "node": node}
+def _metric(metric: str, value: float, unit: str, node: str) -> MetricEvent:
+    return MetricEvent(metric, float(value), unit, None, node)
 
 
 class CounterActor:

@@ -396,11 +396,11 @@ def latency(data: ReportData, scenario: str) -> list[Page]:
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
             hue_order = sorted(sub["workers"].unique(), key=int)
             sns.boxplot(
-                data=sub, x="backend", y="latency_s", hue="workers", order=backends,
+                data=sub, x="backend", y="completion_s", hue="workers", order=backends,
                 hue_order=hue_order, palette=_hue_colors(hue_order, False), ax=ax,
                 fliersize=2, linewidth=0.8,
             )  # fmt: skip
-            log = _maybe_log(ax, sub["latency_s"])
+            log = _maybe_log(ax, sub["completion_s"])
             _seconds_axis(ax)
             ax.set(xlabel="", ylabel="latency" + (" (log scale)" if log else ""))
             ax.set_title(_title(machine, params, data, frame))

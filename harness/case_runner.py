@@ -1,0 +1,333 @@
+"""Runs one case in its own process and turns its events into tidy rows.
+
+This owns what a benchmark must never leave to the workload: the per-case timeout, the
+process-tree sampler, the status of a case that hung or crashed, and cleaning up every
+process the case started. The run as a whole (rounds, run.json, saving) is `runner.Run`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness import results
+from harness.measure.proctree import TOKEN_VAR, carrying_token, terminate, tree
+from harness.measure.sampler import Sample, TreeSampler
+from harness.protocol import (
+    BackendDescription,
+    BaselineEvent,
+    BatchCompletionEvent,
+    DoneEvent,
+    Event,
+    FailedEvent,
+    MetricEvent,
+    PhaseEvent,
+    ProtocolError,
+    WorkersEvent,
+    decode,
+)
+from harness.spec import Case
+
+#: Memory samples kept per case for the memory-over-time figure.
+TIMESERIES_POINTS = 400
+RUNNING_PHASES = ("warmup", "steady", "between", "latency")
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the current case was stopped, finished cases are saved."""
+
+
+@dataclass
+class CaseOutcome:
+    case: Case
+    status: str
+    error: str
+    measurements: pd.DataFrame
+    timeseries: pd.DataFrame
+    latency: pd.DataFrame
+    elapsed_s: float
+    killed_pids: list[int] = field(default_factory=list)
+    description: BackendDescription | None = None
+    round: int = 1
+
+    def metric(self, name: str) -> pd.Series:
+        m = self.measurements
+        return m.loc[m["metric"] == name, "value"]
+
+
+EventHook = Callable[[Case, Event], None]
+
+#: The interpreter the case processes run under, as every row records it.
+PYTHON = f"{platform.python_implementation()} {platform.python_version()}"
+
+
+def run_case(
+    case: Case,
+    *,
+    run_id: str,
+    round_no: int = 1,
+    log_path: Path | None = None,
+    sample_interval_s: float = 0.05,
+    on_event: EventHook | None = None,
+) -> CaseOutcome:
+    """Run one case in a fresh process under its timeout; never raises for the case's faults."""
+    token = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        TOKEN_VAR: token,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",
+    }
+    read_fd, write_fd = os.pipe()
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.case_main", str(write_fd)],
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        pass_fds=(write_fd,),
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches the runner, which stops the case
+    )
+    os.close(write_fd)
+    sampler = TreeSampler(proc.pid, interval_s=sample_interval_s).start()
+    events: list[Event] = []
+    reader = threading.Thread(
+        target=_read_events, args=(read_fd, events, sampler, case, on_event), daemon=True
+    )
+    reader.start()
+    status, error = "ok", ""
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(case.to_json().encode())
+        proc.stdin.close()
+        proc.wait(timeout=case.timeout_s)
+    except subprocess.TimeoutExpired:
+        status, error = "timeout", f"no result within the case timeout of {case.timeout_s:g} s"
+    except (KeyboardInterrupt, Interrupted):
+        status, error = "interrupted", "stopped by the user"
+    except BrokenPipeError:
+        pass  # the child died before reading its case; its exit code says how
+    finally:
+        elapsed = time.perf_counter() - started
+        sampler.stop()
+        killed = _stop_everything(proc, token)
+        reader.join(timeout=5)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+    if status == "ok":
+        status, error = _status_from(events, proc.returncode)
+    outcome = _outcome(
+        case, run_id, round_no, status, error, events, sampler.samples, elapsed, killed
+    )
+    if status == "interrupted":
+        raise InterruptedCase(outcome)
+    return outcome
+
+
+class InterruptedCase(Exception):
+    def __init__(self, outcome: CaseOutcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+def _read_events(
+    fd: int,
+    events: list[Event],
+    sampler: TreeSampler,
+    case: Case,
+    on_event: EventHook | None,
+) -> None:
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            try:
+                event = decode(line)
+            except ProtocolError:
+                continue
+            if isinstance(event, PhaseEvent):
+                # The latency pass is not a throughput measurement: a good moment to read
+                # USS of the warmed-up tree without slowing a timed repeat.
+                sampler.set_phase(event.phase, full_sample=event.phase == "latency")
+            events.append(event)
+            if on_event is not None:
+                on_event(case, event)
+
+
+def _stop_everything(proc: subprocess.Popen[bytes], token: str) -> list[int]:
+    """Stop the case process and every process it started, wherever they were re-parented."""
+    procs = tree(proc.pid)
+    killed = terminate(procs) if proc.poll() is None else []
+    leftovers = {p.pid: p for p in [*tree(proc.pid), *carrying_token(token)]}
+    if leftovers:
+        # Engines stop their helpers asynchronously; give them a moment before the signals.
+        deadline = time.monotonic() + 3.0
+        while leftovers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            leftovers = {p.pid: p for p in carrying_token(token)}
+        killed += terminate(leftovers.values())
+    proc.wait()
+    return sorted(set(killed))
+
+
+def _status_from(events: list[Event], returncode: int | None) -> tuple[str, str]:
+    for event in events:
+        if isinstance(event, FailedEvent):
+            return event.status, event.error
+    if any(isinstance(e, DoneEvent) for e in events) and returncode == 0:
+        return "ok", ""
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name
+        return "crashed", f"the case process was killed by {name}"
+    return "crashed", f"the case process exited with code {returncode} before finishing"
+
+
+def _first(events: list[Event], kind: type) -> Any:
+    return next((e for e in events if isinstance(e, kind)), None)
+
+
+def _outcome(
+    case: Case,
+    run_id: str,
+    round_no: int,
+    status: str,
+    error: str,
+    events: list[Event],
+    samples: list[Sample],
+    elapsed: float,
+    killed: list[int],
+) -> CaseOutcome:
+    workers_event: WorkersEvent | None = _first(events, WorkersEvent)
+    description = workers_event.description if workers_event else None
+    # The nodes a row is about: every node the case used, or one node for a node_* metric.
+    remote = description.remote if description else bool(case.backend_options.get("address"))
+    nodes = (description.nodes_used if description else "") or ("" if remote else "local")
+    base = {**case_columns(case, run_id, round_no), "status": status, "error": error}
+    rows = [
+        {
+            **base,
+            "nodes": e.node or nodes,
+            "repeat": e.repeat,
+            "metric": e.metric,
+            "value": e.value,
+            "unit": e.unit,
+        }
+        for e in events
+        if isinstance(e, MetricEvent)
+    ]
+    once = {**base, "nodes": nodes, "repeat": None}
+    rows.append({**once, "metric": "elapsed_s", "value": elapsed, "unit": "s"})
+    baseline: BaselineEvent | None = _first(events, BaselineEvent)
+    for metric, value, unit in _memory_metrics(case, samples, baseline, workers_event):
+        rows.append({**once, "metric": metric, "value": value, "unit": unit})
+    measurements = results.frame(rows)
+
+    key = {
+        "run_id": run_id,
+        "case_id": case.case_id,
+        "backend": case.backend,
+        "workers": case.workers,
+        "params": case.params_key,
+        "round": round_no,
+    }
+    t0 = samples[0].t if samples else 0.0
+    step = max(1, len(samples) // TIMESERIES_POINTS)
+    timeseries = pd.DataFrame(
+        [
+            {
+                **key,
+                "t_s": s.t - t0,
+                "phase": s.phase,
+                "rss_bytes": s.rss_bytes,
+                "uss_bytes": s.uss_bytes,
+                "processes": s.processes,
+            }
+            for s in samples[::step]
+        ]
+    )
+    completion: BatchCompletionEvent | None = _first(events, BatchCompletionEvent)
+    latency = (
+        pd.DataFrame({**key, "completion_s": completion.values})
+        if completion and completion.values
+        else pd.DataFrame()
+    )
+    return CaseOutcome(
+        case,
+        status,
+        error,
+        measurements,
+        timeseries,
+        latency,
+        elapsed,
+        killed,
+        description=description,
+        round=round_no,
+    )
+
+
+def case_columns(case: Case, run_id: str, round_no: int) -> dict[str, Any]:
+    """The columns that say which case and round a row belongs to."""
+    return {
+        "run_id": run_id,
+        "host": os.uname().nodename,
+        "scenario": case.scenario,
+        "case_id": case.case_id,
+        "backend": case.backend,
+        "variant": case.variant,
+        "workers": case.workers,
+        "params": case.params_key,
+        "tasks": case.tasks,
+        "round": round_no,
+        "python": PYTHON,
+    }
+
+
+def _memory_metrics(
+    case: Case,
+    samples: list[Sample],
+    baseline: BaselineEvent | None,
+    workers_event: WorkersEvent | None,
+) -> list[tuple[str, float, str]]:
+    running = [s for s in samples if s.phase in RUNNING_PHASES]
+    with_uss = [s for s in running if s.uss_bytes is not None]
+    if not with_uss or baseline is None:
+        return []
+    peak = max(with_uss, key=lambda s: s.uss_bytes or 0)
+    assert peak.uss_bytes is not None
+    base_uss = baseline.uss_bytes
+    if workers_event is not None and workers_event.description.remote:
+        # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
+        return [
+            ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
+            ("peak_uss_bytes", float(peak.uss_bytes - base_uss), "B"),
+            ("baseline_uss_bytes", float(base_uss), "B"),
+        ]
+    pids = workers_event.pids if workers_event else []
+    worker_pids = [p for p in pids if p in peak.per_pid_uss]
+    if worker_pids:
+        worker_uss = sum(peak.per_pid_uss[p] for p in worker_pids) / len(worker_pids)
+    else:  # in-process workers: what the driver grew by, shared among them
+        grown = peak.per_pid_uss.get(baseline.pid, base_uss) - base_uss
+        worker_uss = max(0, grown) / case.workers
+    added = peak.uss_bytes - base_uss
+    return [
+        ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
+        ("peak_uss_bytes", float(added), "B"),
+        ("worker_uss_bytes", float(worker_uss), "B"),
+        ("fixed_uss_bytes", float(added - worker_uss * case.workers), "B"),
+        ("baseline_uss_bytes", float(base_uss), "B"),
+        ("processes", float(peak.processes), "count"),
+    ]

@@ -1,0 +1,278 @@
+"""The typed contracts between the parts: case events, a backend's self-description, metrics.
+
+Every other module imports these names instead of spelling strings: the case process
+encodes events, the runner decodes them, and reports, compare and exports read a metric's
+unit, direction and meaning from the catalogue. Standard library only, because the case
+process imports it before any engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+# --- the metric catalogue -----------------------------------------------------------------
+
+Better = Literal["lower", "higher", "none"]
+#: repeat: one value per timed repeat; round: one per case process (so per round);
+#: node: one per cluster node per round; case: derived once per case from the others.
+Per = Literal["repeat", "round", "node", "case"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    unit: str  # s, 1/s, B/s, B, ratio, count
+    better: Better
+    per: Per
+    label: str  # short, for table headers and axes
+    description: str  # one line: what was timed or counted, from where to where
+
+    @property
+    def compare_words(self) -> tuple[str, str]:
+        """How a change reads: (better, worse), after the metric's own direction."""
+        if self.unit == "s":
+            return ("faster", "slower")
+        if self.unit == "B":
+            return ("less memory", "more memory")
+        if self.better == "higher":
+            return ("higher", "lower")
+        if self.better == "lower":
+            return ("lower", "higher")
+        return ("changed", "changed")
+
+
+def _m(name: str, unit: str, better: Better, per: Per, label: str, description: str) -> MetricInfo:
+    return MetricInfo(name, unit, better, per, label, description)
+
+
+_BUILTIN = [
+    _m("startup_s", "s", "lower", "round", "start-up",
+       "backend start until every worker has finished one trivial task"),
+    _m("teardown_s", "s", "lower", "round", "teardown", "backend stop until it returned"),
+    _m("wall_s", "s", "lower", "repeat", "wall",
+       "one repeat: the batch submitted until the driver held every output"),
+    _m("tasks_per_s", "1/s", "higher", "repeat", "tasks/s", "tasks of one repeat / its wall_s"),
+    _m("bytes_per_s", "B/s", "higher", "repeat", "bytes/s",
+       "payload bytes of one repeat / its wall_s"),
+    _m("cpu_util", "ratio", "none", "repeat", "cpu",
+       "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
+       "engine services excluded"),
+    _m("engine_cpu_util", "ratio", "none", "repeat", "engine cpu",
+       "CPU seconds of engine services (Ray gcs and raylet, Dask scheduler and nannies) "
+       "over a repeat / wall"),
+    _m("rtt_p50_s", "s", "lower", "round", "rtt p50",
+       "one task alone in flight: submit until its result is in the driver, median"),
+    _m("rtt_p99_s", "s", "lower", "round", "rtt p99",
+       "one task alone in flight: submit until its result is in the driver, 99th percentile"),
+    _m("service_p50_s", "s", "lower", "round", "service p50",
+       "the task's own run time, timed inside the worker, median"),
+    _m("overhead_p50_s", "s", "lower", "round", "overhead p50",
+       "rtt_p50_s minus service_p50_s: what the engine adds to one task"),
+    _m("batch_completion_p50_s", "s", "lower", "round", "batch completion p50",
+       "whole batch submitted until each result reached the driver, median over tasks"),
+    _m("batch_completion_p99_s", "s", "lower", "round", "batch completion p99",
+       "whole batch submitted until each result reached the driver, 99th percentile"),
+    _m("peak_rss_bytes", "B", "lower", "round", "peak RSS",
+       "peak of the summed RSS of the case's process tree"),
+    _m("peak_uss_bytes", "B", "lower", "round", "peak USS",
+       "peak unique memory of the process tree minus the driver's import-only baseline"),
+    _m("worker_uss_bytes", "B", "lower", "round", "memory/worker",
+       "unique memory per worker process (threads: driver growth per thread)"),
+    _m("fixed_uss_bytes", "B", "lower", "round", "fixed memory",
+       "peak_uss_bytes minus workers x worker_uss_bytes: the engine's own services"),
+    _m("baseline_uss_bytes", "B", "none", "round", "baseline USS",
+       "the driver's unique memory after imports, before the backend started"),
+    _m("processes", "count", "none", "round", "processes", "processes in the tree at peak USS"),
+    _m("elapsed_s", "s", "none", "round", "elapsed", "the whole case process, start to end"),
+    _m("node_peak_rss_bytes", "B", "lower", "node", "node peak RSS",
+       "peak summed RSS of the case's processes on one cluster node"),
+    _m("node_cpu_util", "ratio", "none", "node", "node cpu",
+       "CPU seconds on one node / (seconds sampled x the case's workers there)"),
+    _m("node_tasks", "count", "none", "node", "node tasks", "the case's tasks that ran on a node"),
+    _m("lost_updates", "count", "lower", "repeat", "lost updates",
+       "increments of a shared counter that a race lost in one repeat"),
+    _m("lost_update_ratio", "ratio", "lower", "repeat", "lost ratio",
+       "lost_updates / increments attempted"),
+    _m("increments_per_s", "1/s", "higher", "repeat", "increments/s",
+       "counter increments of one repeat / its wall_s"),
+    _m("messages_per_s", "1/s", "higher", "repeat", "messages/s",
+       "queue messages of one repeat / its wall_s"),
+    _m("speedup", "ratio", "higher", "case", "speedup",
+       "median wall of the sequential case / median wall of this case"),
+    _m("efficiency", "ratio", "higher", "case", "efficiency", "speedup / workers"),
+]
+
+METRICS: dict[str, MetricInfo] = {m.name: m for m in _BUILTIN}
+
+
+def register_metric(info: MetricInfo) -> None:
+    """Add a metric of a plugin's own (a workload's counter, a backend's figure)."""
+    known = METRICS.get(info.name)
+    if known is not None and known != info:
+        raise ValueError(f"metric {info.name!r} is already registered differently")
+    METRICS[info.name] = info
+
+
+def metric_info(name: str, unit: str = "") -> MetricInfo:
+    """The catalogue's entry; an unknown metric gets one that claims no direction."""
+    known = METRICS.get(name)
+    if known is not None:
+        return known
+    return MetricInfo(name, unit, "none", "repeat", name, "not in the metric catalogue")
+
+
+# --- what a backend says about itself, as run ---------------------------------------------
+
+
+@dataclass
+class BackendDescription:
+    """Filled by a backend after start; the runner stores it in run.json and on every row."""
+
+    strategy: str
+    remote: bool = False
+    #: Comma-separated addresses of the cluster nodes the case's workers ran on.
+    nodes_used: str = ""
+    warnings: list[str] = field(default_factory=list)
+    #: Engine versions, scheduler address, per-node facts: free-form, for run.json.
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "remote": self.remote,
+            "nodes_used": self.nodes_used,
+            "warnings": list(self.warnings),
+            **self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BackendDescription:
+        own = {"strategy", "remote", "nodes_used", "warnings"}
+        return cls(
+            strategy=data.get("strategy", ""),
+            remote=bool(data.get("remote", False)),
+            nodes_used=data.get("nodes_used", ""),
+            warnings=list(data.get("warnings", [])),
+            details={k: v for k, v in data.items() if k not in own},
+        )
+
+
+# --- events from the case process to the runner -------------------------------------------
+
+Phase = Literal["startup", "warmup", "steady", "between", "latency", "teardown"]
+
+
+@dataclass(frozen=True)
+class PhaseEvent:
+    kind: ClassVar[str] = "phase"
+    phase: str
+    repeat: int | None = None
+    t: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricEvent:
+    kind: ClassVar[str] = "metric"
+    metric: str
+    value: float
+    unit: str
+    repeat: int | None = None
+    #: One node of a cluster for the per-node metrics; None means the case as a whole.
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class BaselineEvent:
+    """The driver's memory after imports, before the backend starts."""
+
+    kind: ClassVar[str] = "baseline"
+    uss_bytes: int
+    rss_bytes: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class WorkersEvent:
+    kind: ClassVar[str] = "workers"
+    pids: list[int]
+    description: BackendDescription
+    #: Pids of engine services (gcs, raylet, scheduler, nannies): not counted as workers.
+    service_pids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchCompletionEvent:
+    """A thinned sample of the batch completion times, for the distribution figure."""
+
+    kind: ClassVar[str] = "batch_completion"
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    kind: ClassVar[str] = "failed"
+    status: str
+    error: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    kind: ClassVar[str] = "done"
+
+
+Event = (
+    PhaseEvent
+    | MetricEvent
+    | BaselineEvent
+    | WorkersEvent
+    | BatchCompletionEvent
+    | FailedEvent
+    | DoneEvent
+)
+_KINDS: dict[str, type] = {
+    cls.kind: cls
+    for cls in (
+        PhaseEvent,
+        MetricEvent,
+        BaselineEvent,
+        WorkersEvent,
+        BatchCompletionEvent,
+        FailedEvent,
+        DoneEvent,
+    )
+}
+
+
+class ProtocolError(ValueError):
+    """A line on the event pipe that is not an event of this protocol."""
+
+
+def encode(event: Event) -> str:
+    """One JSON line: never pickle, so a line from a broken case cannot run code."""
+    data = asdict(event)
+    if isinstance(event, WorkersEvent):
+        data["description"] = event.description.as_json()
+    return json.dumps({"event": event.kind, **data}) + "\n"
+
+
+def decode(line: str) -> Event:
+    try:
+        data = json.loads(line)
+        cls = _KINDS[data.pop("event")]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ProtocolError(f"not an event: {line[:80]!r}") from exc
+    if cls is WorkersEvent:
+        data["description"] = BackendDescription.from_json(data.get("description", {}))
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise ProtocolError(f"bad {cls.kind} event: {exc}") from exc
+
+
+# --- case statuses --------------------------------------------------------------------------
+
+Status = Literal["ok", "error", "crashed", "timeout", "interrupted", "skipped"]
+STATUSES: tuple[str, ...] = ("ok", "error", "crashed", "timeout", "interrupted", "skipped")
