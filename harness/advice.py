@@ -1,80 +1,104 @@
 """Measured answers to "which backend for this work?", from result frames only.
 
-- `crossover`: per backend, the smallest task duration at which it still reaches a target
-  parallel efficiency (80% by default) in the `granularity` scenario.
-- `per_worker`: the cost of one more worker (start-up seconds, unique memory), as the
-  least-squares slope over worker counts, per backend and start method.
-- `recommendations`: per scenario and parameter set, the fastest backend and the one that
-  needs the least memory, with the numbers behind them.
+- `crossover`: per backend, the smallest task duration from which every longer task still
+  reaches a target parallel efficiency (80% by default) in the `granularity` scenario.
+- `per_worker`: the cost of one more worker (start-up seconds, memory), as the
+  least-squares slope over worker counts, per backend and variant.
+- `recommendations`: per scenario and parameter set, the answer to that scenario's own
+  question (fastest for a workload; cheapest start per added worker for `startup`; least
+  memory per added worker for `memory`), with the figure behind it.
+
+Every function returns a frame; `harness.render` turns frames into text.
 """
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from harness import analysis
-
-_VARIANT = re.compile(r"^[^/]+/[^/\[]+\[([^\]]*)\]/")
+from harness import analysis, results
+from harness.console import fmt_bytes, fmt_seconds
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """Add `variant` (swept backend options, e.g. "start_method=fork") and `label`."""
+    """Add `label`: the backend with its variant, e.g. "processes[start_method=fork]"."""
     out = table.copy()
-    out["variant"] = [
-        m.group(1) if (m := _VARIANT.match(str(c))) else "" for c in out["case_id"].astype(str)
-    ]
+    variants = out["variant"] if "variant" in out else pd.Series("", index=out.index)
     out["label"] = [
-        f"{b}[{v}]" if v else str(b) for b, v in zip(out["backend"], out["variant"], strict=True)
-    ]
+        f"{b}[{v}]" if v else str(b) for b, v in zip(out["backend"], variants.fillna(""),
+                                                       strict=True)
+    ]  # fmt: skip
     return out
 
 
 def ok_cases(df: pd.DataFrame, scenario: str | None = None) -> pd.DataFrame:
-    """The case table of the ok cases (of one scenario), with variants labelled."""
+    """The case table of the ok cases (of one scenario), labelled, one column per parameter."""
     if scenario is not None:
         df = df[df["scenario"] == scenario]
     if df.empty:
         return pd.DataFrame()
     table = analysis.case_table(df)
-    return labelled(table[table["status"] == "ok"]).reset_index(drop=True)
+    table = results.with_params(table[table["status"] == "ok"])
+    return labelled(table).reset_index(drop=True)
 
 
 def crossover(
     df: pd.DataFrame, scenario: str = "granularity", target: float = 0.8, param: str = "task_s"
 ) -> pd.DataFrame:
-    """Per run, backend and workers: the smallest `param` reaching `target` efficiency.
+    """Per run, backend (with variant) and workers: where `param` gets large enough.
 
-    `crossover_s` is NaN when no measured duration reached the target (the backend needs
-    longer tasks than were tried); `best_efficiency` says how close it came.
+    `crossover_s` is the smallest `param` from which every larger one reaches `target`
+    efficiency (so a lucky small size cannot win); NaN when the largest does not.
+    `crossover_low_s` / `crossover_high_s` bound it with the efficiency intervals: from the
+    upper ends (earliest it could be) and the lower ends (latest it could be; NaN when even
+    the largest size's interval does not clear the target). `best_efficiency` says how
+    close a backend came.
     """
     table = ok_cases(df, scenario)
-    columns = ["run_id", "label", "workers", "crossover_s", "best_efficiency", "tried"]
-    if table.empty:
+    columns = ["run_id", "label", "workers", "crossover_s", "crossover_low_s",
+               "crossover_high_s", "best_efficiency", "tried"]  # fmt: skip
+    column = results.PARAM_PREFIX + param
+    if table.empty or column not in table:
         return pd.DataFrame(columns=columns)
     table = table[table["backend"] != "sequential"].copy()
-    table[param] = [json.loads(p).get(param) for p in table["params"]]
+    eff = table["efficiency"]
+    low = table.get("speedup_ci_low", pd.Series(np.nan, index=table.index)) / table["workers"]
+    high = table.get("speedup_ci_high", pd.Series(np.nan, index=table.index)) / table["workers"]
+    table["eff_low"], table["eff_high"] = low, high
     rows = []
     for (run_id, label, workers), group in table.groupby(["run_id", "label", "workers"]):
-        reached = group[group["efficiency"] >= target]
+        group = group.sort_values(column)
+        sizes = group[column].to_numpy(dtype=float)
         rows.append(
             {
                 "run_id": run_id,
                 "label": label,
                 "workers": int(workers),
-                "crossover_s": float(reached[param].min()) if not reached.empty else np.nan,
-                "best_efficiency": float(group["efficiency"].max()),
-                "tried": ", ".join(_seconds(v) for v in sorted(group[param].dropna())),
+                "crossover_s": _from_here_on(sizes, group["efficiency"].to_numpy() >= target),
+                "crossover_low_s": _from_here_on(sizes, group["eff_high"].to_numpy() >= target),
+                "crossover_high_s": _from_here_on(sizes, group["eff_low"].to_numpy() >= target),
+                "best_efficiency": float(eff[group.index].max()),
+                "tried": ", ".join(fmt_seconds(v) for v in sizes),
             }
         )
     return pd.DataFrame(rows, columns=columns)
 
 
+def _from_here_on(sizes: np.ndarray, reached: np.ndarray) -> float:
+    """The smallest size such that it and every larger size reached; NaN if the last did not."""
+    if len(sizes) == 0 or not reached[-1]:
+        return float("nan")
+    first = len(reached)
+    while first > 0 and reached[first - 1]:
+        first -= 1
+    return float(sizes[first])
+
+
 def per_worker(df: pd.DataFrame, scenario: str | None, metric: str) -> pd.DataFrame:
-    """Per backend (and start method): the slope of `metric` over worker counts.
+    """Per backend (and variant): the slope of `metric` over worker counts.
 
     The slope is what one more worker costs; with a single worker count it falls back to
     value / workers. Sequential has no workers to add and is left out.
@@ -100,58 +124,129 @@ def per_worker(df: pd.DataFrame, scenario: str | None, metric: str) -> pd.DataFr
     return pd.DataFrame(rows, columns=columns)
 
 
-#: Program workloads run for a fixed time or move data: their speed is a rate, not a wall.
+# --- one question per scenario ---------------------------------------------------------------
+
+REC_COLUMNS = ["scenario", "params", "question", "answer", "figure", "runner_up", "note"]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answer: Callable[[pd.DataFrame, pd.DataFrame], dict[str, str] | None]
+
+
+def _fastest(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
+    """Least median wall, or the highest rate for workloads that run for a fixed time."""
+    rates = [m for m in RATE_METRICS if m in set(df["metric"])]
+    if rates:
+        metric = rates[0]
+        values = (
+            df[(df["metric"] == metric) & (df["status"] == "ok")]
+            .groupby("case_id")["value"].median()
+        )  # fmt: skip
+        score = -group["case_id"].map(values)
+        unit = metric.removesuffix("_per_s") + "/s"
+
+        def figure(row: pd.Series) -> str:
+            return f"{-score[row.name]:,.0f} {unit}"
+    else:
+        score = group["median"]
+
+        def figure(row: pd.Series) -> str:
+            text = f"{fmt_seconds(row['median'])} wall"
+            speedup = row.get("speedup", np.nan)
+            return text + (f", {speedup:.2f}x sequential" if np.isfinite(speedup) else "")
+
+    score = score.dropna()
+    if score.empty:
+        return None
+    ranked = group.loc[score.sort_values().index]
+    best = ranked.iloc[0]
+    out = {"answer": _name(best), "figure": figure(best), "runner_up": "", "note": ""}
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        out["runner_up"] = f"{_name(second)} ({figure(second)})"
+        if not rates and _overlap(best, second):
+            out["note"] = "the two intervals overlap: no clear winner"
+    return out
+
+
+def _least_memory(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
+    """Least memory per added worker (proportional memory, which fork cannot fool)."""
+    scenario = group["scenario"].iloc[0]
+    sub = df[df["params"].isin(group["params"])]
+    metric = "peak_pss_bytes" if (sub["metric"] == "peak_pss_bytes").any() else "peak_uss_bytes"
+    fit = per_worker(sub, scenario, metric)
+    return _cheapest_slope(fit, fmt_bytes, "per added worker", metric)
+
+
+def _cheapest_start(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
+    scenario = group["scenario"].iloc[0]
+    fit = per_worker(df[df["params"].isin(group["params"])], scenario, "startup_s")
+    return _cheapest_slope(fit, fmt_seconds, "per added worker", "startup_s")
+
+
+def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str, str] | None:
+    if fit.empty:
+        return None
+    usable = fit[fit["per_worker"] > 0]
+    dropped = fit[fit["per_worker"] <= 0]["label"].tolist()
+    note = (
+        f"{', '.join(dropped)}: {metric} fell as workers were added, not a measurement"
+        if dropped
+        else ""
+    )
+    if usable.empty:
+        return {"answer": "-", "figure": "-", "runner_up": "", "note": note}
+    ranked = usable.sort_values("per_worker")
+    best = ranked.iloc[0]
+    out = {
+        "answer": best["label"],
+        "figure": f"{fmt(best['per_worker'])} {what} (workers {best['workers']})",
+        "runner_up": "",
+        "note": note,
+    }
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        out["runner_up"] = f"{second['label']} ({fmt(second['per_worker'])})"
+    return out
+
+
+#: Workloads that run for a fixed time or move data: their speed is a rate, not a wall.
 RATE_METRICS = ("increments_per_s", "messages_per_s")
+FASTEST = Question("which backend finishes this work first?", _fastest)
+#: A scenario whose question is not "which is fastest" names its own here.
+QUESTIONS: dict[str, list[Question]] = {
+    "startup": [Question("which backend adds a worker most cheaply (start-up)?",
+                         _cheapest_start)],
+    "memory": [Question("which backend adds a worker with the least memory?", _least_memory)],
+    "hang": [],  # its point is the timeout status, not a winner
+}  # fmt: skip
 
 
 def recommendations(df: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario and parameter set: fastest backend, least memory, with the numbers.
-
-    Fastest is the least median wall time, or the highest median rate for scenarios that
-    record one of `RATE_METRICS` (a shared counter runs for a fixed time).
-    """
+    """Per scenario and parameter set: the answer to that scenario's question, with figures."""
     table = ok_cases(df)
-    columns = ["scenario", "params", "fastest", "by", "value", "speedup", "least_memory",
-               "least_memory_bytes"]  # fmt: skip
     if table.empty:
-        return pd.DataFrame(columns=columns)
-    rates = df[df["metric"].isin(RATE_METRICS) & (df["status"] == "ok")]
-    rates = rates.groupby(["run_id", "case_id", "metric"])["value"].median().unstack()
+        return pd.DataFrame(columns=REC_COLUMNS)
     rows = []
     for (scenario, params), group in table.groupby(["scenario", "params"], sort=True):
-        by, value = "wall_s", group["median"]
-        for metric in RATE_METRICS:
-            if metric in rates:
-                keyed = group.set_index(["run_id", "case_id"]).index
-                found = rates[metric].reindex(keyed)
-                if found.notna().any():
-                    by, value = metric, -pd.Series(found.to_numpy(), index=group.index)
-        fastest = group.loc[value.idxmin()]
-        # The sequential loop costs nothing by construction: least memory among the others.
-        mem = group[group["backend"] != "sequential"].dropna(subset=["peak_uss_bytes"])
-        lean = mem.loc[mem["peak_uss_bytes"].idxmin()] if not mem.empty else None
-        rows.append(
-            {
-                "scenario": scenario,
-                "params": params,
-                "fastest": f"{fastest['label']} w{int(fastest['workers'])}",
-                "by": by,
-                "value": float(abs(value[fastest.name])),
-                "speedup": float(fastest["speedup"]),
-                "least_memory": (
-                    f"{lean['label']} w{int(lean['workers'])}" if lean is not None else "-"
-                ),
-                "least_memory_bytes": (
-                    float(lean["peak_uss_bytes"]) if lean is not None else np.nan
-                ),
-            }
-        )
-    return pd.DataFrame(rows, columns=columns)
+        sub = df[(df["scenario"] == scenario) & (df["params"] == params)]
+        for question in QUESTIONS.get(str(scenario), [FASTEST]):
+            found = question.answer(sub, group)
+            if found is None:
+                continue
+            rows.append({"scenario": scenario, "params": params, "question": question.text,
+                         **found})  # fmt: skip
+    return pd.DataFrame(rows, columns=REC_COLUMNS)
 
 
-def _seconds(value: float) -> str:
-    if value >= 1:
-        return f"{value:g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:g} ms"
-    return f"{value * 1e6:g} µs"
+def _name(row: pd.Series) -> str:
+    return f"{row['label']} w{int(row['workers'])}"
+
+
+def _overlap(a: pd.Series, b: pd.Series) -> bool:
+    lows, highs = (a.get("ci_low"), b.get("ci_low")), (a.get("ci_high"), b.get("ci_high"))
+    if not all(v is not None and np.isfinite(v) for v in (*lows, *highs)):
+        return False
+    return bool(max(lows) <= min(highs))

@@ -13,7 +13,9 @@ import pandas as pd
 
 from harness.measure.stats import summarize
 
-CASE_KEYS = ["run_id", "host", "scenario", "case_id", "backend", "workers", "params", "tasks"]
+CASE_KEYS = [
+    "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
+]  # fmt: skip
 
 
 def case_status(df: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +78,11 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
         "batch_completion_p50_s",
         "batch_completion_p99_s",
         "peak_uss_bytes",
+        "peak_pss_bytes",
+        "worker_pss_bytes",
+        "rtt_p50_s",
+        "service_p50_s",
+        "overhead_p50_s",
         "worker_uss_bytes",
         "fixed_uss_bytes",
         "peak_rss_bytes",

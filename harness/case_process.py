@@ -18,7 +18,8 @@ import psutil
 
 from harness import backends, workloads
 from harness.backends.base import WorkerCrashed
-from harness.measure.proctree import cpu_seconds, tree
+from harness.batching import run_map
+from harness.measure.proctree import cpu_seconds, tree, usable_cpus
 from harness.measure.stats import percentile
 from harness.protocol import (
     BaselineEvent,
@@ -70,7 +71,8 @@ def _run_case(
     _import_engine(case.backend)
     me = psutil.Process()
     info = me.memory_full_info()
-    emit(BaselineEvent(info.uss, info.rss, os.getpid()))
+    emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
+    emit.metric("usable_cpus", usable_cpus(), "count")
 
     inputs = workload.make_inputs(params, case.tasks, context)
     expected: list[Any] = []
@@ -86,7 +88,7 @@ def _run_case(
         if workload.program is not None:
             result = workload.program(backend, params, case.tasks, inputs)
             return result.outputs, result.expected, result.metrics
-        return backend.map(task, inputs), expected, {}
+        return run_map(backend, task, inputs), expected, {}
 
     def check(outputs: list[Any], wanted: list[Any], where: str) -> None:
         # Digests are taken after the clock stops: summarising is not the backend's work.
@@ -98,7 +100,10 @@ def _run_case(
     backend.start()
     emit.metric("startup_s", time.perf_counter() - t0, "s")
     try:
-        emit(WorkersEvent(backend.worker_pids(), backend.describe(), backend.service_pids()))
+        description = backend.describe()
+        if backend.options.batching != "idiom":  # say how the batch became engine tasks
+            description.strategy += f"; batching={backend.options.batching}"
+        emit(WorkersEvent(backend.worker_pids(), description, backend.service_pids()))
         # On a remote cluster the local process tree is only the driver: sample every node.
         backend.start_node_sampling()
         for i in range(case.warmup):

@@ -306,28 +306,38 @@ def _memory_metrics(
     if not with_uss or baseline is None:
         return []
     peak = max(with_uss, key=lambda s: s.uss_bytes or 0)
-    assert peak.uss_bytes is not None
-    base_uss = baseline.uss_bytes
+    peak_pss = max(with_uss, key=lambda s: s.pss_bytes or 0)
+    assert peak.uss_bytes is not None and peak_pss.pss_bytes is not None
+    base_uss, base_pss = baseline.uss_bytes, baseline.pss_bytes
+    rows = [
+        ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
+        ("peak_uss_bytes", float(peak.uss_bytes - base_uss), "B"),
+        ("baseline_uss_bytes", float(base_uss), "B"),
+    ]
+    if base_pss:
+        rows.append(("peak_pss_bytes", float(peak_pss.pss_bytes - base_pss), "B"))
     if workers_event is not None and workers_event.description.remote:
         # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
-        return [
-            ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
-            ("peak_uss_bytes", float(peak.uss_bytes - base_uss), "B"),
-            ("baseline_uss_bytes", float(base_uss), "B"),
-        ]
+        return rows
     pids = workers_event.pids if workers_event else []
-    worker_pids = [p for p in pids if p in peak.per_pid_uss]
-    if worker_pids:
-        worker_uss = sum(peak.per_pid_uss[p] for p in worker_pids) / len(worker_pids)
-    else:  # in-process workers: what the driver grew by, shared among them
-        grown = peak.per_pid_uss.get(baseline.pid, base_uss) - base_uss
-        worker_uss = max(0, grown) / case.workers
+    worker_uss = _per_worker(peak.per_pid_uss, pids, baseline.pid, base_uss, case.workers)
     added = peak.uss_bytes - base_uss
-    return [
-        ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
-        ("peak_uss_bytes", float(added), "B"),
-        ("worker_uss_bytes", float(worker_uss), "B"),
+    rows += [
+        ("worker_uss_bytes", worker_uss, "B"),
         ("fixed_uss_bytes", float(added - worker_uss * case.workers), "B"),
-        ("baseline_uss_bytes", float(base_uss), "B"),
         ("processes", float(peak.processes), "count"),
     ]
+    if base_pss:
+        pss = _per_worker(peak_pss.per_pid_pss, pids, baseline.pid, base_pss, case.workers)
+        rows.append(("worker_pss_bytes", pss, "B"))
+    return rows
+
+
+def _per_worker(
+    per_pid: dict[int, int], pids: list[int], driver: int, base: int, workers: int
+) -> float:
+    """Mean per worker process; for in-process workers, the driver's growth shared among them."""
+    present = [p for p in pids if p in per_pid]
+    if present:
+        return float(sum(per_pid[p] for p in present) / len(present))
+    return float(max(0, per_pid.get(driver, base) - base) / workers)

@@ -17,15 +17,28 @@ import numpy as np
 import pandas as pd
 
 from harness import advice
+from harness.console import fmt_bytes, fmt_seconds
 
-COLUMNS = ["aspect", "article", "measured", "verdict", "scenario"]
-SUPPORTS, PARTLY, DIFFERS, NO_DATA, NOT_MEASURED = (
+COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario"]
+SUPPORTS, PARTLY, DIFFERS, UNDECIDED, NO_BASIS, NO_DATA, NOT_MEASURED = (
     "supports",
     "partly",
     "differs",
+    "not decided",
+    "no basis",
     "no data",
     "not measured",
 )
+
+
+@dataclass
+class Finding:
+    """What one claim's measurement found, and why the verdict is what it is."""
+
+    measured: str  # this machine's numbers, in words
+    verdict: str
+    figure: str  # the figure (with its interval) that decided the verdict
+    basis: str  # the rule, in the claim's own words
 
 
 @dataclass
@@ -34,191 +47,339 @@ class Claim:
     article: str
     #: Scenarios that can answer, best first ("a|b"); empty: no benchmark can.
     scenario: str
-    measure: Callable[[pd.DataFrame], tuple[str, str] | None] | None
+    measure: Callable[[pd.DataFrame], Finding | None] | None
 
 
 def claims_table(df: pd.DataFrame) -> pd.DataFrame:
     """The article's comparison table and example timings beside the measured values.
 
-    Columns: aspect, article (what it claims), measured (this machine's numbers and where
-    they come from), verdict (supports, partly, differs, no data, not measured), scenario.
+    Columns: aspect, article (what it claims), measured (this machine's numbers), figure
+    (the figure and interval that decided), verdict (supports, partly, differs, not decided,
+    no basis, no data, not measured), basis (the rule applied), scenario (which answered).
     Each claim reads the first of its scenarios present in `df`.
     """
     rows = []
     for claim in CLAIMS:
-        measured, verdict = "-", NOT_MEASURED
+        found: Finding | None = None
         source = claim.scenario.replace("|", " or ") or "-"
         if claim.measure is not None:
             present = [n for n in claim.scenario.split("|") if (df["scenario"] == n).any()]
-            result = claim.measure(df[df["scenario"] == present[0]]) if present else None
-            measured, verdict = result if result is not None else ("-", NO_DATA)
-            if result is not None:  # name the scenario that answered, not every candidate
+            found = claim.measure(df[df["scenario"] == present[0]]) if present else None
+            if found is not None:  # name the scenario that answered, not every candidate
                 source = present[0]
+        if found is None:
+            verdict = NO_DATA if claim.measure is not None else NOT_MEASURED
+            found = Finding("-", verdict, "-", "-")
         rows.append(
             {
                 "aspect": claim.aspect,
                 "article": claim.article,
-                "measured": measured,
-                "verdict": verdict,
+                "measured": found.measured,
+                "figure": found.figure,
+                "verdict": found.verdict,
+                "basis": found.basis,
                 "scenario": source,
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+# --- deciding with intervals ----------------------------------------------------------------
+
+Check = bool | None  # True: holds, False: fails, None: the interval straddles the threshold
+
+
+def at_least(low: float, high: float, threshold: float) -> Check:
+    """Holds when the whole interval is at or above the threshold, fails when below it."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return True if low >= threshold else False if high < threshold else None
+
+
+def at_most(low: float, high: float, threshold: float) -> Check:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return True if high <= threshold else False if low > threshold else None
+
+
+def decide(checks: list[Check]) -> str:
+    """All hold: supports; all fail: differs; some of each: partly; otherwise not decided."""
+    known = [c for c in checks if c is not None]
+    if len(known) == len(checks) and all(known):
+        return SUPPORTS
+    if known and not any(known) and len(known) == len(checks):
+        return DIFFERS
+    if any(known) and not all(known):
+        return PARTLY
+    return UNDECIDED
+
+
+def usable_cpus(df: pd.DataFrame) -> int | None:
+    """The fewest CPUs any case of these runs could use (affinity, cgroup quota)."""
+    values = df.loc[df["metric"] == "usable_cpus", "value"]
+    return int(values.min()) if not values.empty else None
+
+
+def _no_parallelism(df: pd.DataFrame) -> Finding | None:
+    cpus = usable_cpus(df)
+    if cpus is not None and cpus < 2:
+        return Finding(
+            f"{cpus} usable CPU (affinity or cgroup quota)",
+            NO_BASIS,
+            f"usable_cpus = {cpus}",
+            "parallel speed-up needs at least 2 usable CPUs; this run had one",
+        )
+    return None
+
+
+def _speedup(row: pd.Series) -> str:
+    """'processes w2 speedup 1.90x (1.85-1.95, 94%)': the figure with its interval."""
+    low, high = row.get("speedup_ci_low", np.nan), row.get("speedup_ci_high", np.nan)
+    level = row.get("speedup_ci_level", row.get("ci_level", np.nan))
+    text = f"{row['label']} w{int(row['workers'])} speedup {row['speedup']:.2f}x"
+    if np.isfinite(low) and np.isfinite(high):
+        text += f" ({low:.2f}-{high:.2f}"
+        text += f", {level:.0%})" if np.isfinite(level) else ")"
+    else:
+        text += " (no interval: too few repeats)"
+    return text
+
+
+def _speedup_bounds(row: pd.Series, scale: float = 1.0) -> tuple[float, float]:
+    low = row.get("speedup_ci_low", np.nan)
+    high = row.get("speedup_ci_high", np.nan)
+    return float(low) / scale, float(high) / scale
+
+
 # --- measurements behind each claim -----------------------------------------------------
 
+#: "threads ~8 KB": a thread's cost is kilobytes, not megabytes.
+THREAD_MEMORY_MAX = 256 * 1024
+#: "processes ~30-50 MB": within a factor of two of the article's range.
+PROCESS_MEMORY = (15e6, 100e6)
 
-def _memory(df: pd.DataFrame) -> tuple[str, str] | None:
-    fit = advice.per_worker(df, None, "peak_uss_bytes")
+
+def _memory(df: pd.DataFrame) -> Finding | None:
+    metric = "peak_pss_bytes" if (df["metric"] == "peak_pss_bytes").any() else "peak_uss_bytes"
+    fit = advice.per_worker(df, None, metric)
     threads = _row(fit, "threads")
     procs = fit[fit["label"].str.startswith("processes")]
     if threads is None or procs.empty:
         return None
-    t_ok = threads["per_worker"] < 1 << 20  # KB-order, not MB-order
-    p_ok = [15e6 <= v <= 100e6 for v in procs["per_worker"]]
-    parts = [f"threads {_bytes(threads['per_worker'])}"] + [
-        f"{r.label} {_bytes(r.per_worker)}" for r in procs.itertuples()
-    ]
-    measured = "per added worker: " + ", ".join(parts)
-    if procs["label"].str.contains("fork]").any():
-        # A forked child shares its parent's pages until either writes them: USS counts
-        # them for nobody, so fork's figure reads low (even below zero) rather than wrong.
-        measured += " (fork: copy-on-write pages are counted for no process)"
-    return measured, _verdict([t_ok, *p_ok])
+    checks: list[Check] = [bool(threads["per_worker"] < THREAD_MEMORY_MAX)]
+    parts = [f"threads {_bytes(threads['per_worker'])}"]
+    for r in procs.itertuples():
+        if r.per_worker <= 0:  # never shown as a measurement: it cannot be one
+            parts.append(f"{r.label} not measurable ({metric} fell as workers were added)")
+            checks.append(None)
+            continue
+        parts.append(f"{r.label} {_bytes(r.per_worker)}")
+        checks.append(bool(PROCESS_MEMORY[0] <= r.per_worker <= PROCESS_MEMORY[1]))
+    kind = "PSS: shared pages split among sharers" if metric == "peak_pss_bytes" else "USS"
+    return Finding(
+        "per added worker: " + ", ".join(parts),
+        decide(checks),
+        f"slope of {metric} over worker counts ({kind}); point estimates, one per round",
+        f"threads below {_bytes(THREAD_MEMORY_MAX)}; processes within "
+        f"{_bytes(PROCESS_MEMORY[0])}-{_bytes(PROCESS_MEMORY[1])} (the article's 30-50 MB, x2)",
+    )
 
 
-def _creation(df: pd.DataFrame) -> tuple[str, str] | None:
+#: "threads fast (ms)": start-up of a few milliseconds at most.
+THREAD_START_MAX = 0.010
+#: "processes slow (100s of ms)": from 100 ms up to a second.
+PROCESS_START = (0.100, 1.0)
+
+
+def _creation(df: pd.DataFrame) -> Finding | None:
     """Start-up of the smallest pool (the cost of creating workers at all) and its slope."""
     fit = advice.per_worker(df, None, "startup_s")
     threads = _row(fit, "threads")
     procs = fit[fit["label"].str.startswith("processes")]
     if threads is None or procs.empty:
         return None
-    others = fit[fit["label"].isin(["dask", "ray"])]
+    others = fit[~fit["label"].str.startswith(("threads", "processes"))]
     rows = [threads, *(r for _, r in pd.concat([procs, others]).iterrows())]
     first_w = threads["workers"].split(",")[0]
-    t_ok = threads["values"][0] < 0.01
-    p_ok = [r["values"][0] >= 0.05 for _, r in procs.iterrows()]
+    checks: list[Check] = [bool(threads["values"][0] <= THREAD_START_MAX)]
+    for _, r in procs.iterrows():
+        v = r["values"][0]
+        checks.append(bool(PROCESS_START[0] <= v < PROCESS_START[1]))
     first = ", ".join(f"{r['label']} {_seconds(r['values'][0])}" for r in rows)
     added = ", ".join(f"{r['label']} {_seconds(r['per_worker'])}" for r in rows)
-    measured = f"start-up with {first_w} worker(s): {first}; each added worker: {added}"
-    return measured, _verdict([t_ok, *p_ok])
+    figure = f"start-up with {first_w} worker(s), median over rounds"
+    return Finding(
+        f"start-up with {first_w} worker(s): {first}; each added worker: {added}",
+        decide(checks),
+        figure,
+        f"threads at most {_seconds(THREAD_START_MAX)}; processes "
+        f"{_seconds(PROCESS_START[0])} to {_seconds(PROCESS_START[1])} (\"100s of ms\")",
+    )
 
 
-def _communication(df: pd.DataFrame) -> tuple[str, str] | None:
+def _communication(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
     if table.empty or "bytes_per_s" not in table:
         return None
     table = table.dropna(subset=["bytes_per_s"])
-    table["size"] = [_param(p, "payload_bytes") for p in table["params"]]
-    if "bytes" in {_param(p, "kind") for p in table["params"]}:
-        table = table[[_param(p, "kind") == "bytes" for p in table["params"]]]
-    biggest = table[table["size"] == table["size"].max()]
+    if "param_kind" in table and (table["param_kind"] == "bytes").any():
+        table = table[table["param_kind"] == "bytes"]
+    if "param_payload_bytes" not in table:
+        return None
+    biggest = table[table["param_payload_bytes"] == table["param_payload_bytes"].max()]
     by = biggest.groupby("label")["bytes_per_s"].median()
     if "threads" not in by or "processes" not in by:
         return None
     ratio = by["threads"] / by["processes"]
     parts = ", ".join(f"{label} {_bytes(v)}/s" for label, v in by.sort_values().items())
-    measured = f"{_bytes(table['size'].max())} round trips: {parts}; threads/processes {ratio:.1f}x"
-    return measured, SUPPORTS if ratio >= 2 else DIFFERS
+    size = _bytes(table["param_payload_bytes"].max())
+    return Finding(
+        f"{size} round trips: {parts}",
+        SUPPORTS if ratio >= 2 else DIFFERS,
+        f"threads/processes bytes/s {ratio:.1f}x (medians)",
+        "threads at least 2x the bytes/s of processes at the largest payload",
+    )
 
 
-def _cpu_parallelism(df: pd.DataFrame) -> tuple[str, str] | None:
+def _cpu_parallelism(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
     threads = _at_max_workers(table, "threads")
     procs = _at_max_workers(table, "processes")
     if threads is None or procs is None:
         return None
-    t_ok = threads["speedup"] <= 1.3
-    p_ok = procs["efficiency"] >= 0.7
-    measured = (
-        f"threads w{int(threads['workers'])} {threads['speedup']:.2f}x, "
-        f"processes w{int(procs['workers'])} {procs['speedup']:.2f}x "
-        f"(efficiency {procs['efficiency']:.0%})"
+    blocked = _no_parallelism(df)
+    if blocked is not None:
+        return blocked
+    possible = min(int(procs["workers"]), usable_cpus(df) or int(procs["workers"]))
+    checks = [
+        at_most(*_speedup_bounds(threads), 1.3),
+        at_least(*_speedup_bounds(procs, possible), 0.7),
+    ]
+    return Finding(
+        f"threads w{int(threads['workers'])} {threads['speedup']:.2f}x, processes "
+        f"w{int(procs['workers'])} {procs['speedup']:.2f}x of {possible}x possible",
+        decide(checks),
+        f"{_speedup(threads)}; {_speedup(procs)}",
+        "threads' speedup interval at most 1.3x; processes' at least 70% of "
+        "min(workers, usable CPUs)",
     )
-    return measured, _verdict([t_ok, p_ok])
 
 
-def _io_example(df: pd.DataFrame) -> tuple[str, str] | None:
+def _io_example(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
     seq = _at_max_workers(table, "sequential")
     threads = _at_max_workers(table, "threads")
     if seq is None or threads is None:
         return None
-    speedup = threads["speedup"]
-    ideal = min(threads["workers"], threads["tasks"])
-    measured = (
+    ideal = float(min(threads["workers"], threads["tasks"]))
+    low, high = _speedup_bounds(threads)
+    checks = [at_least(low, high, 0.7 * ideal)]
+    verdict = decide(checks)
+    if verdict == DIFFERS and at_least(low, high, 1.5):
+        verdict = PARTLY
+    return Finding(
         f"sequential {_seconds(seq['median'])}, threads w{int(threads['workers'])} "
-        f"{_seconds(threads['median'])} ({speedup:.1f}x of {ideal:.0f}x possible)"
+        f"{_seconds(threads['median'])} ({threads['speedup']:.1f}x of {ideal:.0f}x possible)",
+        verdict,
+        _speedup(threads),
+        "supports at 70% of min(workers, tasks) or more; partly from 1.5x",
     )
-    return measured, SUPPORTS if speedup >= 0.7 * ideal else PARTLY if speedup > 1.5 else DIFFERS
 
 
-def _cpu_example(df: pd.DataFrame) -> tuple[str, str] | None:
+def _cpu_example(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
     seq = _at_max_workers(table, "sequential")
     procs = _at_max_workers(table, "processes")
     if seq is None or procs is None:
         return None
-    measured = (
+    blocked = _no_parallelism(df)
+    if blocked is not None:
+        return blocked
+    possible = min(int(procs["workers"]), usable_cpus(df) or int(procs["workers"]))
+    low, high = _speedup_bounds(procs)
+    verdict = decide([at_least(low / possible, high / possible, 0.7)])
+    if verdict == DIFFERS and at_least(low, high, 1.2):
+        verdict = PARTLY
+    return Finding(
         f"sequential {_seconds(seq['median'])}, processes w{int(procs['workers'])} "
-        f"{_seconds(procs['median'])} ({procs['speedup']:.1f}x, "
-        f"efficiency {procs['efficiency']:.0%})"
+        f"{_seconds(procs['median'])} ({procs['speedup']:.1f}x of {possible}x possible)",
+        verdict,
+        _speedup(procs),
+        "the article's 4x on 4 cores: speedup at least 70% of min(workers, usable CPUs); "
+        "partly from 1.2x",
     )
-    eff = procs["efficiency"]
-    return measured, SUPPORTS if eff >= 0.7 else PARTLY if procs["speedup"] > 1.2 else DIFFERS
 
 
-def _gil_example(df: pd.DataFrame) -> tuple[str, str] | None:
+def _gil_example(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
-    threads = table[table["backend"] == "threads"]
-    if threads["workers"].nunique() < 2:
+    threads = table[table["backend"] == "threads"] if not table.empty else table
+    if threads.empty or threads["workers"].nunique() < 2:
         return None
     one = threads[threads["workers"] == threads["workers"].min()].iloc[0]
     many = threads[threads["workers"] == threads["workers"].max()].iloc[0]
     ratio = one["median"] / many["median"]
-    measured = (
+    # not faster: the many-thread speedup over one thread stays under 1.3x
+    scale = one["speedup"] if np.isfinite(one.get("speedup", np.nan)) else 1.0
+    checks = [at_most(*_speedup_bounds(many, scale), 1.3)]
+    return Finding(
         f"1 thread {_seconds(one['median'])}, {int(many['workers'])} threads "
-        f"{_seconds(many['median'])} ({ratio:.2f}x)"
+        f"{_seconds(many['median'])} ({ratio:.2f}x)",
+        decide(checks),
+        _speedup(many),
+        "not faster: N threads' speedup over one thread at most 1.3x, whole interval",
     )
-    return measured, SUPPORTS if ratio < 1.3 else DIFFERS
 
 
-def _asyncio(df: pd.DataFrame) -> tuple[str, str] | None:
+def _asyncio(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
     aio = _at_max_workers(table, "asyncio")
     threads = _at_max_workers(table, "threads")
     if aio is None or threads is None:
         return None
     ratio = threads["median"] / aio["median"]
-    measured = (
+    # the intervals of the two medians: asyncio holds its own when its interval reaches
+    # within 20% of the threads' interval
+    checks = [at_least(threads["ci_low"] / aio["ci_high"], threads["ci_high"] / aio["ci_low"],
+                       0.8)]  # fmt: skip
+    return Finding(
         f"asyncio w{int(aio['workers'])} {_seconds(aio['median'])}, threads "
-        f"w{int(threads['workers'])} {_seconds(threads['median'])} (asyncio {ratio:.2f}x)"
+        f"w{int(threads['workers'])} {_seconds(threads['median'])} (asyncio {ratio:.2f}x)",
+        decide(checks),
+        f"threads/asyncio wall {ratio:.2f}x, from both medians' intervals",
+        "asyncio at least 0.8x as fast as threads at the same concurrency",
     )
-    return measured, SUPPORTS if ratio >= 0.8 else DIFFERS
 
 
-def _race(df: pd.DataFrame) -> tuple[str, str] | None:
+def _race(df: pd.DataFrame) -> Finding | None:
     lost = _counter_metric(df, locked=False)
     if lost is None or "threads" not in lost.index:
         return None
     parts = ", ".join(f"{label} {ratio:.1%}" for label, ratio in lost.items())
-    measured = f"updates lost unlocked: {parts}"
-    return measured, SUPPORTS if lost["threads"] > 0.01 else DIFFERS
+    return Finding(
+        f"updates lost unlocked: {parts}",
+        SUPPORTS if lost["threads"] > 0.01 else DIFFERS,
+        f"threads lost {lost['threads']:.1%} (median over repeats)",
+        "the article's ~25% lost: supports when threads lose more than 1%",
+    )
 
 
-def _lock_fixes(df: pd.DataFrame) -> tuple[str, str] | None:
+def _lock_fixes(df: pd.DataFrame) -> Finding | None:
     locked = _counter_metric(df, locked=True)
     if locked is None:
         return None
-    measured = "updates lost locked: " + ", ".join(f"{k} {v:.0%}" for k, v in locked.items())
-    return measured, SUPPORTS if (locked == 0).all() else DIFFERS
+    return Finding(
+        "updates lost locked: " + ", ".join(f"{k} {v:.0%}" for k, v in locked.items()),
+        SUPPORTS if (locked == 0).all() else DIFFERS,
+        f"largest loss {locked.max():.0%}",
+        "every backend loses no update under its lock",
+    )
 
 
 def _counter_metric(df: pd.DataFrame, locked: bool) -> pd.Series | None:
     sub = df[(df["metric"] == "lost_update_ratio") & (df["status"] == "ok")]
-    sub = sub[[_param(p, "locked") is locked for p in sub["params"]]]
+    if sub.empty or "param_locked" not in sub:
+        return None
+    sub = sub[sub["param_locked"].astype(bool) == locked]
     if sub.empty:
         return None
     return advice.labelled(sub).groupby("label")["value"].median()
@@ -264,90 +425,9 @@ def _at_max_workers(table: pd.DataFrame, backend: str) -> pd.Series | None:
     return top.loc[top["median"].idxmin()]
 
 
-def _param(params: str, key: str):
-    import json
-
-    return json.loads(params).get(key)
-
-
-def _verdict(checks: list[bool]) -> str:
-    if all(checks):
-        return SUPPORTS
-    return PARTLY if any(checks) else DIFFERS
-
-
 def _bytes(value: float) -> str:
-    if not np.isfinite(value):
-        return "-"
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{sign}{value:.3g} {unit}"
-        value /= 1024
-    return f"{sign}{value:.3g} GiB"
+    return fmt_bytes(value)
 
 
 def _seconds(value: float) -> str:
-    if not np.isfinite(value):
-        return "-"
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    if value >= 1:
-        return f"{sign}{value:.3g} s"
-    if value >= 1e-3:
-        return f"{sign}{value * 1e3:.3g} ms"
-    return f"{sign}{value * 1e6:.3g} µs"
-
-
-# --- rendering for the terminal -----------------------------------------------------------
-
-VERDICT_STYLE = {SUPPORTS: "green", PARTLY: "yellow", DIFFERS: "red"}
-
-
-def rich_tables(df: pd.DataFrame) -> list:
-    """The claims table, the recommendations and the granularity crossover, as rich tables."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    claims = Table(title="The article's claims on this machine", header_style="bold")
-    for column in ("aspect", "article", "measured here", "verdict", "scenario"):
-        claims.add_column(column, overflow="fold")
-    for row in claims_table(df).itertuples():
-        style = VERDICT_STYLE.get(row.verdict, "dim")
-        verdict = f"[{style}]{row.verdict}[/]"
-        claims.add_row(row.aspect, row.article, escape(row.measured), verdict, row.scenario)
-    tables = [claims]
-
-    recs = advice.recommendations(df)
-    if not recs.empty:
-        table = Table(title="Recommendation per scenario", header_style="bold")
-        for column in ("scenario", "params", "fastest", "by", "speedup", "least memory", "USS"):
-            table.add_column(column, overflow="fold")
-        for r in recs.itertuples():
-            table.add_row(
-                r.scenario,
-                r.params if r.params != "{}" else "",
-                escape(r.fastest),
-                _seconds(r.value) if r.by == "wall_s" else f"{r.value:,.0f} {r.by}",
-                f"{r.speedup:.2f}x" if np.isfinite(r.speedup) else "-",
-                escape(r.least_memory),
-                _bytes(r.least_memory_bytes),
-            )
-        tables.append(table)
-
-    cross = advice.crossover(df)
-    if not cross.empty:
-        table = Table(
-            title="Granularity: smallest task reaching 80% efficiency", header_style="bold"
-        )
-        for column in ("backend", "workers", "crossover", "best efficiency", "task durations"):
-            table.add_column(column)
-        for r in cross.itertuples():
-            table.add_row(
-                escape(r.label),
-                str(r.workers),
-                _seconds(r.crossover_s) if np.isfinite(r.crossover_s) else "not reached",
-                f"{r.best_efficiency:.0%}",
-                r.tried,
-            )
-        tables.append(table)
-    return tables
+    return fmt_seconds(value)

@@ -352,9 +352,9 @@ def claims(
     runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
 ) -> None:
     """The article's claims beside this machine's measurements, and a recommendation per scenario."""
-    from harness import claims as claims_lib
+    from harness.render.terminal import claims_tables
 
-    for table in claims_lib.rich_tables(_load(runs)):
+    for table in claims_tables(_load(runs)):
         console.print(table)
 
 

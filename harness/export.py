@@ -34,6 +34,8 @@ def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFra
     df, problems = results.load_runs(run_dirs, name=TABLES[table])
     if table == "cases":
         df = analysis.case_table(df)
+    if table in ("measurements", "cases"):  # as results.load gives it: a column per parameter
+        df = results.with_params(df)
     return df, problems
 
 

@@ -82,6 +82,13 @@ _BUILTIN = [
        "unique memory per worker process (threads: driver growth per thread)"),
     _m("fixed_uss_bytes", "B", "lower", "round", "fixed memory",
        "peak_uss_bytes minus workers x worker_uss_bytes: the engine's own services"),
+    _m("peak_pss_bytes", "B", "lower", "round", "peak PSS",
+       "peak proportional memory of the process tree (shared pages split among sharers) "
+       "minus the driver's import-only baseline; counts fork's copy-on-write pages once"),
+    _m("worker_pss_bytes", "B", "lower", "round", "PSS/worker",
+       "proportional memory per worker process (threads: driver growth per thread)"),
+    _m("usable_cpus", "count", "none", "round", "usable CPUs",
+       "CPUs the case could use: its affinity, capped by the cgroup's CPU quota"),
     _m("baseline_uss_bytes", "B", "none", "round", "baseline USS",
        "the driver's unique memory after imports, before the backend started"),
     _m("processes", "count", "none", "round", "processes", "processes in the tree at peak USS"),
@@ -191,6 +198,7 @@ class BaselineEvent:
     uss_bytes: int
     rss_bytes: int
     pid: int
+    pss_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -319,10 +319,15 @@ def _messages(exc: ValidationError, names: dict[str, str] | None = None) -> list
             loc = [names[loc[0]]]
         where = ".".join(loc)
         message = error["msg"].removeprefix("Value error, ")
+        ctx = error.get("ctx", {})
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         elif error["type"] == "missing":
             message = "missing field"
+        elif error["type"] == "greater_than_equal":
+            message = f"must be at least {ctx.get('ge')}"
+        elif error["type"] == "greater_than":
+            message = "must be positive" if ctx.get("gt") == 0 else f"must exceed {ctx.get('gt')}"
         out.append(f"{where}: {message}" if where else message)
     return list(dict.fromkeys(out))
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # only for the annotation: workers never import the backends
+    from collections.abc import Callable
+
     from harness.backends.base import SharedCounter
 
 # asyncio, hashlib and urllib.request cost 4-8 MiB each: imported where they are used.
@@ -299,3 +301,8 @@ def ray_where_after(seconds: float) -> tuple[str, int]:
     except Exception:  # noqa: BLE001 - outside Ray (never in practice)
         node = ""
     return node, os.getpid()
+
+
+def run_group(task: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """One engine task that runs `task` on a group of inputs (batching = "grouped")."""
+    return [task(item) for item in items]

@@ -15,17 +15,21 @@ from conftest import harness
 
 from harness import advice, claims, results
 
+SPREAD = (0.97, 0.99, 1.0, 1.01, 1.03)
 
-def rows(scenario, backend, workers, wall, params=None, variant="", extra=None, status="ok"):
-    """Three repeats of one case with the given median wall and once-per-case metrics."""
+
+def rows(scenario, backend, workers, wall, params=None, variant="", extra=None, status="ok",
+         spread=SPREAD):  # fmt: skip
+    """Five repeats of one case around the given median wall, and once-per-round metrics."""
     params = json.dumps(params or {}, sort_keys=True)
     label = f"{backend}[{variant}]" if variant else backend
     case_id = f"{scenario}/{label}/w{workers}/{params}"
     base = dict(run_id="r1", host="h", scenario=scenario, case_id=case_id, backend=backend,
-                workers=workers, params=params, tasks=4, status=status, error="")  # fmt: skip
+                variant=variant, workers=workers, params=params, tasks=4, status=status,
+                error="")  # fmt: skip
     out = [
         {**base, "repeat": r, "metric": "wall_s", "value": wall * f, "unit": "s"}
-        for r, f in ((1, 0.99), (2, 1.0), (3, 1.01))
+        for r, f in enumerate(spread, start=1)
     ]
     for metric, value in (extra or {}).items():
         out.append({**base, "repeat": None, "metric": metric, "value": value, "unit": ""})
@@ -49,6 +53,8 @@ def test_cpu_parallelism_supported_when_threads_flat_and_processes_scale():
     row = verdict(df, "CPU parallelism")
     assert row["verdict"] == claims.SUPPORTS
     assert "threads w2 1.00x" in row["measured"] and "processes w2 1.92x" in row["measured"]
+    # the deciding figure carries its interval and the interval's real level
+    assert "processes w2 speedup 1.92x (" in row["figure"] and "%)" in row["figure"]
 
 
 def test_cpu_parallelism_differs_when_threads_scale_and_processes_do_not():
@@ -60,11 +66,46 @@ def test_cpu_parallelism_differs_when_threads_scale_and_processes_do_not():
     assert verdict(df, "CPU parallelism")["verdict"] == claims.DIFFERS
 
 
+def test_one_usable_cpu_gives_no_parallelism_verdict_and_says_why():
+    one_cpu = {"usable_cpus": 1}
+    df = frame(
+        rows("cpu", "sequential", 1, 1.0, extra=one_cpu),
+        rows("cpu", "threads", 2, 1.0, extra=one_cpu),
+        rows("cpu", "processes", 2, 1.0, extra=one_cpu),
+    )
+    for aspect in ("CPU parallelism", "example: CPU"):
+        row = verdict(df, aspect)
+        assert row["verdict"] == claims.NO_BASIS, aspect
+        assert "1 usable CPU" in row["measured"]
+
+
+def test_an_interval_across_the_threshold_is_not_decided():
+    # processes at 2 workers with a median near 70% efficiency but repeats all over the place
+    wild = (0.55, 0.65, 1.0, 1.4, 1.6)
+    df = frame(
+        rows("cpu", "sequential", 1, 1.0, spread=wild),
+        rows("cpu", "processes", 2, 0.7, spread=wild),
+    )
+    assert verdict(df, "example: CPU")["verdict"] == claims.UNDECIDED
+
+
+@pytest.mark.parametrize(("process_start", "expected"), [(0.25, "supports"), (0.05, "partly")])
+def test_creation_time_follows_the_claims_words(process_start, expected):
+    # "processes slow (100s of ms)": 50 ms is tens of milliseconds, not hundreds
+    df = frame(
+        rows("startup", "threads", 1, 0.1, extra={"startup_s": 0.002}),
+        rows("startup", "threads", 2, 0.1, extra={"startup_s": 0.003}),
+        rows("startup", "processes", 1, 0.1, extra={"startup_s": process_start}),
+        rows("startup", "processes", 2, 0.1, extra={"startup_s": process_start * 1.2}),
+    )
+    assert verdict(df, "creation time")["verdict"] == expected
+
+
 @pytest.mark.parametrize(("per_process", "expected"), [(30e6, "supports"), (2e6, "partly")])
 def test_memory_per_unit_uses_the_slope_over_workers(per_process, expected):
     def mem(backend, w, per, variant=""):
         return rows("memory", backend, w, 0.5, variant=variant,
-                    extra={"peak_uss_bytes": 5e6 + per * w})  # fmt: skip
+                    extra={"peak_pss_bytes": 5e6 + per * w})  # fmt: skip
 
     df = frame(
         mem("threads", 1, 8e3), mem("threads", 4, 8e3),
@@ -73,13 +114,32 @@ def test_memory_per_unit_uses_the_slope_over_workers(per_process, expected):
     )  # fmt: skip
     row = verdict(df, "memory per unit")
     assert row["verdict"] == expected
-    assert "processes[start_method=spawn]" in row["measured"]
+    assert "processes[start_method=spawn]" in row["measured"] and "PSS" in row["figure"]
+
+
+def test_memory_that_falls_with_workers_is_never_shown_as_a_figure():
+    # fork: the parent's pages become shared, so unique memory falls as children appear
+    def mem(backend, w, value, variant=""):
+        return rows("memory", backend, w, 0.5, variant=variant,
+                    extra={"peak_uss_bytes": value})  # fmt: skip
+
+    df = frame(
+        mem("threads", 1, 1e5), mem("threads", 4, 1.3e5),
+        mem("processes", 1, -5e6, "start_method=fork"),
+        mem("processes", 4, -20e6, "start_method=fork"),
+    )  # fmt: skip
+    row = verdict(df, "memory per unit")
+    assert "not measurable" in row["measured"] and "-" not in row["measured"].replace(
+        "processes[start_method=fork]", ""
+    ).replace("per added", "")
+    (rec,) = advice.recommendations(df).itertuples()
+    assert rec.answer == "threads" and "fell as workers were added" in rec.note
 
 
 def test_missing_scenarios_are_no_data_and_unmeasurable_rows_say_so():
     table = claims.claims_table(frame(rows("cpu", "sequential", 1, 1.0)))
     by = table.set_index("aspect")["verdict"]
-    assert by["transfer" if "transfer" in by else "communication"] == claims.NO_DATA
+    assert by["communication"] == claims.NO_DATA
     assert by["debugging"] == claims.NOT_MEASURED
     assert list(table.columns) == claims.COLUMNS
 
@@ -93,39 +153,53 @@ def test_failed_cases_are_never_evidence():
     assert verdict(df, "CPU parallelism")["verdict"] == claims.NO_DATA
 
 
-def test_crossover_is_the_smallest_task_reaching_the_target():
+def granularity(curve, backend="processes"):
     parts = []
-    for task_s, proc_wall in ((1e-5, 4.0), (1e-3, 0.7), (1e-1, 0.55)):
+    for task_s, wall in curve:
         p = {"task_s": task_s, "total_s": 1.0}
         parts += [rows("granularity", "sequential", 1, 1.0, p),
-                  rows("granularity", "processes", 2, proc_wall, p)]  # fmt: skip
-    cross = advice.crossover(frame(*parts))
-    (row,) = cross.itertuples()
-    assert row.label == "processes" and row.crossover_s == pytest.approx(1e-1)
-    # 1 ms reached 71%: below 80%, so not the crossover; at 70% it would be
-    relaxed = advice.crossover(frame(*parts), target=0.7)
-    assert relaxed["crossover_s"].iloc[0] == pytest.approx(1e-3)
+                  rows("granularity", backend, 2, wall, p)]  # fmt: skip
+    return frame(*parts)
+
+
+def test_crossover_is_where_every_longer_task_reaches_the_target():
+    # 10 us reached 85% by luck; 100 us fell to 50%: the crossover is 1 ms, not 10 us
+    df = granularity([(1e-5, 0.59), (1e-4, 1.0), (1e-3, 0.61), (1e-2, 0.55)])
+    (row,) = advice.crossover(df).itertuples()
+    assert row.label == "processes" and row.crossover_s == pytest.approx(1e-3)
+    assert row.crossover_low_s <= row.crossover_s <= row.crossover_high_s
 
 
 def test_crossover_not_reached_is_nan_with_the_best_efficiency():
-    p = {"task_s": 1e-4, "total_s": 1.0}
-    cross = advice.crossover(
-        frame(rows("granularity", "sequential", 1, 1.0, p), rows("granularity", "ray", 2, 5.0, p))
-    )
+    df = granularity([(1e-4, 5.0)], backend="ray")
+    cross = advice.crossover(df)
     assert np.isnan(cross["crossover_s"].iloc[0])
     assert cross["best_efficiency"].iloc[0] == pytest.approx(0.1)
 
 
-def test_recommendation_names_fastest_and_leanest_with_numbers():
+def test_recommendation_answers_the_scenarios_question_with_figures():
     df = frame(
-        rows("io", "sequential", 1, 1.0, extra={"peak_uss_bytes": 1e6}),
-        rows("io", "threads", 4, 0.26, extra={"peak_uss_bytes": 2e6}),
-        rows("io", "processes", 4, 0.3, extra={"peak_uss_bytes": 1e8}),
+        rows("io", "sequential", 1, 1.0),
+        rows("io", "threads", 4, 0.26),
+        rows("io", "processes", 4, 0.4),
     )
     (rec,) = advice.recommendations(df).itertuples()
-    # the sequential loop costs no memory by construction: leanest among the others
-    assert (rec.fastest, rec.least_memory) == ("threads w4", "threads w4")
-    assert rec.value == pytest.approx(0.26) and rec.speedup == pytest.approx(1 / 0.26)
+    assert rec.answer == "threads w4" and "260 ms wall" in rec.figure
+    assert rec.runner_up.startswith("processes w4")
+
+
+def test_startup_recommendation_is_the_cheapest_added_worker_not_the_fastest_batch():
+    def start(backend, w, seconds):
+        return rows("startup", backend, w, 1e-5, extra={"startup_s": seconds})
+
+    df = frame(
+        rows("startup", "sequential", 1, 1e-6),
+        start("threads", 1, 0.003), start("threads", 4, 0.006),
+        start("processes", 1, 0.06), start("processes", 4, 0.2),
+    )  # fmt: skip
+    (rec,) = advice.recommendations(df).itertuples()
+    assert "adds a worker" in rec.question and rec.answer == "threads"
+    assert "ms per added worker" in rec.figure
 
 
 def test_claims_command_prints_tables_and_rejects_bad_paths(tmp_path):

@@ -1,4 +1,4 @@
-"""Rounds: the whole matrix again, backends interleaved, repeats numbered on."""
+"""Rounds: the whole matrix again, backends interleaved, each round a column of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from conftest import harness
 from harness import results
 
 
-def test_rounds_interleave_cases_and_number_repeats_on(tmp_path):
+def test_rounds_interleave_cases_and_keep_their_round(tmp_path):
     proc = harness("run", "io", "--quick", "--backends", "sequential,threads", "--workers", "4",
                    "--repeat", "2", "--rounds", "3", "--out", str(tmp_path))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -15,8 +15,10 @@ def test_rounds_interleave_cases_and_number_repeats_on(tmp_path):
     df = results.load(run_dir)
     for case_id, rows in df.groupby("case_id"):
         walls = rows[rows.metric == "wall_s"]
-        assert sorted(walls["repeat"]) == [1, 2, 3, 4, 5, 6], case_id
-        assert (rows.metric == "startup_s").sum() == 3  # one start-up sample a round
+        pairs = sorted(zip(walls["round"], walls["repeat"], strict=True))
+        assert pairs == [(r, k) for r in (1, 2, 3) for k in (1, 2)], case_id
+        starts = rows[rows.metric == "startup_s"]  # one start-up sample a round
+        assert sorted(starts["round"]) == [1, 2, 3] and starts["repeat"].isna().all()
         assert (rows.metric == "elapsed_s").sum() == 3
     # round-major order: the backends take turns, rather than all rounds of one, then the next
     order = df.loc[df.metric == "elapsed_s", "backend"].tolist()
@@ -32,4 +34,5 @@ def test_resume_with_rounds_runs_only_the_missing_rounds(tmp_path):
     proc = harness(*args, "--rounds", "2", "--resume", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     df = results.load(run_dir)
-    assert sorted(df.loc[df.metric == "wall_s", "repeat"]) == [1, 2]
+    walls = df[df.metric == "wall_s"]
+    assert sorted(zip(walls["round"], walls["repeat"], strict=True)) == [(1, 1), (2, 1)]

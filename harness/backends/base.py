@@ -12,7 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,12 @@ class BackendOptions(BaseModel):
     """Options a backend accepts; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: How a batch becomes engine tasks. "idiom": the engine's own way (a process pool
+    #: chunks, Dask and Ray submit one task per input); "per_task": one task per input
+    #: everywhere; "grouped": the inputs cut into about four groups per worker, one task
+    #: each. Sweeping it (`batching = ["per_task", "grouped"]`) compares like with like.
+    batching: Literal["idiom", "per_task", "grouped"] = "idiom"
 
 
 @dataclass

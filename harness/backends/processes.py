@@ -54,7 +54,7 @@ class ProcessesBackend(Backend):
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         assert self._pool is not None, "start() first"
-        chunksize = self.options.chunksize or chunksize_for(len(inputs), self.workers)
+        chunksize = self._chunksize(len(inputs))
         t0 = time.perf_counter()
         outputs, arrival = [], []
         try:
@@ -67,11 +67,16 @@ class ProcessesBackend(Backend):
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         assert self._pool is not None, "start() first"
-        chunksize = self.options.chunksize or chunksize_for(len(inputs), self.workers)
+        chunksize = self._chunksize(len(inputs))
         try:
             return list(self._pool.map(task, inputs, chunksize=chunksize))
         except BrokenProcessPool as exc:
             raise WorkerCrashed(f"a worker process died: {exc}") from exc
+
+    def _chunksize(self, n_tasks: int) -> int:
+        if self.options.batching == "per_task":
+            return 1
+        return self.options.chunksize or chunksize_for(n_tasks, self.workers)
 
     def stop(self) -> None:
         if self._pool is not None:

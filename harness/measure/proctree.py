@@ -73,3 +73,20 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity, capped by the cgroup v2 CPU quota.
+
+    `taskset -c 0` or a container limit of one CPU makes a 2-core machine a 1-CPU one, and
+    a verdict about parallelism must know that.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]  # noqa: SIM115
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus

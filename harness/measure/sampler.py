@@ -33,6 +33,10 @@ class Sample:
     processes: int
     uss_bytes: int | None = None  # None where this tick read RSS only
     per_pid_uss: dict[int, int] = field(default_factory=dict)
+    #: Proportional set size: shared pages split among their sharers, so a forked child's
+    #: copy-on-write pages count once across the tree instead of for nobody (as USS does).
+    pss_bytes: int | None = None
+    per_pid_pss: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,13 +75,15 @@ class TreeSampler:
         if started - self._procs_read > TREE_REFRESH_S:
             self._procs = tree(self.root_pid)
             self._procs_read = started
-        rss, uss, per_pid = 0, 0, {}
+        rss, uss, pss, per_pid, per_pid_pss = 0, 0, 0, {}, {}
         for proc in self._procs:
             try:
                 if full:
                     info = proc.memory_full_info()
                     per_pid[proc.pid] = info.uss
+                    per_pid_pss[proc.pid] = info.pss
                     uss += info.uss
+                    pss += info.pss
                 else:
                     info = proc.memory_info()
                 rss += info.rss
@@ -85,7 +91,16 @@ class TreeSampler:
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
         self.samples.append(
-            Sample(started, self.phase, rss, len(self._procs), uss if full else None, per_pid)
+            Sample(
+                started,
+                self.phase,
+                rss,
+                len(self._procs),
+                uss if full else None,
+                per_pid,
+                pss if full else None,
+                per_pid_pss,
+            )
         )
         return time.perf_counter() - started
 
