@@ -1,0 +1,90 @@
+"""What a notebook calls: `harness.run`, `harness.load`, `harness.report`.
+
+The CLI calls the same library objects (`runner.Run`, `results.load`, the report writers),
+so a run from a notebook has the same run.json, checks and statuses as one from a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness import results, spec
+from harness.runner import Run, RunObserver
+
+
+def run(
+    scenario: str | os.PathLike[str] | dict[str, Any] | spec.Spec,
+    *,
+    backends: Sequence[str] | None = None,
+    workers: Sequence[int] | None = None,
+    repeat: int | None = None,
+    rounds: int = 1,
+    quick: bool = False,
+    out: str | os.PathLike[str] | None = None,
+    observer: RunObserver | None = None,
+) -> pd.DataFrame:
+    """Run a scenario (a name, a path, a dict or a Spec) and return its tidy frame.
+
+    With `out=None` the run lives in a temporary folder that is gone when this returns:
+    the frame is all that is kept, and nothing is left under results/.
+    """
+    loaded = _spec(scenario)
+    options = spec.RunOptions.parse(
+        backends=list(backends) if backends else None,
+        workers=list(workers) if workers else None,
+        repeat=repeat,
+        rounds=rounds,
+        quick=quick,
+    )
+    command = f"harness.run({loaded.name!r})"
+    if out is not None:
+        the_run = Run.create(loaded, options, out=Path(out), command=command)
+        the_run.execute(observer)
+        return the_run.frame()
+    with tempfile.TemporaryDirectory(prefix="harness-run-") as tmp:
+        the_run = Run.create(loaded, options, out=Path(tmp), command=command)
+        the_run.execute(observer)
+        return the_run.frame()
+
+
+def _spec(scenario: str | os.PathLike[str] | dict[str, Any] | spec.Spec) -> spec.Spec:
+    if isinstance(scenario, spec.Spec):
+        return scenario
+    if isinstance(scenario, dict):
+        return spec.validate(scenario, "spec")
+    return spec.load(scenario)
+
+
+def load(*paths: str | os.PathLike[str]) -> pd.DataFrame:
+    """Runs as one tidy frame: `harness.load("results/*")`."""
+    return results.load(*paths)
+
+
+def report(
+    runs: pd.DataFrame | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    path: str | os.PathLike[str],
+) -> Path:
+    """Draw the report of a frame (from `run` or `load`) or of run folders as a PDF."""
+    from harness.report.advice_pages import full_report
+    from harness.report.data import ReportData
+    from harness.report.pdf import write_pdf
+
+    if isinstance(runs, pd.DataFrame):
+        data = ReportData(runs[list(results.SCHEMA)], [])
+    else:
+        items = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
+        dirs = results.run_dirs(items)
+        latency, _ = results.load_runs(dirs, name=results.LATENCY)
+        timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
+        infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
+        data = ReportData(results.load_runs(dirs)[0], infos, latency=latency,
+                          timeseries=timeseries)  # fmt: skip
+    target = Path(path)
+    write_pdf(full_report(data), target)
+    return target
