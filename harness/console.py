@@ -85,7 +85,9 @@ def fmt_efficiency(value: float, note: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "-"
     mark = EFFICIENCY_MARKS.get(note or "", ("", ""))[0]
-    return f"{value:.0%}" + (f" {mark}" if mark else "")
+    if not mark:
+        return f"{value:.0%}"
+    return f"{value:.1%} {mark}" if round(value * 100) == 100 else f"{value:.0%} {mark}"
 
 
 def _levels(table: pd.DataFrame, level: str, n: str, scope: str | None = None) -> str:
