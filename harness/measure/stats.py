@@ -89,6 +89,13 @@ def _level_note(level: float, asked: float, n_text: str) -> str:
     return f"{n_text}: the widest interval covers {level_text(level)}"
 
 
+@lru_cache(maxsize=512)
+def _median_coverages(n: int) -> np.ndarray:
+    """Coverage of [x_(j), x_(n+1-j)] for j = 1..n//2: P(j <= B <= n - j)."""
+    j = np.arange(1, n // 2 + 1)
+    return binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+
+
 def median_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
     """Order-statistic interval of the median with its exact (binomial) coverage.
 
@@ -100,7 +107,7 @@ def median_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> In
     if n == 0:
         return Interval.none("no values")
     j = np.arange(1, n // 2 + 1)  # 1-based lower rank, widest first
-    coverages = binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    coverages = _median_coverages(n)
     if not len(coverages) or coverages[0] < MIN_CI_LEVEL:
         widest = float(coverages[0]) if len(coverages) else 0.0
         return Interval.none(f"n={n}: too few for an interval (the widest covers {widest:.0%})")
