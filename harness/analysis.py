@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from harness.measure.stats import UNSTABLE_CV, ratio_interval, summarize
+from harness.measure.stats import ratio_interval, summarize
 
 CASE_KEYS = ["run_id", "host", "scenario", "case_id", "backend", "workers", "params", "tasks"]
 
@@ -37,6 +37,18 @@ def round_cv(group: pd.DataFrame) -> float:
     return float(medians.std(ddof=1) / abs(medians.mean()))
 
 
+def rounds_differ(round_spread: float, cv: float, per_round: float) -> bool:
+    """Whether round medians spread more than repeats inside a round can explain.
+
+    Medians of r independent repeats spread about 1.25 cv / sqrt(r); more than twice that
+    (and above 1%) means the processes differ, and an interval that pools their repeats as
+    if independent is too narrow.
+    """
+    if not (np.isfinite(round_spread) and np.isfinite(cv)) or per_round < 1:
+        return False
+    return bool(round_spread > 0.01 and round_spread * np.sqrt(per_round) > 2.5 * cv)
+
+
 SUMMARY_COLUMNS = [
     "n", "rounds", "median", "ci_low", "ci_high", "ci_level", "ci_scope", "ci_note", "mean",
     "stdev", "cv", "round_cv", "unstable",
@@ -55,9 +67,9 @@ def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         rounds = int(group["round"].nunique()) if "round" in group else 1
         spread = round_cv(group) if "round" in group else float("nan")
         note = s.ci_note
-        if rounds > 1 and np.isfinite(spread) and spread > max(UNSTABLE_CV, s.cv):
+        if rounds_differ(spread, s.cv, s.n / rounds):
             note = (note + "; " if note else "") + (
-                f"rounds differ (round CV {spread:.0%}): the pooled interval is too narrow"
+                f"rounds differ (round CV {spread:.1%}): the pooled interval is too narrow"
             )
         rows.append(
             {

@@ -92,6 +92,15 @@ def test_rounds_are_pooled_and_their_spread_is_given():
     assert "rounds differ" in row["ci_note"]
 
 
+def test_rounds_alike_raise_no_note():
+    rng = np.random.default_rng(8)
+    rows_ = [
+        r for i in (1, 2, 3) for r in walls("threads", 1 + 0.05 * rng.standard_normal(5), rnd=i)
+    ]
+    row = _row(analysis.case_table(results.frame(rows_)), "threads")
+    assert row["round_cv"] > 0 and row["ci_note"] == ""
+
+
 def _speedup(seq_values, case_values):
     df = results.frame(walls("sequential", seq_values) + walls("threads", case_values))
     return _row(analysis.case_table(df), "threads")
