@@ -1,14 +1,20 @@
 """Compare a baseline with a contender, case by case, and say how sure the comparison is.
 
 For each case present in both (matched on scenario, backend, workers, params and tasks):
-both medians, the ratio contender / baseline, a bootstrap interval of that ratio, and
-whether the difference is significant. As in asv, significance is a Mann-Whitney U test
-when the sample sizes allow it to reach the level at all (three repeats against three can
-never reach p < 0.05), and otherwise whether the ratio's interval excludes 1.
-A change is called only when it is significant and beyond the threshold, so noise within a
-few percent reads as "same". Either side may hold many runs (several machines): their
-samples are pooled per case. With ``normalize="sequential"`` each value is first divided by
-its own run's sequential median, so machines of different speed compare as speedups.
+both medians, the ratio contender / baseline with its interval at the interval's real
+level (`stats.ratio_interval`), and a Mann-Whitney U test (as asv). A change is called
+only when the test gives p < alpha and the ratio is beyond the threshold, so noise within
+a few percent reads as "same". When one side has too few values for the test to reach
+alpha at all (3 against 3 can never give p < 0.05), no change is called and the row says
+how many it needs: there is no weaker fallback.
+
+What counts as one value follows the metric's catalogue entry: a repeat for wall_s and
+the rates, a round (one case process) for start-up, memory and latency, which have one
+value per process. Words and direction come from the catalogue too. Either side may hold
+many runs (several machines): their values are pooled per case. With
+``normalize="sequential"`` each value becomes a speedup over its own run's sequential
+case, paired repeat by repeat (same run, round and repeat number), so the baseline's own
+variation is in every sample rather than divided out by a fixed median.
 """
 
 from __future__ import annotations
@@ -24,21 +30,16 @@ from scipy.stats import mannwhitneyu
 
 from harness.console import fmt_bytes, fmt_seconds
 from harness.errors import InputError
-from harness.measure.stats import BOOTSTRAP_RESAMPLES
+from harness.measure import stats
+from harness.protocol import MetricInfo, metric_info
 
 MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks"]
-#: Metrics where more is better; every other metric (seconds, bytes) is better when lower.
-HIGHER_IS_BETTER = {"speedup", "efficiency"}
 NORMALIZE = ("none", "sequential")
 FORMATS = ("table", "markdown", "csv", "json")
 
 
 class CompareError(InputError):
     """Input that cannot be compared (no such metric, no common case): one line, names it."""
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric in HIGHER_IS_BETTER or metric.endswith("_per_s")
 
 
 def parse_threshold(text: str) -> float:
@@ -61,35 +62,57 @@ class Comparison:
 
     rows: pd.DataFrame
     metric: str
-    higher_is_better: bool
+    #: The catalogue entry of what was compared (speedup when normalized).
+    info: MetricInfo
     threshold: float
     alpha: float
     normalize: str
+    #: What one value is: "repeats" or "rounds".
+    unit: str
     baseline_runs: list[str] = field(default_factory=list)
     contender_runs: list[str] = field(default_factory=list)
     unmatched: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.info.better == "higher"
+
+    @property
+    def words(self) -> tuple[str, str]:
+        return self.info.compare_words
 
     @property
     def regressions(self) -> pd.DataFrame:
         return self.rows[self.rows["regression"]]
 
 
-def _samples(df: pd.DataFrame, metric: str, normalize: str) -> pd.DataFrame:
-    """Values of `metric` of ok cases, optionally as speedups over the run's sequential case."""
+def _per_round(sub: pd.DataFrame) -> pd.DataFrame:
+    """One value per case, run and round: a per-round metric (or the median of its nodes)."""
+    keys = ["run_id", "round", *MATCH_KEYS]
+    out = sub.groupby(keys, observed=True, as_index=False)["value"].median()
+    out["repeat"] = 0
+    return out
+
+
+def _samples(df: pd.DataFrame, metric: str, info: MetricInfo, normalize: str) -> pd.DataFrame:
+    """Values of `metric` of ok cases: one per repeat or one per round, as the metric has;
+    optionally as speedups, each value paired with the sequential value of the same run,
+    round and repeat."""
     sub = df[(df["metric"] == metric) & (df["status"] == "ok")]
     sub = sub[np.isfinite(sub["value"])]
+    sub = _per_round(sub) if info.per != "repeat" else sub.assign(repeat=sub["repeat"].fillna(0))
     if normalize == "none":
         return sub
-    base_keys = ["run_id", "scenario", "params", "tasks"]
-    seq = sub[sub["backend"] == "sequential"].groupby(base_keys)["value"].median()
-    seq = seq.rename("sequential_value").reset_index()
+    pair_keys = ["run_id", "scenario", "params", "tasks", "round", "repeat"]
+    seq = sub[sub["backend"] == "sequential"][[*pair_keys, "value"]]
+    seq = seq.drop_duplicates(pair_keys).rename(columns={"value": "sequential_value"})
     missing = sorted(set(sub["run_id"]) - set(seq["run_id"]))
     if missing:
         raise CompareError(
             f"--normalize sequential: run(s) {', '.join(missing)} have no ok sequential case"
         )
-    out = sub.merge(seq, on=base_keys, how="inner")
-    if higher_is_better(metric):
+    out = sub.merge(seq, on=pair_keys, how="inner")
+    if info.better == "higher":
         out["value"] = out["value"] / out["sequential_value"]
     else:
         out["value"] = out["sequential_value"] / out["value"]
@@ -104,28 +127,31 @@ def _status(df: pd.DataFrame, keys: list[str]) -> pd.Series:
     )
 
 
-def ratio_interval(
-    base: np.ndarray, cont: np.ndarray, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(contender) / median(baseline)."""
-    rng = np.random.default_rng(seed)
-    b = np.median(rng.choice(base, size=(BOOTSTRAP_RESAMPLES, len(base))), axis=1)
-    c = np.median(rng.choice(cont, size=(BOOTSTRAP_RESAMPLES, len(cont))), axis=1)
-    ratios = c / b
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(ratios, alpha)), float(np.quantile(ratios, 1 - alpha))
-
-
-def significance(
-    base: np.ndarray, cont: np.ndarray, ci: tuple[float, float], alpha: float
-) -> tuple[bool, float, str]:
-    """(significant, p-value or nan, test used): Mann-Whitney U when it can reach alpha."""
-    smallest_p = 2 / math.comb(len(base) + len(cont), len(base))
-    if smallest_p < alpha:
-        p = float(mannwhitneyu(base, cont, alternative="two-sided").pvalue)
-        return p < alpha, p, "mann-whitney"
-    low, high = ci
-    return bool(low > 1 or high < 1), float("nan"), "bootstrap-ci"
+def _check(
+    baseline: pd.DataFrame,
+    contender: pd.DataFrame,
+    metric: str,
+    normalize: str,
+    ignore: tuple[str, ...],
+) -> tuple[MetricInfo, list[str]]:
+    if normalize not in NORMALIZE:
+        raise CompareError(f"--normalize: expected one of {', '.join(NORMALIZE)}")
+    bad = [k for k in ignore if k not in MATCH_KEYS or k == "scenario"]
+    if bad:
+        raise CompareError(
+            f"--ignore: cannot ignore {', '.join(bad)} (choose from backend, workers, params, "
+            "tasks)"
+        )
+    for side, df in (("BASELINE", baseline), ("CONTENDER", contender)):
+        if metric not in set(df["metric"]):
+            known = ", ".join(sorted(set(df["metric"])))
+            raise CompareError(f"--metric: {side} has no {metric!r} (it has: {known})")
+    info = metric_info(metric, str(baseline.loc[baseline["metric"] == metric, "unit"].iloc[0]))
+    if normalize == "sequential" and info.better == "none":
+        raise CompareError(
+            f"--normalize sequential: {metric} has no better direction, so no speedup"
+        )
+    return info, [k for k in MATCH_KEYS if k not in ignore]
 
 
 def compare(
@@ -138,21 +164,9 @@ def compare(
     ignore: tuple[str, ...] = (),
 ) -> Comparison:
     """Case-by-case comparison of two tidy frames (each may hold several runs)."""
-    if normalize not in NORMALIZE:
-        raise CompareError(f"--normalize: expected one of {', '.join(NORMALIZE)}")
-    bad = [k for k in ignore if k not in MATCH_KEYS or k == "scenario"]
-    if bad:
-        raise CompareError(
-            f"--ignore: cannot ignore {', '.join(bad)} (choose from backend, workers, params, "
-            "tasks)"
-        )
-    keys = [k for k in MATCH_KEYS if k not in ignore]
-    for side, df in (("BASELINE", baseline), ("CONTENDER", contender)):
-        if metric not in set(df["metric"]):
-            known = ", ".join(sorted(set(df["metric"])))
-            raise CompareError(f"--metric: {side} has no {metric!r} (it has: {known})")
-    b_samples = _samples(baseline, metric, normalize)
-    c_samples = _samples(contender, metric, normalize)
+    info, keys = _check(baseline, contender, metric, normalize, ignore)
+    b_samples = _samples(baseline, metric, info, normalize)
+    c_samples = _samples(contender, metric, info, normalize)
     for side, samples in (("BASELINE", b_samples), ("CONTENDER", c_samples)):
         for dropped in ignore:
             spread = samples.groupby(keys, observed=True)[dropped].nunique()
@@ -171,62 +185,45 @@ def compare(
         raise CompareError(
             f"no case in common (matched on {', '.join(keys)}); --ignore can loosen the match"
         )
+    shown = metric_info("speedup") if normalize == "sequential" else info
+    unit = "repeats" if info.per == "repeat" else "rounds"
     b_groups = dict(tuple(b_samples.groupby(keys, observed=True)))
     c_groups = dict(tuple(c_samples.groupby(keys, observed=True)))
-    hib = higher_is_better(metric) or normalize == "sequential"
-    limit = math.log1p(threshold)
     rows = []
     for key in common.sort_values():
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key, strict=True))
-        b = b_groups.get(key, pd.DataFrame(columns=["value", "workers"]))
-        c = c_groups.get(key, pd.DataFrame(columns=["value", "workers"]))
-        for dropped, name in (("workers", "workers"), ("backend", "backend")):
-            if dropped in ignore:  # say what was compared with what
+        b = b_groups.get(key, pd.DataFrame(columns=["value", "workers", "run_id", "round"]))
+        c = c_groups.get(key, pd.DataFrame(columns=["value", "workers", "run_id", "round"]))
+        for name in ("workers", "backend"):
+            if name in ignore:  # say what was compared with what
                 row[name] = f"{_one(b, name)} -> {_one(c, name)}"
-        bv, cv = b["value"].to_numpy(float), c["value"].to_numpy(float)
         row.update(
-            n_baseline=len(bv),
-            n_contender=len(cv),
-            baseline_median=float(np.median(bv)) if len(bv) else math.nan,
-            contender_median=float(np.median(cv)) if len(cv) else math.nan,
             status_baseline=b_status[key if len(key) > 1 else key[0]],
             status_contender=c_status[key if len(key) > 1 else key[0]],
+            rounds_baseline=_rounds(b),
+            rounds_contender=_rounds(c),
         )
-        ratio = ci_low = ci_high = p = math.nan
-        significant, test = False, "-"
-        if len(bv) and len(cv):
-            ratio = row["contender_median"] / row["baseline_median"]
-            ci_low, ci_high = ratio_interval(bv, cv)
-            significant, p, test = significance(bv, cv, (ci_low, ci_high), alpha)
-        better = (ratio > 1) == hib
-        beyond = bool(math.isfinite(ratio) and abs(math.log(ratio)) > limit)
-        if row["status_contender"] != "ok" and row["status_baseline"] == "ok":
-            change = "failed"
-        elif not (len(bv) and len(cv)):
-            change = "n/a"
-        elif significant and beyond:
-            change = _word(metric, normalize, better)
-        else:
-            change = "same"
         row.update(
-            ratio=ratio,
-            ci_low=ci_low,
-            ci_high=ci_high,
-            p_value=p,
-            test=test,
-            significant=significant,
-            change=change,
-            regression=change == "failed" or (change not in ("same", "n/a") and not better),
+            _verdict(
+                b["value"].to_numpy(float),
+                c["value"].to_numpy(float),
+                row,
+                shown,
+                unit,
+                threshold,
+                alpha,
+            )
         )
         rows.append(row)
     return Comparison(
         rows=pd.DataFrame(rows),
         metric=metric if normalize == "none" else f"speedup ({metric})",
-        higher_is_better=hib,
+        info=shown,
         threshold=threshold,
         alpha=alpha,
         normalize=normalize,
+        unit=unit,
         baseline_runs=sorted(set(baseline["run_id"])),
         contender_runs=sorted(set(contender["run_id"])),
         unmatched={
@@ -236,111 +233,192 @@ def compare(
     )
 
 
+def _rounds(group: pd.DataFrame) -> int:
+    """Case processes behind a side's values: distinct (run, round) pairs."""
+    if group.empty or "round" not in group:
+        return 0
+    return int(group[["run_id", "round"]].drop_duplicates().shape[0])
+
+
+def too_few_note(n_base: int, n_cont: int, alpha: float) -> str:
+    """'n=3 each; need >= 4 each at alpha 0.05': the fewest that let the test reach alpha."""
+    ns = f"n={n_base} each" if n_base == n_cont else f"n={n_base} vs {n_cont}"
+    return f"{ns}; need >= {stats.needed_each(alpha)} each at alpha {alpha:g}"
+
+
+def _verdict(
+    bv: np.ndarray,
+    cv: np.ndarray,
+    row: dict,
+    info: MetricInfo,
+    unit: str,
+    threshold: float,
+    alpha: float,
+) -> dict:
+    """Medians, ratio with its interval, the test, and the change word for one case."""
+    better_word, worse_word = info.compare_words
+    base_med = float(np.median(bv)) if len(bv) else math.nan
+    cont_med = float(np.median(cv)) if len(cv) else math.nan
+    ratio = cont_med / base_med if len(bv) and len(cv) and base_med else math.nan
+    ci = stats.ratio_interval(cv, bv, level=1 - alpha)
+    p, test, note = math.nan, "-", ""
+    change = "n/a"
+    if row["status_contender"] != "ok" and row["status_baseline"] == "ok":
+        change = "failed"
+    elif len(bv) and len(cv) and not stats.can_reach(len(bv), len(cv), alpha):
+        change, note = f"too few {unit}", too_few_note(len(bv), len(cv), alpha)
+    elif len(bv) and len(cv):
+        p = float(mannwhitneyu(bv, cv, alternative="two-sided").pvalue)
+        test = "mann-whitney"
+        beyond = math.isfinite(ratio) and ratio > 0 and abs(math.log(ratio)) > math.log1p(threshold)
+        change = "same"
+        if p < alpha and beyond:
+            up = ratio > 1
+            change = better_word if up == (info.better == "higher") else worse_word
+            if info.better == "none":
+                change = "higher" if up else "lower"
+    regression = change == "failed" or (
+        info.better != "none" and change == worse_word and better_word != worse_word
+    )
+    return {
+        "n_baseline": len(bv),
+        "n_contender": len(cv),
+        "baseline_median": base_med,
+        "contender_median": cont_med,
+        "ratio": ratio,
+        "ci_low": ci.low,
+        "ci_high": ci.high,
+        "ci_level": ci.level,
+        "p_value": p,
+        "test": test,
+        "significant": bool(p < alpha),
+        "change": change,
+        "note": note or ci.note,
+        "regression": bool(regression),
+    }
+
+
 def _one(group: pd.DataFrame, column: str) -> str:
     values = sorted(set(group[column])) if column in group and not group.empty else []
     return ",".join(map(str, values)) or "?"
 
 
-def _word(metric: str, normalize: str, better: bool) -> str:
-    if normalize == "none" and metric.endswith("_bytes"):
-        return "smaller" if better else "larger"
-    return "faster" if better else "slower"
-
-
 # Output ---------------------------------------------------------------------------------
 
-COLUMNS = [
-    "scenario",
-    "backend",
-    "workers",
-    "params",
-    "baseline_median",
-    "contender_median",
-    "ratio",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "change",
-]
 
-
-def _fmt(value: float, metric: str = "") -> str:
+def _fmt(value: float, unit: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    if metric.endswith("_s") and not metric.endswith("_per_s"):
+    if unit == "s":
         return fmt_seconds(value)
-    if metric.endswith("_bytes"):
+    if unit == "B":
         return fmt_bytes(value)
     return f"{value:.4g}"
 
 
-def _display(result: Comparison) -> list[list[str]]:
+def _interval(r: dict) -> str:
+    if not math.isfinite(r["ci_low"]):
+        return "-"
+    return f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {stats.level_text(r['ci_level'])}"
+
+
+def _display(result: Comparison) -> list[tuple[list[str], str]]:
+    """Cells of each row, and the row's change (to pick its colour)."""
     rows = []
-    unit = result.metric if result.normalize == "none" else "speedup"
     for r in result.rows.to_dict("records"):
-        rows.append(
-            [
-                str(r.get("scenario", "")),
-                str(r.get("backend", "*")),
-                str(r.get("workers", "*")),
-                str(r.get("params", "*")),
-                _fmt(r["baseline_median"], unit) + f" (n={r['n_baseline']})",
-                _fmt(r["contender_median"], unit) + f" (n={r['n_contender']})",
-                f"{r['ratio']:.3f}x" if math.isfinite(r["ratio"]) else "-",
-                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if math.isfinite(r["ci_low"]) else "-",
-                _fmt(r["p_value"]) if r["test"] == "mann-whitney" else r["test"],
-                r["change"] + ("" if r["change"] != "failed" else f" ({r['status_contender']})"),
-            ]
-        )
+        change = r["change"]
+        if change == "failed":
+            change += f" ({r['status_contender']})"
+        elif change.startswith("too few"):
+            change += f" ({r['note']})"
+        cells = [
+            str(r.get("scenario", "")),
+            str(r.get("backend", "*")),
+            str(r.get("workers", "*")),
+            str(r.get("params", "*")),
+            _fmt(r["baseline_median"], result.info.unit) + f" (n={r['n_baseline']})",
+            _fmt(r["contender_median"], result.info.unit) + f" (n={r['n_contender']})",
+            f"{r['ratio']:.3f}x" if math.isfinite(r["ratio"]) else "-",
+            _interval(r),
+            _fmt(r["p_value"]),
+            change,
+        ]
+        rows.append((cells, r["change"]))
     return rows
 
 
 def warnings(result: Comparison) -> list[str]:
-    """Why a verdict may be weak: too few samples for the test, or failed cases."""
+    """Why a verdict is missing or weak: too few values, one process a side, failures."""
     out = []
-    weak = result.rows[result.rows["test"] == "bootstrap-ci"]
-    if not weak.empty:
-        n = int(min(weak["n_baseline"].min(), weak["n_contender"].min()))
+    rows = result.rows
+    few = rows[rows["change"].str.startswith("too few")]
+    if not few.empty:
         out.append(
-            f"{len(weak)} case(s) have too few samples (as few as {n}) for Mann-Whitney U to reach "
-            f"p < {result.alpha:g}; their verdict rests on the bootstrap interval alone. "
-            "Five or more repeats per side give the test its power."
+            f"{len(few)} case(s) have too few {result.unit} for Mann-Whitney U to reach "
+            f"p < {result.alpha:g} (it needs >= {stats.needed_each(result.alpha)} a side): "
+            "no change is called for them."
         )
-    alone = {side: n for side, n in result.unmatched.items() if n}
-    if alone:
-        sides = " and ".join(f"{n} {side}" for side, n in alone.items())
+    if result.unit == "repeats":
+        alone = rows[(rows["rounds_baseline"] == 1) | (rows["rounds_contender"] == 1)]
+        if not alone.empty:
+            out.append(
+                f"{len(alone)} case(s) have one round (one process) on a side: the test "
+                "sees repeats inside one process, not the variation between processes; "
+                "--rounds 3 or more on both sides catches it."
+            )
+    elif result.unit == "rounds":
+        out.append(
+            f"{result.metric} has one value per round (per case process): it is compared "
+            "across rounds; --rounds N gives it N values a side."
+        )
+    unmatched = {side: n for side, n in result.unmatched.items() if n}
+    if unmatched:
+        sides = " and ".join(f"{n} {side}" for side, n in unmatched.items())
         out.append(
             f"{sides} case(s) have no match on the other side (not shown); "
             "--ignore workers (or backend, params) can loosen the match."
         )
-    failed = result.rows[result.rows["change"] == "failed"]
+    failed = rows[rows["change"] == "failed"]
     if not failed.empty:
         out.append(f"{len(failed)} case(s) failed in the contender but not in the baseline.")
     return out
 
 
 def caption(result: Comparison) -> str:
-    better = "higher" if result.higher_is_better else "lower"
+    better = result.info.better
+    direction = f"{better} is better" if better != "none" else "no better direction"
     return (
-        f"{result.metric} ({better} is better), ratio = contender / baseline with 95% bootstrap "
-        f"interval; changes called when significant (alpha {result.alpha:g}) and beyond "
-        f"{result.threshold:.0%}. baseline: {', '.join(result.baseline_runs)}; "
-        f"contender: {', '.join(result.contender_runs)}"
+        f"{result.metric} ({direction}; one value per {result.unit[:-1]}); ratio = contender / "
+        f"baseline; interval: Hodges-Lehmann from Mann-Whitney, at its real level (asked "
+        f"{1 - result.alpha:.0%}); a change is called when Mann-Whitney U gives p < "
+        f"{result.alpha:g} and the ratio is beyond {result.threshold:.0%}. baseline: "
+        f"{', '.join(result.baseline_runs)}; contender: {', '.join(result.contender_runs)}"
     )
 
 
-HEADERS = ["scenario", "backend", "workers", "params", "baseline", "contender", "ratio", "95% CI"]
-HEADERS += ["p", "change"]
-CHANGE_STYLE = {"faster": "green", "smaller": "green", "slower": "red", "larger": "red"}
-CHANGE_STYLE |= {"failed": "red bold", "same": "dim"}
+HEADERS = ["scenario", "backend", "workers", "params", "baseline", "contender", "ratio"]
+HEADERS += ["interval (level)", "p", "change"]
+
+
+def _style(result: Comparison, change: str) -> str:
+    better_word, worse_word = result.words
+    if change == "failed":
+        return "red bold"
+    if change.startswith("too few"):
+        return "yellow"
+    if change == "same" or change == "n/a":
+        return "dim"
+    if result.info.better == "none":
+        return ""
+    return "green" if change == better_word else "red" if change == worse_word else ""
 
 
 def rich_table(result: Comparison) -> Table:
     table = Table(title=f"compare {result.metric}", caption=caption(result), header_style="bold")
     for name in HEADERS:
         table.add_column(name, justify="left" if name in ("backend", "change") else "right")
-    for cells in _display(result):
-        style = CHANGE_STYLE.get(cells[-1].split(" ")[0], "")
+    for cells, change in _display(result):
+        style = _style(result, change)
         cells[-1] = f"[{style}]{cells[-1]}[/]" if style else cells[-1]
         table.add_row(*cells)
     return table
@@ -348,7 +426,7 @@ def rich_table(result: Comparison) -> Table:
 
 def to_markdown(result: Comparison) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
-    for cells in _display(result):
+    for cells, _ in _display(result):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     notes = "".join(f"\n> {w}\n" for w in warnings(result))
     return "\n".join(lines) + f"\n\n{caption(result)}\n{notes}"
@@ -362,12 +440,15 @@ def to_json(result: Comparison) -> str:
     return json.dumps(
         {
             "metric": result.metric,
+            "better": result.info.better,
             "higher_is_better": result.higher_is_better,
+            "per": result.unit[:-1],
             "threshold": result.threshold,
             "alpha": result.alpha,
             "normalize": result.normalize,
             "baseline_runs": result.baseline_runs,
             "contender_runs": result.contender_runs,
+            "warnings": warnings(result),
             "cases": json.loads(result.rows.to_json(orient="records")),
         },
         indent=2,

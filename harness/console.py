@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.measure.stats import UNSTABLE_CV
+from harness.measure.stats import UNSTABLE_CV, level_text
 
 STATUS_STYLE = {
     "ok": "green",
@@ -56,6 +56,83 @@ def fmt_interval(median: float, low: float, high: float) -> str:
     return text
 
 
+def fmt_ratio(value: float, low: float = math.nan, high: float = math.nan) -> str:
+    """'2.03x (1.9-2.1)': a speedup with its interval when it has one."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    text = f"{value:.3g}x"
+    if math.isfinite(low) and math.isfinite(high):
+        text += f" ({low:.3g}-{high:.3g})"
+    return text
+
+
+#: Marks on efficiency above 100%, and the footnote each gets.
+EFFICIENCY_MARKS = {
+    "above 1: noise or an effect to explain": (
+        "?",
+        "efficiency above 100% whose interval reaches 100% or below: noise, or an effect "
+        "to explain; not a finding",
+    ),
+    "superlinear": (
+        "^",
+        "superlinear: the whole interval of efficiency is above 100%; an effect to explain "
+        "(caches, less contention), check it before trusting it",
+    ),
+}
+
+
+def fmt_efficiency(value: float, note: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    mark = EFFICIENCY_MARKS.get(note or "", ("", ""))[0]
+    if not mark:
+        return f"{value:.0%}"
+    return f"{value:.1%} {mark}" if round(value * 100) == 100 else f"{value:.0%} {mark}"
+
+
+def _levels(table: pd.DataFrame, level: str, n: str, scope: str | None = None) -> str:
+    """'93.7% (n=5, 1 process)'; several when the cases differ."""
+    if level not in table or n not in table:
+        return ""
+    rows = table[table[level].notna()]
+    cols = [level, n] + ([scope] if scope and scope in table else [])
+    parts = []
+    for values in rows[cols].drop_duplicates().itertuples(index=False):
+        where = [f"n={values[1]}", *([values[2]] if len(values) > 2 else [])]
+        parts.append(f"{level_text(values[0])} ({', '.join(map(str, where))})")
+    return "; ".join(parts[:4]) + ("; ..." if len(parts) > 4 else "")
+
+
+def interval_notes(table: pd.DataFrame) -> list[str]:
+    """What the printed intervals cover: their real levels, n, and one process or rounds."""
+    if table.empty or "ci_level" not in table:
+        return []
+    out = []
+    wall = _levels(table, "ci_level", "n", "ci_scope")
+    if wall:
+        out.append(f"wall intervals (median, exact order statistics): {wall}")
+    if "ci_scope" in table and (table["ci_scope"] == "1 process").any():
+        out.append(
+            "1 process: repeats inside one process miss the variation between processes; "
+            "--rounds 3 or more runs each case in fresh processes and pools them"
+        )
+    missing = table[(table["status"] == "ok") & table["ci_level"].isna()]
+    if not missing.empty:
+        out.append(
+            f"{len(missing)} case(s) show no interval: "
+            + str(missing["ci_note"].dropna().iloc[0] if missing["ci_note"].notna().any() else "")
+        )
+    if "speedup_ci_level" in table and table["speedup_ci_level"].notna().any():
+        levels = table["speedup_ci_level"].dropna()
+        low, high = levels.min(), levels.max()
+        span = level_text(low) if low == high else f"{level_text(low)} to {level_text(high)}"
+        out.append(f"speedup intervals (sequential and case both varying, Hodges-Lehmann): {span}")
+    if "round_cv" in table and table["round_cv"].notna().any():
+        worst = table["round_cv"].max()
+        out.append(f"between rounds: the CV of round medians is up to {worst:.1%}")
+    return out
+
+
 def summary_table(table: pd.DataFrame, title: str = "") -> Table:
     """Backend, workers, median wall with its interval, throughput, scaling, start-up, memory."""
     several_params = table["params"].nunique() > 1
@@ -73,7 +150,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         "backend",
         "workers",
         "status",
-        "wall (95% CI)",
+        "wall (CI)",
         "cv",
         "tasks/s",
         *(["bytes/s"] if has_bytes else []),
@@ -108,8 +185,8 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
             cv,
             fmt_number(row.tasks_per_s),
             *([fmt_bytes(row.bytes_per_s) + "/s"] if has_bytes else []),
-            fmt_number(row.speedup, 2) + ("x" if math.isfinite(row.speedup) else ""),
-            f"{row.efficiency:.0%}" if math.isfinite(row.efficiency) else "-",
+            fmt_ratio(row.speedup, _get(row, "speedup_ci_low"), _get(row, "speedup_ci_high")),
+            fmt_efficiency(row.efficiency, getattr(row, "efficiency_note", "")),
             fmt_seconds(row.startup_s),
             f"{row.cpu_util:.0%}" if math.isfinite(row.cpu_util) else "-",
             fmt_bytes(row.worker_uss_bytes),
@@ -118,11 +195,22 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
     return out
 
 
+def _get(row, name: str) -> float:
+    value = getattr(row, name, math.nan)
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
 def print_summary(console: Console, table: pd.DataFrame, title: str = "") -> None:
     if table.empty:
         console.print("no measurements")
         return
     console.print(summary_table(table, title))
+    for note in interval_notes(table):
+        console.print(f"[dim]{note}[/]")
+    notes = set(table["efficiency_note"].dropna()) if "efficiency_note" in table else set()
+    for note, (mark, text) in EFFICIENCY_MARKS.items():
+        if note in notes:
+            console.print(f"[yellow]{mark} {text}[/]")
     unstable = table[table["unstable"].fillna(False).astype(bool)]
     if not unstable.empty:
         console.print(

@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.console import fmt_bytes, fmt_seconds
+from harness.measure.stats import level_text, median_interval
 from harness.report.data import ReportData, params_label
 from harness.report.style import PHASE_COLORS, machine_styles, order, palette
 
@@ -125,7 +126,7 @@ def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
 
 
 def throughput(data: ReportData, scenario: str) -> list[Page]:
-    """tasks/s against workers per backend: median with 95% bootstrap band, ideal scaling."""
+    """tasks/s against workers per backend: median with its exact band, ideal scaling."""
     if _one_worker_count(data, scenario) and sweep_axis(data, scenario):
         return []  # one point a line: the sweep page draws this scenario
     frame = _ok(data.df[(data.df["scenario"] == scenario) & (data.df["metric"] == "tasks_per_s")])
@@ -141,25 +142,14 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
         fig, axes = plt.subplots(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", sharey=False
         )
+        levels: set[tuple[float, int]] = set()
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
             scalable = sub[sub["backend"] != "sequential"]
-            if not scalable.empty:
-                sns.lineplot(
-                    data=scalable,
-                    x="workers",
-                    y="value",
-                    hue="backend",
-                    hue_order=[b for b in backends if b != "sequential"],
-                    palette=colors,
-                    marker="o",
-                    estimator="median",
-                    errorbar=("ci", 95),
-                    n_boot=1000,
-                    seed=0,
-                    legend=False,
-                    ax=ax,
-                )
+            for backend in [b for b in backends if b != "sequential"]:
+                line = scalable[scalable["backend"] == backend]
+                if not line.empty:
+                    levels |= _median_band(ax, line, colors[backend])
             seq = sub[sub["backend"] == "sequential"]
             ws = np.array(sorted(sub["workers"].unique()))
             if not seq.empty:
@@ -181,10 +171,42 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
             fig,
             scenario,
             "throughput by backend and workers",
-            "median tasks/s over repeats; band: 95% bootstrap interval; higher is better",
+            "median tasks/s over repeats; band: the median's exact interval, "
+            f"{_levels_text(levels)}; higher is better",
         )
         pages.append((_page_name(f"{scenario}-throughput", index, len(chunks)), fig))
     return pages
+
+
+def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, int]]:
+    """Median per worker count with its order-statistic interval as a band; returns the
+    (level, n) pairs drawn, so the page can say what the band covers."""
+    points = []
+    for workers, group in line.groupby("workers"):
+        ci = median_interval(group["value"].to_numpy(float))
+        points.append((workers, float(group["value"].median()), ci, len(group)))
+    ws = [p[0] for p in points]
+    ax.plot(ws, [p[1] for p in points], marker="o", color=color)
+    lows = np.array([p[2].low for p in points])
+    highs = np.array([p[2].high for p in points])
+    ax.fill_between(ws, lows, highs, where=np.isfinite(lows), color=color, alpha=0.2, lw=0)
+    return {(p[2].level, p[3]) for p in points if math.isfinite(p[2].level)}
+
+
+def _speedup_levels(frame: pd.DataFrame) -> str:
+    levels = frame["speedup_ci_level"].dropna() if "speedup_ci_level" in frame else []
+    if not len(levels):
+        return "none drawn (too few repeats)"
+    low, high = level_text(levels.min()), level_text(levels.max())
+    return f"level {low}" if low == high else f"levels {low} to {high}"
+
+
+def _levels_text(levels: set[tuple[float, int]]) -> str:
+    """'93.7% at n=5' (or several): the band's real coverage, never a nominal 95%."""
+    if not levels:
+        return "none drawn (too few repeats)"
+    parts = [f"{level_text(level)} at n={n}" for level, n in sorted(levels, key=lambda x: x[1])]
+    return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
 
 # Speedup and efficiency ---------------------------------------------------------------------
@@ -217,14 +239,17 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
             for backend in order(sub["backend"]):
                 b = sub[sub["backend"] == backend].sort_values("workers")
-                low = b["sequential_wall_s"] / b["ci_high"]
-                high = b["sequential_wall_s"] / b["ci_low"]
+                low = b["speedup_ci_low"].fillna(b["speedup"])  # no interval: no bar
+                high = b["speedup_ci_high"].fillna(b["speedup"])
                 yerr = np.vstack([b["speedup"] - low, high - b["speedup"]]).clip(min=0)
                 ax1.errorbar(
                     b["workers"], b["speedup"], yerr=yerr, marker="o", capsize=3,
                     color=colors[backend], label=backend,
                 )  # fmt: skip
-                ax2.plot(b["workers"], b["efficiency"], marker="o", color=colors[backend])
+                ax2.errorbar(
+                    b["workers"], b["efficiency"], yerr=yerr / b["workers"].to_numpy(),
+                    marker="o", capsize=3, color=colors[backend],
+                )  # fmt: skip
             ws = sorted(sub["workers"].unique())
             ax1.plot(ws, ws, color="black", ls=":", lw=1.2)
             ax1.axhline(1.0, color=colors.get("sequential", "grey"), ls="--", lw=1)
@@ -232,8 +257,10 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
             title = _title(machine, params, data, frame)
             ax1.set(ylabel="speedup vs sequential", title=f"speedup {title}".strip())
             ax2.set(ylabel="efficiency", title=f"efficiency {title}".strip())
-            ax1.set_ylim(0, max(float(max(ws)) * 1.1, float((sub["speedup"]).max()) * 1.15))
-            ax2.set_ylim(0, max(1.15, float(sub["efficiency"].max()) * 1.15))
+            top = float(sub["speedup_ci_high"].fillna(sub["speedup"]).max())
+            ax1.set_ylim(0, max(float(max(ws)) * 1.1, top * 1.15))
+            top = float(sub["efficiency_ci_high"].fillna(sub["efficiency"]).max())
+            ax2.set_ylim(0, max(1.15, top * 1.15))
             ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
             for ax in (ax1, ax2):
                 _workers_axis(ax, ws)
@@ -246,8 +273,9 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
             fig,
             scenario,
             "scaling",
-            "speedup = sequential median wall time / median wall time (bars: from the 95% "
-            "interval of wall time); efficiency = speedup / workers",
+            "speedup = sequential median wall time / median wall time; bars: its interval "
+            "with both cases' variation (Hodges-Lehmann), "
+            f"{_speedup_levels(frame)}; efficiency = speedup / workers",
         )
         pages.append((_page_name(f"{scenario}-speedup", index, len(chunks)), fig))
     return pages

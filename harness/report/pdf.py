@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from harness import fingerprint
 from harness.console import fmt_number, fmt_seconds
+from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.report import figures, style
 from harness.report.data import ReportData, params_label
 
@@ -111,7 +112,8 @@ def headline(data: ReportData, scenario: str, machine: str | None = None) -> str
     best = scaled.sort_values("speedup", ascending=False).iloc[0]
     text = (
         f"{where}: {best['backend']} with {best['workers']} workers is fastest, "
-        f"{best['speedup']:.2f}x the sequential loop ({fmt_seconds(best['median'])} per batch"
+        f"{best['speedup']:.2f}x the sequential loop ({_speedup_interval(best)}"
+        f"{fmt_seconds(best['median'])} per batch"
     )
     text += f", {params_label(best['params'])})" if ok["params"].nunique() > 1 else ")"
     others = []
@@ -206,12 +208,14 @@ def table_page(
              for c, n in zip(r, chars, strict=False)]
             for r in rows
         ]  # fmt: skip
+    note_lines = textwrap.wrap(note, 155) if note else []
     fig, ax = plt.subplots(figsize=figures.A4_LANDSCAPE)
-    fig.subplots_adjust(left=0.03, right=0.97, top=0.9, bottom=0.06)
+    top = 0.9 - 0.02 * max(0, len(note_lines) - 1)
+    fig.subplots_adjust(left=0.03, right=0.97, top=top, bottom=0.06)
     ax.axis("off")
     fig.text(0.03, 0.95, title, fontsize=15, weight="bold", va="top")
-    if note:
-        fig.text(0.03, 0.915, note, fontsize=9, color="#444444", va="top")
+    if note_lines:
+        fig.text(0.03, 0.915, "\n".join(note_lines), fontsize=9, color="#444444", va="top")
     if not rows:
         ax.text(0.0, 0.9, "(no rows)", fontsize=11)
         return fig
@@ -243,36 +247,27 @@ UNSTABLE_COLOR = "#fff3cd"
 
 
 def case_table_pages(data: ReportData) -> list[Page]:
-    """Every case with median, interval, CV and status; failed and unstable marked."""
+    """Every case with median, interval and its real level, CV, speedup with its interval,
+    and status; failed, unstable and above-ideal cases marked."""
     table = data.table
     if table.empty:
         return []
     several_machines = table["machine"].nunique() > 1
     several_params = table.groupby("scenario")["params"].nunique().max() > 1
-    columns = ["scenario", "backend", "workers", "status", "n", "median wall", "95% interval"]
-    columns += ["CV", "tasks/s", "speedup", "note"]
-    widths = [0.09, 0.08, 0.055, 0.06, 0.03, 0.08, 0.13, 0.06, 0.06, 0.06, 0.3]
+    columns = ["scenario", "backend", "workers", "status", "n", "median wall", "interval (level)"]
+    columns += ["CV", "tasks/s", "speedup (interval)", "note"]
+    widths = [0.08, 0.08, 0.05, 0.05, 0.03, 0.07, 0.15, 0.05, 0.06, 0.12, 0.26]
     if several_params:
         columns.insert(1, "params")
-        widths.insert(1, 0.14)
+        widths.insert(1, 0.12)
     if several_machines:
         columns.insert(0, "machine")
-        widths.insert(0, 0.12)
+        widths.insert(0, 0.1)
     widths[-1] = max(0.12, 0.96 - sum(widths[:-1]))
     rows, colors = [], []
     for r in table.to_dict("records"):
         failed = r["status"] != "ok"
         unstable = bool(r.get("unstable") is True)
-        note = ""
-        if failed:
-            note = f"FAILED: {str(r.get('error') or '')[:70]}"
-        elif unstable:
-            note = "! unstable: CV above 10%"
-        interval = (
-            f"{fmt_seconds(r['ci_low'])} - {fmt_seconds(r['ci_high'])}"
-            if pd.notna(r.get("ci_low"))
-            else "-"
-        )
         cells = [
             r["scenario"],
             r["backend"],
@@ -280,11 +275,11 @@ def case_table_pages(data: ReportData) -> list[Page]:
             r["status"],
             str(int(r["n"])) if pd.notna(r.get("n")) else "0",
             fmt_seconds(r["median"]) if pd.notna(r.get("median")) else "-",
-            interval,
+            _interval_cell(r),
             f"{r['cv']:.1%}" if pd.notna(r.get("cv")) else "-",
             fmt_number(r.get("tasks_per_s", float("nan"))),
-            f"{r['speedup']:.2f}x" if pd.notna(r.get("speedup")) else "-",
-            note,
+            _speedup_cell(r),
+            "FAILED: " + str(r.get("error") or "")[:70] if failed else _case_note(r),
         ]
         if several_params:
             cells.insert(1, params_label(r["params"]))
@@ -292,6 +287,16 @@ def case_table_pages(data: ReportData) -> list[Page]:
             cells.insert(0, r["machine"])
         rows.append(cells)
         colors.append(FAILED_COLOR if failed else UNSTABLE_COLOR if unstable else None)
+    note = (
+        "median wall time per batch over repeats, with its exact interval (order statistics) at "
+        "the level shown and what it covers: one process, or rounds pooled. speedup's interval "
+        "carries the sequential case's variation too (Hodges-Lehmann). red: the case failed; "
+        f"yellow: unstable, the coefficient of variation is above {UNSTABLE_CV:.0%}."
+    )
+    if (table.get("ci_scope") == "1 process").any():
+        note += (
+            " One process misses the variation between processes: --rounds 3 or more catches it."
+        )
     pages = []
     total = (len(rows) + ROWS_PER_TABLE_PAGE - 1) // ROWS_PER_TABLE_PAGE
     for index in range(total):
@@ -302,9 +307,57 @@ def case_table_pages(data: ReportData) -> list[Page]:
             rows[chunk],
             columns,
             colors[chunk],
-            note="median wall time per batch over repeats, 95% bootstrap interval; red: the case "
-            "failed (no numbers); yellow: unstable, the coefficient of variation is above 10%",
+            note=note,
             widths=widths,
         )
         pages.append((f"cases-{index + 1}" if total > 1 else "cases", fig))
     return pages
+
+
+def _interval_cell(r: dict) -> str:
+    """'926 ms - 971 ms (93.7%, 1 process)', or why there is none."""
+    if pd.isna(r.get("ci_low")):
+        return "-"
+    scope = r.get("ci_scope") or ""
+    level = level_text(r.get("ci_level", float("nan")))
+    return (
+        f"{fmt_seconds(r['ci_low'])} - {fmt_seconds(r['ci_high'])} "
+        f"({level}{', ' + scope if scope else ''})"
+    )
+
+
+def _speedup_interval(r) -> str:
+    """'interval 1.35-2.46 at 96.8%; ' or nothing when the speedup has no interval."""
+    if pd.isna(r.get("speedup_ci_low")):
+        return ""
+    return (
+        f"interval {r['speedup_ci_low']:.2f}-{r['speedup_ci_high']:.2f} at "
+        f"{level_text(r['speedup_ci_level'])}; "
+    )
+
+
+def _speedup_cell(r: dict) -> str:
+    if pd.isna(r.get("speedup")):
+        return "-"
+    text = f"{r['speedup']:.2f}x"
+    if pd.notna(r.get("speedup_ci_low")):
+        text += (
+            f" ({r['speedup_ci_low']:.2f}-{r['speedup_ci_high']:.2f}, "
+            f"{level_text(r['speedup_ci_level'])})"
+        )
+    return text
+
+
+def _case_note(r: dict) -> str:
+    notes = []
+    if r.get("unstable") is True:
+        notes.append(f"! unstable: CV above {UNSTABLE_CV:.0%}")
+    efficiency = r.get("efficiency_note") or ""
+    if efficiency:
+        notes.append(f"efficiency {r['efficiency']:.1%}: {efficiency}")
+    for note in str(r.get("ci_note") or "").split("; "):
+        if note and ("widest interval" not in note or pd.isna(r.get("ci_low"))):
+            notes.append(note)  # the level is in the interval's cell already
+    if pd.notna(r.get("round_cv")) and r.get("round_cv", 0) > UNSTABLE_CV:
+        notes.append(f"round CV {r['round_cv']:.0%}")
+    return "; ".join(notes)
