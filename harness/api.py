@@ -71,20 +71,11 @@ def report(
     path: str | os.PathLike[str],
 ) -> Path:
     """Draw the report of a frame (from `run` or `load`) or of run folders as a PDF."""
-    from harness.report.advice_pages import full_report
-    from harness.report.data import ReportData
-    from harness.report.pdf import write_pdf
+    from harness import reporting
 
     if isinstance(runs, pd.DataFrame):
-        data = ReportData(runs[list(results.SCHEMA)], [])
+        data = reporting.from_frame(runs)
     else:
         items = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
-        dirs = results.run_dirs(items)
-        latency, _ = results.load_runs(dirs, name=results.LATENCY)
-        timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
-        infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
-        data = ReportData(results.load_runs(dirs)[0], infos, latency=latency,
-                          timeseries=timeseries)  # fmt: skip
-    target = Path(path)
-    write_pdf(full_report(data), target)
-    return target
+        data = reporting.load_data(results.run_dirs(items))
+    return reporting.write(data, Path(path))[0]

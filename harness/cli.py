@@ -223,28 +223,16 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="pdf, or png/svg files in a folder")] = "pdf",
 ) -> None:
     """Render the report: figures and tables of the runs."""
-    from harness.report import pdf
+    from harness import reporting
 
-    if fmt not in ("pdf", "png", "svg"):
+    if fmt not in reporting.FORMATS:
         raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
-    from harness.report.data import ReportData
-
     dirs = _run_dirs(runs)
-    df = _load([str(d) for d in dirs])
-    infos = [results.run_info(d) for d in dirs if (d / results.RUN_JSON).exists()]
-    latency, _ = results.load_runs(dirs, name=results.LATENCY)
-    timeseries, _ = results.load_runs(dirs, name=results.TIMESERIES)
-    from harness.report.advice_pages import full_report
-
-    pages = full_report(ReportData(df, infos, latency=latency, timeseries=timeseries))
-    if fmt == "pdf":
-        target = output or dirs[-1] / "report.pdf"
-        pdf.write_pdf(pages, target)
-        console.print(f"report: {target} ({len(pages)} pages)")
-    else:
-        folder = output or dirs[-1] / "figures"
-        files = pdf.write_images(pages, folder, fmt)
-        console.print(f"figures: {folder} ({len(files)} files)")
+    data = reporting.load_data(dirs)
+    default = dirs[-1] / ("report.pdf" if fmt == "pdf" else "figures")
+    target, n = reporting.write(data, output or default, fmt)
+    what = "report" if fmt == "pdf" else "figures"
+    console.print(f"{what}: {target} ({n} {'pages' if fmt == 'pdf' else 'files'})")
 
 
 @app.command()

@@ -14,9 +14,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from harness import results
-from harness.report import pdf
-from harness.report.advice_pages import full_report
-from harness.report.data import ReportData
+from harness.reporting import pages as assembly
+from harness.reporting.claims_pages import full_report
+from harness.reporting.data import ReportData
 from tests.conftest import HARNESS, REPO, harness
 
 SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "latency", "memory-time"]
@@ -114,16 +114,16 @@ def test_every_figure_has_data(cpu_run):
 
 def test_title_page_says_the_headline(cpu_run):
     data = _data(cpu_run)
-    line = pdf.headline(data, "cpu")
+    line = assembly.headline(data, "cpu")
     assert line.startswith("cpu: ") and "x the sequential loop" in line
-    text = " ".join(t.get_text() for t in pdf.title_page(data).texts)
+    text = " ".join(t.get_text() for t in assembly.title_page(data).texts)
     assert data.runs[0]["run_id"] in text and "harness 0." in text
 
 
 def test_two_machines_are_drawn_side_by_side(cpu_run, small_cpu_run, tmp_path):
     data = _data(cpu_run, small_cpu_run)
     assert len(set(data.labels.values())) == 2  # same host: told apart by cpus or run id
-    pages = dict(pdf.build(data))
+    pages = dict(assembly.build(data))
     panels = [ax for ax in pages["cpu-throughput"].axes if ax.get_visible()]
     titles = {ax.get_title() for ax in panels}
     assert titles == set(data.labels.values())
@@ -135,7 +135,7 @@ def test_two_machines_are_drawn_side_by_side(cpu_run, small_cpu_run, tmp_path):
 
 
 def test_a_parameter_sweep_gets_one_panel_per_value(sweep_run):
-    pages = dict(pdf.build(_data(sweep_run)))
+    pages = dict(assembly.build(_data(sweep_run)))
     panels = [ax for ax in pages["sweep-throughput"].axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in panels) == ["seconds=0.005", "seconds=0.01"]
     assert all(_has_data(fig) for fig in pages.values())
@@ -149,11 +149,15 @@ def test_a_parameter_sweep_gets_one_panel_per_value(sweep_run):
 
 
 def test_extra_pages_plug_in(cpu_run):
-    claims = pdf.table_page("claims", [["threads give no speedup", "0.95x"]], ["claim", "measured"])
-    pages = pdf.build(
+    claims = assembly.table_page(
+        "claims", [["threads give no speedup", "0.95x"]], ["claim", "measured"]
+    )
+    pages = assembly.build(
         _data(cpu_run),
         front_pages=[lambda data: [("claims", claims)]],
-        scenario_pages=[lambda data, s: [(f"{s}-advice", pdf.text_page(s, ["use processes"]))]],
+        scenario_pages=[
+            lambda data, s: [(f"{s}-advice", assembly.text_page(s, ["use processes"]))]
+        ],
     )
     names = [n for n, _ in pages]
     assert names[1] == "claims" and names.index("cpu-advice") < names.index("cases")
@@ -171,7 +175,7 @@ def test_failed_and_unstable_cases_are_marked(cpu_run):
     data = _data(cpu_run)
     data.table.loc[0, ["status", "error"]] = ["error", "boom"]  # mark, not measure
     data.table.loc[1, "unstable"] = True
-    (_, fig), *_ = pdf.case_table_pages(data)
+    (_, fig), *_ = assembly.case_table_pages(data)
     cells = fig.axes[0].tables[0].get_celld()
     texts = {cell.get_text().get_text() for cell in cells.values()}
     assert "FAILED: boom" in texts and any(t.startswith("! unstable") for t in texts)

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from harness import advice, claims
 from harness.render.advice_text import crossover_sentences, recommendation_sentences
-from harness.report.data import ReportData, params_label
-from harness.report.pdf import Page, table_page, text_page
+from harness.reporting.data import ReportData, params_label
+from harness.reporting.pages import Page, build, table_page, text_page
 
 VERDICT_COLOURS = {
     claims.SUPPORTS: "#d4edda",
@@ -61,6 +61,4 @@ def recommendation_page(data: ReportData, scenario: str) -> Iterable[Page]:
 
 def full_report(data: ReportData) -> list[Page]:
     """The whole report as `harness report` draws it: figures, claims and advice."""
-    from harness.report import pdf
-
-    return pdf.build(data, front_pages=[claims_page], scenario_pages=[recommendation_page])
+    return build(data, front_pages=[claims_page], scenario_pages=[recommendation_page])

@@ -11,19 +11,17 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from harness import fingerprint
 from harness.console import fmt_number, fmt_seconds
 from harness.measure.stats import UNSTABLE_CV, level_text
-from harness.report import figures, style
-from harness.report.data import ReportData, params_label
+from harness.reporting import figures, style
+from harness.reporting.data import ReportData, params_label
 
 Page = tuple[str, Figure]
 PageMaker = Callable[[ReportData], Iterable[Page]]
@@ -60,31 +58,6 @@ def build(
     for make in back_pages:
         pages += list(make(data))
     return pages
-
-
-def write_pdf(pages: list[Page], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf:
-            for _, fig in pages:
-                pdf.savefig(fig)
-                plt.close(fig)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_images(pages: list[Page], folder: Path, fmt: str) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, (name, fig) in enumerate(pages, 1):
-        target = folder / f"{i:02d}-{name.replace('/', '_')}.{fmt}"
-        fig.savefig(target, format=fmt)
-        plt.close(fig)
-        out.append(target)
-    return out
 
 
 # Headline and title ------------------------------------------------------------------------

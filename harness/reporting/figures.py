@@ -25,8 +25,8 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.console import fmt_bytes, fmt_seconds
 from harness.measure.stats import level_text, median_interval
-from harness.report.data import ReportData, params_label
-from harness.report.style import PHASE_COLORS, machine_styles, order, palette
+from harness.reporting.data import ReportData, params_label
+from harness.reporting.style import PHASE_COLORS, machine_styles, order, palette
 
 A4_LANDSCAPE = (11.69, 8.27)
 MAX_PANELS = 6  # per page: more would print too small to read

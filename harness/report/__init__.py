@@ -1,1 +1,0 @@
-"""Report figures (seaborn) and their assembly into a PDF; reads only result frames."""
