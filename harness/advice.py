@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness import analysis, results
-from harness.console import fmt_bytes, fmt_seconds
+from harness.render.units import fmt_bytes, fmt_seconds
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:

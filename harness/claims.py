@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness import advice
-from harness.console import fmt_bytes, fmt_seconds
+from harness.render.units import fmt_bytes, fmt_seconds
 
 COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario"]
 SUPPORTS, PARTLY, DIFFERS, UNDECIDED, NO_BASIS, NO_DATA, NOT_MEASURED = (

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import analysis, fingerprint, results, runner, spec, workloads
-from harness.console import print_summary
 from harness.errors import InputError
+from harness.render.summary import print_summary
 
 app = typer.Typer(
     add_completion=False,
@@ -267,9 +267,10 @@ def compare(
 ) -> None:
     """Compare a contender with a baseline case by case: ratio, interval, significance."""
     from harness import compare as cmp
+    from harness.render import compare as shown
 
-    if fmt not in cmp.FORMATS:
-        raise BadInput(f"--format: expected one of {', '.join(cmp.FORMATS)}, got {fmt!r}")
+    if fmt not in shown.FORMATS:
+        raise BadInput(f"--format: expected one of {', '.join(shown.FORMATS)}, got {fmt!r}")
     if not 0 < alpha < 1:
         raise BadInput("--alpha: must be between 0 and 1")
     try:
@@ -285,11 +286,11 @@ def compare(
     except cmp.CompareError as exc:
         raise BadInput(str(exc)) from None
     if fmt == "table":
-        console.print(cmp.rich_table(result))
-        for warning in cmp.warnings(result):
+        console.print(shown.rich_table(result))
+        for warning in shown.warnings(result):
             console.print(f"[yellow]! {warning}[/]")
     else:
-        writer = {"markdown": cmp.to_markdown, "csv": cmp.to_csv, "json": cmp.to_json}[fmt]
+        writer = {"markdown": shown.to_markdown, "csv": shown.to_csv, "json": shown.to_json}[fmt]
         sys.stdout.write(writer(result))
     regressions = result.regressions
     if fail_on_regression and not regressions.empty:

@@ -19,23 +19,19 @@ variation is in every sample rather than divided out by a fixed median.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 from scipy.stats import mannwhitneyu
 
-from harness.console import fmt_bytes, fmt_seconds
 from harness.errors import InputError
 from harness.measure import stats
 from harness.protocol import MetricInfo, metric_info
 
 MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks"]
 NORMALIZE = ("none", "sequential")
-FORMATS = ("table", "markdown", "csv", "json")
 
 
 class CompareError(InputError):
@@ -301,155 +297,3 @@ def _verdict(
 def _one(group: pd.DataFrame, column: str) -> str:
     values = sorted(set(group[column])) if column in group and not group.empty else []
     return ",".join(map(str, values)) or "?"
-
-
-# Output ---------------------------------------------------------------------------------
-
-
-def _fmt(value: float, unit: str = "") -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if unit == "s":
-        return fmt_seconds(value)
-    if unit == "B":
-        return fmt_bytes(value)
-    return f"{value:.4g}"
-
-
-def _interval(r: dict) -> str:
-    if not math.isfinite(r["ci_low"]):
-        return "-"
-    return f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {stats.level_text(r['ci_level'])}"
-
-
-def _display(result: Comparison) -> list[tuple[list[str], str]]:
-    """Cells of each row, and the row's change (to pick its colour)."""
-    rows = []
-    for r in result.rows.to_dict("records"):
-        change = r["change"]
-        if change == "failed":
-            change += f" ({r['status_contender']})"
-        elif change.startswith("too few"):
-            change += f" ({r['note']})"
-        cells = [
-            str(r.get("scenario", "")),
-            str(r.get("backend", "*")),
-            str(r.get("workers", "*")),
-            str(r.get("params", "*")),
-            _fmt(r["baseline_median"], result.info.unit) + f" (n={r['n_baseline']})",
-            _fmt(r["contender_median"], result.info.unit) + f" (n={r['n_contender']})",
-            f"{r['ratio']:.3f}x" if math.isfinite(r["ratio"]) else "-",
-            _interval(r),
-            _fmt(r["p_value"]),
-            change,
-        ]
-        rows.append((cells, r["change"]))
-    return rows
-
-
-def warnings(result: Comparison) -> list[str]:
-    """Why a verdict is missing or weak: too few values, one process a side, failures."""
-    out = []
-    rows = result.rows
-    few = rows[rows["change"].str.startswith("too few")]
-    if not few.empty:
-        out.append(
-            f"{len(few)} case(s) have too few {result.unit} for Mann-Whitney U to reach "
-            f"p < {result.alpha:g} (it needs >= {stats.needed_each(result.alpha)} a side): "
-            "no change is called for them."
-        )
-    if result.unit == "repeats":
-        alone = rows[(rows["rounds_baseline"] == 1) | (rows["rounds_contender"] == 1)]
-        if not alone.empty:
-            out.append(
-                f"{len(alone)} case(s) have one round (one process) on a side: the test "
-                "sees repeats inside one process, not the variation between processes; "
-                "--rounds 3 or more on both sides catches it."
-            )
-    elif result.unit == "rounds":
-        out.append(
-            f"{result.metric} has one value per round (per case process): it is compared "
-            "across rounds; --rounds N gives it N values a side."
-        )
-    unmatched = {side: n for side, n in result.unmatched.items() if n}
-    if unmatched:
-        sides = " and ".join(f"{n} {side}" for side, n in unmatched.items())
-        out.append(
-            f"{sides} case(s) have no match on the other side (not shown); "
-            "--ignore workers (or backend, params) can loosen the match."
-        )
-    failed = rows[rows["change"] == "failed"]
-    if not failed.empty:
-        out.append(f"{len(failed)} case(s) failed in the contender but not in the baseline.")
-    return out
-
-
-def caption(result: Comparison) -> str:
-    better = result.info.better
-    direction = f"{better} is better" if better != "none" else "no better direction"
-    return (
-        f"{result.metric} ({direction}; one value per {result.unit[:-1]}); ratio = contender / "
-        f"baseline; interval: Hodges-Lehmann from Mann-Whitney, at its real level (asked "
-        f"{1 - result.alpha:.0%}); a change is called when Mann-Whitney U gives p < "
-        f"{result.alpha:g} and the ratio is beyond {result.threshold:.0%}. baseline: "
-        f"{', '.join(result.baseline_runs)}; contender: {', '.join(result.contender_runs)}"
-    )
-
-
-HEADERS = ["scenario", "backend", "workers", "params", "baseline", "contender", "ratio"]
-HEADERS += ["interval (level)", "p", "change"]
-
-
-def _style(result: Comparison, change: str) -> str:
-    better_word, worse_word = result.words
-    if change == "failed":
-        return "red bold"
-    if change.startswith("too few"):
-        return "yellow"
-    if change == "same" or change == "n/a":
-        return "dim"
-    if result.info.better == "none":
-        return ""
-    return "green" if change == better_word else "red" if change == worse_word else ""
-
-
-def rich_table(result: Comparison) -> Table:
-    table = Table(title=f"compare {result.metric}", caption=caption(result), header_style="bold")
-    for name in HEADERS:
-        table.add_column(name, justify="left" if name in ("backend", "change") else "right")
-    for cells, change in _display(result):
-        style = _style(result, change)
-        cells[-1] = f"[{style}]{cells[-1]}[/]" if style else cells[-1]
-        table.add_row(*cells)
-    return table
-
-
-def to_markdown(result: Comparison) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
-    for cells, _ in _display(result):
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    notes = "".join(f"\n> {w}\n" for w in warnings(result))
-    return "\n".join(lines) + f"\n\n{caption(result)}\n{notes}"
-
-
-def to_csv(result: Comparison) -> str:
-    return result.rows.to_csv(index=False)
-
-
-def to_json(result: Comparison) -> str:
-    return json.dumps(
-        {
-            "metric": result.metric,
-            "better": result.info.better,
-            "higher_is_better": result.higher_is_better,
-            "per": result.unit[:-1],
-            "threshold": result.threshold,
-            "alpha": result.alpha,
-            "normalize": result.normalize,
-            "baseline_runs": result.baseline_runs,
-            "contender_runs": result.contender_runs,
-            "warnings": warnings(result),
-            "cases": json.loads(result.rows.to_json(orient="records")),
-        },
-        indent=2,
-    )

@@ -23,8 +23,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
-from harness.console import fmt_bytes, fmt_seconds
 from harness.measure.stats import level_text, median_interval
+from harness.render.units import fmt_bytes, fmt_seconds
 from harness.reporting.data import ReportData, params_label
 from harness.reporting.style import PHASE_COLORS, machine_styles, order, palette
 

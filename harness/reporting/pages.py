@@ -18,8 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness import fingerprint
-from harness.console import fmt_number, fmt_seconds
 from harness.measure.stats import UNSTABLE_CV, level_text
+from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
 from harness.reporting.data import ReportData, params_label
 

@@ -1,4 +1,4 @@
-"""Terminal tables for run summaries, shared by `run` and `show`."""
+"""The summary table of runs in the terminal, shared by `run` and `show`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.measure.stats import UNSTABLE_CV, level_text
+from harness.render.units import (
+    EFFICIENCY_MARKS,
+    fmt_bytes,
+    fmt_efficiency,
+    fmt_interval,
+    fmt_number,
+    fmt_ratio,
+    fmt_seconds,
+)
 
 STATUS_STYLE = {
     "ok": "green",
@@ -18,76 +27,6 @@ STATUS_STYLE = {
     "timeout": "yellow",
     "interrupted": "yellow",
 }
-
-
-def fmt_seconds(value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
-
-
-def fmt_bytes(value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.0f} B"
-
-
-def fmt_number(value: float, digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
-
-
-def fmt_interval(median: float, low: float, high: float) -> str:
-    """'47.2 ms (42.1-49.7)': the interval in the median's unit, so it reads at a glance."""
-    if median is None or not math.isfinite(median):
-        return "-"
-    text = fmt_seconds(median)
-    unit = text.split()[-1]
-    scale = {"s": 1, "ms": 1e-3, "µs": 1e-6, "ns": 1e-9}[unit]
-    if math.isfinite(low) and math.isfinite(high):
-        text += f" ({low / scale:.3g}-{high / scale:.3g})"
-    return text
-
-
-def fmt_ratio(value: float, low: float = math.nan, high: float = math.nan) -> str:
-    """'2.03x (1.9-2.1)': a speedup with its interval when it has one."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    text = f"{value:.3g}x"
-    if math.isfinite(low) and math.isfinite(high):
-        text += f" ({low:.3g}-{high:.3g})"
-    return text
-
-
-#: Marks on efficiency above 100%, and the footnote each gets.
-EFFICIENCY_MARKS = {
-    "above 1: noise or an effect to explain": (
-        "?",
-        "efficiency above 100% whose interval reaches 100% or below: noise, or an effect "
-        "to explain; not a finding",
-    ),
-    "superlinear": (
-        "^",
-        "superlinear: the whole interval of efficiency is above 100%; an effect to explain "
-        "(caches, less contention), check it before trusting it",
-    ),
-}
-
-
-def fmt_efficiency(value: float, note: str = "") -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    mark = EFFICIENCY_MARKS.get(note or "", ("", ""))[0]
-    if not mark:
-        return f"{value:.0%}"
-    return f"{value:.1%} {mark}" if round(value * 100) == 100 else f"{value:.0%} {mark}"
 
 
 def _levels(table: pd.DataFrame, level: str, n: str, scope: str | None = None) -> str:
