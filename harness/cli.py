@@ -348,6 +348,12 @@ def claims(
 
 
 @app.command()
+def schema() -> None:
+    """The scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
+    print(json.dumps(spec.json_schema(), indent=2))
+
+
+@app.command()
 def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
     """This machine and its software, as a run records them."""
     fp = fingerprint.collect()

@@ -292,6 +292,21 @@ def validate(data: dict[str, Any], where: str) -> Spec:
         raise SpecError(f"{where}: " + "; ".join(_messages(exc))) from None
 
 
+def json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema: the fields, types and bounds `load` enforces.
+
+    Names that only the registries know (workloads, backends) are listed as enums, so an
+    editor flags a typo before a run does.
+    """
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "harness scenario spec"
+    props = schema["properties"]
+    props["workload"]["enum"] = workloads.names()
+    props["backends"]["items"] = {"enum": list(backends.NAMES), "type": "string"}
+    return schema
+
+
 def resolve(path_or_name: str | os.PathLike[str]) -> Path:
     text = str(path_or_name)
     candidate = Path(text)

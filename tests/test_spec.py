@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness import spec
@@ -98,3 +100,21 @@ def test_malformed_toml_names_the_file(tmp_path):
 def test_unknown_scenario_lists_the_known_ones():
     with pytest.raises(spec.SpecError, match="unknown scenario 'nope' .*cpu"):
         spec.load("nope")
+
+
+def test_schema_accepts_every_shipped_scenario_and_rejects_a_broken_one():
+    import jsonschema
+
+    from tests.conftest import harness as cli
+
+    proc = cli("schema")
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in spec.available():
+        data = spec.tomllib.loads(spec.resolve(name).read_text())
+        assert not list(validator.iter_errors(data)), name
+    broken = {**spec.tomllib.loads(spec.resolve("cpu").read_text()), "repeat": 0, "colour": "red"}
+    broken["backends"] = ["threads", "nope"]
+    messages = {e.message for e in validator.iter_errors(broken)}
+    assert len(messages) == 3, messages
