@@ -93,6 +93,8 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _check_params_and_options(self) -> Spec:
+        if not self.backends:  # the default is empty only when nothing is registered
+            raise ValueError("; ".join(backends.problems()))
         for params in self.param_sets(quick=False) + self.param_sets(quick=True):
             workloads.get(self.workload).params(**params)
         for name, options in self.backend_options.items():

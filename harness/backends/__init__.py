@@ -140,16 +140,20 @@ def why_unknown(name: str) -> str | None:
         return _failed[name]
     known = ", ".join(names())
     if not known:
-        return (
-            f"unknown backend {name!r}: no backends are registered (the harness package's "
-            f"metadata has no {GROUP!r} entry points; reinstall it: pip install -e .)"
-        )
+        return f"unknown backend {name!r}: no backends are registered ({_NOTHING})"
     return f"unknown backend {name!r} (known: {known})"
+
+
+_NOTHING = (
+    f"the installed harness metadata has no {GROUP!r} entry points; reinstall it: "
+    "make .venv/.installed-stamp, or pip install -e ."
+)
 
 
 def problems() -> list[str]:
     """One line per entry point of the group that could not be used, after trying them all."""
-    names()
+    if not names():
+        return [f"no backends are registered: {_NOTHING}"]
     return [*_skipped, *(_failed[n] for n in sorted(_failed))]
 
 
