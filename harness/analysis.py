@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from harness import backends
 from harness.measure.stats import ratio_interval, summarize
 
 CASE_KEYS = [
@@ -194,12 +195,10 @@ def _scaling(row: dict, base_median: float, base: np.ndarray | None, own: np.nda
     return out
 
 
-BACKEND_ORDER = ["sequential", "threads", "processes", "asyncio", "dask", "ray"]
-
-
 def _backend_order(col: pd.Series) -> pd.Series:
-    if col.name == "backend":
-        return col.map(lambda b: BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99)
+    if col.name == "backend":  # each backend class's display_order, then the name
+        rank = {b: i for i, b in enumerate(sorted(set(col), key=backends.display_rank))}
+        return col.map(rank)
     if col.name == "params":  # by value, so 65536 comes before 1048576
         unique = sorted({str(p) for p in col}, key=_params_key)
         rank = {p: i for i, p in enumerate(unique)}

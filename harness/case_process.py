@@ -8,6 +8,7 @@ cannot corrupt them.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -68,7 +69,7 @@ def _run_case(
     backend_cls = backends.get(case.backend)
     backend = backend_cls(case.workers, backend_cls.options_model(**case.backend_options))
     task = workload.async_task if backend_cls.task_kind == "async" else workload.task
-    _import_engine(case.backend)
+    _import_engine(backend_cls)
     me = psutil.Process()
     info = me.memory_full_info()
     emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
@@ -160,12 +161,10 @@ def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:
     return [workload.digest(o) for o in outputs] if workload.digest is not None else outputs
 
 
-def _import_engine(backend: str) -> None:
+def _import_engine(backend_cls: type[backends.Backend]) -> None:
     """Import the engine before the baseline, so the baseline is 'driver with imports'."""
-    if backend == "dask":
-        import distributed  # noqa: F401
-    elif backend == "ray":
-        import ray  # noqa: F401
+    if backend_cls.engine_module:
+        importlib.import_module(backend_cls.engine_module)
 
 
 class OutputMismatch(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import traceback
@@ -18,7 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
-from harness import analysis, fingerprint, results, runner, spec, workloads
+from harness import analysis, backends, fingerprint, results, runner, spec, workloads
 from harness.errors import InputError
 from harness.render.summary import print_summary
 
@@ -50,7 +51,6 @@ def _split_list(text: str | None, flag: str, cast=str) -> list | None:
     return items
 
 
-@app.command()
 def run(
     scenario: Annotated[str, typer.Argument(help="scenario name (see `harness list`) or a .toml path")],
     backends: Annotated[str | None, typer.Option(help="comma-separated backends, e.g. threads,ray")] = None,
@@ -61,9 +61,8 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="per-case timeout in seconds")] = None,
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
     resume: Annotated[Path | None, typer.Option(help="a run folder: run only its missing cases")] = None,
-    dask_address: Annotated[str | None, typer.Option(help="tcp://host:port of an existing Dask scheduler")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="host:port of an existing Ray cluster")] = None,
     sample_interval: Annotated[float, typer.Option(help="memory sampling interval in seconds")] = 0.05,
+    **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
     from harness.render.progress import ProgressObserver
@@ -76,8 +75,7 @@ def run(
         quick=quick,
         timeout_s=timeout,
         sample_interval_s=sample_interval,
-        dask_address=dask_address,
-        ray_address=ray_address,
+        addresses={_ADDRESS_PARAMS[k]: v for k, v in addresses.items() if v is not None},
     )
     the_run = runner.Run.create(scenario, options, out=out, resume=resume)
     console.print(
@@ -100,9 +98,32 @@ def run(
         raise typer.Exit(130)
 
 
+#: Keyword of `run` -> the backend whose `address_flag` it is.
+_ADDRESS_PARAMS = {f"{name}_address": name for name in backends.with_address_flag()}
+
+
+def _address_options(command):
+    """One `--<backend>-address` option on `command` per backend class with an address_flag,
+    so a backend from another package gets its flag, help and validation like a built-in."""
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for param, name in _ADDRESS_PARAMS.items():
+        cls = backends.get(name)
+        option = typer.Option(cls.address_flag, help=cls.address_help)
+        params.append(
+            inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=Annotated[str | None, option])
+        )  # fmt: skip
+    command.__signature__ = signature.replace(parameters=params)
+    return command
+
+
+run = app.command()(_address_options(run))
+
 cluster_app = typer.Typer(
     no_args_is_help=True,
-    help="Start, inspect and stop a local multi-process Dask or Ray cluster.",
+    help="Start, inspect and stop a local multi-process cluster "
+    f"({', '.join(backends.with_launcher()) or 'no backend has a launcher'}).",
 )
 app.add_typer(cluster_app, name="cluster")
 StateOption = Annotated[
@@ -116,7 +137,7 @@ StateOption = Annotated[
 
 @cluster_app.command("up")
 def cluster_up(
-    engine: Annotated[str, typer.Argument(help="dask or ray")],
+    engine: Annotated[str, typer.Argument(help=f"a backend with a launcher: {', '.join(backends.with_launcher())}")],
     workers: Annotated[
         int | None,
         typer.Option(
@@ -138,7 +159,7 @@ def cluster_up(
         info = cluster.up(engine, workers or os.cpu_count() or 1, host, state)
     except cluster.ClusterError as exc:
         raise BadInput(f"cluster up {engine}: {exc}") from None
-    flag = "--dask-address" if engine == "dask" else "--ray-address"
+    flag = backends.get(engine).address_flag
     console.print(
         f"{engine} cluster up at [bold]{info['address']}[/] with {info['workers']} workers "
         f"({len(info['pids'])} processes, state {cluster.state_path(state)})"
@@ -190,8 +211,6 @@ def cluster_status(state: StateOption = None) -> None:
 @app.command("list")
 def list_scenarios() -> None:
     """The scenarios, workloads and backends this harness knows."""
-    from harness import backends as registry
-
     table = Table("scenario", "workload", "backends", "description", header_style="bold")
     for name in spec.available():
         try:
@@ -202,7 +221,15 @@ def list_scenarios() -> None:
         table.add_row(s.name, s.workload, ",".join(s.backends), s.description)
     console.print(table)
     console.print("workloads: " + ", ".join(workloads.names()))
-    console.print("backends:  " + ", ".join(registry.NAMES))
+    console.print("backends:  " + ", ".join(_with_origin(n) for n in backends.names()))
+    for problem in backends.problems():
+        err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+
+def _with_origin(name: str) -> str:
+    """A backend's name, and the package it comes from when that is not harness itself."""
+    origin = backends.origin(name)
+    return name if origin.split(" ")[0] == backends.BUILTIN_DIST else f"{name} ({origin})"
 
 
 @app.command()

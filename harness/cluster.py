@@ -1,12 +1,14 @@
 """Clusters: check a cluster address before a run, and start/stop a local multi-process one.
 
-Two jobs, both about clusters the benchmark runs on:
+Two jobs, both about clusters the benchmark runs on, neither knowing any engine: what is
+engine-specific is stated on each backend class (`cluster_size`, `launch_cluster`,
+`cluster_unit`).
 
-- `available_workers` connects to an existing Dask or Ray cluster (with a short timeout)
-  and counts its workers, so a bad address fails before any case runs; `fit_workers`
-  turns that count into the worker counts of the cases.
-- `up` / `down` / `status` start a local multi-process cluster with the engines' own
-  launchers (`dask scheduler` + `dask worker`, `ray start --head --block`), bound to
+- `available_workers` reaches an existing cluster (TCP with a short timeout, then the
+  backend's `cluster_size`) and counts its workers, so a bad address fails before any case
+  runs; `fit_workers` turns that count into the worker counts of the cases.
+- `up` / `down` / `status` start a local multi-process cluster with the backend's launcher
+  (Dask: `dask scheduler` + `dask worker`; Ray: `ray start --head --block`), bound to
   loopback unless told otherwise, dashboards off. Every process started carries a token in
   its environment, and a state file records the token, the PIDs and the address, so `down`
   stops exactly what `up` started, however the engine re-parents its helpers, and never a
@@ -27,17 +29,18 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from harness import backends
 from harness.errors import InputError
 from harness.measure.proctree import terminate
 from harness.spec import Case
 
-ENGINES = ("dask", "ray")
 #: Seconds allowed to reach a cluster address before a run is refused.
 CONNECT_TIMEOUT_S = 5.0
 STATE_ENV = "HARNESS_CLUSTER_STATE"
@@ -75,59 +78,30 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
 
 
 def available_workers(engine: str, address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> int:
-    """Dask: the scheduler's workers; Ray: the cluster's CPUs. Raises ClusterError."""
+    """The workers of the cluster at `address`, in the backend's `cluster_unit` (Dask:
+    worker processes; Ray: CPUs). Raises ClusterError."""
+    cls = _backend(engine, "address_flag")
     check_reachable(address, timeout_s)
-    if engine == "dask":
-        return _dask_workers(address, timeout_s)
-    if engine == "ray":
-        return _ray_cpus(address)
-    raise ClusterError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    return cls.cluster_size(address, timeout_s)
 
 
-def _dask_workers(address: str, timeout_s: float) -> int:
-    """Ask the scheduler who it is over one comm (a Client would linger on failure)."""
-    import asyncio
-
-    from distributed.core import rpc
-
-    async def identity() -> dict[str, Any]:
-        async with rpc(address, timeout=timeout_s) as scheduler:
-            return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
-
-    try:
-        info = asyncio.run(asyncio.wait_for(identity(), timeout_s * 2))
-    except Exception as exc:  # noqa: BLE001 - anything but an answer means "not a scheduler"
-        why = "it speaks another protocol" if isinstance(exc, MemoryError) else _first_line(exc)
-        raise ClusterError(f"{address} does not answer as a Dask scheduler ({why})") from None
-    if not isinstance(info, dict) or info.get("type") != "Scheduler":
-        raise ClusterError(f"{address} answers, but not as a Dask scheduler")
-    return int(info.get("n_workers", 0))
+def _backend(engine: str, needs: str) -> type[backends.Backend]:
+    """The backend class, if it has what the job needs (an address flag, a launcher)."""
+    if needs == "address_flag":
+        able, lack = tuple(backends.with_address_flag()), "does not run on a cluster by address"
+        which = "backends that do"
+    else:
+        able, lack, which = backends.with_launcher(), "has no cluster launcher", "backends with one"
+    if engine not in able:
+        known = f"{which}: {', '.join(able) or 'none'}"
+        if engine in backends.names():
+            raise ClusterError(f"backend {engine!r} {lack} ({known})")
+        raise ClusterError(f"unknown backend {engine!r} ({known})")
+    return backends.get(engine)
 
 
-def _ray_cpus(address: str) -> int:
-    import logging
-
-    from harness.backends.ray import use_token_auth_if_available
-
-    use_token_auth_if_available()  # before importing Ray; inherited by the cases
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-
-    try:
-        ray.init(
-            address=address, log_to_driver=False, configure_logging=False,
-            logging_level=logging.ERROR,
-        )  # fmt: skip
-        return int(ray.cluster_resources().get("CPU", 0))
-    except Exception as exc:  # noqa: BLE001 - Ray raises many types; all mean "cannot use it"
-        raise ClusterError(
-            f"cannot connect to the Ray cluster at {address}: {_first_line(exc)}"
-        ) from None
-    finally:
-        ray.shutdown()
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, for one-line errors."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -147,7 +121,7 @@ def fit_workers(
         if too_many:
             raise ClusterError(
                 f"--workers {too_many[0]}: {where} has only {available} "
-                f"{'CPUs' if backend == 'ray' else 'workers'}"
+                f"{backends.get(backend).cluster_unit}"
             )
         return cases
     out: list[Case] = []
@@ -187,12 +161,49 @@ def _launcher(tool: str, module: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", module]
 
 
+@dataclass
+class LocalLaunch:
+    """What a backend's `launch_cluster` gets: where and how big, and the one way to start
+    processes that `down` can later find and stop (each carries the cluster's token).
+
+    The launcher sets `address`, starts its processes with `spawn`, and returns once the
+    cluster accepts work; it raises ClusterError, with the log to read, when it does not.
+    """
+
+    host: str
+    workers: int
+    temp_dir: Path
+    env: dict[str, str]
+    info: dict[str, Any] = field(repr=False)
+    address: str = ""
+
+    def free_port(self) -> int:
+        return free_port(self.host)
+
+    def tool(self, script: str, module: str) -> list[str]:
+        """The engine's command line tool next to this Python (`dask`), else `python -m`."""
+        return _launcher(script, module)
+
+    def spawn(self, cmd: list[str], log: str) -> Path:
+        """Start `cmd` in its own session with the token, output to `log` in the temp dir."""
+        path = self.temp_dir / log
+        _spawn(self.info, cmd, self.env, path)
+        return path
+
+    def wait_port(self, port: int, timeout_s: float, log: str) -> None:
+        """Until something listens on `port`; ClusterError if a launcher exits first."""
+        _wait_port(self.host, port, timeout_s, self.info, self.temp_dir / log)
+
+    def running(self, name_part: str) -> bool:
+        """Whether a process of this cluster has `name_part` in its name (a raylet)."""
+        return any(name_part in _name(p) for p in _members(self.info))
+
+
 def up(
     engine: str, workers: int, host: str = "127.0.0.1", state: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
     """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state."""
-    if engine not in ENGINES:
-        raise ClusterError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    cls = _backend(engine, "launch_cluster")
     if workers < 1:
         raise ClusterError("--workers: must be at least 1")
     path = state_path(state)
@@ -213,12 +224,12 @@ def up(
         "started": datetime.now(timezone.utc).isoformat(),
         "launchers": [],
     }
-    env = {**os.environ, TOKEN_VAR: token, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, TOKEN_VAR: token}
+    launch = LocalLaunch(host, workers, temp_dir, env, info)
     try:
-        if engine == "dask":
-            _up_dask(info, env, temp_dir)
-        else:
-            _up_ray(info, env, temp_dir)
+        assert cls.launch_cluster is not None
+        cls.launch_cluster(launch)
+        info["address"] = launch.address
     except BaseException:
         _stop(info)
         raise
@@ -237,82 +248,6 @@ def _spawn(info: dict[str, Any], cmd: list[str], env: dict[str, str], log: Path)
     info["launchers"].append(
         {"pid": proc.pid, "create_time": psutil.Process(proc.pid).create_time(), "cmd": cmd}
     )
-
-
-def _up_dask(info: dict[str, Any], env: dict[str, str], temp_dir: Path) -> None:
-    host, workers = info["host"], info["workers"]
-    port = free_port(host)
-    address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
-    info["address"] = address
-    dask = _launcher("dask", "distributed.cli.dask_scheduler")
-    scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
-    _spawn(
-        info,
-        [*scheduler, "--host", host, "--port", str(port), "--no-dashboard"],
-        env,
-        temp_dir / "scheduler.log",
-    )
-    _wait_port(host, port, 60, info, temp_dir / "scheduler.log")
-    worker = [*dask, "worker"] if dask[0].endswith("dask") else [
-        sys.executable, "-m", "distributed.cli.dask_worker",
-    ]  # fmt: skip
-    _spawn(
-        info,
-        [
-            *worker,
-            address,
-            "--nworkers",
-            str(workers),
-            "--nthreads",
-            "1",
-            "--host",
-            host,
-            "--no-dashboard",
-            "--local-directory",
-            str(temp_dir / "workers"),
-        ],  # fmt: skip
-        env,
-        temp_dir / "workers.log",
-    )
-    from distributed import Client
-
-    try:
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=120)
-    except Exception as exc:  # noqa: BLE001
-        raise ClusterError(
-            f"dask workers did not join {address}: {_first_line(exc)} "
-            f"(log: {temp_dir / 'workers.log'})"
-        ) from None
-
-
-def _up_ray(info: dict[str, Any], env: dict[str, str], temp_dir: Path) -> None:
-    host, workers = info["host"], info["workers"]
-    port = free_port(host)
-    info["address"] = f"{host}:{port}"
-    # Every port of our own: other Ray instances on this machine keep theirs.
-    ports = {
-        "--port": port,
-        "--node-manager-port": free_port(host),
-        "--object-manager-port": free_port(host),
-        "--metrics-export-port": free_port(host),
-        "--dashboard-agent-listen-port": free_port(host),
-        "--dashboard-agent-grpc-port": free_port(host),
-        "--runtime-env-agent-port": free_port(host),
-    }
-    cmd = [
-        *_launcher("ray", "ray.scripts.scripts"), "start", "--head", "--block",
-        "--node-ip-address", host, "--num-cpus", str(workers), "--include-dashboard=false",
-        "--disable-usage-stats", "--temp-dir", str(temp_dir),
-        *[str(x) for item in ports.items() for x in item],
-    ]  # fmt: skip
-    _spawn(info, cmd, env, temp_dir / "ray-start.log")
-    _wait_port(host, port, 90, info, temp_dir / "ray-start.log")
-    deadline = time.monotonic() + 60
-    while not any("raylet" in _name(p) for p in _members(info)):
-        if time.monotonic() > deadline:
-            raise ClusterError(f"no raylet started (log: {temp_dir / 'ray-start.log'})")
-        time.sleep(0.2)
 
 
 def _wait_port(host: str, port: int, timeout_s: float, info: dict[str, Any], log: Path) -> None:

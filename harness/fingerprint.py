@@ -12,11 +12,9 @@ from typing import Any
 
 import psutil
 
+#: Recorded with every run, besides each registered backend's own (`Backend.packages`).
 PACKAGES = (
     "harness",
-    "ray",
-    "dask",
-    "distributed",
     "numpy",
     "pandas",
     "pyarrow",
@@ -66,7 +64,9 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 
 def software() -> dict[str, Any]:
-    versions = package_versions()
+    from harness import backends
+
+    versions = package_versions(tuple(dict.fromkeys((*PACKAGES, *backends.packages()))))
     return {
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),

@@ -141,21 +141,20 @@ class Run:
 
 def fit_to_clusters(cases: list[Case], options: RunOptions) -> tuple[list[Case], list[str]]:
     """Reach every cluster given by address before any case runs; size its cases to it."""
-    from harness import cluster
+    from harness import backends, cluster
 
     notes = []
-    for backend, opts in options.backend_options().items():
-        address = opts["address"]
+    for backend, address in options.addresses.items():
         if not any(c.backend == backend for c in cases):
             continue
+        cls = backends.get(backend)
         where = f"the {backend} cluster at {address}"
         try:
             available = cluster.available_workers(backend, address)
         except cluster.ClusterError as exc:
-            raise InputError(f"--{backend}-address {address}: {exc}") from None
+            raise InputError(f"{cls.address_flag} {address}: {exc}") from None
         cases = cluster.fit_workers(cases, backend, available, options.workers, where)
-        unit = "CPUs" if backend == "ray" else "workers"
-        notes.append(f"{backend}: using {where} ({available} {unit})")
+        notes.append(f"{backend}: using {where} ({available} {cls.cluster_unit})")
     return cases, notes
 
 

@@ -57,7 +57,7 @@ class Spec(BaseModel):
     sweep: dict[str, list[Scalar]] = Field(
         default={}, description="parameters whose values each make their own cases"
     )
-    backends: list[str] = list(backends.DEFAULT)
+    backends: list[str] = Field(default_factory=lambda: list(backends.DEFAULT))
     workers: list[int] = Field(default=[1, 2], min_length=1)
     repeat: int = Field(default=5, ge=1)
     warmup: int = Field(default=1, ge=0)
@@ -77,9 +77,9 @@ class Spec(BaseModel):
     @field_validator("backends")
     @classmethod
     def _known_backends(cls, value: list[str]) -> list[str]:
-        unknown = [b for b in value if b not in backends.NAMES]
-        if unknown:
-            raise ValueError(f"unknown backend {unknown[0]!r} (known: {', '.join(backends.NAMES)})")
+        for name in value:
+            if why := backends.why_unknown(name):
+                raise ValueError(why)
         if not value:
             raise ValueError("at least one backend")
         return list(dict.fromkeys(value))
@@ -93,11 +93,13 @@ class Spec(BaseModel):
 
     @model_validator(mode="after")
     def _check_params_and_options(self) -> Spec:
+        if not self.backends:  # the default is empty only when nothing is registered
+            raise ValueError("; ".join(backends.problems()))
         for params in self.param_sets(quick=False) + self.param_sets(quick=True):
             workloads.get(self.workload).params(**params)
         for name, options in self.backend_options.items():
-            if name not in backends.NAMES:
-                raise ValueError(f"backend_options: unknown backend {name!r}")
+            if why := backends.why_unknown(name):
+                raise ValueError(f"backend_options: {why}")
             for key, value in options.items():
                 if isinstance(value, list) and not value:
                     raise ValueError(f"backend_options.{name}.{key}: give at least one value")
@@ -184,8 +186,7 @@ FLAGS = {
     "quick": "--quick",
     "timeout_s": "--timeout",
     "sample_interval_s": "--sample-interval",
-    "dask_address": "--dask-address",
-    "ray_address": "--ray-address",
+    "addresses": "",  # its messages name the backend's own flag
 }
 
 
@@ -201,8 +202,8 @@ class RunOptions(BaseModel):
     quick: bool = False
     timeout_s: float | None = Field(default=None, gt=0)
     sample_interval_s: float = Field(default=0.05, gt=0)
-    dask_address: str | None = None
-    ray_address: str | None = None
+    #: backend -> address of an existing cluster to run its cases on (its `address_flag`).
+    addresses: dict[str, str] = {}
 
     @field_validator("backends")
     @classmethod
@@ -210,8 +211,8 @@ class RunOptions(BaseModel):
         if value is None:
             return None
         for name in value:
-            if name not in backends.NAMES:
-                raise ValueError(f"unknown backend {name!r} (known: {', '.join(backends.NAMES)})")
+            if why := backends.why_unknown(name):
+                raise ValueError(why)
         return list(dict.fromkeys(value))
 
     @field_validator("workers")
@@ -221,24 +222,26 @@ class RunOptions(BaseModel):
             raise ValueError("every value must be at least 1")
         return value
 
-    @field_validator("dask_address")
+    @field_validator("addresses")
     @classmethod
-    def _dask_address(cls, value: str | None) -> str | None:
-        return _host_port(value, "tcp://")
-
-    @field_validator("ray_address")
-    @classmethod
-    def _ray_address(cls, value: str | None) -> str | None:
-        return _host_port(value, "")
+    def _addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        """Each address as its backend takes it; the message names the backend's flag."""
+        able = backends.with_address_flag()
+        for name, address in value.items():
+            if name not in able:
+                raise ValueError(
+                    f"backend {name!r} does not run on a cluster by address "
+                    f"(those that do: {', '.join(able) or 'none'})"
+                )
+            try:
+                able[name].check_address(address)
+            except ValueError as exc:
+                raise ValueError(f"{able[name].address_flag}: {exc}") from None
+        return value
 
     def backend_options(self) -> dict[str, dict[str, Any]]:
         """The addresses as the backends take them."""
-        options: dict[str, dict[str, Any]] = {}
-        if self.dask_address:
-            options["dask"] = {"address": self.dask_address}
-        if self.ray_address:
-            options["ray"] = {"address": self.ray_address}
-        return options
+        return {name: {"address": address} for name, address in self.addresses.items()}
 
     @classmethod
     def parse(cls, **values: Any) -> RunOptions:
@@ -247,16 +250,6 @@ class RunOptions(BaseModel):
             return cls.model_validate({k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
             raise SpecError("; ".join(_messages(exc, FLAGS))) from None
-
-
-def _host_port(address: str | None, scheme: str) -> str | None:
-    if address is None:
-        return None
-    rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected {scheme}HOST:PORT, got {address!r}")
-    return address
 
 
 def cases(loaded: Spec, options: RunOptions) -> list[Case]:

@@ -22,15 +22,21 @@ MARK = "HARNESS_TEST_MARK"
 SESSION_MARK = uuid.uuid4().hex
 
 
-def harness(*args: str, cwd: Path | None = None, timeout: float = 900, mark: str = SESSION_MARK):
-    """Run the CLI as a user would; returns the CompletedProcess."""
+def harness(
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 900,
+    mark: str = SESSION_MARK,
+    env: dict[str, str] | None = None,
+):
+    """Run the CLI as a user would, `env` added to ours; returns the CompletedProcess."""
     return subprocess.run(
         [HARNESS, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd or REPO,
-        env={**os.environ, MARK: mark},
+        env={**os.environ, **(env or {}), MARK: mark},
     )
 
 

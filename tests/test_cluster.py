@@ -25,7 +25,7 @@ import psutil
 import pytest
 from conftest import HARNESS, harness
 
-from harness import results, spec
+from harness import backends, results, spec
 
 pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
@@ -385,12 +385,13 @@ def test_runs_without_a_nodes_column_still_load(tmp_path):
 def test_version_differences_between_driver_and_nodes_are_named():
     from harness.measure.nodes import node_facts, version_warnings
 
-    driver = node_facts()
+    engine = backends.get("dask").packages  # the backend names what must match
+    driver = node_facts(engine)
     same = {**driver, "address": "10.0.0.6"}
     older = {**driver, "address": "10.0.0.7", "python": "3.10.1",
              "packages": {**driver["packages"], "distributed": "2023.1.0"}}  # fmt: skip
-    assert version_warnings(driver, [same]) == []
-    (line,) = version_warnings(driver, [same, older])
+    assert version_warnings(driver, [same], engine) == []
+    (line,) = version_warnings(driver, [same, older], engine)
     assert line.startswith("node 10.0.0.7 differs from the driver: python 3.10.1")
     assert f"distributed 2023.1.0 (driver {driver['packages']['distributed']})" in line
 

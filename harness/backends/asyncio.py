@@ -21,6 +21,8 @@ class AsyncioBackend(InProcessSharing, Backend):
     name = "asyncio"
     strategy = "one event loop, asyncio.gather under a Semaphore(workers)"
     task_kind = "async"
+    color = "#17becf"
+    display_order = 30
 
     _loop: asyncio.AbstractEventLoop | None = None
 

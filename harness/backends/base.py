@@ -2,7 +2,11 @@
 
 A backend is handed a number of workers and its own options; it knows nothing of specs,
 cases or reports. The runner calls `start`, then `run` for warm-ups and repeats, then
-`stop`. Adding an engine means one new module with one subclass, registered by name.
+`stop`. Everything else the harness needs to know about an engine is a class attribute
+here (the module to import before the memory baseline, packages to record, colour and
+place in reports, the cluster address flag, the local cluster launcher), so adding an
+engine is one module with one subclass plus one entry point in the group
+`harness.backends` (see `harness.backends`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.protocol import BackendDescription, MetricEvent
+
+if TYPE_CHECKING:
+    from harness.cluster import LocalLaunch
 
 
 class BackendOptions(BaseModel):
@@ -55,13 +62,59 @@ class Backend(ABC):
     #: False for backends whose degree of parallelism is fixed (sequential).
     scalable: ClassVar[bool] = True
     #: "sync" backends run a workload's `task`; "async" ones its coroutine `async_task`.
+    #: A spec that names no backends runs every registered "sync" backend.
     task_kind: ClassVar[str] = "sync"
+
+    #: Module the case process imports before it takes the memory baseline, so the baseline
+    #: is "driver with the engine imported" and start-up memory is the workers, not code.
+    #: Import the engine itself lazily (in `start`): `harness list` imports every class.
+    engine_module: ClassVar[str | None] = None
+    #: Distributions whose versions every run records; on a cluster, each node's must match
+    #: the driver's, else the run carries a warning.
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: Colour of this backend in every figure (None: a spare colour picked by name).
+    color: ClassVar[str | None] = None
+    #: Place in tables and legends, lower first; equal places sort by name.
+    display_order: ClassVar[int] = 100
+
+    #: The command-line flag that runs this backend's cases on an existing cluster, e.g.
+    #: "--dask-address"; its value becomes the option `address`. None: this machine only.
+    address_flag: ClassVar[str | None] = None
+    #: The scheme addresses are written with ("tcp://"), for messages; "" takes any.
+    address_scheme: ClassVar[str] = ""
+    #: The flag's help text.
+    address_help: ClassVar[str] = "HOST:PORT of an existing cluster"
+    #: What a cluster's size counts, in messages: "workers", "CPUs".
+    cluster_unit: ClassVar[str] = "workers"
+    #: Starts a local multi-process cluster for `harness cluster up NAME` (a classmethod
+    #: taking a `harness.cluster.LocalLaunch`); None: this backend has no launcher.
+    launch_cluster: ClassVar[Callable[[LocalLaunch], None] | None] = None
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
         self.options = options if options is not None else self.options_model()
+
+    @classmethod
+    def check_address(cls, address: str) -> str:
+        """The address if it is HOST:PORT (with `address_scheme`), else ValueError."""
+        scheme = cls.address_scheme
+        rest = address.removeprefix(scheme) if scheme else address.split("://")[-1]
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected {scheme}HOST:PORT, got {address!r}")
+        return address
+
+    @classmethod
+    def cluster_size(cls, address: str, timeout_s: float) -> int:
+        """How many workers the cluster at `address` offers (counted in `cluster_unit`).
+
+        Called before any case runs, once the address answers TCP; raises
+        `harness.cluster.ClusterError` with one line when it is no such cluster. Backends
+        with an `address_flag` implement it.
+        """
+        raise NotImplementedError(f"the {cls.name} backend cannot run on a cluster")
 
     @abstractmethod
     def start(self) -> None:

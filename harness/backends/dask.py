@@ -3,21 +3,26 @@
 With an address the harness only connects a client: it never starts or stops the cluster.
 It ships its own package to the workers (a zip through a worker plugin, so workers need only
 Dask and pydantic), uses `workers` of the cluster's workers spread over its hosts, records
-every node, and samples memory and CPU on each node while the case runs.
+every node, and samples memory and CPU on each node while the case runs. `launch_cluster`
+starts `dask scheduler` + `dask worker` for `harness cluster up dask`.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
-from harness.protocol import BackendDescription, MetricEvent
+from harness.measure.nodes import ClusterNodes
+from harness.protocol import BackendDescription
 from harness.tasks import identity
+
+if TYPE_CHECKING:
+    from harness.cluster import LocalLaunch
 
 
 class DaskOptions(BackendOptions):
@@ -32,15 +37,22 @@ class ClusterTooSmall(RuntimeError):
     """The cluster at the address has fewer workers than the case asks for."""
 
 
-class DaskBackend(Backend):
+class DaskBackend(ClusterNodes, Backend):
     name = "dask"
     strategy = "client.map(pure=False) then client.gather"
     options_model = DaskOptions
     options: DaskOptions
+    engine_module = "distributed"
+    packages = ("dask", "distributed")
+    color = "#ff7f0e"
+    display_order = 40
+    address_flag = "--dask-address"
+    address_scheme = "tcp://"
+    address_help = "tcp://host:port of an existing Dask scheduler"
+    cluster_unit = "workers"
 
     _cluster: Any = None
     _client: Any = None
-    _sampling: dict[str, str] | None = None
 
     @property
     def remote(self) -> bool:
@@ -156,11 +168,7 @@ class DaskBackend(Backend):
 
     def stop(self) -> None:
         if self._client is not None:
-            if self._sampling:  # a case that failed mid-way: stop the remote samplers
-                try:
-                    self._stop_samplers()
-                except Exception:  # noqa: BLE001 - the cluster may be gone; stopping goes on
-                    pass
+            self.abandon_node_sampling()
             self._client.close()
             self._client = None
         if self._cluster is not None:
@@ -181,25 +189,22 @@ class DaskBackend(Backend):
         if self._client is None:
             return info
         info.details["scheduler"] = self._client.scheduler.address
-        info.remote = self.remote
-        if self.remote:
-            from harness.measure.nodes import node_facts, version_warnings
+        return self.describe_nodes(info) if self.remote else info
 
-            nodes = self._nodes()
-            info.details["nodes"] = nodes
-            info.nodes_used = ",".join(n["address"] for n in nodes if n["workers"])
-            info.warnings = version_warnings(node_facts(), nodes)
-        return info
+    # ---- what ClusterNodes needs: the cluster's hosts, reached through client.run
 
-    def _nodes(self) -> list[dict[str, Any]]:
+    def _connected(self) -> bool:
+        return self._client is not None
+
+    def _node_records(self) -> list[dict[str, Any]]:
         """Every host of the cluster: its facts (from one of its workers) and worker counts."""
         from harness.measure.nodes import node_facts
 
-        facts = self._client.run(node_facts, workers=list(self._workers_info))
+        facts = self._client.run(node_facts, self.packages, workers=list(self._workers_info))
         by_host: dict[str, list[str]] = defaultdict(list)
         for addr, w in self._workers_info.items():
             by_host[w["host"]].append(addr)
-        used = Counter(self._workers_info[a]["host"] for a in self._addresses)
+        used = self._workers_per_node()
         nodes = []
         for host in sorted(by_host):
             first = facts[sorted(by_host[host])[0]]
@@ -215,19 +220,18 @@ class DaskBackend(Backend):
         self._worker_pid = {a: f["pid"] for a, f in facts.items()}
         return nodes
 
-    def start_node_sampling(self, interval_s: float = 0.1) -> None:
+    def _workers_per_node(self) -> dict[str, int]:
+        return dict(Counter(self._workers_info[a]["host"] for a in self._addresses))
+
+    def _start_samplers(self, token: str, interval_s: float) -> None:
         """One sampler per host, in one of the case's workers, over the case's workers there."""
-        if not self.remote or self._client is None:
-            return
         from harness.measure.nodes import start_sampling
 
         if not hasattr(self, "_worker_pid"):
-            self._nodes()
-        token = uuid.uuid4().hex
+            self._node_records()
         per_host: dict[str, list[str]] = defaultdict(list)
         for addr in self._addresses:
             per_host[self._workers_info[addr]["host"]].append(addr)
-        self._sampling = {"token": token}
         self._sampler_at: dict[str, str] = {}
         for host, addrs in per_host.items():
             pids = [self._worker_pid[a] for a in addrs]
@@ -235,37 +239,84 @@ class DaskBackend(Backend):
             self._sampler_at[host] = addrs[0]
         self._stream_start = self._client.sync(self._client.scheduler.get_task_stream_index)
 
-    def _stop_samplers(self) -> dict[str, dict[str, float]]:
+    def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         from harness.measure.nodes import stop_sampling
 
-        token = self._sampling["token"] if self._sampling else ""
-        self._sampling = None
-        out = {}
-        for host, addr in self._sampler_at.items():
-            out[host] = self._client.run(stop_sampling, token, workers=[addr])[addr]
-        return out
+        return {
+            host: self._client.run(stop_sampling, token, workers=[addr])[addr]
+            for host, addr in self._sampler_at.items()
+        }
 
-    def node_metrics(self) -> list[MetricEvent]:
-        if not self._sampling or self._client is None:
-            return []
+    def _node_tasks(self) -> dict[str, int]:
+        """The case's tasks per host, from the scheduler's task stream since sampling began."""
         stream = self._client.sync(
             self._client.scheduler.get_task_stream, start_index=self._stream_start
         )
-        samples = self._stop_samplers()
         host_of = {a: w["host"] for a, w in self._workers_info.items()}
-        tasks = Counter(
-            host_of.get(t.get("worker"), "")
-            for t in stream
-            if str(t.get("key", "")).split("-")[0] in self._task_names
+        return dict(
+            Counter(
+                host_of.get(t.get("worker"), "")
+                for t in stream
+                if str(t.get("key", "")).split("-")[0] in self._task_names
+            )
         )
-        used = Counter(host_of[a] for a in self._addresses)
-        rows = []
-        for host, s in sorted(samples.items()):
-            rows.append(_metric("node_peak_rss_bytes", s["peak_rss_bytes"], "B", host))
-            cpu = s["cpu_s"] / (s["wall_s"] * used[host]) if s["wall_s"] > 0 else float("nan")
-            rows.append(_metric("node_cpu_util", cpu, "ratio", host))
-            rows.append(_metric("node_tasks", tasks.get(host, 0), "count", host))
-        return rows
+
+    # ---- clusters: counting an existing one, launching a local one
+
+    @classmethod
+    def cluster_size(cls, address: str, timeout_s: float) -> int:
+        """The scheduler's workers, asked over one comm (a Client would linger on failure)."""
+        import asyncio
+
+        from distributed.core import rpc
+
+        from harness.cluster import ClusterError, first_line
+
+        async def identity() -> dict[str, Any]:
+            async with rpc(address, timeout=timeout_s) as scheduler:
+                return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
+
+        try:
+            info = asyncio.run(asyncio.wait_for(identity(), timeout_s * 2))
+        except Exception as exc:  # noqa: BLE001 - anything but an answer means "not a scheduler"
+            why = "it speaks another protocol" if isinstance(exc, MemoryError) else first_line(exc)
+            raise ClusterError(f"{address} does not answer as a Dask scheduler ({why})") from None
+        if not isinstance(info, dict) or info.get("type") != "Scheduler":
+            raise ClusterError(f"{address} answers, but not as a Dask scheduler")
+        return int(info.get("n_workers", 0))
+
+    @classmethod
+    def launch_cluster(cls, launch: LocalLaunch) -> None:
+        """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off."""
+        from harness.cluster import ClusterError, first_line
+
+        host, workers = launch.host, launch.workers
+        port = launch.free_port()
+        address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
+        launch.address = address
+        dask = launch.tool("dask", "distributed.cli.dask_scheduler")
+        scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
+        launch.spawn(
+            [*scheduler, "--host", host, "--port", str(port), "--no-dashboard"], "scheduler.log"
+        )
+        launch.wait_port(port, 60, "scheduler.log")
+        worker = [*dask, "worker"] if dask[0].endswith("dask") else [
+            sys.executable, "-m", "distributed.cli.dask_worker",
+        ]  # fmt: skip
+        log = launch.spawn(
+            [*worker, address, "--nworkers", str(workers), "--nthreads", "1", "--host", host,
+             "--no-dashboard", "--local-directory", str(launch.temp_dir / "workers")],
+            "workers.log",
+        )  # fmt: skip
+        from distributed import Client
+
+        try:
+            with Client(address, timeout=30, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=120)
+        except Exception as exc:  # noqa: BLE001
+            raise ClusterError(
+                f"dask workers did not join {address}: {first_line(exc)} (log: {log})"
+            ) from None
 
 
 def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:
@@ -280,10 +331,6 @@ def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:
             if queue and len(chosen) < n:
                 chosen.append(queue.pop(0))
     return chosen
-
-
-def _metric(metric: str, value: float, unit: str, node: str) -> MetricEvent:
-    return MetricEvent(metric, float(value), unit, None, node)
 
 
 class DaskCounter(SharedCounter):

@@ -32,6 +32,8 @@ class ProcessesBackend(Backend):
     strategy = "ProcessPoolExecutor.map with chunking"
     options_model = ProcessesOptions
     options: ProcessesOptions
+    color = "#d62728"
+    display_order = 20
 
     _pool: ProcessPoolExecutor | None = None
 

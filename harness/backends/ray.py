@@ -5,7 +5,8 @@ of the cluster, usually the head, or use a `ray://` client address) and never st
 stops the cluster. The harness package travels as a `runtime_env` py_module, so nodes need
 only Ray and pydantic. `workers` CPUs are reserved in a SPREAD placement group, so a case
 uses exactly that many of the cluster's CPUs, spread over its nodes; one zero-CPU probe
-actor per node records what the node is and samples its memory and CPU.
+actor per node records what the node is and samples its memory and CPU. `launch_cluster`
+runs `ray start --head --block` for `harness cluster up ray`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
-from harness.protocol import BackendDescription, MetricEvent
+from harness.measure.nodes import ClusterNodes
+from harness.protocol import BackendDescription
 from harness.tasks import ray_where_after
+
+if TYPE_CHECKING:
+    from harness.cluster import LocalLaunch
 
 
 class RayOptions(BackendOptions):
@@ -34,17 +38,23 @@ class RayOptions(BackendOptions):
     connect_timeout_s: float = 60.0
 
 
-class RayBackend(Backend):
+class RayBackend(ClusterNodes, Backend):
     name = "ray"
     strategy = "remote tasks, one ray.get on the list"
     options_model = RayOptions
     options: RayOptions
+    engine_module = "ray"
+    packages = ("ray",)
+    color = "#2ca02c"
+    display_order = 50
+    address_flag = "--ray-address"
+    address_help = "host:port of an existing Ray cluster"
+    cluster_unit = "CPUs"
 
     _started = False
     _pg: Any = None
     _strategy: Any = None
     _probes: dict[str, Any] | None = None
-    _token: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -172,11 +182,7 @@ class RayBackend(Backend):
         if self._started:
             import ray
 
-            if self._token and self._probes:  # a case that failed mid-way
-                try:
-                    ray.get([p.stop.remote(self._token) for p in self._probes.values()], timeout=10)
-                except Exception:  # noqa: BLE001 - the cluster may be gone; stopping goes on
-                    pass
+            self.abandon_node_sampling()
             if self._pg is not None:
                 from ray.util.placement_group import remove_placement_group
 
@@ -195,23 +201,41 @@ class RayBackend(Backend):
         info = BackendDescription(self.strategy, details={"ray": ray.__version__})
         if not self._started:
             return info
-        info.remote = self.remote
         if not self.remote:
             info.details["nodes"] = len(ray.nodes())
             return info
-        from harness.measure.nodes import node_facts, version_warnings
-
-        nodes = self._nodes()
         info.details["address"] = self.options.address
-        info.details["nodes"] = nodes
-        info.nodes_used = ",".join(n["address"] for n in nodes if n["workers"])
-        info.warnings = version_warnings(node_facts(), nodes)
-        return info
+        return self.describe_nodes(info)
 
-    def _nodes(self) -> list[dict[str, Any]]:
+    # ---- what ClusterNodes needs: one zero-CPU probe actor pinned to each node
+
+    def _connected(self) -> bool:
+        return self._started
+
+    def _node_records(self) -> list[dict[str, Any]]:
         """Every alive node: Ray's view (address, CPUs, memory) plus its probe actor's facts."""
         import ray
-        from ray.util.placement_group import placement_group_table
+
+        alive = self._probe_nodes()
+        ids = list(self._probes or {})
+        answers = ray.get([self._probes[i].facts.remote(self.packages) for i in ids], timeout=120)
+        facts = dict(zip(ids, answers, strict=True))
+        used = self._bundles_per_node()
+        return [
+            {
+                "address": n["NodeManagerAddress"],
+                "node_id": n["NodeID"],
+                **{k: v for k, v in facts.get(n["NodeID"], {}).items() if k != "pid"},
+                "cluster_cpus": n["Resources"].get("CPU", 0.0),
+                "workers": used.get(n["NodeID"], 0),
+                "head": "node:__internal_head__" in n["Resources"],
+            }
+            for n in sorted(alive, key=lambda n: n["NodeManagerAddress"])
+        ]
+
+    def _probe_nodes(self) -> list[dict[str, Any]]:
+        """The alive nodes; starts one probe actor on each, once."""
+        import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from harness.measure.nodes import NodeProbe
@@ -225,56 +249,91 @@ class RayBackend(Backend):
                 ).remote()
                 for n in alive
             }
-        ids = list(self._probes)
-        answers = ray.get([self._probes[i].facts.remote() for i in ids], timeout=120)
-        facts = dict(zip(ids, answers, strict=True))
-        bundles = placement_group_table(self._pg)["bundles_to_node_id"] if self._pg else {}
-        used = Counter(bundles.values())
         self._address_of = {n["NodeID"]: n["NodeManagerAddress"] for n in alive}
-        self._used = used
-        return [
-            {
-                "address": n["NodeManagerAddress"],
-                "node_id": n["NodeID"],
-                **{k: v for k, v in facts.get(n["NodeID"], {}).items() if k != "pid"},
-                "cluster_cpus": n["Resources"].get("CPU", 0.0),
-                "workers": used.get(n["NodeID"], 0),
-                "head": "node:__internal_head__" in n["Resources"],
-            }
-            for n in sorted(alive, key=lambda n: n["NodeManagerAddress"])
-        ]
+        return alive
 
-    def start_node_sampling(self, interval_s: float = 0.1) -> None:
+    def _bundles_per_node(self) -> Counter[str]:
+        """The case's one-CPU bundles per node id."""
+        from ray.util.placement_group import placement_group_table
+
+        bundles = placement_group_table(self._pg)["bundles_to_node_id"] if self._pg else {}
+        return Counter(bundles.values())
+
+    def _workers_per_node(self) -> dict[str, int]:
+        return {self._address_of.get(i, i): n for i, n in self._bundles_per_node().items()}
+
+    def _start_samplers(self, token: str, interval_s: float) -> None:
         """Each node's probe actor samples that node's raylet and its worker processes."""
-        if not self.remote or not self._started:
-            return
         import ray
 
-        if self._probes is None:
-            self._nodes()
+        self._probe_nodes()
         assert self._probes is not None
-        self._token = uuid.uuid4().hex
-        ray.get([p.start.remote(self._token, interval_s) for p in self._probes.values()])
+        ray.get([p.start.remote(token, interval_s) for p in self._probes.values()])
 
-    def node_metrics(self) -> list[MetricEvent]:
-        if not self._token or not self._probes:
-            return []
+    def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         import ray
 
-        ids = list(self._probes)
-        samples = ray.get([self._probes[i].stop.remote(self._token) for i in ids], timeout=60)
-        self._token = None
-        rows = []
-        by_address = sorted(zip(ids, samples, strict=True), key=lambda x: self._address_of[x[0]])
-        for node_id, s in by_address:
-            workers = self._used.get(node_id, 0)
-            if not s or not workers:
-                continue  # nodes that ran none of this case's tasks (a CPU-less head)
-            node = self._address_of[node_id]
-            rows.append(_metric("node_peak_rss_bytes", s["peak_rss_bytes"], "B", node))
-            cpu = s["cpu_s"] / (s["wall_s"] * workers) if s["wall_s"] > 0 else float("nan")
-            rows.append(_metric("node_cpu_util", cpu, "ratio", node))
-        return rows
+        ids = list(self._probes or {})
+        samples = ray.get([self._probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
+        return {self._address_of[i]: s for i, s in zip(ids, samples, strict=True)}
+
+    # ---- clusters: counting an existing one, launching a local one
+
+    @classmethod
+    def cluster_size(cls, address: str, timeout_s: float) -> int:
+        """The cluster's CPUs, from a driver that connects and disconnects."""
+        from harness.cluster import ClusterError, first_line
+
+        use_token_auth_if_available()  # before importing Ray; inherited by the cases
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        import ray
+
+        try:
+            ray.init(
+                address=address, log_to_driver=False, configure_logging=False,
+                logging_level=logging.ERROR,
+            )  # fmt: skip
+            return int(ray.cluster_resources().get("CPU", 0))
+        except Exception as exc:  # noqa: BLE001 - Ray raises many types; all mean "cannot use it"
+            raise ClusterError(
+                f"cannot connect to the Ray cluster at {address}: {first_line(exc)}"
+            ) from None
+        finally:
+            ray.shutdown()
+
+    @classmethod
+    def launch_cluster(cls, launch: LocalLaunch) -> None:
+        """`ray start --head --block` with `workers` CPUs and every port of its own, so other
+        Ray instances on this machine keep theirs."""
+        from harness.cluster import ClusterError
+
+        host = launch.host
+        launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
+        port = launch.free_port()
+        launch.address = f"{host}:{port}"
+        ports = {
+            "--port": port,
+            "--node-manager-port": launch.free_port(),
+            "--object-manager-port": launch.free_port(),
+            "--metrics-export-port": launch.free_port(),
+            "--dashboard-agent-listen-port": launch.free_port(),
+            "--dashboard-agent-grpc-port": launch.free_port(),
+            "--runtime-env-agent-port": launch.free_port(),
+        }
+        cmd = [
+            *launch.tool("ray", "ray.scripts.scripts"), "start", "--head", "--block",
+            "--node-ip-address", host, "--num-cpus", str(launch.workers),
+            "--include-dashboard=false", "--disable-usage-stats",
+            "--temp-dir", str(launch.temp_dir),
+            *[str(x) for item in ports.items() for x in item],
+        ]  # fmt: skip
+        log = launch.spawn(cmd, "ray-start.log")
+        launch.wait_port(port, 90, "ray-start.log")
+        deadline = time.monotonic() + 60
+        while not launch.running("raylet"):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"no raylet started (log: {log})")
+            time.sleep(0.2)
 
 
 def use_token_auth_if_available() -> None:
@@ -292,10 +351,6 @@ def use_token_auth_if_available() -> None:
             from ray._raylet import Config
 
             Config.initialize("")
-
-
-def _metric(metric: str, value: float, unit: str, node: str) -> MetricEvent:
-    return MetricEvent(metric, float(value), unit, None, node)
 
 
 class CounterActor:

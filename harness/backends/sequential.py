@@ -13,6 +13,8 @@ class SequentialBackend(InProcessSharing, Backend):
     name = "sequential"
     strategy = "for loop in the driver"
     scalable = False
+    color = "#6c6c6c"
+    display_order = 0
 
     def start(self) -> None:
         pass

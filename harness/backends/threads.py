@@ -14,6 +14,8 @@ from harness.backends.base import Backend, Batch, InProcessSharing
 class ThreadsBackend(InProcessSharing, Backend):
     name = "threads"
     strategy = "ThreadPoolExecutor.map"
+    color = "#1f77b4"
+    display_order = 10
 
     _pool: ThreadPoolExecutor | None = None
 

@@ -1,9 +1,14 @@
-"""What one node of a cluster is and what it used, measured on the node itself.
+"""What one node of a cluster is and what a case used there, for every engine alike.
 
-These functions run on cluster workers (Dask `client.run`, a Ray actor pinned to a node),
-so they need only the standard library and psutil there. A node sampler is a thread in a
-worker process; it sums the resident memory of a set of process trees at each tick, keeps
-the peak, and counts the CPU seconds those processes used while it ran.
+Two halves, one job. The node side (`node_facts`, `start_sampling`, `stop_sampling`,
+`NodeProbe`) runs on cluster workers (Dask `client.run`, a Ray actor pinned to a node), so
+it needs only the standard library and psutil there. A node sampler is a thread in a worker
+process; it sums the resident memory of a set of process trees at each tick, keeps the
+peak, and counts the CPU seconds those processes used while it ran.
+
+The driver side (`ClusterNodes`) is the mixin the cluster backends share: it turns what an
+engine found on its nodes into the backend's description (nodes, version warnings) and the
+per-node metrics, so an engine supplies only how to reach its nodes.
 """
 
 from __future__ import annotations
@@ -13,23 +18,29 @@ import platform
 import socket
 import threading
 import time
-from typing import Any
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import psutil
 
-#: Packages recorded for every node.
-PACKAGES = ("dask", "distributed", "ray", "cloudpickle", "msgpack", "tornado", "pydantic", "psutil")
-#: Versions that must match between driver and workers, else the run carries a warning:
-#: a different pickle protocol, serializer or engine version changes what is measured.
-CHECKED = ("python", "dask", "distributed", "ray", "cloudpickle", "msgpack")
+from harness.protocol import BackendDescription, MetricEvent, metric_info
+
+#: Packages recorded for every node, besides the engine's own (`Backend.packages`).
+COMMON_PACKAGES = ("cloudpickle", "msgpack", "tornado", "pydantic", "psutil")
+#: Of those, the ones that must match between driver and workers, like the engine's own:
+#: a different pickle protocol or serializer changes what is measured.
+COMMON_CHECKED = ("cloudpickle", "msgpack")
 
 
-def node_facts() -> dict[str, Any]:
-    """This node and the Python that runs here (called on a worker)."""
+def node_facts(packages: Sequence[str] = ()) -> dict[str, Any]:
+    """This node and the Python that runs here, with the versions of `packages` and the
+    common ones (called on a worker: the caller names the engine's packages, because a
+    worker that was shipped the harness has no registry of backends)."""
     import harness
     from harness.fingerprint import package_versions
 
-    versions = package_versions(PACKAGES)
+    versions = package_versions(tuple(dict.fromkeys((*packages, *COMMON_PACKAGES))))
 
     return {
         "hostname": socket.gethostname(),
@@ -44,12 +55,16 @@ def node_facts() -> dict[str, Any]:
     }
 
 
-def version_warnings(driver: dict[str, Any], nodes: list[dict[str, Any]]) -> list[str]:
-    """One line per node whose checked versions differ from the driver's."""
+def version_warnings(
+    driver: dict[str, Any], nodes: list[dict[str, Any]], checked: Sequence[str] = ()
+) -> list[str]:
+    """One line per node whose Python, `checked` or common serializer versions differ from
+    the driver's."""
+    names = dict.fromkeys(("python", *checked, *COMMON_CHECKED))
     lines = []
     for node in nodes:
         diffs = []
-        for name in CHECKED:
+        for name in names:
             mine = driver.get("python") if name == "python" else driver["packages"].get(name)
             theirs = node.get("python") if name == "python" else node["packages"].get(name)
             if theirs is not None and mine != theirs:
@@ -151,11 +166,105 @@ def _raylet_pid() -> int:
 class NodeProbe:
     """A Ray actor (num_cpus=0) pinned to one node: its facts and its sampler."""
 
-    def facts(self) -> dict[str, Any]:
-        return node_facts()
+    def facts(self, packages: Sequence[str] = ()) -> dict[str, Any]:
+        return node_facts(packages)
 
     def start(self, token: str, interval_s: float) -> int:
         return start_sampling(token, None, interval_s)
 
     def stop(self, token: str) -> dict[str, float]:
         return stop_sampling(token)
+
+
+# ---------------------------------------------------------------- driver side
+
+
+def node_metric(metric: str, value: float, node: str) -> MetricEvent:
+    """A per-node metric, its unit from the catalogue."""
+    return MetricEvent(metric, float(value), metric_info(metric).unit, None, node)
+
+
+class ClusterNodes:
+    """Mixin for backends that run on a cluster by address: what each node is, whether its
+    versions match the driver's, and what the case used on each node, alike for engines.
+
+    An engine supplies how to reach its nodes:
+    - `_connected()`: True between a successful start and stop;
+    - `_node_records()`: one dict per node of the cluster, with its `address`, the facts
+      `node_facts(self.packages)` found there, and the case's `workers` there;
+    - `_workers_per_node()`: node address -> the case's workers there;
+    - `_start_samplers(token, interval_s)`: one `start_sampling` on each node the case uses;
+    - `_stop_samplers(token, timeout_s)`: node address -> what `stop_sampling` returned;
+    - `_node_tasks()`: node address -> the case's tasks that ran there, or None when the
+      engine cannot tell (then no `node_tasks` metric).
+    Put it before `Backend` among the bases, so its sampling methods are the ones used.
+    """
+
+    packages: ClassVar[tuple[str, ...]]
+    remote: bool
+    _sampling_token: str | None = None
+
+    def _connected(self) -> bool:
+        raise NotImplementedError
+
+    def _node_records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _workers_per_node(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _start_samplers(self, token: str, interval_s: float) -> None:
+        raise NotImplementedError
+
+    def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
+        raise NotImplementedError
+
+    def _node_tasks(self) -> dict[str, int] | None:
+        return None
+
+    def describe_nodes(self, info: BackendDescription) -> BackendDescription:
+        """`info` with every node, the nodes the case used, and version warnings."""
+        nodes = self._node_records()
+        info.remote = True
+        info.details["nodes"] = nodes
+        info.nodes_used = ",".join(n["address"] for n in nodes if n["workers"])
+        info.warnings = version_warnings(node_facts(self.packages), nodes, self.packages)
+        return info
+
+    def start_node_sampling(self, interval_s: float = 0.1) -> None:
+        """Sample memory and CPU on every node the case uses (no-op off a cluster)."""
+        if not self.remote or not self._connected():
+            return
+        token = uuid.uuid4().hex
+        self._start_samplers(token, interval_s)
+        self._sampling_token = token
+
+    def node_metrics(self) -> list[MetricEvent]:
+        """Per node with the case's workers: peak RSS, CPU use per worker, tasks run."""
+        if not self._sampling_token or not self._connected():
+            return []
+        tasks = self._node_tasks()
+        token, self._sampling_token = self._sampling_token, None
+        samples = self._stop_samplers(token, 60.0)
+        workers = self._workers_per_node()
+        rows = []
+        for node, s in sorted(samples.items()):
+            used = workers.get(node, 0)
+            if not s or not used:
+                continue  # nodes that ran none of this case's tasks (a CPU-less head)
+            rows.append(node_metric("node_peak_rss_bytes", s["peak_rss_bytes"], node))
+            cpu = s["cpu_s"] / (s["wall_s"] * used) if s["wall_s"] > 0 else float("nan")
+            rows.append(node_metric("node_cpu_util", cpu, node))
+            if tasks is not None:
+                rows.append(node_metric("node_tasks", tasks.get(node, 0), node))
+        return rows
+
+    def abandon_node_sampling(self) -> None:
+        """For `stop`: a case that failed mid-way leaves samplers running; stop them,
+        whatever state the cluster is in."""
+        token, self._sampling_token = self._sampling_token, None
+        if token:
+            try:
+                self._stop_samplers(token, 10.0)
+            except Exception:  # noqa: BLE001 - the cluster may be gone; stopping goes on
+                pass

@@ -1,18 +1,18 @@
-"""One colour per backend, the same in every figure of every report."""
+"""One colour per backend, the same in every figure of every report.
+
+Colours and the order of backends come from the backend classes (`Backend.color`,
+`Backend.display_order`) through the registry, so a backend from another package is drawn
+like a built-in one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import matplotlib as mpl
 
-BACKEND_COLORS = {
-    "sequential": "#6c6c6c",
-    "threads": "#1f77b4",
-    "processes": "#d62728",
-    "asyncio": "#17becf",
-    "dask": "#ff7f0e",
-    "ray": "#2ca02c",
-}
-BACKEND_ORDER = list(BACKEND_COLORS)
+from harness import backends
+
 #: Background of each phase in memory-over-time figures, in the order phases happen.
 PHASE_COLORS = {
     "spawn": "#eeeeee",
@@ -27,14 +27,14 @@ PHASE_COLORS = {
 MACHINE_LINESTYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
 
 
-def palette(backends) -> dict[str, str]:
-    extra = iter(["#9467bd", "#8c564b", "#e377c2", "#bcbd22"])
-    return {b: BACKEND_COLORS.get(b) or next(extra) for b in backends}
+def palette(names: Iterable[str]) -> dict[str, str]:
+    """Backend -> its colour; a backend's colour never depends on who shares the figure."""
+    return {b: backends.color(b) for b in names}
 
 
-def order(backends) -> list[str]:
-    present = list(dict.fromkeys(backends))
-    return sorted(present, key=lambda b: BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99)
+def order(names: Iterable[str]) -> list[str]:
+    """The backends present, in display order."""
+    return sorted(dict.fromkeys(names), key=backends.display_rank)
 
 
 def machine_styles(machines) -> dict:
