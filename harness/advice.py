@@ -187,10 +187,14 @@ def _cheapest_start(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | N
 
 
 def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str, str] | None:
+    """The lowest cost per added worker. A slope at or below zero is "no measurable growth"
+    (noise around a tiny cost), except under USS, where fork's shared pages make it an
+    artefact: those are named in the note and never ranked."""
     if fit.empty:
         return None
-    usable = fit[fit["per_worker"] > 0]
-    dropped = fit[fit["per_worker"] <= 0]["label"].tolist()
+    artefact = metric == "peak_uss_bytes"
+    usable = fit[fit["per_worker"] > 0] if artefact else fit
+    dropped = fit[fit["per_worker"] <= 0]["label"].tolist() if artefact else []
     note = (
         f"{', '.join(dropped)}: {metric} fell as workers were added, not a measurement"
         if dropped
@@ -198,17 +202,21 @@ def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str,
     )
     if usable.empty:
         return {"answer": "-", "figure": "-", "runner_up": "", "note": note}
+
+    def cost(value: float) -> str:
+        return f"{fmt(value)} {what}" if value > 0 else f"no measurable growth {what}"
+
     ranked = usable.sort_values("per_worker")
     best = ranked.iloc[0]
     out = {
         "answer": best["label"],
-        "figure": f"{fmt(best['per_worker'])} {what} (workers {best['workers']})",
+        "figure": f"{cost(best['per_worker'])} (workers {best['workers']})",
         "runner_up": "",
         "note": note,
     }
     if len(ranked) > 1:
         second = ranked.iloc[1]
-        out["runner_up"] = f"{second['label']} ({fmt(second['per_worker'])})"
+        out["runner_up"] = f"{second['label']} ({cost(second['per_worker'])})"
     return out
 
 

@@ -167,7 +167,7 @@ def _memory(df: pd.DataFrame) -> Finding | None:
     if threads is None or procs.empty:
         return None
     checks: list[Check] = [bool(threads["per_worker"] < THREAD_MEMORY_MAX)]
-    parts = [f"threads {_bytes(threads['per_worker'])}"]
+    parts = [f"threads {_per_worker_text(threads['per_worker'], _bytes)}"]
     for r in procs.itertuples():
         if r.per_worker <= 0:  # never shown as a measurement: it cannot be one
             parts.append(f"{r.label} not measurable ({metric} fell as workers were added)")
@@ -206,7 +206,7 @@ def _creation(df: pd.DataFrame) -> Finding | None:
         v = r["values"][0]
         checks.append(bool(PROCESS_START[0] <= v < PROCESS_START[1]))
     first = ", ".join(f"{r['label']} {_seconds(r['values'][0])}" for r in rows)
-    added = ", ".join(f"{r['label']} {_seconds(r['per_worker'])}" for r in rows)
+    added = ", ".join(f"{r['label']} {_per_worker_text(r['per_worker'], _seconds)}" for r in rows)
     figure = f"start-up with {first_w} worker(s), median over rounds"
     return Finding(
         f"start-up with {first_w} worker(s): {first}; each added worker: {added}",
@@ -423,6 +423,11 @@ def _at_max_workers(table: pd.DataFrame, backend: str) -> pd.Series | None:
         return None
     top = sub[sub["workers"] == sub["workers"].max()]
     return top.loc[top["median"].idxmin()]
+
+
+def _per_worker_text(value: float, fmt: Callable[[float], str]) -> str:
+    """A cost per added worker; one that fell as workers were added is noise, not a cost."""
+    return fmt(value) if value > 0 else "no measurable growth"
 
 
 def _bytes(value: float) -> str:

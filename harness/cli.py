@@ -255,7 +255,10 @@ def report(
     if fmt not in reporting.FORMATS:
         raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
     dirs = _run_dirs(runs)
-    data = reporting.load_data(dirs)
+    problems: list[str] = []
+    data = reporting.load_data(dirs, problems)
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {problem}")
     default = dirs[-1] / ("report.pdf" if fmt == "pdf" else "figures")
     target, n = reporting.write(data, output or default, fmt)
     what = "report" if fmt == "pdf" else "figures"

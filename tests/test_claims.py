@@ -8,6 +8,7 @@ real run.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,24 @@ def test_startup_recommendation_is_the_cheapest_added_worker_not_the_fastest_bat
 def test_claims_command_prints_tables_and_rejects_bad_paths(tmp_path):
     proc = harness("claims", str(tmp_path / "nope"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_a_thread_cost_below_resolution_reads_as_no_growth_never_negative():
+    def mem(backend, w, value, variant=""):
+        return rows("memory", backend, w, 0.5, variant=variant,
+                    extra={"peak_pss_bytes": value, "startup_s": 0.001 * (5 - w)})  # fmt: skip
+
+    df = frame(
+        mem("threads", 1, 2.0e5), mem("threads", 4, 1.2e5),
+        mem("processes", 1, 30e6, "start_method=spawn"),
+        mem("processes", 4, 120e6, "start_method=spawn"),
+    )  # fmt: skip
+    table = claims.claims_table(df).set_index("aspect")
+    memory, creation = table.loc["memory per unit"], table.loc["creation time"]
+    assert "threads no measurable growth" in memory["measured"]
+    assert memory["verdict"] == claims.SUPPORTS
+    assert "threads no measurable growth" in creation["measured"]
+    for text in (memory["measured"], creation["measured"]):
+        assert not re.search(r"-\d", text), text
+    (rec,) = advice.recommendations(df).itertuples()
+    assert rec.answer == "threads" and rec.figure.startswith("no measurable growth")

@@ -15,15 +15,20 @@ from harness import results
 FORMATS = ("pdf", "png", "svg")
 
 
-def load_data(run_dirs: Sequence[Path]):
-    """Every frame a report of these runs reads (measurements, latency, memory over time)."""
+def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
+    """Every frame a report of these runs reads (measurements, latency, memory over time).
+
+    Runs that cannot be read are left out; each adds a line to `problems` when given.
+    """
     from harness.reporting.data import ReportData
 
-    df, problems = results.load_runs(run_dirs)
+    df, unreadable = results.load_runs(run_dirs)
+    if problems is not None:
+        problems += unreadable
     if df.empty:
         raise results.ResultsError(
             "no readable measurements in " + ", ".join(map(str, run_dirs))
-            + (f" ({'; '.join(problems)})" if problems else "")
+            + (f" ({'; '.join(unreadable)})" if unreadable else "")
         )
     infos = [results.run_info(d) for d in run_dirs if (d / results.RUN_JSON).exists()]
     latency, _ = results.load_runs(run_dirs, name=results.LATENCY)
