@@ -73,6 +73,13 @@ class ProcessesBackend(Backend):
         except BrokenProcessPool as exc:
             raise WorkerCrashed(f"a worker process died: {exc}") from exc
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._pool is not None, "start() first"
+        try:
+            return self._pool.submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed(f"a worker process died: {exc}") from exc
+
     def stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
