@@ -19,7 +19,7 @@ from harness.report.advice_pages import full_report
 from harness.report.data import ReportData
 from tests.conftest import HARNESS, REPO, harness
 
-SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "latency", "memory-time"]
+SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "rtt", "latency", "memory-time"]
 
 SWEEP = """
 name = "sweep"
