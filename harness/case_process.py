@@ -114,6 +114,7 @@ def _run_case(
             emit.phase("warmup", repeat=i)
             outputs, wanted, _ = one_batch()
             check(outputs, wanted, f"warm-up {i + 1}")
+        steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
         for r in range(1, case.repeat + 1):
             emit.phase("steady", repeat=r)
             cpu0 = cpu_by_pid(tree(os.getpid()))
@@ -133,6 +134,9 @@ def _run_case(
                 emit.metric(name, value, unit, r)
             if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
                 _emit_cpu(emit, cpu0, cpu1, own, wall, case.workers, r)
+        if not backend.remote:
+            steady = time.perf_counter() - steady_t0
+            _emit_engine_cpu(emit, steady_cpu0, cpu_by_pid(tree(os.getpid())), own, steady)
         if workload.program is None:
             # Latency gets a pass of its own: per-task timestamps cost time that the
             # throughput repeats above must not pay. (Program workloads report rates.)
@@ -170,7 +174,7 @@ def _emit_cpu(
     workers: int,
     repeat: int,
 ) -> None:
-    """cpu_util of the driver and workers, engine_cpu_util of the rest of the tree.
+    """cpu_util of one repeat: the driver and the workers only.
 
     A ratio the clock ticks cannot carry (a repeat too short) is left out, not guessed.
     """
@@ -178,11 +182,21 @@ def _emit_cpu(
     util = cpu_ratio(cpu, counted, wall, workers)
     if util is not None:
         emit.metric("cpu_util", util, "ratio", repeat)
+
+
+def _emit_engine_cpu(
+    emit: Emitter, before: dict[int, float], after: dict[int, float], own: set[int], span: float
+) -> None:
+    """engine_cpu_util: every other process the driver started, over all the repeats.
+
+    One value per round, not per repeat: Ray runs eight or so mostly idle services, whose
+    tick rounding (two ticks each) no single repeat of a second could carry.
+    """
     engine, services = cpu_between(before, after, lambda pid: pid not in own)
     if services:
-        engine_util = cpu_ratio(engine, services, wall)
-        if engine_util is not None:
-            emit.metric("engine_cpu_util", engine_util, "ratio", repeat)
+        util = cpu_ratio(engine, services, span)
+        if util is not None:
+            emit.metric("engine_cpu_util", util, "ratio")
 
 
 def _round_trips(

@@ -60,9 +60,10 @@ _BUILTIN = [
        "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
        "engine service processes excluded (a Dask LocalCluster's scheduler and nannies are "
        "threads of the driver and count here); none where clock ticks are too coarse"),
-    _m("engine_cpu_util", "ratio", "none", "repeat", "engine cpu",
+    _m("engine_cpu_util", "ratio", "none", "round", "engine cpu",
        "CPU seconds of the engine's service processes (Ray gcs_server, raylet, agents; "
-       "multiprocessing's resource tracker, manager) over a repeat / wall"),
+       "multiprocessing's resource tracker, manager) from the first repeat's start to the "
+       "last one's end / that time"),
     _m("rtt_p50_s", "s", "lower", "round", "rtt p50",
        "one task alone in flight: submit until its result is in the driver, median"),
     _m("rtt_p99_s", "s", "lower", "round", "rtt p99",
