@@ -1,7 +1,11 @@
 """Hand-written loops, one per engine, with no harness around them: the overhead baseline.
 
-Usage: python benchmarks/bare.py BACKEND WORKERS TASKS REPEATS  -> prints JSON tasks/s list.
-Each is the engine's idiomatic fastest way to map a tiny function over inputs.
+Usage: python benchmarks/bare.py BACKEND WORKERS TASKS REPEATS [--rtt]
+  -> prints a JSON list: tasks/s per repeat, or with --rtt the seconds of each of TASKS
+     round trips (one task alone in flight: submit, wait for the result; after one warm-up).
+Each is the engine's idiomatic fastest way to map a tiny function over inputs, and its
+plain one-task call (`ray.get(f.remote(x))`, `client.submit(f, x).result()`,
+`executor.submit(f, x).result()`: "single client tasks sync" in `ray microbenchmark`).
 """
 
 from __future__ import annotations
@@ -10,10 +14,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 # The same importable function the harness runs: defined in __main__ it would be pickled
 # by value with every task, which is the script's cost, not the engine's.
 from harness.tasks import identity  # noqa: E402
+
+Many = Callable[[list[int]], list[int]]
+One = Callable[[int], int]
 
 
 def chunks(n: int, workers: int) -> int:
@@ -21,7 +31,7 @@ def chunks(n: int, workers: int) -> int:
     return max(1, c + (1 if extra else 0))
 
 
-def measure(run, xs, repeats: int) -> list[float]:
+def measure(run: Many, xs: list[int], repeats: int) -> list[float]:
     assert run(xs) == xs  # warm-up, checked
     out = []
     for _ in range(repeats):
@@ -32,24 +42,36 @@ def measure(run, xs, repeats: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    backend, workers, tasks, repeats = sys.argv[1], *map(int, sys.argv[2:5])
-    xs = list(range(tasks))
+def round_trips(one: One, xs: list[int]) -> list[float]:
+    assert one(-1) == -1  # warm-up, checked
+    out = []
+    for x in xs:
+        t0 = time.perf_counter()
+        result = one(x)
+        out.append(time.perf_counter() - t0)
+        assert result == x
+    return out
+
+
+@contextmanager
+def engine(backend: str, workers: int) -> Iterator[tuple[Many, One]]:
+    """The engine started by hand: its bulk call and its one-task call."""
     if backend == "sequential":
-        rates = measure(lambda v: [identity(x) for x in v], xs, repeats)
+        yield (lambda v: [identity(x) for x in v]), identity
     elif backend == "threads":
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as ex:
-            rates = measure(lambda v: list(ex.map(identity, v)), xs, repeats)
+            yield (lambda v: list(ex.map(identity, v))), (lambda x: ex.submit(identity, x).result())
     elif backend == "processes":
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
-            rates = measure(
-                lambda v: list(ex.map(identity, v, chunksize=chunks(len(v), workers))), xs, repeats
+            yield (
+                lambda v: list(ex.map(identity, v, chunksize=chunks(len(v), workers))),
+                lambda x: ex.submit(identity, x).result(),
             )
     elif backend == "dask":
         import logging
@@ -67,8 +89,9 @@ def main() -> None:
             Client(cluster) as client,
         ):
             client.wait_for_workers(workers)
-            rates = measure(
-                lambda v: client.gather(client.map(identity, v, pure=False)), xs, repeats
+            yield (
+                lambda v: client.gather(client.map(identity, v, pure=False)),
+                lambda x: client.submit(identity, x, pure=False).result(),
             )
     elif backend == "ray":
         import ray
@@ -79,12 +102,23 @@ def main() -> None:
         )
         remote = ray.remote(identity)
         try:
-            rates = measure(lambda v: ray.get([remote.remote(x) for x in v]), xs, repeats)
+            yield (
+                lambda v: ray.get([remote.remote(x) for x in v]),
+                lambda x: ray.get(remote.remote(x)),
+            )
         finally:
             ray.shutdown()
     else:
         raise SystemExit(f"unknown backend {backend}")
-    print(json.dumps(rates))
+
+
+def main() -> None:
+    backend, workers, tasks, repeats = sys.argv[1], *map(int, sys.argv[2:5])
+    rtt = "--rtt" in sys.argv[5:]
+    xs = list(range(tasks))
+    with engine(backend, workers) as (many, one):
+        out: list[Any] = round_trips(one, xs) if rtt else measure(many, xs, repeats)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

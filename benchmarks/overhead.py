@@ -2,7 +2,13 @@
 
 For each backend, a bare hand-written loop (benchmarks/bare.py) and the harness's case
 runner take turns in the same run, each in a fresh process, on the `identity` workload.
-The ratio harness/bare of median tasks/s says what the harness costs; the goal is >= 0.9.
+Two tables:
+- throughput: the ratio harness/bare of median tasks/s says what the harness costs; the
+  goal is >= 0.9;
+- round trips: the harness's `rtt_p50_s` (one task alone in flight, through its timing
+  wrapper) against the median of a hand loop of `ray.get(f.remote(x))`,
+  `client.submit(f, x).result()`, `executor.submit(f, x).result()`; the goal is agreement
+  within 2x either way.
 Not a test: this machine is shared and noisy, so the figures are reported, never asserted.
 """
 
@@ -23,6 +29,10 @@ from harness.spec import Case
 
 HERE = Path(__file__).resolve().parent
 GOAL = 0.9
+#: harness rtt / hand-loop rtt must lie within [1 / RTT_GOAL, RTT_GOAL].
+RTT_GOAL = 2.0
+#: Round trips per side and round (the harness's own cap: RTT_TASKS in case_process).
+RTT_TASKS = 200
 #: Tasks per repeat, so that one repeat lasts a good fraction of a second on a laptop core.
 TASKS = {
     "sequential": 5_000_000,
@@ -33,9 +43,17 @@ TASKS = {
 }
 
 
-def bare(backend: str, workers: int, tasks: int, repeats: int) -> list[float]:
+def bare(backend: str, workers: int, tasks: int, repeats: int, *flags: str) -> list[float]:
     out = subprocess.run(
-        [sys.executable, str(HERE / "bare.py"), backend, str(workers), str(tasks), str(repeats)],
+        [
+            sys.executable,
+            str(HERE / "bare.py"),
+            backend,
+            str(workers),
+            str(tasks),
+            str(repeats),
+            *flags,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -45,6 +63,15 @@ def bare(backend: str, workers: int, tasks: int, repeats: int) -> list[float]:
 
 
 def harnessed(backend: str, workers: int, tasks: int, repeats: int) -> list[float]:
+    return _case(backend, workers, tasks, repeats).metric("tasks_per_s").tolist()
+
+
+def harnessed_rtt(backend: str, workers: int, tasks: int) -> float:
+    """The harness's rtt_p50_s of `tasks` identity round trips (its repeat is one small batch)."""
+    return float(_case(backend, workers, tasks, 1).metric("rtt_p50_s").iloc[0])
+
+
+def _case(backend: str, workers: int, tasks: int, repeats: int):
     case = Case(
         scenario="overhead",
         workload="identity",
@@ -59,18 +86,10 @@ def harnessed(backend: str, workers: int, tasks: int, repeats: int) -> list[floa
     outcome = run_case(case, run_id="overhead")
     if outcome.status != "ok":
         raise SystemExit(f"{backend}: {outcome.status}: {outcome.error}")
-    return outcome.metric("tasks_per_s").tolist()
+    return outcome
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="sequential,threads,processes,dask,ray")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tasks", type=int, default=0, help="tasks per repeat (0: per backend)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2, help="bare/harness alternations")
-    args = parser.parse_args()
-    console = Console()
+def throughput_table(args: argparse.Namespace, console: Console) -> None:
     table = Table(
         "backend",
         "tasks",
@@ -105,6 +124,59 @@ def main() -> None:
         )
     console.print(table)
     console.print(f"worst ratio {worst:.2f} (goal >= {GOAL})")
+
+
+def rtt_table(args: argparse.Namespace, console: Console) -> None:
+    """Median round trip per side: the hand loop's over all its round trips, the harness's
+    rtt_p50_s per round (each from RTT_TASKS round trips), median over rounds."""
+    table = Table(
+        "backend",
+        "hand loop rtt p50",
+        "harness rtt p50",
+        "harness/hand",
+        "goal",
+        title=f"round trips: identity, one task in flight, {args.workers} workers, "
+        f"{args.rounds} rounds x {RTT_TASKS} tasks a side",
+        header_style="bold",
+    )
+    for backend in args.rtt_backends.split(","):
+        b: list[float] = []
+        h: list[float] = []
+        for _ in range(args.rounds):
+            b += bare(backend, args.workers, RTT_TASKS, 1, "--rtt")
+            h.append(harnessed_rtt(backend, args.workers, RTT_TASKS))
+        hand, ours = statistics.median(b), statistics.median(h)
+        ratio = ours / hand
+        met = 1 / RTT_GOAL <= ratio <= RTT_GOAL
+        table.add_row(
+            backend,
+            f"{hand * 1e6:,.0f} µs",
+            f"{ours * 1e6:,.0f} µs",
+            f"{ratio:.2f}",
+            "[green]met[/]" if met else "[red]missed[/]",
+        )
+        console.print(f"{backend}: hand {hand * 1e6:,.0f} µs, harness {ours * 1e6:,.0f} µs, "
+                      f"ratio {ratio:.2f}")  # fmt: skip
+    console.print(table)
+    console.print(f"goal: harness/hand within {1 / RTT_GOAL:g}..{RTT_GOAL:g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sequential,threads,processes,dask,ray")
+    parser.add_argument("--rtt-backends", default="threads,processes,dask,ray")
+    parser.add_argument("--what", default="throughput,rtt", help="throughput, rtt or both")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", type=int, default=0, help="tasks per repeat (0: per backend)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2, help="bare/harness alternations")
+    args = parser.parse_args()
+    console = Console()
+    what = set(args.what.split(","))
+    if "throughput" in what:
+        throughput_table(args, console)
+    if "rtt" in what:
+        rtt_table(args, console)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,16 @@ import importlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, TextIO
 
 import psutil
 
 from harness import backends, workloads
-from harness.backends.base import WorkerCrashed
+from harness.backends.base import Backend, WorkerCrashed
 from harness.batching import run_map
-from harness.measure.proctree import cpu_seconds, tree, usable_cpus
+from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.stats import percentile
 from harness.protocol import (
     BaselineEvent,
@@ -34,9 +35,14 @@ from harness.protocol import (
     encode,
 )
 from harness.spec import Case
+from harness.tasks import timed, timed_async
 
 #: How many batch completion times of the latency pass are kept for distribution plots.
 COMPLETION_SAMPLE = 500
+#: Most tasks the round-trip loop submits one at a time (fewer when the batch is smaller).
+RTT_TASKS = 200
+#: Fewest round trips behind a 99th percentile: below it p99 would only be the maximum.
+RTT_P99_MIN = 100
 
 
 class Emitter:
@@ -105,20 +111,23 @@ def _run_case(
         if backend.options.batching != "idiom":  # say how the batch became engine tasks
             description.strategy += f"; batching={backend.options.batching}"
         emit(WorkersEvent(backend.worker_pids(), description, backend.service_pids()))
+        # cpu_util counts the driver and the workers; everything else the driver started
+        # (gcs_server, raylet, agents, trackers, managers) is the engine's.
+        own = {os.getpid(), *backend.worker_pids()}
         # On a remote cluster the local process tree is only the driver: sample every node.
         backend.start_node_sampling()
         for i in range(case.warmup):
             emit.phase("warmup", repeat=i)
             outputs, wanted, _ = one_batch()
             check(outputs, wanted, f"warm-up {i + 1}")
+        steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
         for r in range(1, case.repeat + 1):
             emit.phase("steady", repeat=r)
-            procs = tree(os.getpid())
-            cpu0 = cpu_seconds(procs)
+            cpu0 = cpu_by_pid(tree(os.getpid()))
             t0 = time.perf_counter()
             outputs, wanted, extra = one_batch()
             wall = time.perf_counter() - t0
-            cpu1 = cpu_seconds(tree(os.getpid()) or procs)
+            cpu1 = cpu_by_pid(tree(os.getpid()))
             emit.phase("between", repeat=r)
             check(outputs, wanted, f"repeat {r}")
             del outputs
@@ -130,11 +139,16 @@ def _run_case(
             for name, (value, unit) in extra.items():
                 emit.metric(name, value, unit, r)
             if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
-                emit.metric("cpu_util", (cpu1 - cpu0) / (wall * case.workers), "ratio", r)
+                _emit_cpu(emit, cpu0, cpu1, own, wall, case.workers, r)
+        if not backend.remote:
+            steady = time.perf_counter() - steady_t0
+            _emit_engine_cpu(emit, steady_cpu0, cpu_by_pid(tree(os.getpid())), own, steady)
         if workload.program is None:
             # Latency gets a pass of its own: per-task timestamps cost time that the
             # throughput repeats above must not pay. (Program workloads report rates.)
             emit.phase("latency")
+            wrapper = timed_async if backend_cls.task_kind == "async" else timed
+            _round_trips(emit, backend, wrapper, task, inputs, expected, workload)
             batch = backend.run(task, inputs)
             check(batch.outputs, expected, "latency pass")
             for q in (50, 99):
@@ -155,6 +169,78 @@ def _run_case(
         t0 = time.perf_counter()
         backend.stop()
         emit.metric("teardown_s", time.perf_counter() - t0, "s")
+
+
+def _emit_cpu(
+    emit: Emitter,
+    before: dict[int, float],
+    after: dict[int, float],
+    own: set[int],
+    wall: float,
+    workers: int,
+    repeat: int,
+) -> None:
+    """cpu_util of one repeat: the driver and the workers only.
+
+    A ratio the clock ticks cannot carry (a repeat too short) is left out, not guessed.
+    """
+    cpu, counted = cpu_between(before, after, lambda pid: pid in own)
+    util = cpu_ratio(cpu, counted, wall, workers)
+    if util is not None:
+        emit.metric("cpu_util", util, "ratio", repeat)
+
+
+def _emit_engine_cpu(
+    emit: Emitter, before: dict[int, float], after: dict[int, float], own: set[int], span: float
+) -> None:
+    """engine_cpu_util: every other process the driver started, over all the repeats.
+
+    One value per round, not per repeat: Ray runs eight or so mostly idle services, whose
+    tick rounding (two ticks each) no single repeat of a second could carry.
+    """
+    engine, services = cpu_between(before, after, lambda pid: pid not in own)
+    if services:
+        util = cpu_ratio(engine, services, span)
+        if util is not None:
+            emit.metric("engine_cpu_util", util, "ratio")
+
+
+def _round_trips(
+    emit: Emitter,
+    backend: Backend,
+    wrapper: Callable[..., Any],
+    task: Callable[[Any], Any],
+    inputs: list[Any],
+    expected: list[Any],
+    workload: workloads.Workload,
+) -> None:
+    """Tasks submitted one at a time, each waited for: rtt, service time and overhead.
+
+    The round trip is timed in the driver from submit to result; the service time inside
+    the worker by `timed`, around the task alone. The same loop on every backend, after
+    one untimed round trip (the first call ships the function and warms the path).
+    """
+    n = min(len(inputs), RTT_TASKS)
+    if n == 0:
+        return
+    backend.submit_one(wrapper, task, inputs[0])
+    rtt, service, outputs = [], [], []
+    for item in inputs[:n]:
+        t0 = time.perf_counter()
+        output, seconds = backend.submit_one(wrapper, task, item)
+        rtt.append(time.perf_counter() - t0)
+        service.append(seconds)
+        # Summarised as they arrive: n large payloads need not all stay in memory.
+        outputs.append(workload.digest(output) if workload.digest is not None else output)
+        del output
+    _check(outputs, expected[:n], "round-trip pass")
+    emit.metric("rtt_tasks", n, "count")
+    emit.metric("rtt_p50_s", percentile(rtt, 50), "s")
+    if n >= RTT_P99_MIN:
+        emit.metric("rtt_p99_s", percentile(rtt, 99), "s")
+    emit.metric("service_p50_s", percentile(service, 50), "s")
+    overhead = [r - s for r, s in zip(rtt, service, strict=True)]
+    emit.metric("overhead_p50_s", percentile(overhead, 50), "s")
 
 
 def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:

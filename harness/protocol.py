@@ -58,10 +58,12 @@ _BUILTIN = [
        "payload bytes of one repeat / its wall_s"),
     _m("cpu_util", "ratio", "none", "repeat", "cpu",
        "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
-       "engine services excluded"),
-    _m("engine_cpu_util", "ratio", "none", "repeat", "engine cpu",
-       "CPU seconds of engine services (Ray gcs and raylet, Dask scheduler and nannies) "
-       "over a repeat / wall"),
+       "engine service processes excluded (a Dask LocalCluster's scheduler and nannies are "
+       "threads of the driver and count here); none where clock ticks are too coarse"),
+    _m("engine_cpu_util", "ratio", "none", "round", "engine cpu",
+       "CPU seconds of the engine's service processes (Ray gcs_server, raylet, agents; "
+       "multiprocessing's resource tracker, manager) from the first repeat's start to the "
+       "last one's end / that time"),
     _m("rtt_p50_s", "s", "lower", "round", "rtt p50",
        "one task alone in flight: submit until its result is in the driver, median"),
     _m("rtt_p99_s", "s", "lower", "round", "rtt p99",
@@ -69,7 +71,9 @@ _BUILTIN = [
     _m("service_p50_s", "s", "lower", "round", "service p50",
        "the task's own run time, timed inside the worker, median"),
     _m("overhead_p50_s", "s", "lower", "round", "overhead p50",
-       "rtt_p50_s minus service_p50_s: what the engine adds to one task"),
+       "rtt minus service time per task, median: what the engine adds to one task"),
+    _m("rtt_tasks", "count", "none", "round", "rtt tasks",
+       "tasks in the one-in-flight loop behind rtt, service and overhead (rtt_p99_s needs 100)"),
     _m("batch_completion_p50_s", "s", "lower", "round", "batch completion p50",
        "whole batch submitted until each result reached the driver, median over tasks"),
     _m("batch_completion_p99_s", "s", "lower", "round", "batch completion p99",

@@ -10,10 +10,11 @@ inputs and check outputs; this module is all that crosses to a worker.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import zlib
-from functools import cache
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,15 +23,25 @@ if TYPE_CHECKING:  # only for the annotation: workers never import the backends
 
     from harness.backends.base import SharedCounter
 
-# asyncio, hashlib and urllib.request cost 4-8 MiB each: imported where they are used.
+# asyncio and hashlib cost 4-8 MiB each: imported where they are used.
 
 
-@cache
-def _opener():
-    """No proxies: an http_proxy in the environment must not carry 127.0.0.1 requests away."""
-    import urllib.request
+# --- one task, timed where it runs ---------------------------------------------------------
 
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+def timed(task: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
+    """`task(item)` and the seconds it ran, read inside the worker: the task's service time,
+    free of everything the engine adds around it (submit, transport, scheduling, result)."""
+    t0 = time.perf_counter()
+    output = task(item)
+    return output, time.perf_counter() - t0
+
+
+async def timed_async(task: Callable[[Any], Awaitable[Any]], item: Any) -> tuple[Any, float]:
+    """The coroutine variant of `timed`: from the first step of the coroutine to its end."""
+    t0 = time.perf_counter()
+    output = await task(item)
+    return output, time.perf_counter() - t0
 
 
 # --- CPU ---------------------------------------------------------------------------------
@@ -140,35 +151,55 @@ async def sleep_async(seconds: float) -> float:
     return seconds
 
 
+# Threads and asyncio speak the same minimal HTTP/1.0 client (one connection per GET, read
+# until the server closes it): the comparison is blocking sockets against an event loop, not
+# urllib's machinery against a hand-written client.
+
+
+def _http_request(url: str) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = f"GET {target} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    return parts.hostname or "127.0.0.1", parts.port or 80, request
+
+
+def _http_body(response: bytes) -> bytes:
+    head, _, body = response.partition(b"\r\n\r\n")
+    if head.split(b" ", 2)[1:2] != [b"200"]:
+        raise OSError(f"HTTP request failed: {head[:80]!r}")
+    return body
+
+
 def http_get(item: tuple[str, int]) -> int:
     """The article's fetch_url: `requests` GETs one after another; returns bytes received."""
     url, requests = item
+    host, port, request = _http_request(url)
     received = 0
     for _ in range(requests):
-        with _opener().open(url, timeout=60) as response:
-            received += len(response.read())
+        with socket.create_connection((host, port), timeout=60) as sock:
+            sock.sendall(request)
+            chunks = []
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+        received += len(_http_body(b"".join(chunks)))
     return received
 
 
 async def http_get_async(item: tuple[str, int]) -> int:
-    """The same GETs over asyncio streams (HTTP/1.0, so the server closes each connection)."""
+    """The same GETs over asyncio streams."""
     import asyncio
 
     url, requests = item
-    parts = urlsplit(url)
-    request = f"GET {parts.path}?{parts.query} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n"
+    host, port, request = _http_request(url)
     received = 0
     for _ in range(requests):
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        writer.write(request.encode())
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(request)
         await writer.drain()
         data = await reader.read()
         writer.close()
         await writer.wait_closed()
-        head, _, body = data.partition(b"\r\n\r\n")
-        if not head.split(b" ", 2)[1:2] == [b"200"]:
-            raise OSError(f"HTTP request failed: {head[:80]!r}")
-        received += len(body)
+        received += len(_http_body(data))
     return received
 
 

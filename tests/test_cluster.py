@@ -26,6 +26,7 @@ import pytest
 from conftest import HARNESS, harness
 
 from harness import backends, results, spec
+from harness.case_process import RTT_TASKS
 
 pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
@@ -256,11 +257,13 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
     per_node = _per_node_metrics(run_dir, w1, w2)
     # work on each host: tasks the scheduler saw finish there, memory sampled there
     assert (per_node["node_tasks"] > 0).all(), per_node
-    # every task counted once: warm-ups, repeats and the latency pass of the quick case
+    # every task counted once: warm-ups, repeats, the batch completion pass, and the
+    # round-trip loop (one untimed, then one per input up to RTT_TASKS) of the quick case
     (case,) = spec.expand(
         spec.load("cpu"), quick=True, backends_filter=["dask"], workers_override=[2]
     )
-    assert per_node["node_tasks"].sum() == case.tasks * (case.warmup + case.repeat + 1)
+    batches = case.tasks * (case.warmup + case.repeat + 1)
+    assert per_node["node_tasks"].sum() == batches + 1 + min(case.tasks, RTT_TASKS)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     # the harness stopped nothing it did not start: the cluster still serves
     with Client(address, timeout=30, set_as_default=False) as client:

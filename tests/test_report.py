@@ -19,7 +19,7 @@ from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
 from tests.conftest import HARNESS, REPO, harness
 
-SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "latency", "memory-time"]
+SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "rtt", "latency", "memory-time"]
 
 SWEEP = """
 name = "sweep"

@@ -49,6 +49,11 @@ class AsyncioBackend(InProcessSharing, Backend):
         outputs = await asyncio.gather(*(one(i, item) for i, item in enumerate(inputs)))
         return Batch(list(outputs), arrival)
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The coroutine `fn(*args)` run alone on the loop, until it is done."""
+        assert self._loop is not None, "start() first"
+        return self._loop.run_until_complete(fn(*args))
+
     def stop(self) -> None:
         if self._loop is not None:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())

@@ -11,6 +11,7 @@ engine is one module with one subclass plus one entry point in the group
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -133,6 +134,16 @@ class Backend(ABC):
         """
         return self.run(task, inputs).outputs
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` as one task alone and wait for its result.
+
+        One task in flight, submitted the engine's ordinary way (`executor.submit().result()`,
+        `client.submit().result()`, `ray.get(f.remote())`): the round trip the latency pass
+        times. This fallback runs a batch of one; engines override it with their own call.
+        """
+        *first, last = args
+        return self.map(functools.partial(fn, *first), [last])[0]
+
     @abstractmethod
     def stop(self) -> None:
         """Stop everything `start` started; safe to call twice."""
@@ -155,8 +166,17 @@ class Backend(ABC):
         return []
 
     def service_pids(self) -> list[int]:
-        """Process ids of the engine's own services on this host (scheduler, raylet, gcs)."""
-        return []
+        """Process ids of the engine's own services on this host (raylet, gcs, trackers).
+
+        Every process the driver started that is not a worker: what `engine_cpu_util` counts.
+        Services that live inside the driver (a LocalCluster's Dask scheduler and nannies)
+        have no pid of their own. Empty on a remote cluster, whose services are elsewhere.
+        """
+        if self.remote:
+            return []
+        from harness.measure.proctree import services_beside
+
+        return services_beside(self.worker_pids())
 
     def describe(self) -> BackendDescription:
         """What the engine is, as run: versions, addresses, nodes."""

@@ -151,6 +151,16 @@ class DaskBackend(ClusterNodes, Backend):
         except KilledWorker as exc:
             raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        from distributed.scheduler import KilledWorker
+
+        self._task_names.add(getattr(fn, "__name__", ""))
+        future = self._client.submit(fn, *args, pure=False, workers=self._restrict)
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
+
     def counter(self, locked: bool) -> SharedCounter:
         import uuid
 

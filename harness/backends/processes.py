@@ -80,6 +80,13 @@ class ProcessesBackend(Backend):
             return 1
         return self.options.chunksize or chunksize_for(n_tasks, self.workers)
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._pool is not None, "start() first"
+        try:
+            return self._pool.submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed(f"a worker process died: {exc}") from exc
+
     def stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -165,6 +165,17 @@ class RayBackend(ClusterNodes, Backend):
         except RayTaskError as exc:
             raise _user_error(exc) from None
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        import ray
+        from ray.exceptions import RayTaskError, WorkerCrashedError
+
+        try:
+            return ray.get(self._remote_fn(fn).remote(*args))
+        except WorkerCrashedError as exc:
+            raise WorkerCrashed(f"a Ray worker died: {exc}") from exc
+        except RayTaskError as exc:
+            raise _user_error(exc) from None
+
     def counter(self, locked: bool) -> SharedCounter:
         import ray
 

@@ -30,5 +30,8 @@ class SequentialBackend(InProcessSharing, Backend):
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         return [task(item) for item in inputs]
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
     def stop(self) -> None:
         pass

@@ -44,6 +44,10 @@ class ThreadsBackend(InProcessSharing, Backend):
         assert self._pool is not None, "start() first"
         return list(self._pool.map(task, inputs))
 
+    def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._pool is not None, "start() first"
+        return self._pool.submit(fn, *args).result()
+
     def stop(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

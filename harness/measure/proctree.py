@@ -7,7 +7,7 @@ that left the tree (a daemonised Ray helper re-parented to init) is found and st
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 
@@ -56,16 +56,64 @@ def terminate(procs: Iterable[psutil.Process], grace_s: float = 3.0) -> list[int
     return [p.pid for p in procs]
 
 
-def cpu_seconds(procs: Iterable[psutil.Process]) -> float:
-    """User plus system CPU seconds of the given processes (children already reaped count)."""
-    total = 0.0
+#: Seconds per clock tick: the resolution of a process's user and system CPU times.
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+#: The most that tick rounding may move a reported CPU ratio (0.05 = 5 percentage points).
+MAX_TICK_ERROR = 0.05
+
+
+def cpu_by_pid(procs: Iterable[psutil.Process]) -> dict[int, float]:
+    """User plus system CPU seconds of each live process.
+
+    Children a process has reaped are left out: a pool worker that died would otherwise
+    count its whole life again in its parent.
+    """
+    out = {}
     for proc in procs:
         try:
             t = proc.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
-    return total
+        out[proc.pid] = t.user + t.system
+    return out
+
+
+def cpu_between(
+    before: dict[int, float], after: dict[int, float], keep: Callable[[int], bool]
+) -> tuple[float, int]:
+    """CPU seconds the kept processes used between two readings, and how many were counted.
+
+    A process that started in between counts whole; one that ended in between is lost with
+    its CPU times (the kernel keeps them only for the parent that reaps it).
+    """
+    seconds, counted = 0.0, 0
+    for pid, now in after.items():
+        if keep(pid):
+            seconds += now - before.get(pid, 0.0)
+            counted += 1
+    return seconds, counted
+
+
+def cpu_ratio(cpu_s: float, processes: int, wall_s: float, capacity: float = 1.0) -> float | None:
+    """`cpu_s / (wall_s x capacity)`, or None where clock ticks are too coarse to carry it.
+
+    Each process's user and system times advance in ticks (10 ms at 100 Hz), so each reading
+    of a difference may be off by up to a tick, two per process. A ratio whose worst case
+    error exceeds MAX_TICK_ERROR is not reported: 8 ms repeats would otherwise read 177%.
+    """
+    span = wall_s * capacity
+    if span <= 0 or 2 * processes * TICK_S > MAX_TICK_ERROR * span:
+        return None
+    return cpu_s / span
+
+
+def services_beside(workers: Iterable[int], root: int | None = None) -> list[int]:
+    """Processes under `root` (this process) that are neither it nor one of the workers:
+    the engine's own services (Ray's gcs_server, raylet and agents; multiprocessing's
+    resource tracker and manager)."""
+    root = os.getpid() if root is None else root
+    own = {root, *workers}
+    return sorted(p.pid for p in tree(root) if p.pid not in own)
 
 
 def _alive(proc: psutil.Process) -> bool:

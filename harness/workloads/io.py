@@ -1,24 +1,24 @@
 """I/O-bound workloads: waiting (sleep), HTTP requests and file reads/writes.
 
 The HTTP and file workloads need something that lives as long as the case: a small threaded
-HTTP server on 127.0.0.1 (the article's `fetch_url`, without the internet) and a temporary
-folder. Their `fixture` starts it once per case in the case process and the tasks reach it
-through their inputs (the URL, the folder), so workers in other local processes can use it
-too. On a remote cluster these fixtures are out of reach: run these scenarios locally.
+HTTP server on 127.0.0.1 (the article's `fetch_url`, without the internet; in a process of
+its own) and a temporary folder. Their `fixture` starts it once per case and the tasks reach
+it through their inputs (the URL, the folder), so workers in other local processes can use
+it too. On a remote cluster these fixtures are out of reach: run these scenarios locally.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-import urllib.request
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from contextlib import contextmanager, suppress
 
+import psutil
 from pydantic import Field
 
 from harness.tasks import (  # noqa: F401 (the worker side)
@@ -53,46 +53,61 @@ register(
 # --- HTTP --------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """GET /?bytes=N&delay=S: waits S seconds (a slow remote server), then sends N bytes."""
-
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-        query = parse_qs(urlsplit(self.path).query)
-        size = int(query.get("bytes", ["0"])[0])
-        delay = float(query.get("delay", ["0"])[0])
-        time.sleep(delay)
-        body = b"x" * size
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass  # one line per request would drown the case log
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # many concurrent clients must not wait on a SYN retry
-
-
 @contextmanager
 def http_server(params: HttpParams) -> Iterator[str]:
-    """A threaded HTTP server on 127.0.0.1 and a free port, for the life of one case."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, name="harness-http", daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
+    """An HTTP server on 127.0.0.1 and a free port, in a process of its own, for one case.
+
+    Its own process: a server thread in the case process would take the GIL from the
+    sequential, threads and asyncio backends but not from processes, Dask or Ray. It runs
+    outside the case's process tree, so neither its memory nor its CPU counts as the case's
+    (see harness.http_server); it is always stopped here, and stops itself if the case
+    process dies first.
+    """
+    launcher = subprocess.run(
+        [sys.executable, "-m", "harness.http_server", str(os.getpid())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     try:
-        yield f"http://{host}:{port}/?bytes={params.response_bytes}&delay={params.server_delay_s}"
+        pid, port = map(int, launcher.stdout.split())
+    except ValueError:
+        raise RuntimeError(f"the HTTP server did not start: {launcher.stderr.strip()}") from None
+    try:
+        yield f"http://127.0.0.1:{port}/?bytes={params.response_bytes}&delay={params.server_delay_s}"
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_process(pid)
 
 
-#: No proxies: an http_proxy in the environment must not carry requests for 127.0.0.1 away.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def stop_process(pid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; returns once the process is gone.
+
+    Not our child, so not ours to reap: a zombie waiting for init to reap it is gone too.
+    """
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    for send in (proc.terminate, proc.kill):
+        with suppress(psutil.NoSuchProcess):
+            send()
+        if _gone_within(proc, grace_s):
+            return
+    raise RuntimeError(f"the HTTP server (pid {pid}) did not stop")
+
+
+def _gone_within(proc: psutil.Process, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 class HttpParams(WorkloadParams):
@@ -104,7 +119,7 @@ class HttpParams(WorkloadParams):
 register(
     Workload(
         name="http_get",
-        description="HTTP GETs against a threaded server on 127.0.0.1 started by the case",
+        description="HTTP GETs against a threaded server on 127.0.0.1, in its own process",
         task=http_get,
         params=HttpParams,
         inputs=lambda params, tasks, url: [(url, params.requests)] * tasks,

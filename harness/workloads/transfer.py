@@ -2,7 +2,9 @@
 
 Threads hand the same object back (no copy); pools pickle it both ways; Dask ships it in the
 task and back; Ray puts large arguments into its shared-memory object store, and hands NumPy
-arrays back without copying them. `bytes_per_s` counts both directions.
+arrays back without copying them. `bytes_per_s` counts both directions. Every task gets a
+payload of its own (same size, different random content), so no engine is faster for
+having seen the object before.
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ class TransferParams(WorkloadParams):
     kind: Literal["bytes", "numpy"] = "bytes"
 
 
-def make_payload(params: TransferParams) -> bytes | np.ndarray:
+def make_payload(params: TransferParams, index: int = 0) -> bytes | np.ndarray:
+    """Payload number `index`: the same size for every index, random content seeded by it.
+
+    Distinct per task, so a serializer or object store that deduplicates equal objects (or
+    caches by content) gets no shortcut, and incompressible, so one that compresses does not
+    either: real payloads rarely repeat a 256-byte pattern.
+    """
+    rng = np.random.default_rng(index)
     if params.kind == "numpy":
-        return np.arange(max(1, params.payload_bytes // 8), dtype=np.float64)
-    pattern = bytes(range(256))
-    return (pattern * (params.payload_bytes // 256 + 1))[: params.payload_bytes]
+        return rng.random(max(1, params.payload_bytes // 8))
+    return rng.bytes(params.payload_bytes)
 
 
 def payload_digest(payload: Any) -> tuple[str, int, int]:
@@ -48,8 +56,8 @@ register(
         description="round-trip a bytes or NumPy payload to a task and back",
         task=echo,
         params=TransferParams,
-        # One payload object for the whole batch: the driver holds it once.
-        inputs=lambda params, tasks: [make_payload(params)] * tasks,
+        # A payload of its own per task (same size, different content): the driver holds all.
+        inputs=lambda params, tasks: [make_payload(params, i) for i in range(tasks)],
         expected=lambda params, inputs: list(inputs),
         bytes_per_task=_bytes,
         digest=payload_digest,
