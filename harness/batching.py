@@ -7,7 +7,6 @@ scenario can put each backend's one-task-per-input cost beside its batched idiom
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from harness.backends.base import Backend, chunksize_for
@@ -19,5 +18,7 @@ def run_map(backend: Backend, task: Callable[[Any], Any], inputs: Sequence[Any])
     if backend.options.batching != "grouped":
         return backend.map(task, inputs)
     size = chunksize_for(len(inputs), backend.workers)
-    groups = [list(inputs[i : i + size]) for i in range(0, len(inputs), size)]
-    return [out for group in backend.map(partial(run_group, task), groups) for out in group]
+    # The task travels inside each input, not in a functools.partial: Ray remotes only
+    # plain functions, and every engine pickles a module-level function by name.
+    groups = [(task, list(inputs[i : i + size])) for i in range(0, len(inputs), size)]
+    return [out for group in backend.map(run_group, groups) for out in group]

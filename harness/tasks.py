@@ -334,6 +334,7 @@ def ray_where_after(seconds: float) -> tuple[str, int]:
     return node, os.getpid()
 
 
-def run_group(task: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """One engine task that runs `task` on a group of inputs (batching = "grouped")."""
+def run_group(group: tuple[Callable[[Any], Any], list[Any]]) -> list[Any]:
+    """One engine task that runs a task on a group of inputs (batching = "grouped")."""
+    task, items = group
     return [task(item) for item in items]

@@ -117,7 +117,7 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
             cells.append(str(row.params))
         cells += [
             # swept backend options (start methods) show as processes[start_method=fork]
-            escape(str(row.case_id).split("/")[1]) if "[" in str(row.case_id) else str(row.backend),
+            escape(f"{row.backend}[{row.variant}]" if row.variant else str(row.backend)),
             str(row.workers),
             status,
             ci,
@@ -158,4 +158,4 @@ def print_summary(console: Console, table: pd.DataFrame, title: str = "") -> Non
         )
     failed = table[table["status"] != "ok"]
     for row in failed.itertuples(index=False):
-        console.print(f"[red]{row.case_id}: {row.status}[/] {row.error}")
+        console.print(f"[red]{escape(str(row.case_id))}: {row.status}[/] {escape(str(row.error))}")
