@@ -1,8 +1,13 @@
-"""Shared fixtures. Engines are real: a run starts real pools, a Dask LocalCluster and Ray."""
+"""Shared fixtures. Engines are real: a run starts real pools, a Dask LocalCluster and Ray.
+
+Tests about what is done with measurements (compare, report, claims, export) read stored
+runs instead: real quick runs kept under tests/fixtures/runs/ (see make_fixtures.py there).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -14,6 +19,21 @@ import pytest
 BIN = Path(sys.executable).parent
 HARNESS = str(BIN / "harness")
 REPO = Path(__file__).resolve().parent.parent
+#: Stored runs: one folder per run, named for what it holds (`make fixtures` remakes them).
+STORED = REPO / "tests" / "fixtures" / "runs"
+
+
+def stored_run(name: str) -> Path:
+    """A stored run, read in place: tests that change a run copy it (`stored_copy`)."""
+    path = STORED / name
+    assert (path / "run.json").is_file(), f"no stored run {name!r}: run `make fixtures`"
+    return path
+
+
+def stored_copy(name: str, to: Path) -> Path:
+    """A copy of a stored run at `to`, for a test that damages or extends it."""
+    shutil.copytree(stored_run(name), to)
+    return to
 
 
 #: Every harness the tests start carries this in its environment, and so does every process
