@@ -35,6 +35,17 @@ def stored_run(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stored_runs_stay_as_they_are():
+    """A test that writes into a stored run (a report without -o does) fails the session."""
+    def listing() -> dict[str, tuple[int, int]]:
+        return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in STORED.rglob("*")}
+
+    before = listing()
+    yield
+    assert listing() == before, "a test changed tests/fixtures/runs: copy a run first"
+
+
 def stored_copy(name: str, to: Path) -> Path:
     """A copy of a stored run at `to`, for a test that damages or extends it."""
     shutil.copytree(stored_run(name), to)
