@@ -7,13 +7,15 @@ ARGS ?=
 RUN ?= latest
 ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
+FIXTURES ?=
 
-.PHONY: bench report test lint overhead load cluster-up cluster-down clean help
+.PHONY: bench report test lint fixtures overhead load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
 	@echo "make report RUN=results/<run-id>          render the report of a run"
 	@echo "make test                                 lint and run the test suite"
+	@echo "make fixtures [FIXTURES='io-w1 format1']  remake the stored runs the tests read"
 	@echo "make overhead                             the harness's own overhead against bare loops"
 	@echo "make load                                 150 cases and 100,000 tiny tasks: the harness's own memory"
 	@echo "make cluster-up ENGINE=dask|ray / cluster-down"
@@ -35,6 +37,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Real quick runs, stored under tests/fixtures/runs/ for the compare/report/claims tests.
+fixtures: $(STAMP)
+	$(BIN)/python tests/fixtures/make_fixtures.py $(FIXTURES)
 
 overhead: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py

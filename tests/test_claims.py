@@ -2,7 +2,7 @@
 
 These tests build small tidy frames with known medians, so each verdict rule is checked
 against numbers on both sides of its threshold; tests/test_scenarios.py runs claims on a
-real run.
+real run, and the command is tested on stored runs (tests/fixtures/runs/).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import harness
+from conftest import cli, stored_run
 
 from harness import advice, claims, results
 
@@ -203,8 +203,26 @@ def test_startup_recommendation_is_the_cheapest_added_worker_not_the_fastest_bat
     assert "ms per added worker" in rec.figure
 
 
-def test_claims_command_prints_tables_and_rejects_bad_paths(tmp_path):
-    proc = harness("claims", str(tmp_path / "nope"))
+def test_claims_command_prints_the_verdicts_of_the_stored_runs():
+    runs = [stored_run("cpu"), stored_run("io-w4")]  # real quick runs, see tests/fixtures
+    proc = cli("claims", *map(str, runs))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    # every aspect, on its row the verdict the library gives for these runs
+    table = claims.claims_table(results.load(*runs))
+    for row in table.itertuples():
+        (line,) = [ln for ln in lines if f" {row.aspect} " in ln]
+        assert f" {row.verdict} " in line, (row.aspect, row.verdict, line)
+    assert set(table["verdict"]) - {claims.NO_DATA, claims.NOT_MEASURED}  # some measured
+    # and a recommendation per scenario, with its answer
+    recs = advice.recommendations(results.load(*runs))
+    assert set(recs["scenario"]) == {"cpu", "io"}
+    for rec in recs.itertuples():
+        assert any(f" {rec.scenario} " in ln and rec.answer in ln for ln in lines), rec
+
+
+def test_claims_command_rejects_bad_paths(tmp_path):
+    proc = cli("claims", str(tmp_path / "nope"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 
 

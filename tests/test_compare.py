@@ -3,7 +3,9 @@ gating the exit code, per-round metrics compared across rounds, words from the m
 catalogue, --normalize carrying the baseline's variance, and false calls near alpha on
 same-distribution data. Most tests use stored frames of known distributions (no engine);
 the last ones use real runs of the io scenario (tasks that sleep, reliable even on a loaded
-machine) with 4 workers and with 1."""
+machine) with 4 workers and with 1, stored under tests/fixtures/runs (see make_fixtures.py):
+what is tested is the comparison, not the engines that made them. The CLI is called in-process
+(conftest.cli) but for the gate, which CI reads from a process of its own."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import STORED, cli, harness, stored_run
 
 from harness import compare, results
-from tests.conftest import harness
 
 # Stored frames of known distributions -------------------------------------------------------
 
@@ -49,9 +51,9 @@ def stored(tmp_path: Path, name: str, rows_: list[dict]) -> Path:
 
 
 def _cli(*args: str) -> tuple[int, dict, str]:
-    proc = harness("compare", *args, "--format", "json")
+    proc = cli("compare", *args, "--format", "json")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    table = harness("compare", *args)
+    table = cli("compare", *args)
     return proc.returncode, json.loads(proc.stdout), table.stdout
 
 
@@ -174,7 +176,7 @@ def test_words_and_direction_come_from_the_catalogue(metric, unit, factor, word,
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
     run = stored(tmp_path, "a", rows("a", "threads", [1.0, 1.1, 1.2]))
-    proc = harness("compare", str(run), str(run), *args)
+    proc = cli("compare", str(run), str(run), *args)
     assert proc.returncode == 2
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
@@ -201,31 +203,25 @@ def test_threshold_parsing():
         compare.parse_threshold("five")
 
 
-# Real runs -----------------------------------------------------------------------------------
+# Real runs (stored) --------------------------------------------------------------------------
 
 
-def _io_run(out: Path, workers: int) -> Path:
-    proc = harness(
-        "run", "io", "--quick", "--backends", "sequential,threads", "--workers", str(workers),
-        "--repeat", "5", "--out", str(out),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
+@pytest.fixture(scope="module")
+def io_w4() -> Path:
+    return stored_run("io-w4")
 
 
-@pytest.fixture(scope="session")
-def io_w4(tmp_path_factory) -> Path:
-    return _io_run(tmp_path_factory.mktemp("io_w4"), 4)
+@pytest.fixture(scope="module")
+def io_w1() -> Path:
+    return stored_run("io-w1")
 
 
-@pytest.fixture(scope="session")
-def io_w1(tmp_path_factory) -> Path:
-    return _io_run(tmp_path_factory.mktemp("io_w1"), 1)
+#: Every stored io run: io-w1, io-w4 and io-w4-again.
+IO_RUNS = str(STORED / "io-w*")
 
 
 def _json(*args: str) -> tuple[int, dict]:
-    proc = harness("compare", *args, "--format", "json")
+    proc = cli("compare", *args, "--format", "json")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -235,8 +231,8 @@ def _case(report: dict, backend: str) -> dict:
     return case
 
 
-def test_a_a_two_runs_of_one_build_say_same(io_w4, tmp_path):
-    again = _io_run(tmp_path, 4)
+def test_a_a_two_runs_of_one_build_say_same(io_w4):
+    again = stored_run("io-w4-again")
     # Sleep-bound tasks repeat within a few percent; a 50% threshold leaves room for load.
     code, report = _json(str(io_w4), str(again), "--threshold", "50%", "--fail-on-regression")
     assert code == 0
@@ -244,8 +240,11 @@ def test_a_a_two_runs_of_one_build_say_same(io_w4, tmp_path):
 
 
 def test_fewer_workers_is_slower_and_fails_the_gate(io_w4, io_w1):
-    code, report = _json(str(io_w4), str(io_w1), "--ignore", "workers", "--fail-on-regression")
-    assert code == 1
+    # in a process of its own, as CI runs it: the exit code is the gate
+    proc = harness("compare", str(io_w4), str(io_w1), "--ignore", "workers",
+                   "--fail-on-regression", "--format", "json")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
     threads = _case(report, "threads")
     assert threads["workers"] == "4 -> 1"
     assert threads["change"] == "slower" and threads["regression"]
@@ -273,16 +272,26 @@ def test_normalize_sequential_compares_speedups(io_w4, io_w1):
     assert threads["change"] == "lower"  # speedup: higher is better
 
 
-def test_globs_pool_several_runs(io_w4, io_w1):
-    pattern = str(io_w4.parent.parent / "io_w*" / "*")
-    proc = harness("compare", pattern, str(io_w4))
+def test_globs_pool_several_runs(io_w4):
+    proc = cli("compare", IO_RUNS, str(io_w4))
     assert proc.returncode == 0, proc.stderr
     assert "sequential" in proc.stdout and "same" in proc.stdout
 
 
 def test_markdown_and_csv(io_w4, io_w1):
-    md = harness("compare", str(io_w4), str(io_w1), "--ignore", "workers", "--format", "markdown")
+    md = cli("compare", str(io_w4), str(io_w1), "--ignore", "workers", "--format", "markdown")
     assert md.returncode == 0
     assert md.stdout.startswith("| scenario | backend |") and "slower" in md.stdout
-    csv = harness("compare", str(io_w4), str(io_w1), "--ignore", "workers", "--format", "csv")
+    csv = cli("compare", str(io_w4), str(io_w1), "--ignore", "workers", "--format", "csv")
     assert csv.returncode == 0 and csv.stdout.splitlines()[0].startswith("scenario,backend")
+
+
+def test_the_in_process_cli_answers_as_the_real_one(io_w4, io_w1):
+    """Most tests here call the CLI in-process (`cli`); it must print what a process does."""
+    for args in (
+        ("compare", str(io_w4), str(io_w1), "--ignore", "workers"),  # the terminal table
+        ("compare", str(io_w4), str(io_w4), "--metric", "no_such_s"),  # bad input
+    ):
+        real, here = harness(*args), cli(*args)
+        assert (here.returncode, here.stdout, here.stderr) == (
+            real.returncode, real.stdout, real.stderr), args  # fmt: skip

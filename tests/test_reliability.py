@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import HARNESS, MARK, REPO, marked
+from conftest import HARNESS, MARK, REPO, cli, marked, stored_copy, stored_run
 
 from harness import results
 from harness.case_runner import run_case
@@ -226,9 +226,11 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
-def test_bad_input_is_one_line_and_exit_code_2(run_cli, tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+    # In-process (conftest.cli): bad input fails before anything starts; the bad spec file
+    # below goes through a real process, with and without --debug.
     before = sorted(tmp_path.rglob("*"))
-    proc = run_cli(*args)
+    proc = cli(*args, cwd=tmp_path)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -252,18 +254,16 @@ def test_bad_spec_file_names_file_and_field(run_cli, tmp_path):
     assert proc.returncode == 2 and "Traceback" in proc.stderr
 
 
-def test_corrupt_parquet_is_named_and_other_runs_still_load(run_cli, tmp_path, cpu_run):
-    import shutil
-
-    good = tmp_path / "good"
-    bad = tmp_path / "bad"
-    shutil.copytree(cpu_run, good)
-    shutil.copytree(cpu_run, bad)
+def test_corrupt_parquet_is_named_and_other_runs_still_load(tmp_path):
+    # Two readable runs of two machines (stored: see tests/fixtures) and one truncated copy.
+    good = stored_copy("cpu", tmp_path / "good")
+    bad = stored_copy("cpu", tmp_path / "bad")
     data = (bad / results.MEASUREMENTS).read_bytes()
     (bad / results.MEASUREMENTS).write_bytes(data[: len(data) // 2])  # truncated
-    proc = run_cli("report", "good", "bad", "-o", "r.pdf")
+    proc = cli("report", "good", str(stored_run("cpu-1cpu")), "bad", "-o", "r.pdf", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"{bad.name}/{results.MEASUREMENTS}: cannot read parquet" in proc.stderr
-    assert (tmp_path / "r.pdf").exists()
-    proc = run_cli("show", "bad")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    assert good.name not in proc.stderr
+    proc = cli("show", "bad", cwd=tmp_path)
     assert proc.returncode == 2 and "bad/measurements.parquet" in proc.stderr

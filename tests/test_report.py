@@ -1,41 +1,30 @@
 """The report from real runs: the expected pages, every figure with data, machines side by
-side, parameter sweeps faceted, figures as files, and the export of the frames."""
+side, parameter sweeps faceted, figures as files, and the export of the frames.
+
+The runs are stored (tests/fixtures/runs/: real quick runs, see make_fixtures.py): what is
+tested is the report drawn from them. Drawing is the cost here (about half a second a page),
+so the cpu report is drawn once per module and the CLI draws it once, as PNG files.
+"""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from conftest import cli, stored_run
 from matplotlib.figure import Figure
 
-from harness import results
+from harness import analysis, results
 from harness.reporting import pages as assembly
 from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
-from tests.conftest import HARNESS, REPO, harness
 
 SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "rtt", "latency", "memory-time"]
-
-SWEEP = """
-name = "sweep"
-description = "sleep tasks with two lengths"
-workload = "sleep"
-tasks = 4
-workers = [1, 2]
-repeat = 3
-warmup = 0
-timeout_s = 60
-backends = ["sequential", "threads"]
-[params]
-seconds = 0.01
-[sweep]
-seconds = [0.005, 0.01]
-"""
+CPU_REPORT = ["title", "claims", *(f"cpu-{p}" for p in SCENARIO_PAGES), "cpu-recommendation",
+              "cases"]  # fmt: skip
 
 
 def _data(*run_dirs: Path) -> ReportData:
@@ -48,32 +37,16 @@ def _data(*run_dirs: Path) -> ReportData:
     )
 
 
-def _only_run(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
+@pytest.fixture(scope="module")
+def cpu_run() -> Path:
+    """The quick cpu run on all five backends (stored; test_walking_skeleton has a live one)."""
+    return stored_run("cpu")
 
 
-@pytest.fixture(scope="session")
-def small_cpu_run(tmp_path_factory) -> Path:
-    """The cpu scenario on one CPU only: a smaller machine, simulated by CPU affinity."""
-    if not shutil.which("taskset"):
-        pytest.skip("taskset not available")
-    out = tmp_path_factory.mktemp("small")
-    cmd = ["taskset", "-c", "0", HARNESS, "run", "cpu", "--quick"]
-    cmd += ["--backends", "sequential,threads,processes", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return _only_run(out)
-
-
-@pytest.fixture(scope="session")
-def sweep_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sweep")
-    spec = out / "sweep.toml"
-    spec.write_text(SWEEP)
-    proc = harness("run", str(spec), "--out", str(out / "runs"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return _only_run(out / "runs")
+@pytest.fixture(scope="module")
+def cpu_pages(cpu_run) -> list[tuple[str, Figure]]:
+    """The cpu report's pages, drawn once: tests read them, none changes them."""
+    return full_report(_data(cpu_run))
 
 
 @pytest.fixture(autouse=True)
@@ -90,24 +63,15 @@ def _has_data(fig: Figure) -> bool:
     return all(ax.lines or ax.collections or ax.patches for ax in axes)
 
 
-def test_pdf_has_the_expected_pages(cpu_run, tmp_path):
-    target = tmp_path / "report.pdf"
-    proc = harness("report", str(cpu_run), "-o", str(target))
-    assert proc.returncode == 0, proc.stderr
-    names = [name for name, _ in full_report(_data(cpu_run))]
-    expected = [f"cpu-{p}" for p in SCENARIO_PAGES]
-    assert names == ["title", "claims", *expected, "cpu-recommendation", "cases"]
-    pages = len(re.findall(rb"/Type\s*/Page\b", target.read_bytes()))
-    assert pages == len(names)
-    assert f"({len(names)} pages)" in proc.stdout
+def test_the_report_has_the_expected_pages(cpu_pages):
+    assert [name for name, _ in cpu_pages] == CPU_REPORT
 
 
-def test_every_figure_has_data(cpu_run):
-    pages = full_report(_data(cpu_run))
-    for name, fig in pages:
+def test_every_figure_has_data(cpu_pages):
+    for name, fig in cpu_pages:
         assert _has_data(fig), name
     # five backends, each in the throughput page (sequential as its dashed line)
-    (fig,) = [f for n, f in pages if n == "cpu-throughput"]
+    (fig,) = [f for n, f in cpu_pages if n == "cpu-throughput"]
     colors = {line.get_color() for line in fig.axes[0].lines}
     assert len(colors) >= 5
 
@@ -120,8 +84,9 @@ def test_title_page_says_the_headline(cpu_run):
     assert data.runs[0]["run_id"] in text and "harness 0." in text
 
 
-def test_two_machines_are_drawn_side_by_side(cpu_run, small_cpu_run, tmp_path):
-    data = _data(cpu_run, small_cpu_run)
+def test_two_machines_are_drawn_side_by_side(cpu_run):
+    # the smaller machine: the cpu scenario run with CPU affinity to one core (taskset -c 0)
+    data = _data(cpu_run, stored_run("cpu-1cpu"))
     assert len(set(data.labels.values())) == 2  # same host: told apart by cpus or run id
     pages = dict(assembly.build(data))
     panels = [ax for ax in pages["cpu-throughput"].axes if ax.get_visible()]
@@ -130,12 +95,11 @@ def test_two_machines_are_drawn_side_by_side(cpu_run, small_cpu_run, tmp_path):
     assert all(_has_data(fig) for fig in pages.values())
     table = data.table
     assert set(table["machine"]) == set(data.labels.values())
-    proc = harness("report", str(cpu_run), str(small_cpu_run), "-o", str(tmp_path / "two.pdf"))
-    assert proc.returncode == 0, proc.stderr
+    # the CLI with two runs (and a third it cannot read): test_reliability.py
 
 
-def test_a_parameter_sweep_gets_one_panel_per_value(sweep_run):
-    pages = dict(assembly.build(_data(sweep_run)))
+def test_a_parameter_sweep_gets_one_panel_per_value():
+    pages = dict(assembly.build(_data(stored_run("sweep"))))
     panels = [ax for ax in pages["sweep-throughput"].axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in panels) == ["seconds=0.005", "seconds=0.01"]
     assert all(_has_data(fig) for fig in pages.values())
@@ -163,12 +127,15 @@ def test_extra_pages_plug_in(cpu_run):
     assert names[1] == "claims" and names.index("cpu-advice") < names.index("cases")
 
 
-def test_figures_as_png_files(cpu_run, tmp_path):
-    proc = harness("report", str(cpu_run), "--format", "png", "-o", str(tmp_path / "figs"))
+def test_the_cli_draws_every_page_as_a_file(cpu_run, tmp_path):
+    proc = cli("report", str(cpu_run), "--format", "png", "-o", str(tmp_path / "figs"))
     assert proc.returncode == 0, proc.stderr
-    files = sorted((tmp_path / "figs").glob("*.png"))
-    assert [f.name for f in files][:3] == ["01-title.png", "02-claims.png", "03-cpu-throughput.png"]
-    assert all(f.stat().st_size > 5000 for f in files)
+    assert f"({len(CPU_REPORT)} " in proc.stdout, proc.stdout
+    files = sorted((tmp_path / "figs").glob("*"))
+    # one file per page, in page order, named for its page: the report `harness report` draws
+    assert [f.name for f in files] == [f"{i:02d}-{n}.png" for i, n in enumerate(CPU_REPORT, 1)]
+    assert all(f.read_bytes().startswith(b"\x89PNG") and f.stat().st_size > 5000 for f in files)
+    assert not list(cpu_run.glob("figures*")), "the stored run was written to"
 
 
 def test_failed_and_unstable_cases_are_marked(cpu_run):
@@ -185,19 +152,20 @@ def test_failed_and_unstable_cases_are_marked(cpu_run):
 
 def test_export_round_trips(cpu_run, tmp_path):
     target = tmp_path / "m.parquet"
-    proc = harness("export", str(cpu_run), "--format", "parquet", "-o", str(target))
+    proc = cli("export", str(cpu_run), "--format", "parquet", "-o", str(target))
     assert proc.returncode == 0, proc.stderr
+    # the frame a notebook gets from results.load, unchanged
     pd.testing.assert_frame_equal(pd.read_parquet(target), results.load(cpu_run))
-    csv = harness("export", str(cpu_run), "--table", "cases")
+    csv = cli("export", str(cpu_run), "--table", "cases")
     assert csv.returncode == 0 and csv.stdout.startswith("run_id,host,scenario")
-    bad = harness("export", str(cpu_run), "--format", "parquet")
+    cases = analysis.case_table(results.load(cpu_run))
+    assert len(pd.read_csv(io.StringIO(csv.stdout))) == len(cases)
+    bad = cli("export", str(cpu_run), "--format", "parquet")
     assert bad.returncode == 2 and "-o" in bad.stderr
 
 
-def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run):
-    from harness import analysis
-
-    pages = dict(full_report(_data(cpu_run)))
+def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run, cpu_pages):
+    pages = dict(cpu_pages)
     text = " ".join(t.get_text() for t in pages["cpu-recommendation"].texts)
     table = analysis.case_table(results.load(cpu_run))
     fastest = table[table.status == "ok"].sort_values("median").iloc[0]

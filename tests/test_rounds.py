@@ -1,4 +1,5 @@
-"""Rounds: the whole matrix again, backends interleaved, each round a column of its own."""
+"""Rounds: the whole matrix again, backends interleaved, each round a column of its own; a
+resumed run adds only the rounds it lacks. One run of two rounds, resumed to three."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from conftest import harness
 from harness import results
 
 
-def test_rounds_interleave_cases_and_keep_their_round(tmp_path):
-    proc = harness("run", "io", "--quick", "--backends", "sequential,threads", "--workers", "4",
-                   "--repeat", "2", "--rounds", "3", "--out", str(tmp_path))  # fmt: skip
+def test_rounds_interleave_cases_keep_their_round_and_resume_adds_the_missing_one(tmp_path):
+    args = ["run", "io", "--quick", "--backends", "sequential,threads", "--workers", "4",
+            "--repeat", "2", "--out", str(tmp_path)]  # fmt: skip
+    proc = harness(*args, "--rounds", "2")
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = list(tmp_path.iterdir())
+    first = results.load(run_dir)
+    assert sorted(first["round"].unique()) == [1, 2]
+    assert results.run_info(run_dir)["rounds"] == 2
+
+    proc = harness(*args, "--rounds", "3", "--resume", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
     df = results.load(run_dir)
     for case_id, rows in df.groupby("case_id"):
         walls = rows[rows.metric == "wall_s"]
@@ -21,18 +29,10 @@ def test_rounds_interleave_cases_and_keep_their_round(tmp_path):
         assert sorted(starts["round"]) == [1, 2, 3] and starts["repeat"].isna().all()
         assert (rows.metric == "elapsed_s").sum() == 3
     # round-major order: the backends take turns, rather than all rounds of one, then the next
-    order = df.loc[df.metric == "elapsed_s", "backend"].tolist()
-    assert order == ["sequential", "threads"] * 3
-    assert results.run_info(run_dir)["rounds"] == 3
-
-
-def test_resume_with_rounds_runs_only_the_missing_rounds(tmp_path):
-    args = ["run", "io", "--quick", "--backends", "sequential", "--repeat", "1", "--out",
-            str(tmp_path)]  # fmt: skip
-    assert harness(*args, "--rounds", "1").returncode == 0
-    (run_dir,) = list(tmp_path.iterdir())
-    proc = harness(*args, "--rounds", "2", "--resume", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
-    df = results.load(run_dir)
-    walls = df[df.metric == "wall_s"]
-    assert sorted(zip(walls["round"], walls["repeat"], strict=True)) == [(1, 1), (2, 1)]
+    elapsed = df[df.metric == "elapsed_s"]
+    assert elapsed["backend"].tolist() == ["sequential", "threads"] * 3
+    assert elapsed["round"].tolist() == [1, 1, 2, 2, 3, 3]
+    # the resume ran round 3 only: what rounds 1 and 2 measured is kept as it was
+    kept = df[df["round"] <= 2].reset_index(drop=True)
+    columns = ["case_id", "round", "repeat", "metric", "value"]
+    assert kept[columns].equals(first[columns].reset_index(drop=True))
