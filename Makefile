@@ -20,6 +20,8 @@ help:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	@# the distribution was called `harness` before 0.3: drop it so its entry points go too
+	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
