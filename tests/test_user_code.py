@@ -229,3 +229,16 @@ def test_api_runs_a_function_object(tmp_path: Path, monkeypatch) -> None:
     assert set(frame["backend"]) == {"sequential", "threads"}
     assert set(frame["status"]) == {"ok"}
     assert not (tmp_path / "results").exists()
+
+
+def test_schema_accepts_the_example_and_a_reference(monkeypatch) -> None:
+    import jsonschema
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).parent.parent / "examples" / "logparse.toml").read_text())
+    validator = jsonschema.Draft202012Validator(spec.json_schema())
+    assert not list(validator.iter_errors(data))
+    assert list(validator.iter_errors({**data, "workload": "no colon, no name"}))
+    monkeypatch.chdir(Path(__file__).parent.parent / "examples")
+    loaded = spec.validate(data, "logparse.toml", ["logparse"])
+    assert loaded.code() == [str(Path.cwd() / "logparse.py")]
