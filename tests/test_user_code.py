@@ -242,3 +242,25 @@ def test_schema_accepts_the_example_and_a_reference(monkeypatch) -> None:
     monkeypatch.chdir(Path(__file__).parent.parent / "examples")
     loaded = spec.validate(data, "logparse.toml", ["logparse"])
     assert loaded.code() == [str(Path.cwd() / "logparse.py")]
+
+
+def test_an_installed_package_registers_a_workload_without_import(tmp_path, monkeypatch) -> None:
+    """Entry points of `harness.workloads`: installed code is trusted, no --import needed."""
+    from harness import workloads
+
+    site = tmp_path / "site"
+    _module(site)
+    info = site / "userwork_dist-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: userwork-dist\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[harness.workloads]\nparse_records = userwork:parse\n")
+    monkeypatch.syspath_prepend(str(site))
+    assert "parse_records" in workloads.names()
+    base = {"name": "u", "description": "u", "tasks": 3, "params": {"lines": 5}}
+    by_name = spec.validate({**base, "workload": "parse_records", "inputs": "userwork:records"},
+                            "u.toml")  # fmt: skip
+    workload = by_name.workload_obj()
+    inputs = workload.make_inputs(workload.params(lines=5), 3)
+    assert [workload.task(i) for i in inputs] == [20, 20, 20]
+    # the package's module may also be named by reference, still without --import
+    assert spec.validate({**base, "workload": "userwork:parse"}, "u.toml").workload
