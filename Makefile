@@ -22,6 +22,10 @@ help:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	@# the distribution was called `harness` before 0.3: drop it and its metadata in the
+	@# checkout (seen whenever the checkout is on sys.path), so its entry points go too
+	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
+	rm -rf harness.egg-info
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 

@@ -7,7 +7,7 @@ Workers import this package too, so the API is imported only when first used.
 
 from typing import Any
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["load", "report", "run"]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import results, spec
+from harness import results, spec, user_code
 from harness.runner import Run, RunObserver
 
 
@@ -28,20 +28,30 @@ def run(
     quick: bool = False,
     out: str | os.PathLike[str] | None = None,
     observer: RunObserver | None = None,
+    imports: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run a scenario (a name, a path, a dict or a Spec) and return its tidy frame.
+
+    A dict's `workload` (and `inputs`, `check`) may be a function object: it is recorded as
+    its "module:qualname" and its module is allowed, since the caller imported it already.
+    It must live in an importable module, not in __main__ (see `user_code.reference_of`).
+    `imports` allows modules named by reference, like `harness run --import`.
 
     With `out=None` the run lives in a temporary folder that is gone when this returns:
     the frame is all that is kept, and nothing is left under results/.
     """
-    loaded = _spec(scenario)
+    allowed = list(imports)
+    if isinstance(scenario, dict):
+        scenario = _references(scenario, allowed)
     options = spec.RunOptions.parse(
         backends=list(backends) if backends else None,
         workers=list(workers) if workers else None,
         repeat=repeat,
         rounds=rounds,
         quick=quick,
+        imports=allowed or None,
     )
+    loaded = _spec(scenario, options.imports)
     command = f"harness.run({loaded.name!r})"
     if out is not None:
         the_run = Run.create(loaded, options, out=Path(out), command=command)
@@ -53,12 +63,28 @@ def run(
         return the_run.frame()
 
 
-def _spec(scenario: str | os.PathLike[str] | dict[str, Any] | spec.Spec) -> spec.Spec:
+def _references(data: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
+    """Function objects in a dict spec become "module:qualname"; their modules are allowed."""
+    data = dict(data)
+    for key in ("workload", "inputs", "check"):
+        if callable(data.get(key)):
+            try:
+                ref = user_code.reference_of(data[key])
+            except ValueError as exc:
+                raise spec.SpecError(f"spec: {key}: {exc}") from None
+            data[key] = ref
+            allowed.append(user_code.parse(ref).module)
+    return data
+
+
+def _spec(
+    scenario: str | os.PathLike[str] | dict[str, Any] | spec.Spec, imports: list[str]
+) -> spec.Spec:
     if isinstance(scenario, spec.Spec):
         return scenario
     if isinstance(scenario, dict):
-        return spec.validate(scenario, "spec")
-    return spec.load(scenario)
+        return spec.validate(scenario, "spec", imports)
+    return spec.load(scenario, imports)
 
 
 def load(*paths: str | os.PathLike[str]) -> pd.DataFrame:

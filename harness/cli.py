@@ -62,6 +62,7 @@ def run(
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
     resume: Annotated[Path | None, typer.Option(help="a run folder: run only its missing cases")] = None,
     sample_interval: Annotated[float, typer.Option(help="memory sampling interval in seconds")] = 0.05,
+    import_: Annotated[list[str] | None, typer.Option("--import", help="allow the spec's workload to import this module of your own (repeatable)")] = None,
     **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
@@ -76,6 +77,7 @@ def run(
         timeout_s=timeout,
         sample_interval_s=sample_interval,
         addresses={_ADDRESS_PARAMS[k]: v for k, v in addresses.items() if v is not None},
+        imports=import_ or None,
     )
     the_run = runner.Run.create(scenario, options, out=out, resume=resume)
     console.print(

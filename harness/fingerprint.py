@@ -14,7 +14,7 @@ import psutil
 
 #: Recorded with every run, besides each registered backend's own (`Backend.packages`).
 PACKAGES = (
-    "harness",
+    "concurrency-harness",
     "numpy",
     "pandas",
     "pyarrow",

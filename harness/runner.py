@@ -82,7 +82,7 @@ class Run:
     ) -> Run:
         """Check everything (spec, flags, cluster addresses) before writing anything."""
         options = options or RunOptions()
-        loaded = scenario if isinstance(scenario, Spec) else spec.load(scenario)
+        loaded = scenario if isinstance(scenario, Spec) else spec.load(scenario, options.imports)
         cases = spec.cases(loaded, options)
         cases, notes = fit_to_clusters(cases, options)
         if resume is not None:

@@ -14,9 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from harness import backends, workloads
+from harness import backends, user_code, workloads
 from harness.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -24,7 +32,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+#: The shipped scenarios: package data, so an installed wheel has them too (the checkout's
+#: top-level `scenarios` is a symlink to this folder).
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 Scalar = bool | int | float | str
 
@@ -51,7 +61,15 @@ class Spec(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str
-    workload: str
+    workload: str = Field(
+        description="a registered workload, or your own module:function (needs --import)"
+    )
+    inputs: str | None = Field(
+        default=None, description="module:function(tasks, **params) -> the list of inputs"
+    )
+    check: str | None = Field(
+        default=None, description="module:function(input, output) -> True when output is right"
+    )
     tasks: int = Field(ge=1, description="tasks in one repeat")
     params: dict[str, Scalar] = {}
     sweep: dict[str, list[Scalar]] = Field(
@@ -84,19 +102,39 @@ class Spec(BaseModel):
             raise ValueError("at least one backend")
         return list(dict.fromkeys(value))
 
-    @field_validator("workload")
+    @field_validator("workload", "inputs", "check")
     @classmethod
-    def _known_workload(cls, value: str) -> str:
+    def _known_workload(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A registered name, or a reference the caller allowed (`--import`) that resolves."""
+        if value is None:
+            return None
+        if user_code.is_reference(value):
+            imports = (info.context or {}).get("imports", ())
+            user_code.resolve(value, imports)
+            return value
+        if info.field_name != "workload":
+            raise ValueError(f"{value!r} is not a reference: write module:function")
         if value not in workloads.names():
-            raise ValueError(f"unknown workload {value!r} (known: {', '.join(workloads.names())})")
+            raise ValueError(
+                f"unknown workload {value!r} (known: {', '.join(workloads.names())}; "
+                "or your own as module:function)"
+            )
         return value
+
+    def workload_obj(self) -> workloads.Workload:
+        return workloads.get(self.workload, self.inputs or "", self.check or "")
+
+    def code(self) -> list[str]:
+        """Files/folders of the user's own code that workers must be able to import."""
+        return user_code.code_units([self.workload, self.inputs or "", self.check or ""])
 
     @model_validator(mode="after")
     def _check_params_and_options(self) -> Spec:
         if not self.backends:  # the default is empty only when nothing is registered
             raise ValueError("; ".join(backends.problems()))
+        workload = self.workload_obj()
         for params in self.param_sets(quick=False) + self.param_sets(quick=True):
-            workloads.get(self.workload).params(**params)
+            workload.params(**params)
         for name, options in self.backend_options.items():
             if why := backends.why_unknown(name):
                 raise ValueError(f"backend_options: {why}")
@@ -158,6 +196,11 @@ class Case:
     backend_options: dict[str, Any] = field(default_factory=dict)
     #: The swept backend options of this case ("start_method=fork"), part of its id.
     variant: str = ""
+    #: A user's own workload: its `inputs` and `check` references, and the files/folders of
+    #: their code that the case process puts on sys.path and ships to workers.
+    inputs: str = ""
+    check: str = ""
+    code: list[str] = field(default_factory=list)
 
     @property
     def params_key(self) -> str:
@@ -187,6 +230,7 @@ FLAGS = {
     "timeout_s": "--timeout",
     "sample_interval_s": "--sample-interval",
     "addresses": "",  # its messages name the backend's own flag
+    "imports": "--import",
 }
 
 
@@ -204,6 +248,8 @@ class RunOptions(BaseModel):
     sample_interval_s: float = Field(default=0.05, gt=0)
     #: backend -> address of an existing cluster to run its cases on (its `address_flag`).
     addresses: dict[str, str] = {}
+    #: Modules of the user's own code the harness may import (`--import`, repeatable).
+    imports: list[str] = []
 
     @field_validator("backends")
     @classmethod
@@ -221,6 +267,14 @@ class RunOptions(BaseModel):
         if value is not None and any(w < 1 for w in value):
             raise ValueError("every value must be at least 1")
         return value
+
+    @field_validator("imports")
+    @classmethod
+    def _modules(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"{name!r} is not a module name (e.g. mywork or mypkg.sub)")
+        return list(dict.fromkeys(value))
 
     @field_validator("addresses")
     @classmethod
@@ -265,8 +319,9 @@ def cases(loaded: Spec, options: RunOptions) -> list[Case]:
     )
 
 
-def load(path_or_name: str | os.PathLike[str]) -> Spec:
-    """Load a spec from a path, or by scenario name from the scenarios folder."""
+def load(path_or_name: str | os.PathLike[str], imports: list[str] | None = None) -> Spec:
+    """Load a spec from a path, or by scenario name from the scenarios folder; `imports`
+    are the modules of the user's own code the caller allows it to import (`--import`)."""
     path = resolve(path_or_name)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -274,13 +329,13 @@ def load(path_or_name: str | os.PathLike[str]) -> Spec:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from None
-    return validate(data, str(path))
+    return validate(data, str(path), imports)
 
 
-def validate(data: dict[str, Any], where: str) -> Spec:
+def validate(data: dict[str, Any], where: str, imports: list[str] | None = None) -> Spec:
     """A spec from plain data; every error at once, each naming its field."""
     try:
-        return Spec.model_validate(data)
+        return Spec.model_validate(data, context={"imports": list(imports or ())})
     except ValidationError as exc:
         raise SpecError(f"{where}: " + "; ".join(_messages(exc))) from None
 
@@ -295,7 +350,10 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "harness scenario spec"
     props = schema["properties"]
-    props["workload"]["enum"] = workloads.names()
+    props["workload"]["anyOf"] = [
+        {"enum": workloads.names()},
+        {"pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", "description": "module:function"},
+    ]
     props["backends"]["items"] = {"enum": list(backends.NAMES), "type": "string"}
     return schema
 
@@ -360,7 +418,8 @@ def expand(
         except ValueError as exc:
             raise SpecError(str(exc)) from None
     options = {**spec.backend_options, **(backend_options or {})}
-    workload = workloads.get(spec.workload)
+    workload = spec.workload_obj()
+    code = spec.code()
     cases = []
     for params in spec.param_sets(quick):
         tasks = q.tasks or spec.tasks
@@ -385,6 +444,9 @@ def expand(
                             timeout_s=timeout_s or spec.timeout_s,
                             backend_options=opts,
                             variant=variant,
+                            inputs=spec.inputs or "",
+                            check=spec.check or "",
+                            code=code,
                         )
                     )
     return cases

@@ -23,7 +23,7 @@ from harness.backends.base import Backend, BackendOptions, Batch, WorkerCrashed
 
 GROUP = "harness.backends"
 #: The distribution whose entry points are the built-ins: they win a clash of names.
-BUILTIN_DIST = "harness"
+BUILTIN_DIST = "concurrency-harness"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

@@ -54,3 +54,58 @@ def package_zip() -> Path:
         tmp.write_bytes(data)
         tmp.replace(target)
     return target
+
+
+# --- the user's own code (a spec's `module:function`), shipped beside the harness -------
+
+_user_units: list[Path] = []
+
+
+def add_user_code(unit: Path) -> None:
+    """Ship `unit` (a module's file, or its top-level package folder) with every backend
+    started in this process from now on."""
+    if unit not in _user_units:
+        _user_units.append(unit)
+
+
+def _write_once(data: bytes, name: str, suffix: str) -> Path:
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"{name}-{digest}" / f"{name}-{digest}{suffix}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return target
+
+
+def user_code_zip() -> Path | None:
+    """One zip of every user unit (for Dask's UploadFile: on sys.path, top names imported)."""
+    if not _user_units:
+        return None
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for unit in _user_units:
+            files = _source_files(unit) if unit.is_dir() else [unit]
+            for path in files:
+                arc = Path(unit.name) / path.relative_to(unit) if unit.is_dir() else unit.name
+                zf.writestr(zipfile.ZipInfo(str(arc), _EPOCH), path.read_bytes())
+    return _write_once(buffer.getvalue(), "harness-user", ".zip")
+
+
+def user_code_dirs() -> list[str]:
+    """The user units as Ray `py_modules` (package folders). A single-file module `m.py`
+    becomes a folder `m/__init__.py` holding the same code, so `import m` works alike."""
+    dirs = []
+    for unit in _user_units:
+        if unit.is_dir():
+            dirs.append(str(unit))
+            continue
+        data = unit.read_bytes()
+        init = _write_once(data, "harness-user", ".py")
+        folder = init.parent / unit.stem
+        folder.mkdir(exist_ok=True)
+        if not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_bytes(data)
+        dirs.append(str(folder))
+    return dirs

@@ -85,6 +85,7 @@ class DaskBackend(ClusterNodes, Backend):
             )
             self._client = Client(self._cluster, set_as_default=False)
             self._client.wait_for_workers(self.workers, timeout=120)
+        self._ship_user_code()
         self._workers_info = self._client.scheduler_info()["workers"]
         addresses = spread_over_hosts(
             {a: w["host"] for a, w in self._workers_info.items()}, self.workers
@@ -117,6 +118,16 @@ class DaskBackend(ClusterNodes, Backend):
         # plugin names replace the previous upload instead of piling up one per case.
         self._client.register_plugin(SchedulerUploadFile(zipped, load=True), name="harness-code")
         self._client.register_plugin(UploadFile(zipped, load=True), name="harness-code")
+
+    def _ship_user_code(self) -> None:
+        """The user's own modules to every worker (local ones too: their sys.path may differ)."""
+        from distributed.diagnostics.plugin import UploadFile
+
+        from harness.backends._ship import user_code_zip
+
+        zipped = user_code_zip()
+        if zipped is not None:
+            self._client.register_plugin(UploadFile(str(zipped), load=True), name="harness-user")
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         from distributed import as_completed

@@ -66,12 +66,13 @@ class RayBackend(ClusterNodes, Backend):
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if self.remote:
-            from harness.backends._ship import package_dir
+        from harness.backends._ship import package_dir, user_code_dirs
 
+        user = user_code_dirs()  # the user's own modules, for local Ray too
+        if self.remote:
             ray.init(
                 address=self.options.address,
-                runtime_env={"py_modules": [str(package_dir())]},
+                runtime_env={"py_modules": [str(package_dir()), *user]},
                 log_to_driver=False,
                 configure_logging=False,
                 logging_level=logging.ERROR,
@@ -83,6 +84,7 @@ class RayBackend(ClusterNodes, Backend):
                 num_cpus=self.workers,
                 include_dashboard=self.options.dashboard,
                 _node_ip_address="127.0.0.1",
+                runtime_env={"py_modules": user} if user else None,
                 log_to_driver=False,
                 configure_logging=False,
             )

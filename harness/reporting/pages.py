@@ -115,7 +115,8 @@ def title_page(data: ReportData) -> Figure:
     for run in data.runs:
         fp = run.get("fingerprint", {})
         software = fp.get("software", {})
-        version = software.get("packages", {}).get("harness", "?")
+        packages = software.get("packages", {})  # the distribution was `harness` before 0.3
+        version = packages.get("concurrency-harness") or packages.get("harness", "?")
         git = software.get("git") or {}
         commit = (git.get("commit") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
         machine = data.labels.get(run.get("run_id"), "?")

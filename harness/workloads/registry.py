@@ -1,7 +1,10 @@
 """The registry of workloads a spec may name.
 
 A spec is data: it names a workload by its registry key and gives parameters, which the
-workload's own pydantic model validates. Nothing a spec says is ever imported or evaluated.
+workload's own pydantic model validates. Built-ins register here; installed packages
+register theirs through the entry-point group `harness.workloads` (a name pointing at a
+`Workload` or at a plain task function). A spec may also name a user's function as
+`module:function`; `harness.user_code` decides whether that module may be imported.
 
 Two kinds of workload exist. A *map* workload is a task function mapped over inputs, the
 way pools, Dask and Ray are usually driven. A *program* workload (shared counters,
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from harness import user_code
 
 
 class WorkloadParams(BaseModel):
@@ -73,6 +78,9 @@ class Workload:
     tasks_for: Callable[[Any, int], int] | None = None
     digest: Callable[[Any], Any] | None = None
     program: Callable[[Any, Any, int, list[Any]], ProgramResult] | None = None
+    #: `verify(input, output) -> bool`: checks each output instead of comparing it with
+    #: expected outputs (a user's `check = "module:function"`).
+    verify: Callable[[Any, Any], Any] | None = None
 
     def make_inputs(self, params: Any, tasks: int, context: Any = None) -> list[Any]:
         """The inputs of one batch; a workload with a fixture also gets what it yielded."""
@@ -91,18 +99,60 @@ def register(workload: Workload) -> Workload:
     return workload
 
 
-def get(name: str) -> Workload:
+class UserParams(WorkloadParams):
+    """A user's `[params]`: free-form, passed on as they are to `inputs(tasks, **params)`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def get(name: str, inputs: str = "", check: str = "") -> Workload:
+    """A workload by name: built-in, registered by an installed package, or a user's
+    `module:function` (with optional `inputs`/`check` references). References are imported
+    without asking here: whether they may be is decided when the spec is validated."""
     _load_builtin()
-    try:
+    if name in WORKLOADS and not (inputs or check):
         return WORKLOADS[name]
-    except KeyError:
-        known = ", ".join(sorted(WORKLOADS))
-        raise KeyError(f"unknown workload {name!r} (known: {known})") from None
+    if user_code.is_reference(name):
+        return _user(name, user_code.resolve(name), inputs, check)
+    registered = user_code.entry_points()
+    if name in registered and name not in WORKLOADS:
+        obj: Any = user_code.resolve(registered[name], callable_only=False)
+        if isinstance(obj, Workload):
+            return replace(obj, name=name)
+        if callable(obj):
+            return _user(name, obj, inputs, check)
+        raise ValueError(f"entry point {name} = {registered[name]}: not a Workload or function")
+    if name in WORKLOADS:
+        raise ValueError(f"inputs/check are for your own workloads, not the built-in {name!r}")
+    raise KeyError(f"unknown workload {name!r} (known: {', '.join(names())})")
+
+
+def _user(name: str, task: Callable[[Any], Any], inputs: str, check: str) -> Workload:
+    make = user_code.resolve(inputs) if inputs else None
+    verify = user_code.resolve(check) if check else None
+
+    def build(params: UserParams, tasks: int) -> list[Any]:
+        if make is None:
+            return list(range(tasks))
+        made = make(tasks, **params.model_dump())
+        if isinstance(made, str | bytes) or not hasattr(made, "__len__"):
+            raise TypeError(f"inputs {inputs} returned a {type(made).__name__}, not a list")
+        return list(made)
+
+    return Workload(
+        name=name,
+        description=(task.__doc__ or "").strip().split("\n")[0] or f"your own {name}",
+        task=task,
+        params=UserParams,
+        inputs=build,
+        verify=verify,
+    )
 
 
 def names() -> list[str]:
+    """Built-ins and the workloads installed packages register."""
     _load_builtin()
-    return sorted(WORKLOADS)
+    return sorted(set(WORKLOADS) | set(user_code.entry_points()))
 
 
 def _load_builtin() -> None:
