@@ -10,7 +10,9 @@ starts `dask scheduler` + `dask worker` for `harness cluster up dask`.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -53,6 +55,7 @@ class DaskBackend(ClusterNodes, Backend):
 
     _cluster: Any = None
     _client: Any = None
+    _scratch = ""
 
     @property
     def remote(self) -> bool:
@@ -75,7 +78,11 @@ class DaskBackend(ClusterNodes, Backend):
                     f"the case asks for {self.workers}"
                 ) from None
         else:
+            # Workers keep their files (uploads, spill) in a folder of this user's, mode 700,
+            # not in the shared `<tmp>/dask-scratch-space` another user could have made.
+            self._scratch = tempfile.mkdtemp(prefix="harness-dask-")
             self._cluster = LocalCluster(
+                local_directory=self._scratch,
                 n_workers=self.workers,
                 threads_per_worker=self.options.threads_per_worker,
                 processes=True,
@@ -174,6 +181,9 @@ class DaskBackend(ClusterNodes, Backend):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = ""
 
     def worker_pids(self) -> list[int]:
         if self._client is None or self.remote:
