@@ -18,6 +18,7 @@ engine-specific is stated on each backend class (`cluster_size`, `launch_cluster
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import shutil
@@ -199,13 +200,46 @@ class LocalLaunch:
         return any(name_part in _name(p) for p in _members(self.info))
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) reaches this machine only: every address it
+    resolves to is a loopback one. 0.0.0.0 and :: (every interface) are not."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found)
+
+
+def exposure_warning(engine: str, host: str) -> str:
+    """The one line `up --allow-remote` prints: what anyone reaching `host` can do."""
+    return f"warning: {engine} cluster bound to {host}: {backends.get(engine).exposure}"
+
+
 def up(
-    engine: str, workers: int, host: str = "127.0.0.1", state: str | os.PathLike[str] | None = None
+    engine: str,
+    workers: int,
+    host: str = "127.0.0.1",
+    state: str | os.PathLike[str] | None = None,
+    allow_remote: bool = False,
 ) -> dict[str, Any]:
-    """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state."""
+    """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state.
+
+    A `host` other hosts can reach is refused, before anything starts, unless
+    `allow_remote`: the engines run code sent to them by whoever connects.
+    """
     cls = _backend(engine, "launch_cluster")
     if workers < 1:
         raise ClusterError("--workers: must be at least 1")
+    if not allow_remote and not is_loopback(host):
+        raise ClusterError(
+            f"--host {host}: not a loopback address, so other hosts could connect and run code "
+            f"on it ({cls.exposure}); pass --allow-remote to bind to it anyway"
+        )
     path = state_path(state)
     current = status(path)
     if current is not None and current["alive"]:
@@ -221,6 +255,7 @@ def up(
         "workers": workers,
         "token": token,
         "temp_dir": str(temp_dir),
+        "remote": not is_loopback(host),
         "started": datetime.now(timezone.utc).isoformat(),
         "launchers": [],
     }

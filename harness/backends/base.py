@@ -89,6 +89,9 @@ class Backend(ABC):
     #: Starts a local multi-process cluster for `harness cluster up NAME` (a classmethod
     #: taking a `harness.cluster.LocalLaunch`); None: this backend has no launcher.
     launch_cluster: ClassVar[Callable[[LocalLaunch], None] | None] = None
+    #: What a launched cluster bound to a non-loopback address exposes to anyone who can
+    #: reach it: the warning `harness cluster up --allow-remote` prints.
+    exposure: ClassVar[str] = "anyone who can connect can send it work to run"
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:

@@ -52,6 +52,10 @@ class DaskBackend(ClusterNodes, Backend):
     address_scheme = "tcp://"
     address_help = "tcp://host:port of an existing Dask scheduler"
     cluster_unit = "workers"
+    exposure = (
+        "no TLS, no authentication: anyone who can connect can make the scheduler and "
+        "workers run the pickled code they send"
+    )
 
     _cluster: Any = None
     _client: Any = None

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
@@ -50,6 +51,10 @@ class RayBackend(ClusterNodes, Backend):
     address_flag = "--ray-address"
     address_help = "host:port of an existing Ray cluster"
     cluster_unit = "CPUs"
+    exposure = (
+        "token authentication on (token in ~/.ray/auth_token or $RAY_AUTH_TOKEN), but traffic "
+        "is not encrypted: whoever reads the token off the network can run code on it"
+    )
 
     _started = False
     _pg: Any = None
@@ -309,6 +314,9 @@ class RayBackend(ClusterNodes, Backend):
 
         host = launch.host
         launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Always token authentication: without it, anyone who reaches a port runs code.
+        launch.env["RAY_AUTH_MODE"] = "token"
+        launch.info["auth_token"] = ensure_auth_token(launch.env)
         port = launch.free_port()
         launch.address = f"{host}:{port}"
         ports = {
@@ -334,6 +342,27 @@ class RayBackend(ClusterNodes, Backend):
             if time.monotonic() > deadline:
                 raise ClusterError(f"no raylet started (log: {log})")
             time.sleep(0.2)
+
+
+def ensure_auth_token(env: dict[str, str]) -> str:
+    """Where the token of a cluster the harness starts comes from: $RAY_AUTH_TOKEN or
+    $RAY_AUTH_TOKEN_PATH when set, else Ray's default file `~/.ray/auth_token`, created
+    (mode 600, a random 256-bit token) when missing, made mode 600 when others can read it.
+    Drivers on this host find it there (`use_token_auth_if_available`); other hosts need a
+    copy."""
+    import secrets
+
+    if env.get("RAY_AUTH_TOKEN"):
+        return "$RAY_AUTH_TOKEN"
+    path = Path(env.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    elif path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a token others on this host can read protects nothing
+    return str(path)
 
 
 def use_token_auth_if_available() -> None:
