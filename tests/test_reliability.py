@@ -267,3 +267,22 @@ def test_corrupt_parquet_is_named_and_other_runs_still_load(run_cli, tmp_path, c
     assert (tmp_path / "r.pdf").exists()
     proc = run_cli("show", "bad")
     assert proc.returncode == 2 and "bad/measurements.parquet" in proc.stderr
+
+
+def test_ray_start_that_cannot_get_its_workers_is_an_error():
+    """Fewer workers than asked within the start-up timeout: status error, with the reason."""
+    case = Case(
+        scenario="short",
+        workload="identity",
+        backend="ray",
+        workers=4,
+        tasks=8,
+        params={},
+        repeat=1,
+        warmup=0,
+        timeout_s=90,
+        backend_options={"startup_timeout_s": 0.5},
+    )
+    outcome = run_case(case, run_id="short")
+    assert outcome.status == "error", (outcome.status, outcome.error)
+    assert "of the 4 workers" in outcome.error and "0.5 s" in outcome.error, outcome.error

@@ -37,6 +37,9 @@ class RayOptions(BackendOptions):
     poll_s: float = 0.002
     #: How long to wait for the cluster to grant the CPUs a case asks for.
     connect_timeout_s: float = 60.0
+    #: Seconds from the start of `start` (ray.init included) until every requested worker
+    #: has run a task; falling short is an error, never a case run on fewer workers.
+    startup_timeout_s: float = 120.0
 
 
 class RayBackend(ClusterNodes, Backend):
@@ -66,6 +69,7 @@ class RayBackend(ClusterNodes, Backend):
         return bool(self.options.address)
 
     def start(self) -> None:
+        deadline = time.monotonic() + self.options.startup_timeout_s
         if self.remote:
             use_token_auth_if_available()
         import ray
@@ -97,10 +101,14 @@ class RayBackend(ClusterNodes, Backend):
             self._reserve_cpus()
         probe = self._remote_fn(ray_where_after)
         seen: set[tuple[str, int]] = set()
-        deadline = time.monotonic() + 120
         # Ray starts workers lazily; short overlapping probes land on distinct workers.
         while len(seen) < self.workers and time.monotonic() < deadline:
             seen |= {tuple(x) for x in ray.get([probe.remote(0.01) for _ in range(self.workers)])}
+        if len(seen) < self.workers:
+            raise RuntimeError(
+                f"Ray started {len(seen)} of the {self.workers} workers the case asks for "
+                f"within its start-up timeout of {self.options.startup_timeout_s:g} s"
+            )
         self._pids = sorted(pid for _, pid in seen)
 
     def _reserve_cpus(self) -> None:
