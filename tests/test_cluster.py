@@ -26,6 +26,7 @@ import pytest
 from conftest import HARNESS, harness, marked
 
 from harness import backends, results, spec
+from harness.cluster import available_workers
 
 pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
@@ -367,6 +368,25 @@ def test_remote_bind_is_refused_without_allow_remote(engine, host, tmp_path):
     assert marked(mark) == []
 
 
+def test_a_ray_address_that_never_answers_fails_within_the_timeout(tmp_path):
+    """Something listens but never speaks Ray: `ray.init` alone would wait far longer."""
+    import socket
+
+    from harness.cluster import ClusterError
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        mine = {p.pid for p in psutil.Process().children(recursive=True)}
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match="cannot connect to the Ray cluster"):
+            available_workers("ray", address, timeout_s=1)
+        assert time.monotonic() - t0 < 45
+    left = {p.pid for p in psutil.Process().children(recursive=True)} - mine
+    assert not left, "the connecting process was left running"
+
+
 def test_loopback_is_told_from_addresses_other_hosts_reach():
     from harness.cluster import exposure_warning, is_loopback
 
@@ -396,6 +416,7 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
         assert len(pids) >= 3  # dask: scheduler, launcher, workers; ray: ray start, gcs, raylet
         status = harness("cluster", "status", "--state", str(state))
         assert status.returncode == 0 and info["address"] in status.stdout
+        assert available_workers(engine, info["address"]) == 2  # within the 5 s checks
         again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
     finally:

@@ -294,25 +294,63 @@ class RayBackend(ClusterNodes, Backend):
 
     @classmethod
     def cluster_size(cls, address: str, timeout_s: float) -> int:
-        """The cluster's CPUs, from a driver that connects and disconnects."""
-        from harness.cluster import ClusterError, first_line
+        """The cluster's CPUs, from a driver in a child process that gets `2 x timeout_s`
+        to connect once Ray is imported (`ray.init` itself has no timeout), then is killed."""
+        import json
+        import queue
+        import signal
+        import subprocess
+        import threading
+
+        from harness.cluster import ClusterError
 
         use_token_auth_if_available()  # before importing Ray; inherited by the cases
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        import ray
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line.strip())
+            lines.put("")
+
+        threading.Thread(target=read, daemon=True).start()
+
+        def next_json(deadline: float) -> dict[str, Any] | None:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    line = lines.get(timeout=left)
+                except queue.Empty:
+                    return None
+                if not line:
+                    return {"error": "the connecting process exited"}
+                if line.startswith("{"):
+                    return json.loads(line)
+            return None
 
         try:
-            ray.init(
-                address=address, log_to_driver=False, configure_logging=False,
-                logging_level=logging.ERROR,
-            )  # fmt: skip
-            return int(ray.cluster_resources().get("CPU", 0))
-        except Exception as exc:  # noqa: BLE001 - Ray raises many types; all mean "cannot use it"
-            raise ClusterError(
-                f"cannot connect to the Ray cluster at {address}: {first_line(exc)}"
-            ) from None
+            # Importing Ray is not connecting: it gets its own, generous, allowance.
+            ready = next_json(time.monotonic() + 60)
+            answer = next_json(time.monotonic() + 2 * timeout_s) if ready == {"ready": 1} else ready
         finally:
-            ray.shutdown()
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+        if answer is None:
+            why = f"no answer within {2 * timeout_s:g} s"
+        elif "error" in answer:
+            why = answer["error"]
+        else:
+            return int(answer["cpus"])
+        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {why}")
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
@@ -350,6 +388,24 @@ class RayBackend(ClusterNodes, Backend):
             if time.monotonic() > deadline:
                 raise ClusterError(f"no raylet started (log: {log})")
             time.sleep(0.2)
+
+
+#: Run in a child process by `cluster_size`: JSON lines on stdout, {"ready": 1} once Ray is
+#: imported, then {"cpus": N} or {"error": "..."}.
+_COUNT_CPUS = """
+import json, logging, sys
+import ray
+print(json.dumps({"ready": 1}), flush=True)
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False,
+             logging_level=logging.ERROR)
+    print(json.dumps({"cpus": ray.cluster_resources().get("CPU", 0)}), flush=True)
+except Exception as exc:
+    text = str(exc).strip().splitlines()
+    print(json.dumps({"error": text[0] if text else type(exc).__name__}), flush=True)
+finally:
+    ray.shutdown()
+"""
 
 
 def ensure_auth_token(env: dict[str, str]) -> str:
