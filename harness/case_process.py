@@ -112,14 +112,19 @@ def _run_case(
             outputs, wanted, _ = one_batch()
             check(outputs, wanted, f"warm-up {i + 1}")
         for r in range(1, case.repeat + 1):
+            workers = backend.worker_identities()
             emit.phase("steady", repeat=r)
             procs = tree(os.getpid())
             cpu0 = cpu_seconds(procs)
             t0 = time.perf_counter()
-            outputs, wanted, extra = one_batch()
+            try:
+                outputs, wanted, extra = one_batch()
+            except WorkerCrashed as exc:
+                raise WorkerCrashed(f"repeat {r}: {exc}") from exc
             wall = time.perf_counter() - t0
             cpu1 = cpu_seconds(tree(os.getpid()) or procs)
             emit.phase("between", repeat=r)
+            _same_workers(workers, backend.worker_identities(), r)
             check(outputs, wanted, f"repeat {r}")
             del outputs
             emit.metric("wall_s", wall, "s", r)
@@ -155,6 +160,16 @@ def _run_case(
         t0 = time.perf_counter()
         backend.stop()
         emit.metric("teardown_s", time.perf_counter() - t0, "s")
+
+
+def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r: int) -> None:
+    """A worker that died or restarted during repeat `r` ends the case as crashed: its
+    time would be the engine's recovery, not the workload."""
+    if before is None or after is None:
+        return
+    lost = sorted(before[k] for k in before.keys() - after.keys())
+    if lost:
+        raise WorkerCrashed(f"repeat {r}: {', '.join(lost)} died or restarted during the repeat")
 
 
 def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:

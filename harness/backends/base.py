@@ -157,6 +157,13 @@ class Backend(ABC):
         """Process ids of the workers on this host (empty for in-process workers)."""
         return []
 
+    def worker_identities(self) -> dict[str, str] | None:
+        """The case's workers as `{identity: description}`, where an identity changes when a
+        worker dies or is restarted (a PID, a Dask worker's address and PID). The case
+        process compares them before and after each repeat; None: this backend cannot tell
+        (in-process workers, or a cluster it cannot see into)."""
+        return None
+
     def service_pids(self) -> list[int]:
         """Process ids of the engine's own services on this host (scheduler, raylet, gcs)."""
         return []

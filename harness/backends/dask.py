@@ -82,6 +82,10 @@ class DaskBackend(ClusterNodes, Backend):
                     f"the case asks for {self.workers}"
                 ) from None
         else:
+            import dask
+
+            # A task whose worker dies is not quietly re-run elsewhere: the case is crashed.
+            dask.config.set({"distributed.scheduler.allowed-failures": 0})
             # Workers keep their files (uploads, spill) in a folder of this user's, mode 700,
             # not in the shared `<tmp>/dask-scratch-space` another user could have made.
             self._scratch = tempfile.mkdtemp(prefix="harness-dask-")
@@ -195,6 +199,18 @@ class DaskBackend(ClusterNodes, Backend):
         import os
 
         return sorted(self._client.run(os.getpid, workers=self._addresses).values())
+
+    def worker_identities(self) -> dict[str, str] | None:
+        """Each of the case's workers by address and PID: a restarted worker (the nanny
+        restarts a killed one) comes back with another address and PID."""
+        if self._client is None:
+            return None
+        info = self._client.scheduler_info(n_workers=-1)["workers"]
+        return {
+            f"{a} pid {w.get('pid')}": f"Dask worker {w.get('name')} ({a}, pid {w.get('pid')})"
+            for a, w in info.items()
+            if a in self._addresses
+        }
 
     def describe(self) -> BackendDescription:
         import distributed

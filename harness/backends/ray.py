@@ -135,7 +135,8 @@ class RayBackend(ClusterNodes, Backend):
         import ray
 
         if task not in self._remote:
-            fn = ray.remote(task)
+            # No retries: a task whose worker died fails the case instead of being re-run.
+            fn = ray.remote(max_retries=0)(task)
             if self._strategy is not None:
                 fn = fn.options(scheduling_strategy=self._strategy)
             self._remote[task] = fn
@@ -207,6 +208,22 @@ class RayBackend(ClusterNodes, Backend):
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", [])) if not self.remote else []
+
+    def worker_identities(self) -> dict[str, str] | None:
+        """The local Ray's worker processes by PID (Ray replaces a dead worker with a new
+        process); None on a cluster, whose workers this host cannot see."""
+        if self.remote or not self._started:
+            return None
+        import psutil
+
+        alive = set()
+        for pid in self._pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.Error:
+                continue
+        return {str(pid): f"Ray worker pid {pid}" for pid in alive}
 
     def describe(self) -> BackendDescription:
         import ray
