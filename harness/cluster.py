@@ -195,6 +195,22 @@ class LocalLaunch:
         """Until something listens on `port`; ClusterError if a launcher exits first."""
         _wait_port(self.host, port, timeout_s, self.info, self.temp_dir / log)
 
+    def wait_file_value(self, path: Path, key: str, timeout_s: float, log: str) -> str:
+        """`key` of the JSON file an engine writes once it listens (Dask's scheduler file:
+        the address of the port it chose); ClusterError if a launcher exits first."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(_alive(p) for p in _launcher_procs(self.info)):
+                raise ClusterError(f"the launcher exited: {_tail(self.temp_dir / log)}")
+            try:
+                value = json.loads(path.read_text()).get(key)
+                if value:
+                    return str(value)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise ClusterError(f"no {key} in {path} after {timeout_s:g} s (log: {self.temp_dir / log})")
+
     def running(self, name_part: str) -> bool:
         """Whether a process of this cluster has `name_part` in its name (a raylet)."""
         return any(name_part in _name(p) for p in _members(self.info))

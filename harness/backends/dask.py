@@ -321,15 +321,18 @@ class DaskBackend(ClusterNodes, Backend):
         from harness.cluster import ClusterError, first_line
 
         host, workers = launch.host, launch.workers
-        port = launch.free_port()
-        address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
-        launch.address = address
         dask = launch.tool("dask", "distributed.cli.dask_scheduler")
         scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
+        # Port 0: the scheduler binds a free port itself and writes its address to the
+        # scheduler file, so no port is picked ahead and raced for.
+        sched_file = launch.temp_dir / "scheduler.json"
         launch.spawn(
-            [*scheduler, "--host", host, "--port", str(port), "--no-dashboard"], "scheduler.log"
-        )
-        launch.wait_port(port, 60, "scheduler.log")
+            [*scheduler, "--host", host, "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(sched_file)],
+            "scheduler.log",
+        )  # fmt: skip
+        address = launch.wait_file_value(sched_file, "address", 60, "scheduler.log")
+        launch.address = address
         worker = [*dask, "worker"] if dask[0].endswith("dask") else [
             sys.executable, "-m", "distributed.cli.dask_worker",
         ]  # fmt: skip
