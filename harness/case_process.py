@@ -132,13 +132,18 @@ def _run_case(
             check(outputs, wanted, f"warm-up {i + 1}")
         steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
         for r in range(1, case.repeat + 1):
+            workers = backend.worker_identities()
             emit.phase("steady", repeat=r)
             cpu0 = cpu_by_pid(tree(os.getpid()))
             t0 = time.perf_counter()
-            outputs, wanted, extra = one_batch()
+            try:
+                outputs, wanted, extra = one_batch()
+            except WorkerCrashed as exc:
+                raise WorkerCrashed(f"repeat {r}: {exc}") from exc
             wall = time.perf_counter() - t0
             cpu1 = cpu_by_pid(tree(os.getpid()))
             emit.phase("between", repeat=r)
+            _same_workers(workers, backend.worker_identities(), r)
             check(outputs, wanted, f"repeat {r}")
             del outputs
             emit.metric("wall_s", wall, "s", r)
@@ -254,6 +259,16 @@ def _round_trips(
     emit.metric("service_p50_s", percentile(service, 50), "s")
     overhead = [r - s for r, s in zip(rtt, service, strict=True)]
     emit.metric("overhead_p50_s", percentile(overhead, 50), "s")
+
+
+def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r: int) -> None:
+    """A worker that died or restarted during repeat `r` ends the case as crashed: its
+    time would be the engine's recovery, not the workload."""
+    if before is None or after is None:
+        return
+    lost = sorted(before[k] for k in before.keys() - after.keys())
+    if lost:
+        raise WorkerCrashed(f"repeat {r}: {', '.join(lost)} died or restarted during the repeat")
 
 
 def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:

@@ -151,6 +151,13 @@ def cluster_up(
         typer.Option(help="address to bind to; loopback unless you need other hosts to reach it"),
     ] = "127.0.0.1",
     state: StateOption = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="bind to a non-loopback --host even though other hosts can then run code on it",
+        ),
+    ] = False,
 ) -> None:
     """Start a local cluster with the engine's own launchers and record what was started."""
     import os
@@ -158,7 +165,9 @@ def cluster_up(
     from harness import cluster
 
     try:
-        info = cluster.up(engine, workers or os.cpu_count() or 1, host, state)
+        if allow_remote and engine in backends.names() and not cluster.is_loopback(host):
+            err.print(cluster.exposure_warning(engine, host), markup=False, soft_wrap=True)
+        info = cluster.up(engine, workers or os.cpu_count() or 1, host, state, allow_remote)
     except cluster.ClusterError as exc:
         raise BadInput(f"cluster up {engine}: {exc}") from None
     flag = backends.get(engine).address_flag

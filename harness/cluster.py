@@ -18,6 +18,7 @@ engine-specific is stated on each backend class (`cluster_size`, `launch_cluster
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import shutil
@@ -194,18 +195,67 @@ class LocalLaunch:
         """Until something listens on `port`; ClusterError if a launcher exits first."""
         _wait_port(self.host, port, timeout_s, self.info, self.temp_dir / log)
 
+    def wait_file_value(self, path: Path, key: str, timeout_s: float, log: str) -> str:
+        """`key` of the JSON file an engine writes once it listens (Dask's scheduler file:
+        the address of the port it chose); ClusterError if a launcher exits first."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(_alive(p) for p in _launcher_procs(self.info)):
+                raise ClusterError(f"the launcher exited: {_tail(self.temp_dir / log)}")
+            try:
+                value = json.loads(path.read_text()).get(key)
+                if value:
+                    return str(value)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise ClusterError(f"no {key} in {path} after {timeout_s:g} s (log: {self.temp_dir / log})")
+
     def running(self, name_part: str) -> bool:
         """Whether a process of this cluster has `name_part` in its name (a raylet)."""
         return any(name_part in _name(p) for p in _members(self.info))
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) reaches this machine only: every address it
+    resolves to is a loopback one. 0.0.0.0 and :: (every interface) are not."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found)
+
+
+def exposure_warning(engine: str, host: str) -> str:
+    """The one line `up --allow-remote` prints: what anyone reaching `host` can do."""
+    return f"warning: {engine} cluster bound to {host}: {backends.get(engine).exposure}"
+
+
 def up(
-    engine: str, workers: int, host: str = "127.0.0.1", state: str | os.PathLike[str] | None = None
+    engine: str,
+    workers: int,
+    host: str = "127.0.0.1",
+    state: str | os.PathLike[str] | None = None,
+    allow_remote: bool = False,
 ) -> dict[str, Any]:
-    """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state."""
+    """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state.
+
+    A `host` other hosts can reach is refused, before anything starts, unless
+    `allow_remote`: the engines run code sent to them by whoever connects.
+    """
     cls = _backend(engine, "launch_cluster")
     if workers < 1:
         raise ClusterError("--workers: must be at least 1")
+    if not allow_remote and not is_loopback(host):
+        raise ClusterError(
+            f"--host {host}: not a loopback address, so other hosts could connect and run code "
+            f"on it ({cls.exposure}); pass --allow-remote to bind to it anyway"
+        )
     path = state_path(state)
     current = status(path)
     if current is not None and current["alive"]:
@@ -221,6 +271,7 @@ def up(
         "workers": workers,
         "token": token,
         "temp_dir": str(temp_dir),
+        "remote": not is_loopback(host),
         "started": datetime.now(timezone.utc).isoformat(),
         "launchers": [],
     }

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import HARNESS, harness
+from conftest import HARNESS, harness, marked
 
 from harness import backends, results, spec
 from harness.case_process import RTT_TASKS
+from harness.cluster import available_workers
 
 pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
@@ -359,6 +360,57 @@ def test_bad_cluster_address_is_one_line_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["dask", "ray"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
+def test_remote_bind_is_refused_without_allow_remote(engine, host, tmp_path):
+    """Exit 2 with one line naming the flag; no process started, no state or temp folder."""
+    state, tmp = tmp_path / "cluster.json", tmp_path / "tmp"
+    tmp.mkdir()
+    mark = uuid.uuid4().hex
+    proc = harness(
+        "cluster", "up", engine, "--workers", "1", "--host", host, "--state", str(state),
+        timeout=60, mark=mark, env={"TMPDIR": str(tmp)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: error: cluster up"), proc.stderr
+    assert "--allow-remote" in lines[0] and f"--host {host}" in lines[0]
+    assert not state.exists()
+    assert list(tmp.iterdir()) == []
+    assert marked(mark) == []
+
+
+def test_a_ray_address_that_never_answers_fails_within_the_timeout(tmp_path):
+    """Something listens but never speaks Ray: `ray.init` alone would wait far longer."""
+    import socket
+
+    from harness.cluster import ClusterError
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        mine = {p.pid for p in psutil.Process().children(recursive=True)}
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match="cannot connect to the Ray cluster"):
+            available_workers("ray", address, timeout_s=1)
+        assert time.monotonic() - t0 < 45
+    left = {p.pid for p in psutil.Process().children(recursive=True)} - mine
+    assert not left, "the connecting process was left running"
+
+
+def test_loopback_is_told_from_addresses_other_hosts_reach():
+    from harness.cluster import exposure_warning, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert is_loopback("127.3.4.5") and is_loopback("[::1]")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::")
+    assert not is_loopback("192.0.2.1") and not is_loopback("no-such-host.invalid")
+    warning = exposure_warning("dask", "0.0.0.0")
+    assert "\n" not in warning and "pickled code" in warning
+    assert "token" in exposure_warning("ray", "0.0.0.0")
+
+
+@pytest.mark.parametrize("engine", ["dask", "ray"])
 def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     state = tmp_path / "cluster.json"
     up = harness("cluster", "up", engine, "--workers", "2", "--state", str(state), timeout=180)
@@ -368,9 +420,14 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
         if engine == "dask":
             assert info["address"].startswith("tcp://127.0.0.1:")
         pids = info["pids"]
+        if engine == "ray":  # always token authentication, with a token only we can read
+            assert {_env(p).get("RAY_AUTH_MODE") for p in pids if _env(p)} == {"token"}
+            token = Path(info["auth_token"])
+            assert token.is_file() and token.stat().st_mode & 0o077 == 0
         assert len(pids) >= 3  # dask: scheduler, launcher, workers; ray: ray start, gcs, raylet
         status = harness("cluster", "status", "--state", str(state))
         assert status.returncode == 0 and info["address"] in status.stdout
+        assert available_workers(engine, info["address"]) == 2  # within the 5 s checks
         again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
     finally:
@@ -379,6 +436,13 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     assert not state.exists()
     assert [p for p in pids if psutil.pid_exists(p)] == []
     assert harness("cluster", "status", "--state", str(state)).returncode == 1
+
+
+def _env(pid: int) -> dict[str, str]:
+    try:
+        return psutil.Process(pid).environ()
+    except psutil.Error:
+        return {}
 
 
 def test_runs_without_a_nodes_column_still_load(tmp_path):

@@ -21,7 +21,7 @@ from conftest import HARNESS, MARK, REPO, cli, marked, stored_copy, stored_run
 from harness import results
 from harness.case_runner import run_case
 from harness.measure.proctree import terminate
-from harness.protocol import STATUSES, Event, PhaseEvent, WorkersEvent
+from harness.protocol import Event, PhaseEvent, WorkersEvent
 from harness.spec import Case
 
 
@@ -186,10 +186,12 @@ def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend):
     )
     outcome = run_case(case, run_id="kill", on_event=on_event)
     assert killed, "the case never reached its steady phase"
-    assert outcome.status in STATUSES and outcome.status != "interrupted"
+    # no retry, no quiet restart: the case is crashed, naming the repeat
+    assert outcome.status == "crashed", (outcome.status, outcome.error)
+    assert "repeat 1" in outcome.error, outcome.error
     assert outcome.elapsed_s < 90
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
-    # the engine retried or failed the case; either way the next case runs normally
+    # the next case runs normally
     after = run_case(
         Case(
             scenario="kill",
@@ -267,3 +269,34 @@ def test_corrupt_parquet_is_named_and_other_runs_still_load(tmp_path):
     assert good.name not in proc.stderr
     proc = cli("show", "bad", cwd=tmp_path)
     assert proc.returncode == 2 and "bad/measurements.parquet" in proc.stderr
+
+
+def test_ray_start_that_cannot_get_its_workers_is_an_error():
+    """Fewer workers than asked within the start-up timeout: status error, with the reason."""
+    case = Case(
+        scenario="short",
+        workload="identity",
+        backend="ray",
+        workers=4,
+        tasks=8,
+        params={},
+        repeat=1,
+        warmup=0,
+        timeout_s=90,
+        backend_options={"startup_timeout_s": 0.5},
+    )
+    outcome = run_case(case, run_id="short")
+    assert outcome.status == "error", (outcome.status, outcome.error)
+    assert "of the 4 workers" in outcome.error and "0.5 s" in outcome.error, outcome.error
+
+
+def test_a_worker_missing_after_a_repeat_is_a_crash_naming_repeat_and_worker():
+    from harness.backends.base import WorkerCrashed
+    from harness.case_process import _same_workers
+
+    before = {"tcp://127.0.0.1:1 pid 10": "Dask worker 0 (pid 10)", "b": "Dask worker 1"}
+    _same_workers(before, dict(before), 1)
+    _same_workers(None, {}, 1)  # a backend that cannot tell is never accused
+    restarted = {"tcp://127.0.0.1:2 pid 11": "Dask worker 0 (pid 11)", "b": "Dask worker 1"}
+    with pytest.raises(WorkerCrashed, match=r"repeat 3: Dask worker 0 \(pid 10\) died"):
+        _same_workers(before, restarted, 3)

@@ -5,12 +5,18 @@ remote worker must be able to import `harness`. Ray gets the package directory a
 `runtime_env` py_module; Dask gets a zip of it through a worker plugin. The zip is built
 deterministically (sorted names, fixed timestamps) and named by its content hash, so the
 same code is the same file on every worker and changed code never hides behind a cache.
+
+The zip is code every worker imports, so it is written only to a folder private to this
+user (mode 700, owned by us, not a symlink), and an existing file is used only when its
+bytes are the ones just built: a file planted under the same name is replaced, never used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import tempfile
 import zipfile
 from functools import cache
@@ -35,9 +41,16 @@ def _source_files(root: Path) -> list[Path]:
     )
 
 
-@cache
 def package_zip() -> Path:
-    """A zip of the package (importable from sys.path), in a temp folder, named by hash."""
+    """A zip of the package (importable from sys.path) in the private bundle folder, named
+    by its hash; checked against the bytes built here on every call."""
+    data = _package_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return private_file(f"harness-{digest}.zip", data)
+
+
+@cache
+def _package_bytes() -> bytes:
     root = package_dir()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -45,14 +58,73 @@ def package_zip() -> Path:
             info = zipfile.ZipInfo(str(Path(root.name) / path.relative_to(root)), _EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes())
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    target = Path(tempfile.gettempdir()) / f"harness-code-{digest}" / f"harness-{digest}.zip"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+    return buffer.getvalue()
+
+
+def bundle_dir() -> Path:
+    """This user's folder for code bundles: `<cache>/harness/bundles`, mode 700, if it is
+    safe to use (ours, a real folder, writable by us only); else a fresh private temp folder."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache / "harness" / "bundles"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if is_private(folder):
+            folder.chmod(0o700)  # an older folder of ours may have been made 755
+            return folder
+    except OSError:
+        pass
+    return _fallback_dir()
+
+
+@cache
+def _fallback_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="harness-bundles-"))  # mkdtemp: mode 700, ours
+
+
+def is_private(folder: Path) -> bool:
+    """Whether only this user can put files in `folder`: a real folder (no symlink) that we
+    own, which neither group nor others can write to, inside a parent others cannot
+    rename it out of (owned by us or root, or sticky)."""
+    try:
+        st = folder.lstat()
+        parent = folder.parent.lstat()
+    except OSError:
+        return False
+    ours = st.st_uid == os.getuid()
+    parent_safe = parent.st_uid in (0, os.getuid()) and (
+        not parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or parent.st_mode & stat.S_ISVTX
+    )
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and ours
+        and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        and bool(parent_safe)
+    )
+
+
+def private_file(name: str, data: bytes) -> Path:
+    """`name` in the private bundle folder holding exactly `data`.
+
+    An existing file is used only if it is a regular file (not a symlink) with exactly
+    these bytes; anything else there is replaced by a fresh copy written under a temporary
+    name and moved into place (`os.replace`), so no reader ever sees a partial file.
+    """
+    folder = bundle_dir()
+    target = folder / name
+    try:
+        st = target.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and target.read_bytes() == data:
+            return target
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return target
 
 

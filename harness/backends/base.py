@@ -90,6 +90,9 @@ class Backend(ABC):
     #: Starts a local multi-process cluster for `harness cluster up NAME` (a classmethod
     #: taking a `harness.cluster.LocalLaunch`); None: this backend has no launcher.
     launch_cluster: ClassVar[Callable[[LocalLaunch], None] | None] = None
+    #: What a launched cluster bound to a non-loopback address exposes to anyone who can
+    #: reach it: the warning `harness cluster up --allow-remote` prints.
+    exposure: ClassVar[str] = "anyone who can connect can send it work to run"
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:
@@ -164,6 +167,13 @@ class Backend(ABC):
     def worker_pids(self) -> list[int]:
         """Process ids of the workers on this host (empty for in-process workers)."""
         return []
+
+    def worker_identities(self) -> dict[str, str] | None:
+        """The case's workers as `{identity: description}`, where an identity changes when a
+        worker dies or is restarted (a PID, a Dask worker's address and PID). The case
+        process compares them before and after each repeat; None: this backend cannot tell
+        (in-process workers, or a cluster it cannot see into)."""
+        return None
 
     def service_pids(self) -> list[int]:
         """Process ids of the engine's own services on this host (raylet, gcs, trackers).

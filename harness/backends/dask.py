@@ -10,7 +10,9 @@ starts `dask scheduler` + `dask worker` for `harness cluster up dask`.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -50,9 +52,14 @@ class DaskBackend(ClusterNodes, Backend):
     address_scheme = "tcp://"
     address_help = "tcp://host:port of an existing Dask scheduler"
     cluster_unit = "workers"
+    exposure = (
+        "no TLS, no authentication: anyone who can connect can make the scheduler and "
+        "workers run the pickled code they send"
+    )
 
     _cluster: Any = None
     _client: Any = None
+    _scratch = ""
 
     @property
     def remote(self) -> bool:
@@ -75,7 +82,15 @@ class DaskBackend(ClusterNodes, Backend):
                     f"the case asks for {self.workers}"
                 ) from None
         else:
+            import dask
+
+            # A task whose worker dies is not quietly re-run elsewhere: the case is crashed.
+            dask.config.set({"distributed.scheduler.allowed-failures": 0})
+            # Workers keep their files (uploads, spill) in a folder of this user's, mode 700,
+            # not in the shared `<tmp>/dask-scratch-space` another user could have made.
+            self._scratch = tempfile.mkdtemp(prefix="harness-dask-")
             self._cluster = LocalCluster(
+                local_directory=self._scratch,
                 n_workers=self.workers,
                 threads_per_worker=self.options.threads_per_worker,
                 processes=True,
@@ -195,6 +210,9 @@ class DaskBackend(ClusterNodes, Backend):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = ""
 
     def worker_pids(self) -> list[int]:
         if self._client is None or self.remote:
@@ -202,6 +220,18 @@ class DaskBackend(ClusterNodes, Backend):
         import os
 
         return sorted(self._client.run(os.getpid, workers=self._addresses).values())
+
+    def worker_identities(self) -> dict[str, str] | None:
+        """Each of the case's workers by address and PID: a restarted worker (the nanny
+        restarts a killed one) comes back with another address and PID."""
+        if self._client is None:
+            return None
+        info = self._client.scheduler_info(n_workers=-1)["workers"]
+        return {
+            f"{a} pid {w.get('pid')}": f"Dask worker {w.get('name')} ({a}, pid {w.get('pid')})"
+            for a, w in info.items()
+            if a in self._addresses
+        }
 
     def describe(self) -> BackendDescription:
         import distributed
@@ -312,15 +342,18 @@ class DaskBackend(ClusterNodes, Backend):
         from harness.cluster import ClusterError, first_line
 
         host, workers = launch.host, launch.workers
-        port = launch.free_port()
-        address = f"tcp://{host}:{port}" if ":" not in host else f"tcp://[{host}]:{port}"
-        launch.address = address
         dask = launch.tool("dask", "distributed.cli.dask_scheduler")
         scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
+        # Port 0: the scheduler binds a free port itself and writes its address to the
+        # scheduler file, so no port is picked ahead and raced for.
+        sched_file = launch.temp_dir / "scheduler.json"
         launch.spawn(
-            [*scheduler, "--host", host, "--port", str(port), "--no-dashboard"], "scheduler.log"
-        )
-        launch.wait_port(port, 60, "scheduler.log")
+            [*scheduler, "--host", host, "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(sched_file)],
+            "scheduler.log",
+        )  # fmt: skip
+        address = launch.wait_file_value(sched_file, "address", 60, "scheduler.log")
+        launch.address = address
         worker = [*dask, "worker"] if dask[0].endswith("dask") else [
             sys.executable, "-m", "distributed.cli.dask_worker",
         ]  # fmt: skip

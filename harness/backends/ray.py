@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
@@ -36,6 +37,9 @@ class RayOptions(BackendOptions):
     poll_s: float = 0.002
     #: How long to wait for the cluster to grant the CPUs a case asks for.
     connect_timeout_s: float = 60.0
+    #: Seconds from the start of `start` (ray.init included) until every requested worker
+    #: has run a task; falling short is an error, never a case run on fewer workers.
+    startup_timeout_s: float = 120.0
 
 
 class RayBackend(ClusterNodes, Backend):
@@ -50,6 +54,10 @@ class RayBackend(ClusterNodes, Backend):
     address_flag = "--ray-address"
     address_help = "host:port of an existing Ray cluster"
     cluster_unit = "CPUs"
+    exposure = (
+        "token authentication on (token in ~/.ray/auth_token or $RAY_AUTH_TOKEN), but traffic "
+        "is not encrypted: whoever reads the token off the network can run code on it"
+    )
 
     _started = False
     _pg: Any = None
@@ -61,6 +69,7 @@ class RayBackend(ClusterNodes, Backend):
         return bool(self.options.address)
 
     def start(self) -> None:
+        deadline = time.monotonic() + self.options.startup_timeout_s
         if self.remote:
             use_token_auth_if_available()
         import ray
@@ -94,10 +103,14 @@ class RayBackend(ClusterNodes, Backend):
             self._reserve_cpus()
         probe = self._remote_fn(ray_where_after)
         seen: set[tuple[str, int]] = set()
-        deadline = time.monotonic() + 120
         # Ray starts workers lazily; short overlapping probes land on distinct workers.
         while len(seen) < self.workers and time.monotonic() < deadline:
             seen |= {tuple(x) for x in ray.get([probe.remote(0.01) for _ in range(self.workers)])}
+        if len(seen) < self.workers:
+            raise RuntimeError(
+                f"Ray started {len(seen)} of the {self.workers} workers the case asks for "
+                f"within its start-up timeout of {self.options.startup_timeout_s:g} s"
+            )
         self._pids = sorted(pid for _, pid in seen)
 
     def _reserve_cpus(self) -> None:
@@ -124,7 +137,8 @@ class RayBackend(ClusterNodes, Backend):
         import ray
 
         if task not in self._remote:
-            fn = ray.remote(task)
+            # No retries: a task whose worker died fails the case instead of being re-run.
+            fn = ray.remote(max_retries=0)(task)
             if self._strategy is not None:
                 fn = fn.options(scheduling_strategy=self._strategy)
             self._remote[task] = fn
@@ -207,6 +221,22 @@ class RayBackend(ClusterNodes, Backend):
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", [])) if not self.remote else []
+
+    def worker_identities(self) -> dict[str, str] | None:
+        """The local Ray's worker processes by PID (Ray replaces a dead worker with a new
+        process); None on a cluster, whose workers this host cannot see."""
+        if self.remote or not self._started:
+            return None
+        import psutil
+
+        alive = set()
+        for pid in self._pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.Error:
+                continue
+        return {str(pid): f"Ray worker pid {pid}" for pid in alive}
 
     def describe(self) -> BackendDescription:
         import ray
@@ -294,25 +324,63 @@ class RayBackend(ClusterNodes, Backend):
 
     @classmethod
     def cluster_size(cls, address: str, timeout_s: float) -> int:
-        """The cluster's CPUs, from a driver that connects and disconnects."""
-        from harness.cluster import ClusterError, first_line
+        """The cluster's CPUs, from a driver in a child process that gets `2 x timeout_s`
+        to connect once Ray is imported (`ray.init` itself has no timeout), then is killed."""
+        import json
+        import queue
+        import signal
+        import subprocess
+        import threading
+
+        from harness.cluster import ClusterError
 
         use_token_auth_if_available()  # before importing Ray; inherited by the cases
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        import ray
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line.strip())
+            lines.put("")
+
+        threading.Thread(target=read, daemon=True).start()
+
+        def next_json(deadline: float) -> dict[str, Any] | None:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    line = lines.get(timeout=left)
+                except queue.Empty:
+                    return None
+                if not line:
+                    return {"error": "the connecting process exited"}
+                if line.startswith("{"):
+                    return json.loads(line)
+            return None
 
         try:
-            ray.init(
-                address=address, log_to_driver=False, configure_logging=False,
-                logging_level=logging.ERROR,
-            )  # fmt: skip
-            return int(ray.cluster_resources().get("CPU", 0))
-        except Exception as exc:  # noqa: BLE001 - Ray raises many types; all mean "cannot use it"
-            raise ClusterError(
-                f"cannot connect to the Ray cluster at {address}: {first_line(exc)}"
-            ) from None
+            # Importing Ray is not connecting: it gets its own, generous, allowance.
+            ready = next_json(time.monotonic() + 60)
+            answer = next_json(time.monotonic() + 2 * timeout_s) if ready == {"ready": 1} else ready
         finally:
-            ray.shutdown()
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+        if answer is None:
+            why = f"no answer within {2 * timeout_s:g} s"
+        elif "error" in answer:
+            why = answer["error"]
+        else:
+            return int(answer["cpus"])
+        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {why}")
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
@@ -322,6 +390,9 @@ class RayBackend(ClusterNodes, Backend):
 
         host = launch.host
         launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Always token authentication: without it, anyone who reaches a port runs code.
+        launch.env["RAY_AUTH_MODE"] = "token"
+        launch.info["auth_token"] = ensure_auth_token(launch.env)
         port = launch.free_port()
         launch.address = f"{host}:{port}"
         ports = {
@@ -347,6 +418,45 @@ class RayBackend(ClusterNodes, Backend):
             if time.monotonic() > deadline:
                 raise ClusterError(f"no raylet started (log: {log})")
             time.sleep(0.2)
+
+
+#: Run in a child process by `cluster_size`: JSON lines on stdout, {"ready": 1} once Ray is
+#: imported, then {"cpus": N} or {"error": "..."}.
+_COUNT_CPUS = """
+import json, logging, sys
+import ray
+print(json.dumps({"ready": 1}), flush=True)
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False,
+             logging_level=logging.ERROR)
+    print(json.dumps({"cpus": ray.cluster_resources().get("CPU", 0)}), flush=True)
+except Exception as exc:
+    text = str(exc).strip().splitlines()
+    print(json.dumps({"error": text[0] if text else type(exc).__name__}), flush=True)
+finally:
+    ray.shutdown()
+"""
+
+
+def ensure_auth_token(env: dict[str, str]) -> str:
+    """Where the token of a cluster the harness starts comes from: $RAY_AUTH_TOKEN or
+    $RAY_AUTH_TOKEN_PATH when set, else Ray's default file `~/.ray/auth_token`, created
+    (mode 600, a random 256-bit token) when missing, made mode 600 when others can read it.
+    Drivers on this host find it there (`use_token_auth_if_available`); other hosts need a
+    copy."""
+    import secrets
+
+    if env.get("RAY_AUTH_TOKEN"):
+        return "$RAY_AUTH_TOKEN"
+    path = Path(env.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not path.is_file() or not path.read_text().strip():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    elif path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a token others on this host can read protects nothing
+    return str(path)
 
 
 def use_token_auth_if_available() -> None:
