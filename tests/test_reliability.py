@@ -132,6 +132,9 @@ def test_interrupt_keeps_finished_cases_and_resume_runs_the_rest(run_cli, tmp_pa
         text=True,
         env=run_cli.env,
         cwd=tmp_path,
+        # As at a terminal: a suite started in the background (`cmd &`) inherits an ignored
+        # SIGINT, which Python keeps, and Ctrl-C would never reach the harness.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     measurements = None
