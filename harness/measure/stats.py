@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import binom, norm
 
 #: Coefficient of variation above which a case is flagged unstable (pyperf warns near 10%).
 UNSTABLE_CV = 0.10
@@ -92,6 +91,8 @@ def _level_note(level: float, asked: float, n_text: str) -> str:
 @lru_cache(maxsize=512)
 def _median_coverages(n: int) -> np.ndarray:
     """Coverage of [x_(j), x_(n+1-j)] for j = 1..n//2: P(j <= B <= n - j)."""
+    from scipy.stats import binom  # here, not at import: every case process imports this module
+
     j = np.arange(1, n // 2 + 1)
     return binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
 
@@ -122,6 +123,8 @@ def median_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> In
 def _u_cdf(m: int, n: int) -> np.ndarray:
     """P(U <= u) for u = 0..m*n under no difference: exact counts for small samples."""
     if m * n > EXACT_PAIRS:
+        from scipy.stats import norm
+
         u = np.arange(m * n + 1)
         sd = math.sqrt(m * n * (m + n + 1) / 12)
         return norm.cdf((u + 0.5 - m * n / 2) / sd)
