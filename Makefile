@@ -39,8 +39,13 @@ report: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests benchmarks
 
+# Two pytest workers: most of a test's time is an engine starting, which leaves a core idle.
+# A file's tests stay on one worker (loadfile): module and session runs are made once, and
+# the multi-host tests (test_cluster_hosts.py), whose namespaces have fixed names, run one
+# after another.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Real quick runs, stored under tests/fixtures/runs/ for the compare/report/claims tests.
 fixtures: $(STAMP)

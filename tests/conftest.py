@@ -46,6 +46,12 @@ def _stored_runs_stay_as_they_are():
     assert listing() == before, "a test changed tests/fixtures/runs: copy a run first"
 
 
+def only_run(out: Path) -> Path:
+    """The one run folder a test's `--out` folder holds."""
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
 def stored_copy(name: str, to: Path) -> Path:
     """A copy of a stored run at `to`, for a test that damages or extends it."""
     shutil.copytree(stored_run(name), to)
@@ -185,7 +191,7 @@ def marked(mark: str = SESSION_MARK) -> list[psutil.Process]:
 
 @pytest.fixture(scope="session")
 def cpu_run(tmp_path_factory) -> Path:
-    """One quick run of the cpu scenario across all five backends, shared by many tests."""
+    """One quick run of the cpu scenario across the default backends, shared by many tests."""
     out = tmp_path_factory.mktemp("results")
     proc = harness("run", "cpu", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr

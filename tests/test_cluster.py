@@ -1,345 +1,24 @@
-"""Clusters: several hosts made of network namespaces, and the local `harness cluster`.
+"""Clusters on this host: `harness cluster up/status/down`, addresses, TLS, timeouts.
 
-The multi-host tests build a small network as root: a bridge in this namespace and one
-network namespace per host, each with its own veth pair and address. A scheduler (or Ray
-head) runs in one namespace and workers in two others, from a Python environment where
-`harness` is NOT importable, so a passing run proves the code was shipped. They run the
-real engines and check that every node is recorded and did work. Everything they start is
-stopped and every namespace deleted, also when a test fails.
+Every cluster here is real (a Dask scheduler and workers, a Ray head) and bound to
+127.0.0.1; ports are the engines' own choice, so these tests may run beside others.
+The multi-host tests, in network namespaces, are in test_cluster_hosts.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import HARNESS, harness, marked
+from conftest import harness, marked, only_run
 
-from harness import backends, results, spec
-from harness.case_process import RTT_TASKS
+from harness import backends, results
 from harness.cluster import available_workers
-
-pytestmark = pytest.mark.cluster
-TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
-SITE_PACKAGES = next(p for p in sys.path if p.endswith("site-packages"))
-
-
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)
-
-
-def _netns_unusable() -> str | None:
-    """Why network namespaces cannot be used here, or None."""
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces (ip netns)"
-    if shutil.which("ip") is None:
-        return "iproute2 (`ip`) is not installed"
-    name = f"hxprobe{uuid.uuid4().hex[:6]}"
-    try:
-        _run("ip", "netns", "add", name)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        return f"`ip netns add` is not permitted: {getattr(exc, 'stderr', exc)}".strip()
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    return None
-
-
-class Hosts:
-    """`n` hosts: network namespaces on one bridge, reachable from this namespace."""
-
-    def __init__(self, n: int, tmp: Path) -> None:
-        self.id = uuid.uuid4().hex[:6]
-        self.token = uuid.uuid4().hex
-        self.bridge = f"hxb{self.id}"
-        self.names = [f"hx{self.id}h{i}" for i in range(n)]
-        used = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-        octet = next(o for o in random.sample(range(100, 250), 150) if f"10.{o}." not in used)
-        self.prefix = f"10.{octet}.7"
-        self.gateway = f"{self.prefix}.1"
-        self.ips = [f"{self.prefix}.{i + 2}" for i in range(n)]
-        self.procs: list[subprocess.Popen] = []
-        self.tmp = tmp
-        self.created: list[str] = []
-
-    def create(self) -> None:
-        _run("ip", "link", "add", self.bridge, "type", "bridge")
-        self.created.append("bridge")
-        _run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        _run("ip", "link", "set", self.bridge, "up")
-        for i, (ns, ip) in enumerate(zip(self.names, self.ips, strict=True)):
-            outer, inner = f"hxv{self.id}{i}", f"hxp{self.id}{i}"
-            _run("ip", "netns", "add", ns)
-            self.created.append(ns)
-            _run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
-            _run("ip", "link", "set", inner, "netns", ns)
-            _run("ip", "-n", ns, "link", "set", inner, "name", "eth0")
-            _run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-            # A default route, so engines that find "their" address by routing get this one.
-            _run("ip", "-n", ns, "route", "add", "default", "via", self.gateway)
-            _run("ip", "link", "set", outer, "master", self.bridge)
-            _run("ip", "link", "set", outer, "up")
-
-    def start(self, host: int, cmd: list[str], log: str, env: dict[str, str] | None = None):
-        """Start `cmd` inside host `host`; it and its children carry the test's token."""
-        full_env = {**os.environ, **(env or {}), TOKEN_VAR: self.token}
-        full_env.pop("HARNESS_CLUSTER_STATE", None)
-        out = open(self.tmp / log, "ab")  # noqa: SIM115 - closed with the test
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.names[host], *cmd],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=full_env,
-            cwd=self.tmp,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def ours(self) -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter():
-            try:
-                if proc.environ().get(TOKEN_VAR) == self.token:
-                    found.append(proc)
-            except (psutil.Error, OSError):
-                continue
-        return found
-
-    def destroy(self) -> None:
-        for proc in self.procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-        # Engines start processes in sessions of their own: they get the signal too. Some
-        # never act on it (`ray start --block`, Ray's gcs_server and monitor outlive 15 s of
-        # SIGTERM): a short grace, then SIGKILL. What is checked is that nothing outlives it.
-        for proc in self.ours():
-            try:
-                proc.terminate()
-            except psutil.Error:
-                pass
-        deadline = time.monotonic() + 3
-        while self.ours() and time.monotonic() < deadline:
-            time.sleep(0.3)
-        for proc in self.ours():
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(self.ours(), timeout=5)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        for ns in self.names:
-            if ns in self.created:
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        if "bridge" in self.created:
-            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-
-
-@pytest.fixture
-def hosts(tmp_path):
-    reason = _netns_unusable()
-    if reason:
-        pytest.skip(reason)
-    made = Hosts(3, tmp_path)
-    try:
-        made.create()
-        yield made
-    finally:
-        made.destroy()
-        assert made.ours() == [], "processes of the test cluster outlived it"
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert made.id not in left, "a test namespace outlived the test"
-
-
-@pytest.fixture(scope="module")
-def bare_python(tmp_path_factory) -> str:
-    """A Python with the engines but without harness: a venv whose path has our site-packages
-    as a plain directory, so the editable install's .pth hook never runs there."""
-    root = tmp_path_factory.mktemp("bare-venv")
-    subprocess.run(
-        [sys._base_executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120
-    )
-    (site,) = root.glob("lib/python*/site-packages")
-    (site / "engines.pth").write_text(SITE_PACKAGES + "\n")
-    python = str(root / "bin" / "python")
-    probe = subprocess.run(
-        [python, "-c", "import distributed, ray; import harness"],
-        capture_output=True,
-        text=True,
-        cwd=root,
-    )
-    assert "No module named 'harness'" in probe.stderr, probe.stderr
-    return python
-
-
-@pytest.fixture
-def short_tmp():
-    """Ray's unix sockets live under its temp dir, and their paths must stay under 108 bytes."""
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="hxray", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-2000:]
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"nothing listens on {host}:{port}: {log.read_text()[-2000:]}")
-
-
-def _only_run(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
-
-
-def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python, tmp_path):
-    sched_ip, w1, w2 = hosts.ips
-    address = f"tcp://{sched_ip}:8786"
-    sched = hosts.start(
-        0,
-        [bare_python, "-m", "distributed.cli.dask_scheduler", "--host", sched_ip,
-         "--port", "8786", "--no-dashboard"],
-        "scheduler.log",
-    )  # fmt: skip
-    _wait_port(sched_ip, 8786, 60, sched, tmp_path / "scheduler.log")
-    for i, ip in ((1, w1), (2, w2)):
-        hosts.start(
-            i,
-            [bare_python, "-m", "distributed.cli.dask_worker", address, "--host", ip,
-             "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-             "--local-directory", str(tmp_path / f"w{i}")],
-            f"worker{i}.log",
-        )  # fmt: skip
-    from distributed import Client
-
-    with Client(address, timeout=30, set_as_default=False) as client:
-        client.wait_for_workers(2, timeout=60)
-
-    out = tmp_path / "results"
-    # More workers than the cluster has: one line, exit 2, nothing written.
-    bad = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                  "--workers", "3", "--out", str(out))  # fmt: skip
-    assert bad.returncode == 2, bad.stdout + bad.stderr
-    assert "has only 2 workers" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    assert not out.exists()
-
-    proc = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                   "--out", str(out), timeout=180)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = _only_run(out)
-    engine = results.run_info(run_dir)["engines"]["dask"]
-    nodes = {n["address"]: n for n in engine["nodes"]}
-    assert set(nodes) == {w1, w2}, engine
-    for node in nodes.values():
-        assert node["workers"] == 1 and node["cores"] >= 1 and node["memory_bytes"] > 0
-        assert node["packages"]["distributed"] and node["python"]
-        # harness is not installed there: the workers imported the zip the driver shipped
-        assert ".zip" in node["harness_path"], node["harness_path"]
-    per_node = _per_node_metrics(run_dir, w1, w2)
-    # work on each host: tasks the scheduler saw finish there, memory sampled there
-    assert (per_node["node_tasks"] > 0).all(), per_node
-    # every task counted once: warm-ups, repeats, the batch completion pass, and the
-    # round-trip loop (one untimed, then one per input up to RTT_TASKS) of the quick case
-    (case,) = spec.expand(
-        spec.load("cpu"), quick=True, backends_filter=["dask"], workers_override=[2]
-    )
-    batches = case.tasks * (case.warmup + case.repeat + 1)
-    assert per_node["node_tasks"].sum() == batches + 1 + min(case.tasks, RTT_TASKS)
-    assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
-    # the harness stopped nothing it did not start: the cluster still serves
-    with Client(address, timeout=30, set_as_default=False) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
-
-
-def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
-    hosts, bare_python, tmp_path, short_tmp
-):
-    head_ip, w1, w2 = hosts.ips
-    # Token auth off inside the isolated test network; the driver follows the same setting.
-    env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    temp = short_tmp
-    ray_start = [bare_python, "-m", "ray.scripts.scripts", "start", "--block",
-                 "--disable-usage-stats", "--temp-dir", str(temp)]  # fmt: skip
-    head = hosts.start(
-        0,
-        [*ray_start, "--head", "--node-ip-address", head_ip, "--port", "6379",
-         "--num-cpus", "0", "--include-dashboard=false"],
-        "head.log",
-        env,
-    )  # fmt: skip
-    _wait_port(head_ip, 6379, 90, head, tmp_path / "head.log")
-    # One node at a time: the "hosts" share one file system, and Ray names a node's sockets
-    # and logs in the shared session folder as it starts.
-    for i, ip in ((1, w1), (2, w2)):
-        log = tmp_path / f"worker{i}.log"
-        node = hosts.start(
-            i,
-            [*ray_start, "--address", f"{head_ip}:6379", "--node-ip-address", ip,
-             "--num-cpus", "1"],
-            log.name,
-            env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in log.read_text(errors="replace"):
-            assert node.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.5)
-    out = tmp_path / "results"
-    # Ray drivers run on a node of the cluster: the harness runs in the head's namespace.
-    deadline = time.monotonic() + 60
-    while True:
-        proc = subprocess.run(
-            ["ip", "netns", "exec", hosts.names[0], HARNESS, "run", "cpu", "--quick",
-             "--backends", "ray", "--ray-address", f"{head_ip}:6379", "--workers", "2",
-             "--out", str(out)],
-            capture_output=True, text=True, timeout=240, env={**os.environ, **env},
-            cwd=tmp_path,  # Ray copies the driver's sys.path (and so its cwd) to workers
-        )  # fmt: skip
-        # A node that started may take a moment to register its CPUs with the head.
-        waiting = "has only" in proc.stderr or "has no workers" in proc.stderr
-        if proc.returncode == 0 or time.monotonic() > deadline or not waiting:
-            break
-        time.sleep(2)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = _only_run(out)
-    engine = results.run_info(run_dir)["engines"]["ray"]
-    nodes = {n["address"]: n for n in engine["nodes"]}
-    assert set(nodes) == {head_ip, w1, w2}, engine
-    assert nodes[head_ip]["workers"] == 0
-    for ip in (w1, w2):
-        assert nodes[ip]["workers"] == 1 and nodes[ip]["cluster_cpus"] == 1
-        # shipped as a runtime_env py_module, not imported from this checkout
-        assert "runtime_resources" in nodes[ip]["harness_path"], nodes[ip]["harness_path"]
-    per_node = _per_node_metrics(run_dir, w1, w2)
-    assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
-    assert (per_node["node_cpu_util"] > 0).all(), per_node
 
 
 def test_bad_cluster_address_is_one_line_and_writes_nothing(tmp_path):
@@ -398,6 +77,38 @@ def test_a_ray_address_that_never_answers_fails_within_the_timeout(tmp_path):
     assert not left, "the connecting process was left running"
 
 
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_a_dask_address_that_never_answers_fails_within_the_timeout(scheme, tmp_path, monkeypatch):
+    """Something accepts the connection but never speaks Dask (nor completes a TLS
+    handshake): the check gives up after its deadline (2 x the timeout) with one line."""
+    import socket
+
+    from harness.backends.dask import write_certificates
+    from harness.cluster import ClusterError
+
+    if scheme == "tls":  # certificates from Dask's config, as for a cluster we did not start
+        files = write_certificates(tmp_path / "tls")
+        monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TLS__CA_FILE", files["ca_file"])
+        monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT", files["cert"])
+        monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY", files["key"])
+        import dask
+
+        dask.config.refresh()
+    try:
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            address = f"{scheme}://127.0.0.1:{silent.getsockname()[1]}"
+            t0 = time.monotonic()
+            with pytest.raises(ClusterError, match="does not answer as a Dask scheduler"):
+                available_workers("dask", address, timeout_s=1)
+            assert time.monotonic() - t0 < 30  # a hang, not a speed, is what this catches
+    finally:
+        if scheme == "tls":
+            monkeypatch.undo()
+            dask.config.refresh()
+
+
 def test_loopback_is_told_from_addresses_other_hosts_reach():
     from harness.cluster import exposure_warning, is_loopback
 
@@ -428,6 +139,10 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
         status = harness("cluster", "status", "--state", str(state))
         assert status.returncode == 0 and info["address"] in status.stdout
         assert available_workers(engine, info["address"]) == 2  # within the 5 s checks
+        if engine == "ray":  # every port bound by Ray itself (port 0), none of its defaults
+            listening = _listening_ports(pids)
+            assert listening and not listening & RAY_DEFAULT_PORTS, listening
+            assert int(info["address"].rpartition(":")[2]) in listening
         again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
     finally:
@@ -436,6 +151,37 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     assert not state.exists()
     assert [p for p in pids if psutil.pid_exists(p)] == []
     assert harness("cluster", "status", "--state", str(state)).returncode == 1
+
+
+#: Ports a `ray start` takes unless told otherwise: GCS, dashboard agent, client server,
+#: and the worker port range.
+RAY_DEFAULT_PORTS = {6379, 52365, 10001, *range(10002, 20000)}
+
+
+def _listening_ports(pids: list[int]) -> set[int]:
+    """The TCP ports the processes `pids` and their children listen on."""
+    procs = {}
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs.update({p.pid: p for p in [root, *root.children(recursive=True)]})
+        except psutil.Error:
+            continue
+    ports = set()
+    for proc in procs.values():
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        ports |= {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN}
+    return ports
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _env(pid: int) -> dict[str, str]:
@@ -471,13 +217,171 @@ def test_version_differences_between_driver_and_nodes_are_named():
     assert f"distributed 2023.1.0 (driver {driver['packages']['distributed']})" in line
 
 
-def _per_node_metrics(run_dir, w1: str, w2: str):
-    """Every case ok on both worker hosts; the node_* metrics, one row per host."""
-    df = results.load(run_dir)
-    assert set(df["status"]) == {"ok"}
-    assert set(df.loc[df["metric"] == "wall_s", "nodes"]) == {f"{w1},{w2}"}
-    per_node = df[df["metric"].str.startswith("node_")].pivot_table(
-        index="nodes", columns="metric", values="value"
-    )
-    assert set(per_node.index) == {w1, w2}
-    return per_node
+def test_dask_cluster_over_tls_serves_only_holders_of_its_certificate(tmp_path):
+    """`cluster up dask --tls`: certificates in a private folder; the harness connects with
+    them through the cluster's state; a plain tcp client and a client with another
+    certificate are refused."""
+    import asyncio
+
+    from distributed.core import rpc
+    from distributed.security import Security
+
+    from harness.cluster import ClusterError
+
+    state = tmp_path / "cluster.json"
+    env = {"HARNESS_CLUSTER_STATE": str(state)}
+    up = harness("cluster", "up", "dask", "--workers", "1", "--tls", env=env, timeout=180)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        info = json.loads(state.read_text())
+        address, files = info["address"], info["tls"]
+        assert address.startswith("tls://127.0.0.1:"), address
+        folder = Path(files["key"]).parent
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert all(Path(f).stat().st_mode & 0o777 == 0o600 for f in files.values())
+        # the scheduler speaks only TLS: a plain client gets no answer as a scheduler
+        with pytest.raises(ClusterError, match="does not answer as a Dask scheduler"):
+            available_workers("dask", "tcp://" + address.removeprefix("tls://"), timeout_s=2)
+
+        async def identity(security: Security) -> dict:
+            args = security.get_connection_args("client")
+            async with rpc(address, timeout=3, connection_args=args) as scheduler:
+                return await asyncio.wait_for(scheduler.identity(), 6)
+
+        with pytest.raises(Exception):  # noqa: B017 - refused by TLS, however Dask words it
+            asyncio.run(identity(Security.temporary()))  # a certificate of its own
+        out = tmp_path / "results"
+        run = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
+                      "--out", str(out), env=env, timeout=240)  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        df = results.load(only_run(out))
+        assert set(df["status"]) == {"ok"} and (df["metric"] == "wall_s").any()
+        # elsewhere (no state naming this address, no Dask TLS config): one line, exit 2
+        lost = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
+                       "--out", str(out / "x"),
+                       env={"HARNESS_CLUSTER_STATE": str(tmp_path / "none.json")})  # fmt: skip
+        assert lost.returncode == 2, lost.stdout + lost.stderr
+        assert "no TLS certificate" in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
+        assert not (out / "x").exists()
+    finally:
+        down = harness("cluster", "down", env=env, timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not folder.exists()  # the certificates went with the cluster
+
+
+def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_path):
+    """The hang scenario on a LocalCluster reached by address: while it runs, a sampler
+    process (not a thread) samples the workers; after its timeout, neither a sampler nor
+    one of the harness's upload plugins is left in the cluster, which still serves."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    def samplers(parents: set[int]) -> list[int]:
+        found = []
+        for proc in psutil.process_iter(["pid", "ppid", "cmdline", "status"]):
+            if "harness.measure.node_sampler" in (proc.info["cmdline"] or []):
+                if proc.info["ppid"] in parents and proc.info["status"] != "zombie":
+                    found.append(proc.info["pid"])
+        return found
+
+    def harness_plugins(client: Client) -> list[str]:
+        on_workers = client.run(lambda dask_worker: list(dask_worker.plugins))
+        on_scheduler = client.run_on_scheduler(
+            lambda dask_scheduler: [*dask_scheduler.plugins, *dask_scheduler.worker_plugins]
+        )
+        names = [*on_scheduler, *(n for names in on_workers.values() for n in names)]
+        return [n for n in names if "harness" in n]
+
+    def sampler_threads(client: Client) -> list[str]:
+        names = client.run(lambda: [t.name for t in threading.enumerate()])
+        return [n for found in names.values() for n in found if "sampler" in n]
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address=None, local_directory=str(tmp_path / "dask")) as local,
+        Client(local, set_as_default=False) as client,
+    ):  # fmt: skip
+        workers = set(client.run(os.getpid).values())
+        seen: set[int] = set()
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                seen.update(samplers(workers))
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        out = tmp_path / "results"
+        try:
+            proc = harness("run", "hang", "--backends", "dask", "--dask-address",
+                           local.scheduler_address, "--timeout", "12", "--out", str(out),
+                           timeout=180)  # fmt: skip
+        finally:
+            done.set()
+            watcher.join()
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        df = results.load(only_run(out))
+        assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+        assert seen, "no sampler process ran on the cluster's node during the case"
+        assert samplers(workers) == [] and not [p for p in seen if _alive(p)]
+        assert harness_plugins(client) == []
+        assert sampler_threads(client) == []
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_timed_out_ray_cluster_case_leaves_no_sampler_process(tmp_path):
+    """The hang scenario on a Ray cluster `harness cluster up` started: the probe actors'
+    sampler processes run during the case and are gone after its timeout."""
+    import threading
+
+    from harness.cluster import TOKEN_VAR as CLUSTER_TOKEN
+
+    state = tmp_path / "cluster.json"
+    up = harness("cluster", "up", "ray", "--workers", "2", "--state", str(state), timeout=180)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        info = json.loads(state.read_text())
+
+        def samplers() -> list[int]:
+            found = []
+            for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+                try:
+                    if ("harness.measure.node_sampler" in (proc.info["cmdline"] or [])
+                            and proc.info["status"] != "zombie"
+                            and proc.environ().get(CLUSTER_TOKEN) == info["token"]):
+                        found.append(proc.info["pid"])
+                except psutil.Error:
+                    continue
+            return found  # fmt: skip
+
+        seen: set[int] = set()
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                seen.update(samplers())
+                time.sleep(0.3)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        out = tmp_path / "results"
+        # 15 s: connecting and starting the samplers take a few; the rest is the hang
+        try:
+            proc = harness("run", "hang", "--backends", "ray", "--ray-address", info["address"],
+                           "--timeout", "15", "--out", str(out), timeout=240)  # fmt: skip
+        finally:
+            done.set()
+            watcher.join()
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        df = results.load(only_run(out))
+        assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+        assert seen, "no sampler process ran on the Ray node during the case"
+        deadline = time.monotonic() + 15  # Ray ends the dead driver's actors on its own time
+        while samplers() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert samplers() == [] and not [p for p in seen if _alive(p)]
+    finally:
+        down = harness("cluster", "down", "--state", str(state), timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr

@@ -51,7 +51,7 @@ def metrics(outcome) -> dict[str, float]:
     return dict(zip(m["metric"], m["value"], strict=True)) | {"_status": outcome.status}
 
 
-BACKENDS = ["sequential", "threads", "processes", "asyncio", "dask", "ray"]
+BACKENDS = ["sequential", "threads", "processes", "loky", "asyncio", "dask", "ray"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -146,3 +146,20 @@ def test_processes_started_by_the_driver_are_its_services():
         # spawn's resource tracker runs beside the workers: a service, not a worker
         cmdlines = [" ".join(psutil.Process(p).cmdline()) for p in services]
         assert any("resource_tracker" in c for c in cmdlines), cmdlines
+
+
+def test_repeats_too_short_for_ticks_still_get_cpu_over_all_of_them():
+    """Two processes spinning: ~0.2 s repeats are too short for three processes' clock
+    ticks, five together are not. steady_cpu_util then carries the figure (0.94 read here
+    for the full cpu scenario, whose 0.4 s repeats had no cpu_util)."""
+    case = Case(scenario="cpu-test", workload="spin", backend="processes", workers=2,
+                tasks=20, params={"task_s": 0.02, "total_s": 0.4}, repeat=5, warmup=0,
+                timeout_s=120)  # fmt: skip
+    outcome = run_case(case, run_id="cpu-test")
+    assert outcome.status == "ok", outcome.error
+    m = metrics(outcome)
+    per_repeat = outcome.measurements.query("metric == 'wall_s'")["value"]
+    span = 2 * per_repeat.sum()  # the steady stretch is at least the repeats, x workers
+    assert 2 * 3 * TICK_S <= MAX_TICK_ERROR * span, "repeats too short for this test"
+    # both workers spun for most of the stretch; never above 1 beyond the tick error
+    assert 0.25 < m["steady_cpu_util"] <= 1 + MAX_TICK_ERROR, m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -52,10 +53,19 @@ def test_a_planted_bundle_is_rebuilt_and_never_imported(cache, tmp_path):
     assert path == genuine, "the bundle keeps its name"
     assert path.read_bytes() == _ship._package_bytes(), "the planted file was not rebuilt"
 
-    def where() -> tuple[str, bool]:
+    def shipped(name: str) -> tuple[str, bool]:
+        """The digest of the bundle the worker put on its sys.path, and whether the `harness`
+        it imported is the planted code. (Which copy `import harness` picks depends on the
+        finders of the worker's environment, e.g. an editable install; the bytes on its path
+        do not.)"""
+        import hashlib
+        import sys
+        from pathlib import Path
+
         import harness
 
-        return harness.__file__, hasattr(harness, "PLANTED")
+        (entry,) = [p for p in sys.path if Path(p).name == name]
+        return hashlib.sha256(Path(entry).read_bytes()).hexdigest(), hasattr(harness, "PLANTED")
 
     with (
         LocalCluster(
@@ -65,10 +75,11 @@ def test_a_planted_bundle_is_rebuilt_and_never_imported(cache, tmp_path):
         Client(cluster, set_as_default=False) as client,
     ):  # fmt: skip
         client.register_plugin(UploadFile(str(path), load=True), name="harness-code")
-        ((origin, planted),) = client.run(where).values()
+        ((digest, planted),) = client.run(shipped, path.name).values()
     assert not marker.exists(), "the planted code ran"
     assert not planted
-    assert path.name in origin, f"the worker did not import the shipped bundle: {origin}"
+    genuine_digest = hashlib.sha256(_ship._package_bytes()).hexdigest()
+    assert digest == genuine_digest, "the worker put other bytes on its path"
 
 
 @pytest.mark.parametrize("how", ["group-writable", "symlink"])
@@ -86,3 +97,27 @@ def test_an_unsafe_bundle_folder_is_not_used(cache, tmp_path, how):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path.parent.stat().st_uid == os.getuid()
     assert path.read_bytes() == _ship._package_bytes()
+
+
+def test_user_code_lives_in_the_private_folder_and_is_verified(cache, tmp_path, monkeypatch):
+    """The user's module is imported by every worker too: same folder, same verification."""
+    module = tmp_path / "mods" / "usermod.py"
+    module.parent.mkdir()
+    module.write_text("VALUE = 1\n")
+    monkeypatch.setattr(_ship, "_user_units", [module])
+    zipped = _ship.user_code_zip()
+    (ray_dir,) = map(Path, _ship.user_code_dirs())
+    init = ray_dir / "__init__.py"
+    for path in (zipped, init):
+        assert cache in path.parents, path
+        for folder in (path.parent, *path.parents):
+            if folder == cache:
+                break
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    init.write_text("VALUE = 'planted'\n")
+    with zipfile.ZipFile(zipped, "a") as zf:
+        zf.writestr("evil.py", "x = 1\n")
+    assert _ship.user_code_zip() == zipped
+    assert zipfile.ZipFile(zipped).namelist() == ["usermod.py"], "planted zip was reused"
+    (again,) = map(Path, _ship.user_code_dirs())
+    assert (again / "__init__.py").read_text() == "VALUE = 1\n", "planted module was reused"
