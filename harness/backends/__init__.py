@@ -164,8 +164,9 @@ def origin(name: str) -> str:
 
 def default() -> tuple[str, ...]:
     """What a spec runs on when it names no backends: those that run any workload's plain
-    task. (asyncio needs a coroutine variant, so a spec opts in by naming it.)"""
-    return tuple(n for n in names() if get(n).task_kind == "sync")
+    task. (asyncio needs a coroutine variant, so a spec opts in by naming it; so does one
+    for `executor`, whose engine the spec names.)"""
+    return tuple(n for n in names() if get(n).task_kind == "sync" and get(n).default_member)
 
 
 def with_address_flag() -> dict[str, type[Backend]]:

@@ -51,6 +51,23 @@ class Batch:
     arrival_s: list[float]
 
 
+def executor_batch(pool: Any, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
+    """One future per input on a `concurrent.futures.Executor`, collected as they finish:
+    the outputs in input order and each one's arrival time since the batch was submitted."""
+    from concurrent.futures import as_completed
+    from time import perf_counter
+
+    t0 = perf_counter()
+    futures = {pool.submit(task, item): i for i, item in enumerate(inputs)}
+    outputs: list[Any] = [None] * len(inputs)
+    arrival = [0.0] * len(inputs)
+    for future in as_completed(futures):
+        i = futures[future]
+        outputs[i] = future.result()
+        arrival[i] = perf_counter() - t0
+    return Batch(outputs, arrival)
+
+
 class WorkerCrashed(RuntimeError):
     """A worker process died while running the case (killed, segfault, out of memory)."""
 
@@ -65,6 +82,9 @@ class Backend(ABC):
     #: "sync" backends run a workload's `task`; "async" ones its coroutine `async_task`.
     #: A spec that names no backends runs every registered "sync" backend.
     task_kind: ClassVar[str] = "sync"
+    #: False keeps a backend out of the default set (a spec naming no backends): for
+    #: adapters whose engine the spec must choose, such as `executor`.
+    default_member: ClassVar[bool] = True
 
     #: Module the case process imports before it takes the memory baseline, so the baseline
     #: is "driver with the engine imported" and start-up memory is the workers, not code.
@@ -93,6 +113,10 @@ class Backend(ABC):
     #: What a launched cluster bound to a non-loopback address exposes to anyone who can
     #: reach it: the warning `harness cluster up --allow-remote` prints.
     exposure: ClassVar[str] = "anyone who can connect can send it work to run"
+    #: Whether `launch_cluster` can secure its cluster with TLS (`cluster up --tls`), and
+    #: what such a cluster then exposes (the warning instead of `exposure`).
+    launch_tls: ClassVar[bool] = False
+    tls_exposure: ClassVar[str] = ""
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:
@@ -197,8 +221,9 @@ class Backend(ABC):
         """True when the workers belong to an existing cluster reached by address."""
         return False
 
-    def start_node_sampling(self, interval_s: float = 0.1) -> None:
-        """Start sampling memory and CPU on every node of a remote cluster (no-op locally)."""
+    def start_node_sampling(self, interval_s: float = 0.1, max_s: float = 600.0) -> None:
+        """Start sampling memory and CPU on every node of a remote cluster (no-op locally),
+        for at most `max_s` seconds (the case's timeout)."""
         return None
 
     def node_metrics(self) -> list[MetricEvent]:

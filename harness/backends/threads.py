@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.backends.base import Backend, Batch, InProcessSharing
+from harness.backends.base import Backend, Batch, InProcessSharing, executor_batch
 
 
 class ThreadsBackend(InProcessSharing, Backend):
@@ -30,15 +29,7 @@ class ThreadsBackend(InProcessSharing, Backend):
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         assert self._pool is not None, "start() first"
-        t0 = time.perf_counter()
-        futures = {self._pool.submit(task, item): i for i, item in enumerate(inputs)}
-        outputs: list[Any] = [None] * len(inputs)
-        arrival = [0.0] * len(inputs)
-        for future in as_completed(futures):
-            i = futures[future]
-            outputs[i] = future.result()
-            arrival[i] = time.perf_counter() - t0
-        return Batch(outputs, arrival)
+        return executor_batch(self._pool, task, inputs)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         assert self._pool is not None, "start() first"

@@ -1,0 +1,204 @@
+"""loky and the generic `executor` backend on real pools: outputs, memory, crashes, hangs,
+and the --import rule for the executor class a spec names."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import uuid
+
+import psutil
+import pytest
+from conftest import MARK, cli, marked
+
+from harness import analysis, results, runner, spec
+from harness.case_runner import run_case
+from harness.measure.proctree import terminate
+from harness.protocol import Event, PhaseEvent, WorkersEvent
+from harness.spec import Case
+
+MIB = 1024 * 1024
+EXECUTORS = [
+    "concurrent.futures:ThreadPoolExecutor",
+    "concurrent.futures:ProcessPoolExecutor",
+    "loky:ProcessPoolExecutor",
+]
+
+
+@pytest.fixture
+def mark():
+    """Every process the cases start carries the mark; none may be left after the test."""
+    value = uuid.uuid4().hex
+    os.environ[MARK] = value
+    try:
+        yield value
+    finally:
+        del os.environ[MARK]
+        leftovers = marked(value)
+        terminate(leftovers)
+        assert leftovers == [], [p.cmdline() for p in leftovers]
+
+
+def cpu_spec(**extra) -> spec.Spec:
+    data = {
+        "name": "cpu-exec",
+        "description": "test",
+        "workload": "sum_of_squares",
+        "tasks": 4,
+        "workers": [2],
+        "repeat": 2,
+        "warmup": 0,
+        "timeout_s": 120,
+        "params": {"n": 20_000},
+        **extra,
+    }
+    return spec.validate(data, "test")
+
+
+def test_loky_and_every_executor_run_cpu_right_with_worker_memory(tmp_path, mark):
+    loaded = cpu_spec(
+        backends=["loky", "executor"], backend_options={"executor": {"executor": EXECUTORS}}
+    )
+    cases = spec.expand(loaded)
+    assert [c.variant for c in cases] == ["", *(f"executor={e}" for e in EXECUTORS)]
+    outcomes = runner.run_cases(cases, tmp_path / "run").outcomes
+    df = results.load(tmp_path / "run")
+    # ok means every repeat's outputs equalled the sequential result
+    status = analysis.case_status(df).set_index("case_id")["status"]
+    assert (status == "ok").all(), analysis.case_status(df)[["case_id", "status", "error"]]
+    uss = df[df.metric == "worker_uss_bytes"].set_index("case_id")["value"]
+    for case in cases:
+        if "Thread" in case.variant:
+            continue  # threads share the driver: no process of their own to measure
+        # a worker process is an interpreter of its own: megabytes of unique memory
+        assert uss[case.case_id] > MIB, (case.case_id, uss[case.case_id])
+    # how each ran, as run.json records it
+    strategies = [o.description.strategy for o in outcomes if o.description]
+    assert strategies == [
+        "loky get_reusable_executor().map with chunking",
+        "concurrent.futures:ThreadPoolExecutor.map, one task per input",
+        "concurrent.futures:ProcessPoolExecutor.map with chunking",
+        "loky:ProcessPoolExecutor.map with chunking",
+    ]
+
+
+@pytest.mark.parametrize("backend", ["loky", "executor"])
+def test_a_killed_worker_makes_the_case_crashed(backend, mark):
+    killed: list[int] = []
+
+    def on_event(case: Case, event: Event) -> None:
+        if isinstance(event, WorkersEvent):
+            on_event.pids = event.pids
+        if isinstance(event, PhaseEvent) and event.phase == "steady" and not killed:
+            os.kill(on_event.pids[0], signal.SIGKILL)
+            killed.append(on_event.pids[0])
+
+    case = Case(
+        scenario="kill",
+        workload="sleep",
+        backend=backend,
+        workers=2,
+        tasks=8,
+        params={"seconds": 0.5},
+        repeat=2,
+        warmup=0,
+        timeout_s=90,
+    )
+    outcome = run_case(case, run_id="kill", on_event=on_event)
+    assert killed, "the case never reached its steady phase"
+    assert outcome.status == "crashed", (outcome.status, outcome.error)
+    assert "repeat 1" in outcome.error, outcome.error
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+
+
+def test_a_hung_loky_case_times_out_and_leaves_no_process(mark):
+    case = Case(
+        scenario="hang",
+        workload="lock_order_deadlock",
+        backend="loky",
+        workers=2,
+        tasks=2,
+        params={},
+        repeat=1,
+        warmup=0,
+        timeout_s=5,
+    )
+    seen: list[int] = []
+
+    def on_event(case: Case, event: Event) -> None:
+        if isinstance(event, WorkersEvent):
+            seen.extend(event.pids)
+
+    outcome = run_case(case, run_id="hang", on_event=on_event)
+    assert outcome.status == "timeout", (outcome.status, outcome.error)
+    assert len(seen) == 2, "loky's workers were never reported"
+    # the `mark` fixture then checks that no process of the case survived, workers included
+
+
+def write_spec(tmp_path, executor: str) -> str:
+    path = tmp_path / "ex.toml"
+    path.write_text(
+        'name = "ex"\ndescription = "d"\nworkload = "identity"\ntasks = 2\n'
+        f'backends = ["executor"]\n[backend_options.executor]\nexecutor = "{executor}"\n'
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("executor", "imports", "message"),
+    [
+        ("os:system", [], "'os:system' is outside concurrent.futures and loky"),
+        ("mywork:Pool", [], "add --import mywork"),
+        ("json:JSONDecoder", ["--import", "json"], "is not a concurrent.futures.Executor"),
+        ("concurrent.futures:Nope", [], "module concurrent.futures has no 'Nope'"),
+        ("ProcessPoolExecutor", [], "is not module:Class"),
+    ],
+)
+def test_an_executor_class_the_spec_may_not_use_is_one_line_exit_2(
+    tmp_path, executor, imports, message
+):
+    path = write_spec(tmp_path, executor)
+    before = sorted(tmp_path.rglob("*"))
+    proc = cli("run", path, *imports, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"harness: error: {path}: backend_options.executor.executor: ")
+    assert message in line, line
+    assert sorted(tmp_path.rglob("*")) == before, "a refused spec wrote something"
+
+
+def test_your_own_executor_needs_import_and_then_loads(tmp_path, monkeypatch):
+    (tmp_path / "mypool.py").write_text(
+        "from concurrent.futures import ThreadPoolExecutor\n\n"
+        "class Pool(ThreadPoolExecutor):\n    pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = {
+        "name": "mine",
+        "description": "d",
+        "workload": "identity",
+        "tasks": 2,
+        "backends": ["executor"],
+        "backend_options": {"executor": {"executor": "mypool:Pool"}},
+    }
+    with pytest.raises(spec.SpecError, match="add --import mypool"):
+        spec.validate(data, "mine")
+    assert "mypool" not in sys.modules, "a refused module was imported"
+    loaded = spec.validate(data, "mine", imports=["mypool"])
+    assert loaded.backend_options["executor"]["executor"] == "mypool:Pool"
+
+
+def test_executor_kwargs_are_a_json_object():
+    with pytest.raises(spec.SpecError, match=r"backend_options.executor.kwargs: not JSON"):
+        cpu_spec(backends=["executor"], backend_options={"executor": {"kwargs": "{x"}})
+    with pytest.raises(spec.SpecError, match=r"without max_workers"):
+        many = {"kwargs": '{"max_workers": 3}'}
+        cpu_spec(backends=["executor"], backend_options={"executor": many})
+    options = {
+        "kwargs": '{"thread_name_prefix": "mine"}',
+        "executor": "concurrent.futures:ThreadPoolExecutor",
+    }
+    ok = cpu_spec(backends=["executor"], backend_options={"executor": options})
+    assert ok.backend_options["executor"]["kwargs"] == '{"thread_name_prefix": "mine"}'
