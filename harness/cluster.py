@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,8 +178,13 @@ class LocalLaunch:
     env: dict[str, str]
     info: dict[str, Any] = field(repr=False)
     address: str = ""
+    #: Secure every connection with TLS (only for backends with `launch_tls`); the launcher
+    #: keeps its certificates under `temp_dir` (mode 700) and records them in `info["tls"]`.
+    tls: bool = False
 
     def free_port(self) -> int:
+        """A port free now, for an engine that cannot bind port 0 itself: another process
+        may take it before the engine does, so launchers pass 0 wherever the engine allows."""
         return free_port(self.host)
 
     def tool(self, script: str, module: str) -> list[str]:
@@ -198,18 +204,29 @@ class LocalLaunch:
     def wait_file_value(self, path: Path, key: str, timeout_s: float, log: str) -> str:
         """`key` of the JSON file an engine writes once it listens (Dask's scheduler file:
         the address of the port it chose); ClusterError if a launcher exits first."""
+        return self._wait_file(path, lambda text: json.loads(text).get(key), key, timeout_s, log)
+
+    def wait_file_text(self, path: Path, timeout_s: float, log: str) -> str:
+        """The text of a file an engine writes once it listens (Ray's `ray_current_cluster`:
+        the address of the port it chose); ClusterError if a launcher exits first."""
+        return self._wait_file(path, str.strip, "text", timeout_s, log)
+
+    def _wait_file(
+        self, path: Path, read: Callable[[str], Any], what: str, timeout_s: float, log: str
+    ) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not any(_alive(p) for p in _launcher_procs(self.info)):
                 raise ClusterError(f"the launcher exited: {_tail(self.temp_dir / log)}")
             try:
-                value = json.loads(path.read_text()).get(key)
+                value = read(path.read_text())
                 if value:
                     return str(value)
             except (OSError, ValueError):
                 pass
             time.sleep(0.2)
-        raise ClusterError(f"no {key} in {path} after {timeout_s:g} s (log: {self.temp_dir / log})")
+        where = self.temp_dir / log
+        raise ClusterError(f"no {what} in {path} after {timeout_s:g} s (log: {where})")
 
     def running(self, name_part: str) -> bool:
         """Whether a process of this cluster has `name_part` in its name (a raylet)."""
@@ -231,9 +248,11 @@ def is_loopback(host: str) -> bool:
     return bool(found) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found)
 
 
-def exposure_warning(engine: str, host: str) -> str:
+def exposure_warning(engine: str, host: str, tls: bool = False) -> str:
     """The one line `up --allow-remote` prints: what anyone reaching `host` can do."""
-    return f"warning: {engine} cluster bound to {host}: {backends.get(engine).exposure}"
+    cls = backends.get(engine)
+    what = cls.tls_exposure if tls and cls.launch_tls else cls.exposure
+    return f"warning: {engine} cluster bound to {host}: {what}"
 
 
 def up(
@@ -242,15 +261,20 @@ def up(
     host: str = "127.0.0.1",
     state: str | os.PathLike[str] | None = None,
     allow_remote: bool = False,
+    tls: bool = False,
 ) -> dict[str, Any]:
     """Start a local cluster of `workers` worker processes (Ray: CPUs); returns its state.
 
     A `host` other hosts can reach is refused, before anything starts, unless
-    `allow_remote`: the engines run code sent to them by whoever connects.
+    `allow_remote`: the engines run code sent to them by whoever connects. `tls` secures
+    every connection of engines that can (Dask), with certificates made for this cluster.
     """
     cls = _backend(engine, "launch_cluster")
     if workers < 1:
         raise ClusterError("--workers: must be at least 1")
+    if tls and not cls.launch_tls:
+        able = [n for n in backends.with_launcher() if backends.get(n).launch_tls]
+        raise ClusterError(f"--tls: not for {engine} (only {', '.join(able) or 'none'})")
     if not allow_remote and not is_loopback(host):
         raise ClusterError(
             f"--host {host}: not a loopback address, so other hosts could connect and run code "
@@ -276,7 +300,7 @@ def up(
         "launchers": [],
     }
     env = {**os.environ, TOKEN_VAR: token}
-    launch = LocalLaunch(host, workers, temp_dir, env, info)
+    launch = LocalLaunch(host, workers, temp_dir, env, info, tls=tls)
     try:
         assert cls.launch_cluster is not None
         cls.launch_cluster(launch)
@@ -386,15 +410,23 @@ def _stop(info: dict[str, Any]) -> list[int]:
     return sorted(set(stopped))
 
 
-def status(state: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The recorded cluster with the PIDs alive now, or None when none was started."""
+def load_state(state: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """What `up` recorded (address, PIDs, TLS certificates), or None when none was started."""
     path = state_path(state)
     if not path.is_file():
         return None
     try:
-        info = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ClusterError(f"{path}: cannot read the cluster state ({exc})") from None
+
+
+def status(state: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The recorded cluster with the PIDs alive now, or None when none was started."""
+    path = state_path(state)
+    info = load_state(path)
+    if info is None:
+        return None
     members = _members(info)
     info["alive"] = sorted(p.pid for p in members)
     info["processes"] = _summary(members)

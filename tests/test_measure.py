@@ -119,3 +119,56 @@ def test_a_case_process_imports_no_scipy_or_pandas():
     assert proc.returncode == 0, proc.stderr
     loaded = {name.split(".")[0] for name in proc.stdout.split()}
     assert not loaded & {"scipy", "pandas", "matplotlib", "seaborn"}, loaded
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    """Whether process `pid` has ended (a zombie counts: it runs nothing) within the time."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_node_sampler_is_a_process_of_its_own_that_always_ends():
+    """Stopped, it reports the sampled tree; never stopped, it ends at its `max_s`; and it
+    ends when the process that started it (a worker) dies."""
+    import json
+    import os
+
+    from harness.measure import nodes
+
+    hold = "import sys, time; x = b'x' * 2**26; print(1, flush=True); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        child.stdout.readline()  # 64 MiB written
+        pid = nodes.start_sampling("stopped", [child.pid], 0.02, 600)
+        assert pid not in (os.getpid(), child.pid) and not _gone(pid, 0.2)
+        sample = nodes.stop_sampling("stopped")
+        assert _gone(pid, 1)
+        assert sample["peak_rss_bytes"] > 64 * 2**20 and sample["wall_s"] > 0
+        assert nodes.stop_sampling("stopped") == {}  # once only
+    finally:
+        child.kill()
+        child.wait()
+
+    pid = nodes.start_sampling("forgotten", [os.getpid()], 0.02, 0.5)
+    assert _gone(pid, 10), "a sampler nobody stopped outlived its max_s"
+    assert nodes.stop_sampling("forgotten")["wall_s"] < 5  # what it saw until its end
+
+    owner = subprocess.run(
+        [sys.executable, "-c",
+         "import os, sys; from harness.measure.nodes import start_sampling; "
+         "print(start_sampling('t', [os.getpid()], 0.05, 600), flush=True); os._exit(0)"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    orphan = int(json.loads(owner.stdout.strip().splitlines()[-1]))
+    assert _gone(orphan, 10), "a sampler outlived the worker that started it"

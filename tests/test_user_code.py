@@ -43,6 +43,20 @@ def needs_missing(x):
     return x
 
 
+def where(item):
+    """The folder this module was imported from, as the worker sees it."""
+    import os
+
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def not_driver_copy(item, output):
+    """Run in the case process, which imports this module from the user's folder."""
+    import os
+
+    return output != os.path.dirname(os.path.abspath(__file__))
+
+
 NOT_CALLABLE = 3
 '''
 
@@ -212,6 +226,28 @@ def test_check_and_a_worker_missing_a_dependency(tmp_path: Path) -> None:
         assert row["status"] == "error", bad.stdout
         assert "No module named 'harness_test_surely_missing_dependency'" in row["error"]
         assert "ModuleNotFoundError" in row["error"]
+
+
+def test_local_engines_import_the_shipped_copy_not_the_drivers_folder(tmp_path: Path) -> None:
+    """Local Dask and Ray workers must not depend on sharing the driver's working directory
+    or sys.path: the module they run is the copy the harness shipped to them."""
+    _module(tmp_path)
+    _toml(tmp_path / "where.toml", """
+        name = "where"
+        description = "which copy of the user's module the workers import"
+        workload = "userwork:where"
+        check = "userwork:not_driver_copy"
+        tasks = 2
+        workers = [1]
+        repeat = 1
+        warmup = 0
+    """)
+    out = tmp_path / "results"
+    proc = harness("run", "where.toml", "--import", "userwork", "--backends", "dask,ray",
+                   "--out", str(out), cwd=tmp_path)  # fmt: skip
+    frame = api.load(*out.iterdir())
+    status = frame.drop_duplicates("backend").set_index("backend")[["status", "error"]]
+    assert status["status"].to_dict() == {"dask": "ok", "ray": "ok"}, (status, proc.stdout)
 
 
 def test_api_runs_a_function_object(tmp_path: Path, monkeypatch) -> None:

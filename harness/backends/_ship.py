@@ -103,14 +103,24 @@ def is_private(folder: Path) -> bool:
 
 
 def private_file(name: str, data: bytes) -> Path:
-    """`name` in the private bundle folder holding exactly `data`.
+    """`name` (a file name, or a relative path such as `dir/__init__.py`) in the private
+    bundle folder, holding exactly `data`.
 
     An existing file is used only if it is a regular file (not a symlink) with exactly
     these bytes; anything else there is replaced by a fresh copy written under a temporary
     name and moved into place (`os.replace`), so no reader ever sees a partial file.
+    Sub-folders are made mode 700 and must be private, as the bundle folder is.
     """
-    folder = bundle_dir()
-    target = folder / name
+    root = bundle_dir()
+    target = root / name
+    folder = target.parent
+    for sub in reversed([folder, *folder.parents]):
+        if sub == root or root not in sub.parents:
+            continue
+        sub.mkdir(mode=0o700, exist_ok=True)
+        if not is_private(sub):
+            raise PermissionError(f"{sub} is not private to this user: not using it")
+    name = target.name
     try:
         st = target.lstat()
         if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and target.read_bytes() == data:
@@ -140,17 +150,6 @@ def add_user_code(unit: Path) -> None:
         _user_units.append(unit)
 
 
-def _write_once(data: bytes, name: str, suffix: str) -> Path:
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    target = Path(tempfile.gettempdir()) / f"{name}-{digest}" / f"{name}-{digest}{suffix}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    return target
-
-
 def user_code_zip() -> Path | None:
     """One zip of every user unit (for Dask's UploadFile: on sys.path, top names imported)."""
     if not _user_units:
@@ -162,7 +161,9 @@ def user_code_zip() -> Path | None:
             for path in files:
                 arc = Path(unit.name) / path.relative_to(unit) if unit.is_dir() else unit.name
                 zf.writestr(zipfile.ZipInfo(str(arc), _EPOCH), path.read_bytes())
-    return _write_once(buffer.getvalue(), "harness-user", ".zip")
+    data = buffer.getvalue()
+    # the user's code is imported by every worker: the same private, verified folder as ours
+    return private_file(f"harness-user-{hashlib.sha256(data).hexdigest()[:12]}.zip", data)
 
 
 def user_code_dirs() -> list[str]:
@@ -174,10 +175,7 @@ def user_code_dirs() -> list[str]:
             dirs.append(str(unit))
             continue
         data = unit.read_bytes()
-        init = _write_once(data, "harness-user", ".py")
-        folder = init.parent / unit.stem
-        folder.mkdir(exist_ok=True)
-        if not (folder / "__init__.py").exists():
-            (folder / "__init__.py").write_bytes(data)
-        dirs.append(str(folder))
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        init = private_file(f"harness-user-{digest}/{unit.stem}/__init__.py", data)
+        dirs.append(str(init.parent))
     return dirs

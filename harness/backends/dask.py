@@ -4,12 +4,16 @@ With an address the harness only connects a client: it never starts or stops the
 It ships its own package to the workers (a zip through a worker plugin, so workers need only
 Dask and pydantic), uses `workers` of the cluster's workers spread over its hosts, records
 every node, and samples memory and CPU on each node while the case runs. `launch_cluster`
-starts `dask scheduler` + `dask worker` for `harness cluster up dask`.
+starts `dask scheduler` + `dask worker` for `harness cluster up dask`, with `--tls` over
+mutual TLS (Dask's own `Security`, certificates generated into the cluster's private
+folder); a `tls://` address finds its certificates in Dask's config or in the state of the
+cluster `harness cluster up` started there (`security_for`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -50,27 +54,59 @@ class DaskBackend(ClusterNodes, Backend):
     display_order = 40
     address_flag = "--dask-address"
     address_scheme = "tcp://"
-    address_help = "tcp://host:port of an existing Dask scheduler"
+    address_help = "tcp://host:port (or tls://host:port) of an existing Dask scheduler"
     cluster_unit = "workers"
+    launch_tls = True
     exposure = (
         "no TLS, no authentication: anyone who can connect can make the scheduler and "
-        "workers run the pickled code they send"
+        "workers run the pickled code they send (--tls requires a certificate)"
+    )
+    tls_exposure = (
+        "mutual TLS: only holders of the certificate and key in the cluster's private folder "
+        "can connect, and they can make the scheduler and workers run any pickled code"
     )
 
     _cluster: Any = None
     _client: Any = None
     _scratch = ""
 
+    def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
+        super().__init__(workers, options)
+        #: ("worker" | "scheduler", name) of each plugin registered, to remove at `stop`.
+        self._plugins: list[tuple[str, str]] = []
+
     @property
     def remote(self) -> bool:
         return bool(self.options.address)
 
+    @classmethod
+    def check_address(cls, address: str) -> str:
+        """tcp://HOST:PORT or tls://HOST:PORT (a scheduler that requires TLS)."""
+        tls = address.startswith(TLS_SCHEME)
+        try:
+            super().check_address("tcp://" + address.removeprefix(TLS_SCHEME) if tls else address)
+        except ValueError:
+            raise ValueError(
+                f"expected tcp://HOST:PORT or tls://HOST:PORT, got {address!r}"
+            ) from None
+        return address
+
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # a start cut short may have registered plugins on a cluster
+            raise
+
+    def _start(self) -> None:
         from distributed import Client, LocalCluster
 
         if self.remote:
             self._client = Client(
-                self.options.address, timeout=self.options.connect_timeout_s, set_as_default=False
+                self.options.address,
+                timeout=self.options.connect_timeout_s,
+                set_as_default=False,
+                security=security_for(self.options.address),
             )
             self._ship_code()
             try:
@@ -131,7 +167,9 @@ class DaskBackend(ClusterNodes, Backend):
         zipped = str(package_zip())
         # The scheduler unpickles task graphs too, so it needs the package as well. Fixed
         # plugin names replace the previous upload instead of piling up one per case.
+        self._plugins.append(("scheduler", "harness-code"))
         self._client.register_plugin(SchedulerUploadFile(zipped, load=True), name="harness-code")
+        self._plugins.append(("worker", "harness-code"))
         self._client.register_plugin(UploadFile(zipped, load=True), name="harness-code")
 
     def _ship_user_code(self) -> None:
@@ -142,7 +180,22 @@ class DaskBackend(ClusterNodes, Backend):
 
         zipped = user_code_zip()
         if zipped is not None:
+            self._plugins.append(("worker", "harness-user"))
             self._client.register_plugin(UploadFile(str(zipped), load=True), name="harness-user")
+
+    def _remove_plugins(self) -> None:
+        """Unregister the upload plugins this case registered, so a cluster the harness did
+        not start keeps none of them (the files already uploaded stay in each worker's
+        folder). Best effort: a cluster that is gone has nothing left to remove."""
+        plugins, self._plugins = self._plugins, []
+        for kind, name in reversed(plugins):
+            try:
+                if kind == "scheduler":
+                    self._client.unregister_scheduler_plugin(name)
+                else:
+                    self._client.unregister_worker_plugin(name)
+            except Exception:  # noqa: BLE001 - not registered after all, or no cluster left
+                pass
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         from distributed import as_completed
@@ -205,6 +258,7 @@ class DaskBackend(ClusterNodes, Backend):
     def stop(self) -> None:
         if self._client is not None:
             self.abandon_node_sampling()
+            self._remove_plugins()
             self._client.close()
             self._client = None
         if self._cluster is not None:
@@ -274,8 +328,9 @@ class DaskBackend(ClusterNodes, Backend):
     def _workers_per_node(self) -> dict[str, int]:
         return dict(Counter(self._workers_info[a]["host"] for a in self._addresses))
 
-    def _start_samplers(self, token: str, interval_s: float) -> None:
-        """One sampler per host, in one of the case's workers, over the case's workers there."""
+    def _start_samplers(self, token: str, interval_s: float, max_s: float) -> None:
+        """One sampler process per host, started by one of the case's workers, over the
+        case's workers there."""
         from harness.measure.nodes import start_sampling
 
         if not hasattr(self, "_worker_pid"):
@@ -286,17 +341,16 @@ class DaskBackend(ClusterNodes, Backend):
         self._sampler_at: dict[str, str] = {}
         for host, addrs in per_host.items():
             pids = [self._worker_pid[a] for a in addrs]
-            self._client.run(start_sampling, token, pids, interval_s, workers=[addrs[0]])
-            self._sampler_at[host] = addrs[0]
+            self._sampler_at[host] = addrs[0]  # first: stopped even if this start fails
+            self._client.run(start_sampling, token, pids, interval_s, max_s, workers=[addrs[0]])
         self._stream_start = self._client.sync(self._client.scheduler.get_task_stream_index)
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         from harness.measure.nodes import stop_sampling
 
-        return {
-            host: self._client.run(stop_sampling, token, workers=[addr])[addr]
-            for host, addr in self._sampler_at.items()
-        }
+        at = getattr(self, "_sampler_at", {})
+        answers = self._client.run(stop_sampling, token, workers=sorted(set(at.values())))
+        return {host: answers.get(addr, {}) for host, addr in at.items()}
 
     def _node_tasks(self) -> dict[str, int]:
         """The case's tasks per host, from the scheduler's task stream since sampling began."""
@@ -323,8 +377,14 @@ class DaskBackend(ClusterNodes, Backend):
 
         from harness.cluster import ClusterError, first_line
 
+        try:
+            security = security_for(address)
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+        args = security.get_connection_args("client") if security else {}
+
         async def identity() -> dict[str, Any]:
-            async with rpc(address, timeout=timeout_s) as scheduler:
+            async with rpc(address, timeout=timeout_s, connection_args=args) as scheduler:
                 return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
 
         try:
@@ -338,18 +398,27 @@ class DaskBackend(ClusterNodes, Backend):
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
-        """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off."""
+        """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off;
+        with `launch.tls`, every connection mutual TLS with certificates made for it."""
         from harness.cluster import ClusterError, first_line
 
         host, workers = launch.host, launch.workers
         dask = launch.tool("dask", "distributed.cli.dask_scheduler")
         scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
+        tls: list[str] = []
+        security = None
+        if launch.tls:
+            files = write_certificates(launch.temp_dir / "tls")
+            launch.info["tls"] = files
+            security = _security_from(files)
+            tls = ["--protocol", "tls", "--tls-ca-file", files["ca_file"],
+                   "--tls-cert", files["cert"], "--tls-key", files["key"]]  # fmt: skip
         # Port 0: the scheduler binds a free port itself and writes its address to the
         # scheduler file, so no port is picked ahead and raced for.
         sched_file = launch.temp_dir / "scheduler.json"
         launch.spawn(
             [*scheduler, "--host", host, "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(sched_file)],
+             "--scheduler-file", str(sched_file), *tls],
             "scheduler.log",
         )  # fmt: skip
         address = launch.wait_file_value(sched_file, "address", 60, "scheduler.log")
@@ -359,18 +428,85 @@ class DaskBackend(ClusterNodes, Backend):
         ]  # fmt: skip
         log = launch.spawn(
             [*worker, address, "--nworkers", str(workers), "--nthreads", "1", "--host", host,
-             "--no-dashboard", "--local-directory", str(launch.temp_dir / "workers")],
+             "--no-dashboard", "--local-directory", str(launch.temp_dir / "workers"), *tls],
             "workers.log",
         )  # fmt: skip
         from distributed import Client
 
         try:
-            with Client(address, timeout=30, set_as_default=False) as client:
+            with Client(address, timeout=30, set_as_default=False, security=security) as client:
                 client.wait_for_workers(workers, timeout=120)
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(
                 f"dask workers did not join {address}: {first_line(exc)} (log: {log})"
             ) from None
+
+
+TLS_SCHEME = "tls://"
+#: Dask's config keys that, set (in ~/.config/dask or DASK_DISTRIBUTED__COMM__TLS__...),
+#: give a client its certificate: Dask's own way, for clusters the harness did not start.
+TLS_CONFIG = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")
+
+
+def write_certificates(folder: os.PathLike[str] | str) -> dict[str, str]:
+    """A fresh self-signed certificate and key (`Security.temporary`, used as its own CA)
+    written to `folder`, made mode 700, the files mode 600; returns their paths.
+
+    One certificate for every role: the scheduler, workers and clients each present it and
+    accept only it, so whoever can read the key can connect, and nobody else.
+    """
+    from pathlib import Path
+
+    from distributed.security import Security
+
+    made = Security.temporary()
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    files = {"ca_file": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    contents = {"ca_file": made.tls_ca_file, "cert": made.tls_client_cert,
+                "key": made.tls_client_key}  # fmt: skip
+    for name, path in files.items():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(contents[name])
+    return {name: str(path) for name, path in files.items()}
+
+
+def _security_from(files: dict[str, str]) -> Any:
+    from distributed.security import Security
+
+    return Security(
+        tls_ca_file=files["ca_file"],
+        tls_client_cert=files["cert"],
+        tls_client_key=files["key"],
+        require_encryption=True,
+    )
+
+
+def security_for(address: str) -> Any:
+    """The `Security` a client needs for `address`: None for tcp://; for tls://, Dask's own
+    TLS config when it names a certificate, else the certificates of the cluster
+    `harness cluster up --tls` started at that address (its state file). ValueError when
+    neither has one, naming both ways."""
+    if not address.startswith(TLS_SCHEME):
+        return None
+    import dask
+    from distributed.security import Security
+
+    if all(dask.config.get(key, None) for key in TLS_CONFIG):
+        return Security(require_encryption=True)
+    from harness.cluster import load_state
+
+    state = load_state()
+    files = (state or {}).get("tls")
+    if state and state.get("address") == address and files:
+        return _security_from(files)
+    raise ValueError(
+        f"{address}: no TLS certificate for it: set Dask's config "
+        "(DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, ..._CLIENT__KEY) or start "
+        "the cluster with `harness cluster up dask --tls`"
+    )
 
 
 def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:

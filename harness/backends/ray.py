@@ -16,7 +16,8 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ class RayBackend(ClusterNodes, Backend):
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        from harness.backends._ship import package_dir, user_code_dirs
+        from harness.backends._ship import bundle_dir, package_dir, user_code_dirs
 
         user = user_code_dirs()  # the user's own modules, for local Ray too
         if self.remote:
@@ -87,16 +88,20 @@ class RayBackend(ClusterNodes, Backend):
                 logging_level=logging.ERROR,
             )
         else:
-            ray.init(
-                # "local": never join a cluster that some `ray start` on this machine left.
-                address="local",
-                num_cpus=self.workers,
-                include_dashboard=self.options.dashboard,
-                _node_ip_address="127.0.0.1",
-                runtime_env={"py_modules": user} if user else None,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            # Ray puts the driver's working directory on every worker's sys.path; started
+            # from an empty private folder, local workers import the user's module from the
+            # shipped copy, as a cluster's would, not from the folder the driver sits in.
+            with _cwd(bundle_dir()):
+                ray.init(
+                    # "local": never join a cluster that some `ray start` here left.
+                    address="local",
+                    num_cpus=self.workers,
+                    include_dashboard=self.options.dashboard,
+                    _node_ip_address="127.0.0.1",
+                    runtime_env={"py_modules": user} if user else None,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
         self._started = True
         self._remote: dict[Callable[..., Any], Any] = {}
         if self.remote:
@@ -305,13 +310,14 @@ class RayBackend(ClusterNodes, Backend):
     def _workers_per_node(self) -> dict[str, int]:
         return {self._address_of.get(i, i): n for i, n in self._bundles_per_node().items()}
 
-    def _start_samplers(self, token: str, interval_s: float) -> None:
-        """Each node's probe actor samples that node's raylet and its worker processes."""
+    def _start_samplers(self, token: str, interval_s: float, max_s: float) -> None:
+        """Each node's probe actor starts a sampler process over that node's raylet and its
+        worker processes (the actor dies with this driver, and its sampler with it)."""
         import ray
 
         self._probe_nodes()
         assert self._probes is not None
-        ray.get([p.start.remote(token, interval_s) for p in self._probes.values()])
+        ray.get([p.start.remote(token, interval_s, max_s) for p in self._probes.values()])
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         import ray
@@ -385,7 +391,14 @@ class RayBackend(ClusterNodes, Backend):
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
         """`ray start --head --block` with `workers` CPUs and every port of its own, so other
-        Ray instances on this machine keep theirs."""
+        Ray instances on this machine keep theirs.
+
+        Ray 2.60 binds port 0 itself for the GCS (`--port 0`, its address read back from
+        `<temp dir>/ray_current_cluster`), the raylet, object manager, agents, metrics and
+        workers (`--min-worker-port 0`): nothing is picked ahead and raced for. The one
+        exception is Ray's client server (started only when `ray[client]` is installed),
+        whose port must be 1024-65535: that one is picked just before `ray start`.
+        """
         from harness.cluster import ClusterError
 
         host = launch.host
@@ -393,17 +406,21 @@ class RayBackend(ClusterNodes, Backend):
         # Always token authentication: without it, anyone who reaches a port runs code.
         launch.env["RAY_AUTH_MODE"] = "token"
         launch.info["auth_token"] = ensure_auth_token(launch.env)
-        port = launch.free_port()
-        launch.address = f"{host}:{port}"
         ports = {
-            "--port": port,
-            "--node-manager-port": launch.free_port(),
-            "--object-manager-port": launch.free_port(),
-            "--metrics-export-port": launch.free_port(),
-            "--dashboard-agent-listen-port": launch.free_port(),
-            "--dashboard-agent-grpc-port": launch.free_port(),
-            "--runtime-env-agent-port": launch.free_port(),
+            "--port": 0,
+            "--node-manager-port": 0,
+            "--object-manager-port": 0,
+            "--metrics-export-port": 0,
+            "--dashboard-agent-listen-port": 0,  # else Ray's fixed 52365
+            "--dashboard-agent-grpc-port": 0,
+            "--runtime-env-agent-port": 0,
+            "--min-worker-port": 0,  # else 10002-19999, shared with every Ray on the host
+            "--max-worker-port": 0,
         }
+        if _ray_client_installed():
+            # The client server refuses port 0 (Ray checks 1024-65535) and would take a
+            # fixed 10001: picked here, the race window is the few ms until `ray start`.
+            ports["--ray-client-server-port"] = launch.free_port()
         cmd = [
             *launch.tool("ray", "ray.scripts.scripts"), "start", "--head", "--block",
             "--node-ip-address", host, "--num-cpus", str(launch.workers),
@@ -412,12 +429,24 @@ class RayBackend(ClusterNodes, Backend):
             *[str(x) for item in ports.items() for x in item],
         ]  # fmt: skip
         log = launch.spawn(cmd, "ray-start.log")
-        launch.wait_port(port, 90, "ray-start.log")
+        # `ray start --head` writes the GCS address it bound once the head is up.
+        launch.address = launch.wait_file_text(
+            launch.temp_dir / "ray_current_cluster", 90, "ray-start.log"
+        )
         deadline = time.monotonic() + 60
         while not launch.running("raylet"):
             if time.monotonic() > deadline:
                 raise ClusterError(f"no raylet started (log: {log})")
             time.sleep(0.2)
+
+
+def _ray_client_installed() -> bool:
+    """Whether `ray start --head` would start Ray's client server (it needs grpc)."""
+    try:
+        from ray._private.utils import get_ray_client_dependency_error
+    except ImportError:  # a Ray that moved it: assume the server starts, pick its port
+        return True
+    return get_ray_client_dependency_error() is None
 
 
 #: Run in a child process by `cluster_size`: JSON lines on stdout, {"ready": 1} once Ray is
@@ -436,6 +465,17 @@ except Exception as exc:
 finally:
     ray.shutdown()
 """
+
+
+@contextmanager
+def _cwd(folder: Path) -> Iterator[None]:
+    """Work in `folder` for the duration of the block (contextlib.chdir is 3.11+)."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def ensure_auth_token(env: dict[str, str]) -> str:

@@ -2,9 +2,11 @@
 
 Two halves, one job. The node side (`node_facts`, `start_sampling`, `stop_sampling`,
 `NodeProbe`) runs on cluster workers (Dask `client.run`, a Ray actor pinned to a node), so
-it needs only the standard library and psutil there. A node sampler is a thread in a worker
-process; it sums the resident memory of a set of process trees at each tick, keeps the
-peak, and counts the CPU seconds those processes used while it ran.
+it needs only the standard library and psutil there. A node sampler is a process of its
+own (`harness.measure.node_sampler`), started by a worker but outside what it measures: it
+sums the resident memory of a set of process trees at each tick, keeps the peak, and
+counts the CPU seconds those processes used while it ran. It ends when stopped, when the
+worker that started it dies, or at the case's timeout, whichever comes first.
 
 The driver side (`ClusterNodes`) is the mixin the cluster backends share: it turns what an
 engine found on its nodes into the backend's description (nodes, version warnings) and the
@@ -13,11 +15,13 @@ per-node metrics, so an engine supplies only how to reach its nodes.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import select
 import socket
-import threading
-import time
+import subprocess
+import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -74,81 +78,59 @@ def version_warnings(
     return lines
 
 
-class _Sampler(threading.Thread):
-    def __init__(self, pids: list[int] | None, interval_s: float) -> None:
-        super().__init__(daemon=True, name="harness-node-sampler")
-        self.roots = pids
-        self.interval_s = interval_s
-        self.halt = threading.Event()
-        self.peak_rss = 0
-        self.cpu_first: dict[int, float] = {}
-        self.cpu_last: dict[int, float] = {}
-        self.t0 = time.monotonic()
-        self.wall_s = 0.0
-        self.first_tick = True
-
-    def _procs(self) -> list[psutil.Process]:
-        roots = self.roots if self.roots is not None else [_raylet_pid()]
-        found: dict[int, psutil.Process] = {}
-        for pid in roots:
-            try:
-                root = psutil.Process(pid)
-                for proc in [root, *root.children(recursive=True)]:
-                    found[proc.pid] = proc
-            except psutil.NoSuchProcess:
-                continue
-        return list(found.values())
-
-    def tick(self) -> None:
-        rss = 0
-        for proc in self._procs():
-            try:
-                with proc.oneshot():
-                    rss += proc.memory_info().rss
-                    t = proc.cpu_times()
-            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-                continue
-            cpu = t.user + t.system
-            # A process first seen after the first tick started during the sampling.
-            self.cpu_first.setdefault(proc.pid, cpu if self.first_tick else 0.0)
-            self.cpu_last[proc.pid] = cpu
-        self.first_tick = False
-        self.peak_rss = max(self.peak_rss, rss)
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            self.tick()
-            self.halt.wait(self.interval_s)
-
-    def finish(self) -> dict[str, float]:
-        self.halt.set()
-        self.join(timeout=5)
-        self.tick()
-        return {
-            "peak_rss_bytes": float(self.peak_rss),
-            "cpu_s": sum(self.cpu_last[p] - self.cpu_first[p] for p in self.cpu_last),
-            "wall_s": time.monotonic() - self.t0,
-        }
+_SAMPLERS: dict[str, subprocess.Popen[str]] = {}
+#: Seconds a sampler gets to start (Python and psutil imported, first tick) and to answer.
+SAMPLER_START_S = 30.0
+SAMPLER_STOP_S = 10.0
 
 
-_SAMPLERS: dict[str, _Sampler] = {}
+def start_sampling(
+    token: str, pids: list[int] | None = None, interval_s: float = 0.1, max_s: float = 600.0
+) -> int:
+    """Start a sampler process (`harness.measure.node_sampler`) over the trees of `pids`
+    (None: this node's Ray raylet and its workers) that ends by itself after `max_s`;
+    returns its PID once it has taken its first sample."""
+    import harness
 
-
-def start_sampling(token: str, pids: list[int] | None = None, interval_s: float = 0.1) -> int:
-    """Start sampling the trees of `pids` (None: this node's Ray raylet and its workers)."""
-    sampler = _Sampler(pids, interval_s)
-    sampler.tick()
-    _SAMPLERS[token] = sampler
-    sampler.start()
-    return os.getpid()
+    for old, proc in list(_SAMPLERS.items()):  # ended by itself (its case timed out): reap
+        if proc.poll() is not None:
+            del _SAMPLERS[old]
+    roots = pids if pids is not None else [_raylet_pid()]
+    config = json.dumps({"pids": roots, "interval_s": interval_s, "max_s": max_s})
+    # Where this worker imported harness from (a shipped zip, a runtime_env folder).
+    where = os.path.dirname(os.path.dirname(harness.__file__))
+    path = os.pathsep.join(p for p in (where, os.environ.get("PYTHONPATH", "")) if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.measure.node_sampler", config],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": path}, text=True,
+        start_new_session=True,  # signals to the worker's group are not for it
+    )  # fmt: skip
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], SAMPLER_START_S)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith('{"ready"'):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the node sampler did not start on {socket.gethostname()}")
+    _SAMPLERS[token] = proc
+    return proc.pid
 
 
 def stop_sampling(token: str) -> dict[str, float]:
-    """Peak summed RSS, CPU seconds and seconds sampled since `start_sampling`."""
-    sampler = _SAMPLERS.pop(token, None)
-    if sampler is None:
+    """Peak summed RSS, CPU seconds and seconds sampled since `start_sampling`; the sampler
+    process has exited when this returns ({} if it had to be killed, or never started)."""
+    proc = _SAMPLERS.pop(token, None)
+    if proc is None:
         return {}
-    return sampler.finish()
+    try:
+        out, _ = proc.communicate("stop\n", timeout=SAMPLER_STOP_S)
+    except (subprocess.TimeoutExpired, OSError):
+        proc.kill()
+        proc.wait()
+        return {}
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
 
 
 def _raylet_pid() -> int:
@@ -169,8 +151,8 @@ class NodeProbe:
     def facts(self, packages: Sequence[str] = ()) -> dict[str, Any]:
         return node_facts(packages)
 
-    def start(self, token: str, interval_s: float) -> int:
-        return start_sampling(token, None, interval_s)
+    def start(self, token: str, interval_s: float, max_s: float = 600.0) -> int:
+        return start_sampling(token, None, interval_s, max_s)
 
     def stop(self, token: str) -> dict[str, float]:
         return stop_sampling(token)
@@ -193,7 +175,8 @@ class ClusterNodes:
     - `_node_records()`: one dict per node of the cluster, with its `address`, the facts
       `node_facts(self.packages)` found there, and the case's `workers` there;
     - `_workers_per_node()`: node address -> the case's workers there;
-    - `_start_samplers(token, interval_s)`: one `start_sampling` on each node the case uses;
+    - `_start_samplers(token, interval_s, max_s)`: one `start_sampling` on each node the
+      case uses, its process ending by itself after `max_s`;
     - `_stop_samplers(token, timeout_s)`: node address -> what `stop_sampling` returned;
     - `_node_tasks()`: node address -> the case's tasks that ran there, or None when the
       engine cannot tell (then no `node_tasks` metric).
@@ -213,7 +196,7 @@ class ClusterNodes:
     def _workers_per_node(self) -> dict[str, int]:
         raise NotImplementedError
 
-    def _start_samplers(self, token: str, interval_s: float) -> None:
+    def _start_samplers(self, token: str, interval_s: float, max_s: float) -> None:
         raise NotImplementedError
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
@@ -231,13 +214,14 @@ class ClusterNodes:
         info.warnings = version_warnings(node_facts(self.packages), nodes, self.packages)
         return info
 
-    def start_node_sampling(self, interval_s: float = 0.1) -> None:
-        """Sample memory and CPU on every node the case uses (no-op off a cluster)."""
+    def start_node_sampling(self, interval_s: float = 0.1, max_s: float = 600.0) -> None:
+        """Sample memory and CPU on every node the case uses (no-op off a cluster), for at
+        most `max_s` (the case's timeout: a sampler nobody stops ends by itself)."""
         if not self.remote or not self._connected():
             return
         token = uuid.uuid4().hex
-        self._start_samplers(token, interval_s)
-        self._sampling_token = token
+        self._sampling_token = token  # set first: a start that fails half-way is abandoned
+        self._start_samplers(token, interval_s, max_s)
 
     def node_metrics(self) -> list[MetricEvent]:
         """Per node with the case's workers: peak RSS, CPU use per worker, tasks run."""
