@@ -21,8 +21,10 @@ from harness import analysis, results
 from harness.reporting import pages as assembly
 from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
+from harness.reporting.pages import Page, Table, Text
 
-SCENARIO_PAGES = ["throughput", "speedup", "startup", "memory", "rtt", "latency", "memory-time"]
+SCENARIO_PAGES = ["throughput", "speedup", "repeats", "startup", "memory", "rtt", "latency",
+                  "memory-time"]  # fmt: skip
 CPU_REPORT = ["title", "claims", *(f"cpu-{p}" for p in SCENARIO_PAGES), "cpu-recommendation",
               "cases"]  # fmt: skip
 
@@ -55,7 +57,11 @@ def _close_figures():
     plt.close("all")
 
 
-def _has_data(fig: Figure) -> bool:
+def _has_data(fig: Figure | Table | Text) -> bool:
+    if isinstance(fig, Table):
+        return bool(fig.rows)
+    if isinstance(fig, Text):
+        return any(paragraphs for _, paragraphs in fig.sections)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
     tables = [ax for ax in fig.axes if ax.tables]
     if not axes:
@@ -63,15 +69,27 @@ def _has_data(fig: Figure) -> bool:
     return all(ax.lines or ax.collections or ax.patches for ax in axes)
 
 
+def _text(page: Text) -> str:
+    return " ".join([page.title, page.subtitle, *(" ".join([h, *ps]) for h, ps in page.sections)])
+
+
+def _named(pages: list[Page]) -> dict:
+    return {p.name: p.content for p in pages}
+
+
 def test_the_report_has_the_expected_pages(cpu_pages):
-    assert [name for name, _ in cpu_pages] == CPU_REPORT
+    assert [p.name for p in cpu_pages] == CPU_REPORT
+    # each scenario's pages know their scenario (the HTML report's sections); the rest none
+    assert {p.name for p in cpu_pages if p.scenario == "cpu"} == {
+        n for n in CPU_REPORT if n.startswith("cpu-")
+    }
 
 
 def test_every_figure_has_data(cpu_pages):
-    for name, fig in cpu_pages:
+    for name, fig, _ in cpu_pages:
         assert _has_data(fig), name
     # five backends, each in the throughput page (sequential as its dashed line)
-    (fig,) = [f for n, f in cpu_pages if n == "cpu-throughput"]
+    fig = _named(cpu_pages)["cpu-throughput"]
     colors = {line.get_color() for line in fig.axes[0].lines}
     assert len(colors) >= 5
 
@@ -80,15 +98,31 @@ def test_title_page_says_the_headline(cpu_run):
     data = _data(cpu_run)
     line = assembly.headline(data, "cpu")
     assert line.startswith("cpu: ") and "x the sequential loop" in line
-    text = " ".join(t.get_text() for t in assembly.title_page(data).texts)
+    text = _text(assembly.title_page(data))
     assert data.runs[0]["run_id"] in text and "harness 0." in text
+
+
+def test_the_headline_calls_no_winner_when_the_top_two_intervals_overlap(cpu_run):
+    data = _data(cpu_run)
+    ranked = data.table.dropna(subset=["speedup"]).sort_values("speedup", ascending=False)
+    best = ranked.iloc[0]
+    rival = ranked[ranked["backend"] != best["backend"]].iloc[0]
+    line = assembly.headline(data, "cpu")
+    assert f"{best['backend']} with {best['workers']} workers" in line
+    overlap = assembly._speedups_overlap(best, rival)
+    assert ("no clear winner" in line) == overlap
+    assert ("is fastest" in line) == (not overlap)
+    moved = rival.copy()  # the rival's interval moved below the best's: no overlap
+    moved["speedup_ci_high"] = best["speedup_ci_low"] * 0.9
+    assert not assembly._speedups_overlap(best, moved)
+    assert assembly._speedups_overlap(best, best)
 
 
 def test_two_machines_are_drawn_side_by_side(cpu_run):
     # the smaller machine: the cpu scenario run with CPU affinity to one core (taskset -c 0)
     data = _data(cpu_run, stored_run("cpu-1cpu"))
     assert len(set(data.labels.values())) == 2  # same host: told apart by cpus or run id
-    pages = dict(assembly.build(data))
+    pages = _named(assembly.build(data))
     panels = [ax for ax in pages["cpu-throughput"].axes if ax.get_visible()]
     titles = {ax.get_title() for ax in panels}
     assert titles == set(data.labels.values())
@@ -99,7 +133,7 @@ def test_two_machines_are_drawn_side_by_side(cpu_run):
 
 
 def test_a_parameter_sweep_gets_one_panel_per_value():
-    pages = dict(assembly.build(_data(stored_run("sweep"))))
+    pages = _named(assembly.build(_data(stored_run("sweep"))))
     panels = [ax for ax in pages["sweep-throughput"].axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in panels) == ["seconds=0.005", "seconds=0.01"]
     assert all(_has_data(fig) for fig in pages.values())
@@ -123,17 +157,22 @@ def test_extra_pages_plug_in(cpu_run):
             lambda data, s: [(f"{s}-advice", assembly.text_page(s, ["use processes"]))]
         ],
     )
-    names = [n for n, _ in pages]
+    names = [p.name for p in pages]
     assert names[1] == "claims" and names.index("cpu-advice") < names.index("cases")
 
 
 def test_the_cli_draws_every_page_as_a_file(cpu_run, tmp_path):
     proc = cli("report", str(cpu_run), "--format", "png", "-o", str(tmp_path / "figs"))
     assert proc.returncode == 0, proc.stderr
-    assert f"({len(CPU_REPORT)} " in proc.stdout, proc.stdout
     files = sorted((tmp_path / "figs").glob("*"))
-    # one file per page, in page order, named for its page: the report `harness report` draws
-    assert [f.name for f in files] == [f"{i:02d}-{n}.png" for i, n in enumerate(CPU_REPORT, 1)]
+    assert f"({len(files)} files)" in proc.stdout, proc.stdout
+    # a file per sheet, in page order, named for its page (a table that continues on a
+    # second sheet gives name-1, name-2): the report `harness report` draws
+    names = [f.name.split("-", 1)[1].removesuffix(".png") for f in files]
+    assert [f.name[:3] for f in files] == [f"{i:02d}-" for i in range(1, len(files) + 1)]
+    assert list(dict.fromkeys(n if n in CPU_REPORT else n.rsplit("-", 1)[0] for n in names)) == (
+        CPU_REPORT
+    )
     assert all(f.read_bytes().startswith(b"\x89PNG") and f.stat().st_size > 5000 for f in files)
     assert not list(cpu_run.glob("figures*")), "the stored run was written to"
 
@@ -142,12 +181,10 @@ def test_failed_and_unstable_cases_are_marked(cpu_run):
     data = _data(cpu_run)
     data.table.loc[0, ["status", "error"]] = ["error", "boom"]  # mark, not measure
     data.table.loc[1, "unstable"] = True
-    (_, fig), *_ = assembly.case_table_pages(data)
-    cells = fig.axes[0].tables[0].get_celld()
-    texts = {cell.get_text().get_text() for cell in cells.values()}
-    assert "FAILED: boom" in texts and any(t.startswith("! unstable") for t in texts)
-    colors = {tuple(cells[(1, 0)].get_facecolor()[:3]), tuple(cells[(2, 0)].get_facecolor()[:3])}
-    assert len(colors) == 2
+    ((_, table),) = assembly.case_table_pages(data)
+    notes = [row[-1] for row in table.rows]
+    assert notes[0] == "FAILED: boom" and notes[1].startswith("! unstable")
+    assert table.colors[0] and table.colors[1] and table.colors[0] != table.colors[1]
 
 
 def test_export_round_trips(cpu_run, tmp_path):
@@ -165,12 +202,11 @@ def test_export_round_trips(cpu_run, tmp_path):
 
 
 def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run, cpu_pages):
-    pages = dict(cpu_pages)
-    text = " ".join(t.get_text() for t in pages["cpu-recommendation"].texts)
+    pages = _named(cpu_pages)
+    text = _text(pages["cpu-recommendation"])
     table = analysis.case_table(results.load(cpu_run))
     fastest = table[table.status == "ok"].sort_values("median").iloc[0]
     assert f"first? {fastest.backend} w{fastest.workers}: " in text, text
-    cells = [c.get_text().get_text() for ax in pages["claims"].axes for t in ax.tables
-             for c in t.get_celld().values()]  # fmt: skip
+    cells = [cell for row in pages["claims"].rows for cell in row]
     verdicts = {"supports", "partly", "differs", "not decided", "no basis"}
     assert verdicts & set(cells), cells

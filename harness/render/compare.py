@@ -9,9 +9,11 @@ from rich.table import Table
 
 from harness.compare import Comparison
 from harness.measure import stats
+from harness.render.formats import FORMATS, markdown_table
+from harness.render.formats import to_json as json_text
 from harness.render.units import fmt_value
 
-FORMATS = ("table", "markdown", "csv", "json")
+__all__ = ["FORMATS", "caption", "rich_table", "to_csv", "to_json", "to_markdown", "warnings"]
 
 
 # Output ---------------------------------------------------------------------------------
@@ -27,9 +29,24 @@ def _interval(r: dict) -> str:
     return f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {stats.level_text(r['ci_level'])}"
 
 
+def _shows_python(result: Comparison) -> bool:
+    """The python column, when it tells rows apart or says which interpreters were matched."""
+    rows = result.rows
+    if "python" not in rows or rows.empty:
+        return False
+    return rows["python"].nunique() > 1 or rows["python"].astype(str).str.contains("->").any()
+
+
+def headers(result: Comparison) -> list[str]:
+    if not _shows_python(result):
+        return HEADERS
+    return [*HEADERS[:4], "python", *HEADERS[4:]]
+
+
 def _display(result: Comparison) -> list[tuple[list[str], str]]:
     """Cells of each row, and the row's change (to pick its colour)."""
     rows = []
+    python = _shows_python(result)
     for r in result.rows.to_dict("records"):
         change = r["change"]
         if change == "failed":
@@ -41,6 +58,7 @@ def _display(result: Comparison) -> list[tuple[list[str], str]]:
             str(r.get("backend", "*")),
             str(r.get("workers", "*")),
             str(r.get("params", "*")),
+            *([str(r.get("python", "*"))] if python else []),
             _fmt(r["baseline_median"], result.info.unit) + f" (n={r['n_baseline']})",
             _fmt(r["contender_median"], result.info.unit) + f" (n={r['n_contender']})",
             f"{r['ratio']:.3f}x" if math.isfinite(r["ratio"]) else "-",
@@ -81,7 +99,7 @@ def warnings(result: Comparison) -> list[str]:
         sides = " and ".join(f"{n} {side}" for side, n in unmatched.items())
         out.append(
             f"{sides} case(s) have no match on the other side (not shown); "
-            "--ignore workers (or backend, params) can loosen the match."
+            "--ignore workers (or backend, params, python) can loosen the match."
         )
     failed = rows[rows["change"] == "failed"]
     if not failed.empty:
@@ -109,6 +127,8 @@ def _style(result: Comparison, change: str) -> str:
     better_word, worse_word = result.words
     if change == "failed":
         return "red bold"
+    if change == "skipped":
+        return "dim"
     if change.startswith("too few"):
         return "yellow"
     if change == "same" or change == "n/a":
@@ -120,7 +140,7 @@ def _style(result: Comparison, change: str) -> str:
 
 def rich_table(result: Comparison) -> Table:
     table = Table(title=f"compare {result.metric}", caption=caption(result), header_style="bold")
-    for name in HEADERS:
+    for name in headers(result):
         table.add_column(name, justify="left" if name in ("backend", "change") else "right")
     for cells, change in _display(result):
         style = _style(result, change)
@@ -130,11 +150,11 @@ def rich_table(result: Comparison) -> Table:
 
 
 def to_markdown(result: Comparison) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
-    for cells, _ in _display(result):
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    names = headers(result)
+    right = [h for h in names if h not in ("scenario", "backend", "params", "python", "change")]
+    table = markdown_table(names, (cells for cells, _ in _display(result)), right=right)
     notes = "".join(f"\n> {w}\n" for w in warnings(result))
-    return "\n".join(lines) + f"\n\n{caption(result)}\n{notes}"
+    return f"{table}\n\n{caption(result)}\n{notes}"
 
 
 def to_csv(result: Comparison) -> str:
@@ -142,9 +162,13 @@ def to_csv(result: Comparison) -> str:
 
 
 def to_json(result: Comparison) -> str:
-    return json.dumps(
+    return json_text(
         {
+            "format": "harness-compare",
+            "version": 1,
             "metric": result.metric,
+            "unit": result.info.unit,
+            "meaning": result.info.description,
             "better": result.info.better,
             "higher_is_better": result.higher_is_better,
             "per": result.unit[:-1],
@@ -155,6 +179,5 @@ def to_json(result: Comparison) -> str:
             "contender_runs": result.contender_runs,
             "warnings": warnings(result),
             "cases": json.loads(result.rows.to_json(orient="records")),
-        },
-        indent=2,
+        }
     )

@@ -1,26 +1,61 @@
-"""The progress bar of a run, fed by the run's observer calls."""
+"""The progress of a run, fed by the run's observer calls: a live bar on a terminal, one
+plain line per finished case elsewhere (a CI log, a pipe), both with an ETA that names its
+basis (harness.eta) and none when there is no basis."""
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
+from rich.text import Text
 
 from harness.case_runner import CaseOutcome
-from harness.protocol import Event, PhaseEvent, WorkersEvent
+from harness.eta import Eta, History, Planned, fmt_duration
+from harness.protocol import Event, MetricEvent, PhaseEvent, WorkersEvent
+from harness.render.units import fmt_seconds
 from harness.runner import RunObserver
 from harness.spec import Case
 
 
-class ProgressObserver(RunObserver):
-    """One bar for the run; the case's phase in its description; warnings printed once."""
+class EtaColumn(ProgressColumn):
+    """The estimate, recomputed at every refresh, so it counts down between events."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, observer: ProgressObserver, width: int) -> None:
+        # one line, cut at the end on a narrow terminal: "~3s left (from run 2026…"
+        cut = None if width >= 130 else 32
+        super().__init__(table_column=Column(no_wrap=True, overflow="ellipsis", max_width=cut))
+        self.observer = observer
+
+    def render(self, task) -> Text:
+        return Text(self.observer.eta_text(), style="progress.remaining")
+
+
+class ProgressObserver(RunObserver):
+    """One bar for the run (or one line per case); the case's phase; warnings printed once."""
+
+    def __init__(self, console: Console, history: History | None = None,
+                 live: bool | None = None) -> None:  # fmt: skip
+        self.console = console
+        self.live = console.is_terminal if live is None else live
+        self.history = history or History.none()
+        self.eta: Eta | None = None
+        self.total = 0
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            EtaColumn(self, console.width),
             console=console,
             transient=False,
         )
@@ -28,21 +63,39 @@ class ProgressObserver(RunObserver):
         self.warned: set[str] = set()
 
     def __enter__(self) -> ProgressObserver:
-        self.progress.__enter__()
+        if self.live:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self.live:
+            return
         total = self.progress.tasks[0].total
         self.progress.update(self.bar, completed=total, description="done")
+        self.eta = None  # the bar's last line shows no estimate
         self.progress.__exit__(*exc)
 
+    def eta_text(self) -> str:
+        estimate = self.eta.estimate() if self.eta is not None else None
+        return estimate.text() if estimate is not None else ""
+
     def _print(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, soft_wrap=not self.live)
 
     def on_note(self, text: str) -> None:
         self._print(escape(text))
 
+    def on_plan(self, plan: list[Case]) -> None:
+        self.total = len(plan)
+        self.eta = Eta(
+            [Planned(c.case_id, c.backend, c.workers, c.tasks, c.repeat, c.warmup) for c in plan],
+            self.history,
+        )
+
     def on_case_start(self, case: Case, index: int, total: int) -> None:
+        self.total = total
+        if self.eta is not None:
+            self.eta.case_started(index)
         self.progress.update(
             self.bar, total=total, completed=index, description=f"{case.case_id} starting"
         )
@@ -53,15 +106,51 @@ class ProgressObserver(RunObserver):
                 if line not in self.warned:
                     self.warned.add(line)
                     self._print(f"[yellow]warning:[/] {escape(line)}")
+        elif isinstance(event, MetricEvent):
+            if event.metric == "wall_s" and event.repeat is not None and self.eta is not None:
+                self.eta.repeat_done(event.value)
         elif isinstance(event, PhaseEvent):
             what = event.phase
             if event.repeat is not None and what == "steady":
                 what = f"repeat {event.repeat}/{case.repeat}"
+                if self.eta is not None:
+                    self.eta.steady_started()
             self.progress.update(self.bar, description=f"{case.case_id} {what}")
 
     def on_case_end(self, outcome: CaseOutcome) -> None:
+        index = int(self.progress.tasks[0].completed)
+        took = outcome.elapsed_s
+        if self.eta is not None:
+            self.eta.case_done(index, ok=outcome.status == "ok")
         self.progress.advance(self.bar)
+        if not self.live:
+            self._print(escape(case_line(outcome, index + 1, self.total, took, self._where())))
         if outcome.status != "ok":
+            style = "dim" if outcome.status == "skipped" else "red"  # not a failure: not run
             self._print(
-                f"[red]{escape(outcome.case.case_id)}: {outcome.status}[/] {escape(outcome.error)}"
+                f"[{style}]{escape(outcome.case.case_id)}: {outcome.status}[/] "
+                f"{escape(outcome.error)}"
             )
+
+    def _where(self) -> str:
+        """'elapsed 1m02s, ~30s left (from first repeats)'; no ETA without a basis."""
+        if self.eta is None:
+            return ""
+        text = f"elapsed {fmt_duration(self.eta.elapsed())}"
+        left = self.eta_text() if self.eta.done < len(self.eta.plan) else ""
+        return f"{text}, {left}" if left else text
+
+
+def case_line(outcome: CaseOutcome, number: int, total: int, took: float, where: str) -> str:
+    """One finished case as a plain line: what it is, how it ended, its wall, the run's time."""
+    walls = outcome.metric("wall_s")
+    wall = (
+        f"wall {fmt_seconds(float(walls.median()))} (median of {len(walls)})"
+        if len(walls) and math.isfinite(float(walls.median()))
+        else "no wall"
+    )
+    parts = [f"[{number}/{total}] {outcome.case.case_id}", outcome.status, wall,
+             f"case {fmt_seconds(took)}"]  # fmt: skip
+    if outcome.round > 1:
+        parts[0] += f" round {outcome.round}"
+    return " | ".join([" ".join(parts[:2]), *parts[2:], *([where] if where else [])])

@@ -26,6 +26,7 @@ STATUS_STYLE = {
     "crashed": "red",
     "timeout": "yellow",
     "interrupted": "yellow",
+    "skipped": "dim",
 }
 
 
@@ -72,20 +73,18 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def summary_table(table: pd.DataFrame, title: str = "") -> Table:
-    """Backend, workers, median wall with its interval, throughput, scaling, start-up, memory."""
+def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and plain-text cells of the summary: the terminal and markdown print these."""
     several_params = table["params"].nunique() > 1
     several_runs = table["run_id"].nunique() > 1
-    out = Table(title=title or None, header_style="bold", show_lines=False)
-    if several_runs:
-        out.add_column("run")
     several_scenarios = table["scenario"].nunique() > 1
-    if several_scenarios:
-        out.add_column("scenario")
-    if several_params:
-        out.add_column("params")
+    several_pythons = "python" in table and table["python"].nunique() > 1
     has_bytes = "bytes_per_s" in table and table["bytes_per_s"].notna().any()
-    for name in (
+    headers = [
+        *(["run"] if several_runs else []),
+        *(["scenario"] if several_scenarios else []),
+        *(["params"] if several_params else []),
+        *(["python"] if several_pythons else []),
         "backend",
         "workers",
         "status",
@@ -98,39 +97,62 @@ def summary_table(table: pd.DataFrame, title: str = "") -> Table:
         "startup",
         "cpu",
         "mem/worker",
-    ):
-        left = name in ("backend", "status")
-        out.add_column(name, justify="left" if left else "right", no_wrap=name == "backend")
+    ]
+    rows = []
     for row in table.itertuples(index=False):
         unstable = getattr(row, "unstable", False) in (True, 1)  # NaN (no wall) is not unstable
-        status = f"[{STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
-        ci = fmt_interval(row.median, row.ci_low, row.ci_high)
         cv = f"{row.cv:.1%}" if math.isfinite(row.cv or math.nan) else "-"
-        if unstable:
-            cv = f"[yellow]{cv} ![/]"
-        cells = []
-        if several_runs:
-            cells.append(str(row.run_id))
-        if several_scenarios:
-            cells.append(str(row.scenario))
-        if several_params:
-            cells.append(str(row.params))
-        cells += [
+        cells = [
+            *([str(row.run_id)] if several_runs else []),
+            *([str(row.scenario)] if several_scenarios else []),
+            *([str(row.params)] if several_params else []),
+            *([str(row.python)] if several_pythons else []),
             # swept backend options (start methods) show as processes[start_method=fork]
-            escape(f"{row.backend}[{row.variant}]" if row.variant else str(row.backend)),
+            f"{row.backend}[{row.variant}]" if row.variant else str(row.backend),
             str(row.workers),
-            status,
-            ci,
-            cv,
+            str(row.status),
+            fmt_interval(row.median, row.ci_low, row.ci_high),
+            f"{cv} !" if unstable else cv,
             fmt_number(row.tasks_per_s),
             *([fmt_bytes(row.bytes_per_s) + "/s"] if has_bytes else []),
             fmt_ratio(row.speedup, _get(row, "speedup_ci_low"), _get(row, "speedup_ci_high")),
             fmt_efficiency(row.efficiency, getattr(row, "efficiency_note", "")),
             fmt_seconds(row.startup_s),
-            f"{row.cpu_util:.0%}" if math.isfinite(row.cpu_util) else "-",
+            _cpu_cell(row),
             fmt_bytes(row.worker_uss_bytes),
         ]
-        out.add_row(*cells)
+        rows.append(cells)
+    return headers, rows
+
+
+def _cpu_cell(row) -> str:
+    """The median repeat's cpu_util; where repeats are too short for clock ticks, the ratio
+    over all of them together, marked `~` (see summary_notes)."""
+    if math.isfinite(_get(row, "cpu_util")):
+        return f"{row.cpu_util:.0%}"
+    steady = _get(row, "steady_cpu_util")
+    return f"~{steady:.0%}" if math.isfinite(steady) else "-"
+
+
+#: Summary columns that hold words; the others are figures and align right.
+TEXT_COLUMNS = ("run", "scenario", "params", "python", "backend", "status")
+
+
+def summary_table(table: pd.DataFrame, title: str = "") -> Table:
+    """Backend, workers, median wall with its interval, throughput, scaling, start-up, memory."""
+    headers, rows = summary_cells(table)
+    out = Table(title=title or None, header_style="bold", show_lines=False)
+    for name in headers:
+        left = name in TEXT_COLUMNS
+        out.add_column(name, justify="left" if left else "right", no_wrap=name == "backend")
+    status_at, cv_at = headers.index("status"), headers.index("cv")
+    for cells in rows:
+        styled = [escape(c) for c in cells]
+        status = cells[status_at]
+        styled[status_at] = f"[{STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
+        if cells[cv_at].endswith(" !"):
+            styled[cv_at] = f"[yellow]{escape(cells[cv_at])}[/]"
+        out.add_row(*styled)
     return out
 
 
@@ -139,23 +161,45 @@ def _get(row, name: str) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
+def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The lines under the summary, each with its kind (interval, mark, unstable, failed)."""
+    out = [("interval", note) for note in interval_notes(table)]
+    if "python" in table and table["python"].nunique() == 1:  # else a column says it
+        out.append(("interval", f"every case ran on Python {table['python'].iloc[0]}"))
+    notes = set(table["efficiency_note"].dropna()) if "efficiency_note" in table else set()
+    for note, (mark, text) in EFFICIENCY_MARKS.items():
+        if note in notes:
+            out.append(("mark", f"{mark} {text}"))
+    if "steady_cpu_util" in table and (
+        table["cpu_util"].isna() & table["steady_cpu_util"].notna()
+    ).any():
+        out.append((
+            "mark",
+            "~ cpu over all repeats together: one repeat is too short for the clock ticks "
+            "CPU time is counted in",
+        ))  # fmt: skip
+    unstable = table[table["unstable"].fillna(False).astype(bool)]
+    if not unstable.empty:
+        out.append((
+            "unstable",
+            f"! {len(unstable)} case(s) unstable: the coefficient of variation of wall "
+            f"time is above {UNSTABLE_CV:.0%}. Use more repeats, or a quieter machine.",
+        ))  # fmt: skip
+    failed = table[table["status"] != "ok"]
+    for row in failed.itertuples(index=False):
+        kind = "skipped" if row.status == "skipped" else "failed"  # not run is not a failure
+        out.append((kind, f"{row.case_id}: {row.status} {row.error}"))
+    return out
+
+
+NOTE_STYLE = {"interval": "dim", "mark": "yellow", "unstable": "yellow", "failed": "red",
+              "skipped": "dim"}  # fmt: skip
+
+
 def print_summary(console: Console, table: pd.DataFrame, title: str = "") -> None:
     if table.empty:
         console.print("no measurements")
         return
     console.print(summary_table(table, title))
-    for note in interval_notes(table):
-        console.print(f"[dim]{note}[/]")
-    notes = set(table["efficiency_note"].dropna()) if "efficiency_note" in table else set()
-    for note, (mark, text) in EFFICIENCY_MARKS.items():
-        if note in notes:
-            console.print(f"[yellow]{mark} {text}[/]")
-    unstable = table[table["unstable"].fillna(False).astype(bool)]
-    if not unstable.empty:
-        console.print(
-            f"[yellow]! {len(unstable)} case(s) unstable: the coefficient of variation of wall "
-            f"time is above {UNSTABLE_CV:.0%}. Use more repeats, or a quieter machine.[/]"
-        )
-    failed = table[table["status"] != "ok"]
-    for row in failed.itertuples(index=False):
-        console.print(f"[red]{escape(str(row.case_id))}: {row.status}[/] {escape(str(row.error))}")
+    for kind, note in summary_notes(table):
+        console.print(f"[{NOTE_STYLE[kind]}]{escape(note)}[/]")

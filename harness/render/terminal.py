@@ -16,7 +16,7 @@ def claims_tables(df: pd.DataFrame) -> list[Table]:
     """The claims table, the recommendations and the granularity crossover."""
     table = Table(title="The article's claims on this machine", header_style="bold")
     for column in ("aspect", "article", "measured here", "deciding figure", "verdict", "basis",
-                   "scenario"):  # fmt: skip
+                   "scenario", "python"):  # fmt: skip
         table.add_column(column, overflow="fold")
     for row in claims.claims_table(df).itertuples():
         style = VERDICT_STYLE.get(row.verdict, "dim")
@@ -28,6 +28,7 @@ def claims_tables(df: pd.DataFrame) -> list[Table]:
             f"[{style}]{row.verdict}[/]",
             escape(row.basis),
             row.scenario,
+            row.python,
         )
     tables = [table]
     recs = advice.recommendations(df)

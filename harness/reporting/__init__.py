@@ -12,7 +12,17 @@ import pandas as pd
 
 from harness import results
 
-FORMATS = ("pdf", "png", "svg")
+FORMATS = ("pdf", "html", "png", "svg")
+#: Paper sizes of the PDF and image pages (landscape).
+PAPERS = ("a4", "letter")
+_EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html"}
+
+
+def format_for(target: Path | None, fmt: str | None) -> str:
+    """The format asked for, else the one the file's extension names, else PDF."""
+    if fmt:
+        return fmt
+    return _EXTENSIONS.get(target.suffix.lower(), "pdf") if target else "pdf"
 
 
 def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
@@ -43,16 +53,23 @@ def from_frame(df: pd.DataFrame):
     return ReportData(df[list(results.SCHEMA)], [])
 
 
-def write(data, target: Path, fmt: str = "pdf") -> tuple[Path, int]:
-    """Draw and write the report; returns the file (or folder of images) and the page count."""
+def write(
+    data, target: Path, fmt: str | None = None, paper: str = "a4"
+) -> tuple[Path, int]:
+    """Draw and write the report; returns the file (or folder of images) and the number of
+    pages (PDF sheets, image files, or HTML pages). The format is `fmt`, else the one the
+    extension names (.pdf, .html), else PDF."""
     from harness.reporting import writers
     from harness.reporting.claims_pages import full_report
 
+    fmt = format_for(target, fmt)
     if fmt not in FORMATS:
         raise results.ResultsError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if paper not in PAPERS:
+        raise results.ResultsError(f"--paper: expected one of {', '.join(PAPERS)}, got {paper!r}")
     pages = full_report(data)
     if fmt == "pdf":
-        writers.write_pdf(pages, target)
-    else:
-        writers.write_images(pages, target, fmt)
-    return target, len(pages)
+        return target, writers.write_pdf(pages, target, paper)
+    if fmt == "html":
+        return target, writers.write_html(pages, target)
+    return target, len(writers.write_images(pages, target, fmt, paper))

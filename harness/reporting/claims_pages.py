@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from harness import advice, claims
 from harness.render.advice_text import crossover_sentences, recommendation_sentences
 from harness.reporting.data import ReportData, params_label
-from harness.reporting.pages import Page, build, table_page, text_page
+from harness.reporting.pages import Content, Page, build, table_page, text_page
 
 VERDICT_COLOURS = {
     claims.SUPPORTS: "#d4edda",
@@ -20,30 +20,31 @@ VERDICT_COLOURS = {
 }
 
 
-def claims_page(data: ReportData) -> Iterable[Page]:
+def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
     """The article's comparison table beside this machine's values, one verdict a row."""
     table = claims.claims_table(data.df.drop(columns=["machine"], errors="ignore"))
     if table.empty or not table["verdict"].isin(list(VERDICT_COLOURS)).any():
         return []
     rows = [
-        [r.aspect, r.article, r.measured, r.figure, r.verdict, r.basis, r.scenario]
+        [r.aspect, r.article, r.measured, r.figure, r.verdict, r.basis, r.scenario, r.python]
         for r in table.itertuples()
     ]
-    fig = table_page(
+    page = table_page(
         "The article's claims, measured here",
         rows,
         ["aspect", "the article says", "measured on this machine", "deciding figure",
-         "verdict", "rule", "scenario"],  # fmt: skip
+         "verdict", "rule", "scenario", "python"],  # fmt: skip
         colors=[VERDICT_COLOURS.get(r[4]) for r in rows],
         note="green: the measurement supports the claim here; yellow: partly; red: it "
         "differs; 'not decided': the interval straddles the rule's threshold; 'no basis': the "
-        "run could not test it (one usable CPU); 'no data': run the scenario named",
-        widths=[0.08, 0.15, 0.24, 0.2, 0.07, 0.19, 0.07],
+        "run could not test it (one usable CPU); 'no data': run the scenario named; python: "
+        "the interpreter the verdict holds for",
+        widths=[0.08, 0.14, 0.23, 0.19, 0.07, 0.18, 0.06, 0.05],
     )
-    return [("claims", fig)]
+    return [("claims", page)]
 
 
-def recommendation_page(data: ReportData, scenario: str) -> Iterable[Page]:
+def recommendation_page(data: ReportData, scenario: str) -> Iterable[tuple[str, Content]]:
     """The scenario's own question answered, and the granularity crossover."""
     df = data.df.drop(columns=["machine"], errors="ignore")
     recs = advice.recommendations(df[df["scenario"] == scenario])

@@ -3,6 +3,9 @@
 Runs from different machines are told apart by host and fingerprint. Two runs on one host
 (a run limited with `taskset`, or the same machine before and after an upgrade) are told
 apart by their CPU count, and failing that by run id, so they are still drawn side by side.
+Interpreters are drawn side by side the same way: when the runs hold more than one Python,
+each (machine, Python) pair is a panel of its own, labelled "Python 3.13.0" (one machine)
+or "vm, Python 3.13.0".
 """
 
 from __future__ import annotations
@@ -76,9 +79,15 @@ class ReportData:
 
     def __post_init__(self) -> None:
         self.labels = machine_labels(self.df, self.runs) if not self.df.empty else {}
+        self.pythons = (
+            sorted(self.df["python"].astype(str).unique())
+            if "python" in self.df and not self.df.empty
+            else []
+        )
         self.df = self._with_case(self.df)
         self.table = self._with_case(analysis.case_table(self.df.drop(columns=["machine"])))
-        keys = self.df[["run_id", "case_id", "scenario", "host", "tasks"]].drop_duplicates()
+        columns = ["run_id", "case_id", "scenario", "host", "tasks", "python"]
+        keys = self.df[[c for c in columns if c in self.df]].drop_duplicates()
         self.latency = self._join(self.latency, keys)
         self.timeseries = self._join(self.timeseries, keys)
 
@@ -87,6 +96,10 @@ class ReportData:
             return frame
         out = frame.copy()
         out["machine"] = out["run_id"].map(self.labels).astype(str)
+        if len(self.pythons) > 1 and "python" in out:
+            python = "Python " + out["python"].astype(str)
+            one = len(set(self.labels.values())) == 1
+            out["machine"] = python if one else out["machine"] + ", " + python
         return out
 
     def _join(self, frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +110,12 @@ class ReportData:
 
     @property
     def machines(self) -> list[str]:
-        return list(dict.fromkeys(self.labels[r] for r in sorted(self.labels)))
+        """Machines (and interpreters, when several), in run order then Python version."""
+        if len(self.pythons) <= 1 or self.df.empty:
+            return list(dict.fromkeys(self.labels[r] for r in sorted(self.labels)))
+        pairs = self.df[["run_id", "python", "machine"]].drop_duplicates()
+        pairs = pairs.sort_values(["run_id", "python"])
+        return list(dict.fromkeys(pairs["machine"].astype(str)))
 
     def scenarios(self) -> list[str]:
         return sorted(self.df["scenario"].unique()) if not self.df.empty else []

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from collections.abc import Iterable, Sequence
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.measure.stats import level_text, median_interval
 from harness.render.units import fmt_bytes, fmt_seconds
+from harness.reporting import textfit
 from harness.reporting.data import ReportData, params_label
 from harness.reporting.style import PHASE_COLORS, machine_styles, order, palette
 
 A4_LANDSCAPE = (11.69, 8.27)
+#: Paper sizes (landscape, inches): figures are drawn on A4 and set to the paper chosen.
+PAPERS = {"a4": A4_LANDSCAPE, "letter": (11.0, 8.5)}
+#: The narrowest paper's width: text placed by hand is wrapped to fit on every paper.
+_TEXT_WIDTH = min(w for w, _ in PAPERS.values()) - 0.3
 MAX_PANELS = 6  # per page: more would print too small to read
 LOG_SPREAD = 30  # use a log axis when the largest value is this many times the smallest
 MiB = 2**20
@@ -100,26 +106,46 @@ def _mib_axis(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / MiB:.0f} MiB"))
 
 
+def _legend_columns(handles: Sequence) -> int:
+    """As many columns as fit across the narrowest paper: a legend below the panels is
+    never laid out narrower, so one too wide runs off the page."""
+    size = FontProperties(size=mpl.rcParams["legend.fontsize"]).get_size_in_points()
+    widest = max(textfit.width(h.get_label(), size) for h in handles) + 0.9  # marker, gap
+    return max(1, min(len(handles), int(_TEXT_WIDTH // widest)))
+
+
+def _bottom_legend(fig: Figure, handles: Sequence) -> None:
+    fig.legend(
+        handles=list(handles), loc="outside lower center", ncol=_legend_columns(handles),
+        frameon=False,
+    )  # fmt: skip
+
+
 def _backend_legend(fig: Figure, backends: Sequence[str], extra: Sequence = ()) -> None:
     colors = palette(backends)
     handles = [Line2D([], [], color=colors[b], marker="o", lw=2, label=b) for b in backends]
-    fig.legend(
-        handles=[*handles, *extra],
-        loc="outside lower center",
-        ncol=min(8, len(handles) + len(extra)),
-        frameon=False,
-    )
+    _bottom_legend(fig, [*handles, *extra])
 
 
 def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
-    """Title and a note above the panels; the layout keeps the top band free for them."""
+    """Title and a note above the panels, wrapped to fit the narrowest paper; the layout
+    keeps the top band free for them. The title is the figure's label too (the HTML
+    report's table of contents reads it)."""
+    title = f"{scenario}: {what}"
+    fig.set_label(title)
+    height = fig.get_size_inches()[1]
+    titles = textfit.wrap(title, 15, _TEXT_WIDTH, "bold")
+    notes = textfit.wrap(note, 9, _TEXT_WIDTH) if note else []
+    y = 0.12  # inches from the top
+    for line in titles:
+        fig.text(0.01, 1 - y / height, line, fontsize=15, weight="bold", va="top")
+        y += 15 * 1.3 / 72
+    for line in notes:
+        fig.text(0.01, 1 - y / height, line, fontsize=9, color="#444444", va="top")
+        y += 9 * 1.3 / 72
     engine = fig.get_layout_engine()
     if engine is not None:
-        engine.set(rect=(0, 0, 1, 0.9 if note else 0.93))
-    fig.text(0.01, 0.985, f"{scenario}: {what}", fontsize=15, weight="bold", va="top")
-    if note:
-        for i, line in enumerate(textwrap.wrap(note, 150)[:2]):
-            fig.text(0.01, 0.945 - i * 0.022, line, fontsize=9, color="#444444", va="top")
+        engine.set(rect=(0, 0, 1, 1 - (y + 0.08) / height))
 
 
 # Throughput --------------------------------------------------------------------------------
@@ -278,6 +304,136 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
             f"{_speedup_levels(frame)}; efficiency = speedup / workers",
         )
         pages.append((_page_name(f"{scenario}-speedup", index, len(chunks)), fig))
+    return pages
+
+
+# Every repeat -------------------------------------------------------------------------------
+
+#: Outlier rule (Iglewicz and Hoaglin, as hyperfine uses it): |modified z-score| above this.
+OUTLIER_Z = 3.5
+
+
+def modified_z(values: np.ndarray) -> np.ndarray:
+    """0.6745 (x - median) / MAD per value: a z-score that outliers cannot inflate; zeros
+    when the MAD is 0 (half the values or more are equal: no spread to judge by)."""
+    values = np.asarray(values, dtype=float)
+    median = np.median(values)
+    mad = np.median(np.abs(values - median))
+    if not mad > 0:
+        return np.zeros_like(values)
+    return 0.6745 * (values - median) / mad
+
+
+def _case_label(backend: str, variant: str, workers: int) -> str:
+    return f"{backend}{f'[{variant}]' if variant else ''} w{workers}"
+
+
+def distribution(data: ReportData, scenario: str) -> list[Page]:
+    """Every repeat's wall time as a point, coloured by round, beside the case's median and
+    its interval; outliers circled by a stated rule. The spread and any drift across rounds
+    are seen, not only summarised."""
+    df = data.df
+    frame = _ok(df[(df["scenario"] == scenario) & (df["metric"] == "wall_s")])
+    if frame.empty:
+        return []
+    frame = frame.assign(variant=frame["variant"].fillna("").astype(str))
+    rounds = sorted(int(r) for r in frame["round"].dropna().unique())
+    cmap = plt.get_cmap("viridis")
+    round_colors = {
+        r: cmap(0.15 + 0.7 * i / max(1, len(rounds) - 1)) for i, r in enumerate(rounds)
+    }
+    table = data.table.assign(variant=data.table["variant"].fillna("").astype(str))
+    backends = order(frame["backend"])
+    colors = palette(backends)
+    panels = _panels(frame, data.machines)
+    chunks = list(_chunks(panels, 4))
+    rng = np.random.default_rng(0)  # the jitter only: the same figure every time
+    pages = []
+    for index, chunk in chunks:
+        rows, cols = _grid(len(chunk))
+        fig, axes = plt.subplots(
+            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
+        )
+        levels: set[tuple[str, int, str]] = set()
+        outliers = 0
+        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
+            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+            cases = sub[["backend", "variant", "workers"]].drop_duplicates()
+            cases = cases.assign(rank=cases["backend"].map({b: i for i, b in enumerate(backends)}))
+            cases = cases.sort_values(["rank", "variant", "workers"])
+            labels = []
+            for x, case in enumerate(cases.itertuples()):
+                points = sub[
+                    (sub["backend"] == case.backend)
+                    & (sub["variant"] == case.variant)
+                    & (sub["workers"] == case.workers)
+                ]
+                values = points["value"].to_numpy(float)
+                jitter = rng.uniform(-0.12, 0.12, len(values))
+                ax.scatter(
+                    x - 0.18 + jitter, values, s=30, zorder=3, alpha=0.85, linewidths=0,
+                    c=[round_colors.get(int(r), "grey") for r in points["round"]],
+                )  # fmt: skip
+                far = np.abs(modified_z(values)) > OUTLIER_Z
+                outliers += int(far.sum())
+                ax.scatter(
+                    x - 0.18 + jitter[far], values[far], s=70, facecolors="none",
+                    edgecolors="#d62728", linewidths=1.3, zorder=4,
+                )  # fmt: skip
+                row = table[
+                    (table["machine"] == machine) & (table["params"] == params)
+                    & (table["backend"] == case.backend) & (table["variant"] == case.variant)
+                    & (table["workers"] == case.workers)
+                ]  # fmt: skip
+                if not row.empty:
+                    r = row.iloc[0]
+                    low, high = r["ci_low"], r["ci_high"]
+                    if pd.notna(low):
+                        ax.errorbar(
+                            x + 0.18, r["median"], yerr=[[r["median"] - low], [high - r["median"]]],
+                            fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
+                        )  # fmt: skip
+                        levels.add((level_text(r["ci_level"]), int(r["n"]), r["ci_scope"] or ""))
+                    ax.plot(x + 0.18, r["median"], marker="_", ms=14, mew=2.2, color="black")
+                labels.append(_case_label(case.backend, case.variant, int(case.workers)))
+            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
+                          ha="right" if len(labels) > 4 else "center")  # fmt: skip
+            for label, case in zip(ax.get_xticklabels(), cases.itertuples(), strict=True):
+                label.set_color(colors[case.backend])
+            log = _maybe_log(ax, sub["value"])
+            _seconds_axis(ax)
+            ax.set(xlabel="", ylabel="wall time per batch" + (" (log scale)" if log else ""))
+            ax.set_xlim(-0.6, len(labels) - 0.4)
+            ax.grid(axis="x", visible=False)
+            ax.set_title(_title(machine, params, data, frame))
+        for ax in list(axes.flat)[len(chunk) :]:
+            ax.set_visible(False)
+        handles = [
+            Line2D([], [], color=round_colors[r], marker="o", ls="", label=f"round {r}")
+            for r in rounds
+        ]
+        handles += [
+            Line2D([], [], color="black", marker="_", ms=12, mew=2, ls="-", lw=1.2,
+                   label="median and its interval"),
+            Line2D([], [], marker="o", ls="", ms=9, mfc="none", mec="#d62728", mew=1.3,
+                   label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)"),
+        ]  # fmt: skip
+        _bottom_legend(fig, handles)
+        interval = "; ".join(
+            f"{level} at n={n}{f', {scope}' if scope else ''}" for level, n, scope in sorted(levels)
+        )
+        _suptitle(
+            fig,
+            scenario,
+            "every repeat, by round",
+            "each point one timed repeat (wall time per batch), coloured by the round it ran "
+            "in, spread sideways so none hides another; black: the case's median with its "
+            f"exact interval ({interval or 'none: too few repeats'}). Outlier rule: "
+            f"|modified z-score| > {OUTLIER_Z}, where z = 0.6745 (x - median) / MAD within "
+            "the case (Iglewicz and Hoaglin, as hyperfine flags outliers); outliers are "
+            "drawn, never dropped.",
+        )
+        pages.append((_page_name(f"{scenario}-repeats", index, len(chunks)), fig))
     return pages
 
 
@@ -440,16 +596,13 @@ def round_trips(data: ReportData, scenario: str) -> list[Page]:
             ax.set_title(_title(machine, params, data, wide))
         for ax in list(axes.flat)[len(chunk) :]:
             ax.set_visible(False)
-        fig.legend(
-            handles=[
-                Patch(facecolor="grey", alpha=0.35, label="rtt p50: submit until the result is "
-                      "in the driver, one task in flight"),
-                Patch(facecolor="grey", alpha=0.9, label="service p50: the task alone, timed "
-                      "inside the worker"),
-                Line2D([], [], color="black", marker="D", ls="", ms=4, label="rtt p99"),
-            ],
-            loc="outside lower center", ncol=3, frameon=False,
-        )  # fmt: skip
+        _bottom_legend(fig, [
+            Patch(facecolor="grey", alpha=0.35, label="rtt p50: submit until the result is "
+                  "in the driver, one task in flight"),
+            Patch(facecolor="grey", alpha=0.9, label="service p50: the task alone, timed "
+                  "inside the worker"),
+            Line2D([], [], color="black", marker="D", ls="", ms=4, label="rtt p99"),
+        ])  # fmt: skip
         _suptitle(
             fig,
             scenario,
@@ -605,7 +758,7 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
         Line2D([], [], color="black", label="USS (unique memory)"),
         *([Line2D([], [], color="black", ls=":", label="RSS")] if not several else []),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    _bottom_legend(fig, handles)
     _suptitle(
         fig,
         scenario,

@@ -3,17 +3,18 @@
 Other pages plug in without touching this module: `build` takes page makers for the front
 (e.g. the article's claims with measured values), per scenario (e.g. a recommendation) and
 for the back. A page maker is a function of the report data (and the scenario) returning
-(name, figure) pairs; `text_page` and `table_page` draw the common kinds.
+(name, content) pairs. Content is a figure, a `Table` or a `Text`: tables and text stay
+data here, so each writer sets them its own way (sheets of paper that continue on the next
+one for the PDF, real tables for HTML); `text_page` and `table_page` make the common kinds.
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import NamedTuple
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -23,21 +24,67 @@ from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
 from harness.reporting.data import ReportData, params_label
 
-Page = tuple[str, Figure]
-PageMaker = Callable[[ReportData], Iterable[Page]]
-ScenarioPageMaker = Callable[[ReportData, str], Iterable[Page]]
+
+@dataclass(frozen=True)
+class Table:
+    """A table as data: every cell a string, a background per row (None: white).
+
+    `widths` are the columns' shares of the page width; a writer wraps long cells to them.
+    """
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    colors: list[str | None] = field(default_factory=list)
+    note: str = ""
+    widths: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text as data: a title, an optional subtitle, then sections of paragraphs.
+
+    A section is (heading, paragraphs); heading "" for none. A paragraph may hold line
+    breaks; a line that starts with spaces is indented as it is.
+    """
+
+    title: str
+    sections: list[tuple[str, list[str]]]
+    subtitle: str = ""
+
+
+Content = Figure | Table | Text
+
+
+class Page(NamedTuple):
+    """One page of the report: its name (file names, anchors), its content, and the
+    scenario it belongs to ("" for the pages before and after the scenarios)."""
+
+    name: str
+    content: Content
+    scenario: str = ""
+
+    @property
+    def title(self) -> str:
+        if isinstance(self.content, Table | Text):
+            return self.content.title
+        return self.content.get_label() or self.name
+
+
+PageMaker = Callable[[ReportData], Iterable[tuple[str, Content]]]
+ScenarioPageMaker = Callable[[ReportData, str], Iterable[tuple[str, Content]]]
 
 #: The figures drawn for every scenario, in page order.
 SCENARIO_FIGURES: list[ScenarioPageMaker] = [
     figures.sweep,
     figures.throughput,
     figures.speedup,
+    figures.distribution,
     figures.startup,
     figures.memory,
     figures.latency,
     figures.memory_over_time,
 ]
-ROWS_PER_TABLE_PAGE = 24
 
 
 def build(
@@ -46,17 +93,17 @@ def build(
     scenario_pages: Sequence[ScenarioPageMaker] = (),
     back_pages: Sequence[PageMaker] = (),
 ) -> list[Page]:
-    """Every page of the report, in order, as (name, figure)."""
+    """Every page of the report, in order, each knowing its scenario."""
     style.apply()
-    pages: list[Page] = [("title", title_page(data))]
+    pages: list[Page] = [Page("title", title_page(data))]
     for make in front_pages:
-        pages += list(make(data))
+        pages += [Page(*page) for page in make(data)]
     for scenario in data.scenarios():
         for make_scenario in [*SCENARIO_FIGURES, *scenario_pages]:
-            pages += list(make_scenario(data, scenario))
-    pages += case_table_pages(data)
+            pages += [Page(*page, scenario) for page in make_scenario(data, scenario)]
+    pages += [Page(*page) for page in case_table_pages(data)]
     for make in back_pages:
-        pages += list(make(data))
+        pages += [Page(*page) for page in make(data)]
     return pages
 
 
@@ -82,13 +129,21 @@ def headline(data: ReportData, scenario: str, machine: str | None = None) -> str
             f"{where}: fastest is {best['backend']} with {best['workers']} workers "
             f"({fmt_seconds(best['median'])} per batch)."
         )
-    best = scaled.sort_values("speedup", ascending=False).iloc[0]
+    ranked = scaled.sort_values("speedup", ascending=False)
+    best = ranked.iloc[0]
+    rival = ranked[ranked["backend"] != best["backend"]].head(1)
+    tie = not rival.empty and _speedups_overlap(best, rival.iloc[0])
+    claim = "has the highest median speedup" if tie else "is fastest"
     text = (
-        f"{where}: {best['backend']} with {best['workers']} workers is fastest, "
+        f"{where}: {best['backend']} with {best['workers']} workers {claim}, "
         f"{best['speedup']:.2f}x the sequential loop ({_speedup_interval(best)}"
         f"{fmt_seconds(best['median'])} per batch"
     )
     text += f", {params_label(best['params'])})" if ok["params"].nunique() > 1 else ")"
+    if tie:
+        name = str(rival.iloc[0]["backend"])
+        owner = f"{name}'" if name.endswith("s") else f"{name}'s"
+        text += f", but its interval overlaps {owner}: no clear winner"
     others = []
     for backend in style.order(scaled["backend"]):
         if backend in (best["backend"], "sequential"):
@@ -102,16 +157,11 @@ def headline(data: ReportData, scenario: str, machine: str | None = None) -> str
     return text + "."
 
 
-def title_page(data: ReportData) -> Figure:
-    fig = plt.figure(figsize=figures.A4_LANDSCAPE)
-    fig.text(0.05, 0.93, "harness report", fontsize=28, weight="bold", va="top")
+def title_page(data: ReportData) -> Text:
+    """The runs and machines the report reads, and one headline per scenario."""
     scenarios = data.scenarios()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    fig.text(
-        0.05, 0.86, f"scenarios: {', '.join(scenarios) or '-'}    generated {stamp}",
-        fontsize=12, va="top",
-    )  # fmt: skip
-    lines: list[tuple[str, dict[str, Any]]] = [("Runs and machines", {"weight": "bold"})]
+    runs = []
     for run in data.runs:
         fp = run.get("fingerprint", {})
         software = fp.get("software", {})
@@ -122,44 +172,30 @@ def title_page(data: ReportData) -> Figure:
         machine = data.labels.get(run.get("run_id"), "?")
         affinity = fp.get("machine", {}).get("cpu_affinity") or []
         quick = "  --quick" if run.get("quick") else ""
-        lines.append(
-            (f"{machine}: run {run.get('run_id')}, {run.get('scenario', '')}, started "
-             f"{str(run.get('started', ''))[:16].replace('T', ' ')}{quick}", {})
-        )  # fmt: skip
-        lines.append((f"    {fingerprint.short(fp)}, {len(affinity)} cpus usable", {}))
-        lines.append((f"    harness {version} @ {commit}", {"color": "#555555"}))
-    lines.append(("", {}))
-    lines.append(("Headline", {"weight": "bold"}))
+        runs.append(
+            f"{machine}: run {run.get('run_id')}, {run.get('scenario', '')}, started "
+            f"{str(run.get('started', ''))[:16].replace('T', ' ')}{quick}\n"
+            f"    {fingerprint.short(fp)}, {len(affinity)} cpus usable\n"
+            f"    harness {version} @ {commit}"
+        )
+    headlines = []
     for scenario in scenarios:
         machines = sorted(set(data.table[data.table["scenario"] == scenario]["machine"]))
         for machine in machines if len(machines) > 1 else [None]:
-            lines.append((headline(data, scenario, machine), {}))
-    y = 0.79
-    for text, kw in lines:
-        wrapped = textwrap.wrap(text, 125, subsequent_indent="    ") or [""]
-        for line in wrapped:
-            fig.text(0.05, y, line, fontsize=10, va="top", **kw)
-            y -= 0.027
-        if y < 0.05:
-            fig.text(0.05, y, "(more runs than fit on this page)", fontsize=9, style="italic")
-            break
-    return fig
+            headlines.append(headline(data, scenario, machine))
+    return Text(
+        "harness report",
+        [("Runs and machines", runs), ("Headline", headlines)],
+        subtitle=f"scenarios: {', '.join(scenarios) or '-'}    generated {stamp}",
+    )
 
 
 # Generic pages for other engineers' hooks --------------------------------------------------
 
 
-def text_page(title: str, paragraphs: Sequence[str], width: int = 120) -> Figure:
-    """A page of wrapped text, e.g. a recommendation for one scenario."""
-    fig = plt.figure(figsize=figures.A4_LANDSCAPE)
-    fig.text(0.05, 0.93, title, fontsize=18, weight="bold", va="top")
-    y = 0.85
-    for paragraph in paragraphs:
-        for line in textwrap.wrap(paragraph, width) or [""]:
-            fig.text(0.05, y, line, fontsize=11, va="top")
-            y -= 0.032
-        y -= 0.02
-    return fig
+def text_page(title: str, paragraphs: Sequence[str]) -> Text:
+    """A page of text, e.g. a recommendation for one scenario."""
+    return Text(title, [("", list(paragraphs))])
 
 
 def table_page(
@@ -169,49 +205,14 @@ def table_page(
     colors: Sequence[str | None] | None = None,
     note: str = "",
     widths: Sequence[float] | None = None,
-) -> Figure:
-    """A page holding one table; `colors` gives each row a background (None: white).
-
-    With `widths` (fractions of the page), long cells wrap to their column and rows grow
-    to fit, rather than running under their neighbours.
-    """
-    if widths:
-        chars = [max(6, int(w * 150)) for w in widths]
-        rows = [
-            [textwrap.fill(str(c), n, break_long_words=False, break_on_hyphens=False)
-             for c, n in zip(r, chars, strict=False)]
-            for r in rows
-        ]  # fmt: skip
-    note_lines = textwrap.wrap(note, 155) if note else []
-    fig, ax = plt.subplots(figsize=figures.A4_LANDSCAPE)
-    top = 0.9 - 0.02 * max(0, len(note_lines) - 1)
-    fig.subplots_adjust(left=0.03, right=0.97, top=top, bottom=0.06)
-    ax.axis("off")
-    fig.text(0.03, 0.95, title, fontsize=15, weight="bold", va="top")
-    if note_lines:
-        fig.text(0.03, 0.915, "\n".join(note_lines), fontsize=9, color="#444444", va="top")
-    if not rows:
-        ax.text(0.0, 0.9, "(no rows)", fontsize=11)
-        return fig
-    tbl = ax.table(
-        cellText=[list(r) for r in rows], colLabels=list(columns), loc="upper left",
-        cellLoc="left", colWidths=list(widths) if widths else None,
+) -> Table:
+    """A table; `colors` gives each row a background (None: white), `widths` each column
+    its share of the page (long cells wrap to it)."""
+    rows = [[str(c) for c in r] for r in rows]
+    return Table(
+        title, list(columns), rows, list(colors) if colors else [None] * len(rows), note,
+        list(widths) if widths else None,
     )  # fmt: skip
-    tbl.auto_set_font_size(False)
-    tbl.set_fontsize(8.5)
-    tbl.scale(1, 1.35)
-    lines = [max(str(c).count("\n") + 1 for c in r) for r in rows]
-    for (i, _), cell in tbl.get_celld().items():
-        cell.set_edgecolor("#cccccc")
-        cell.PAD = 0.02  # matplotlib pads by 10% of the column: too much for wide ones
-        if i > 0 and lines[i - 1] > 1:
-            cell.set_height(cell.get_height() * (0.35 + 0.65 * lines[i - 1]))
-        if i == 0:
-            cell.set_facecolor("#e8e8e8")
-            cell.get_text().set_weight("bold")
-        elif colors and colors[i - 1]:
-            cell.set_facecolor(colors[i - 1])
-    return fig
 
 
 # Every case --------------------------------------------------------------------------------
@@ -220,7 +221,7 @@ FAILED_COLOR = "#f8d7da"
 UNSTABLE_COLOR = "#fff3cd"
 
 
-def case_table_pages(data: ReportData) -> list[Page]:
+def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
     """Every case with median, interval and its real level, CV, speedup with its interval,
     and status; failed, unstable and above-ideal cases marked."""
     table = data.table
@@ -230,7 +231,7 @@ def case_table_pages(data: ReportData) -> list[Page]:
     several_params = table.groupby("scenario")["params"].nunique().max() > 1
     columns = ["scenario", "backend", "workers", "status", "n", "median wall", "interval (level)"]
     columns += ["CV", "tasks/s", "speedup (interval)", "note"]
-    widths = [0.08, 0.08, 0.05, 0.05, 0.03, 0.07, 0.15, 0.05, 0.06, 0.12, 0.26]
+    widths = [0.08, 0.08, 0.06, 0.05, 0.03, 0.07, 0.15, 0.05, 0.06, 0.12, 0.26]
     if several_params:
         columns.insert(1, "params")
         widths.insert(1, 0.12)
@@ -271,21 +272,7 @@ def case_table_pages(data: ReportData) -> list[Page]:
         note += (
             " One process misses the variation between processes: --rounds 3 or more catches it."
         )
-    pages = []
-    total = (len(rows) + ROWS_PER_TABLE_PAGE - 1) // ROWS_PER_TABLE_PAGE
-    for index in range(total):
-        chunk = slice(index * ROWS_PER_TABLE_PAGE, (index + 1) * ROWS_PER_TABLE_PAGE)
-        suffix = f" ({index + 1}/{total})" if total > 1 else ""
-        fig = table_page(
-            f"Every case{suffix}",
-            rows[chunk],
-            columns,
-            colors[chunk],
-            note=note,
-            widths=widths,
-        )
-        pages.append((f"cases-{index + 1}" if total > 1 else "cases", fig))
-    return pages
+    return [("cases", table_page("Every case", rows, columns, colors, note, widths))]
 
 
 def _interval_cell(r: dict) -> str:
@@ -298,6 +285,15 @@ def _interval_cell(r: dict) -> str:
         f"{fmt_seconds(r['ci_low'])} - {fmt_seconds(r['ci_high'])} "
         f"({level}{', ' + scope if scope else ''})"
     )
+
+
+def _speedups_overlap(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two cases' speedup intervals overlap (False when either has none)."""
+    bounds = [a.get("speedup_ci_low"), a.get("speedup_ci_high"),
+              b.get("speedup_ci_low"), b.get("speedup_ci_high")]  # fmt: skip
+    if any(v is None or pd.isna(v) for v in bounds):
+        return False
+    return bool(max(bounds[0], bounds[2]) <= min(bounds[1], bounds[3]))
 
 
 def _speedup_interval(r) -> str:

@@ -1,39 +1,65 @@
-"""Writers: the pages of a report as one file (PDF) or as image files (PNG, SVG).
+"""Writers: the pages of a report as one file (PDF, HTML) or as image files (PNG, SVG).
 
 One function per output format, each taking the assembled pages; the page assembly in
-`pages.py` knows nothing of formats.
+`pages.py` knows nothing of formats. Paper formats set the pages on sheets of one size
+(`sheets.py`); HTML sets them as a web page (`html.py`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 
 from harness.reporting.pages import Page
+from harness.reporting.sheets import sheets
 
 
-def write_pdf(pages: list[Page], path: Path) -> Path:
+def _atomic(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    return path.with_name(f".{path.name}.tmp")
+
+
+def write_pdf(pages: list[Page], path: Path, paper: str = "a4") -> int:
+    """One PDF, every sheet the paper's size (never cropped to its content); returns the
+    number of sheets."""
+    tmp = _atomic(path)
+    drawn = sheets(pages, paper)
     try:
-        with PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf:
-            for _, fig in pages:
+        with (
+            mpl.rc_context({"savefig.bbox": "standard"}),  # the whole sheet, not its content
+            PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf,
+        ):
+            for _, fig in drawn:
                 pdf.savefig(fig)
                 plt.close(fig)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+    return len(drawn)
 
 
-def write_images(pages: list[Page], folder: Path, fmt: str) -> list[Path]:
+def write_images(pages: list[Page], folder: Path, fmt: str, paper: str = "a4") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for i, (name, fig) in enumerate(pages, 1):
+    for i, (name, fig) in enumerate(sheets(pages, paper), 1):
         target = folder / f"{i:02d}-{name.replace('/', '_')}.{fmt}"
         fig.savefig(target, format=fmt)
         plt.close(fig)
         out.append(target)
     return out
+
+
+def write_html(pages: list[Page], path: Path) -> int:
+    """One self-contained HTML file; returns the number of pages it holds."""
+    from harness.reporting import html
+
+    tmp = _atomic(path)
+    try:
+        tmp.write_text(html.document(pages), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(pages)

@@ -1,0 +1,154 @@
+"""Machine-readable output of show, claims, list and compare, read back as a script would.
+
+All on stored runs through the in-process CLI: nothing here starts an engine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from conftest import cli, stored_copy, stored_run
+
+from harness import analysis, claims, results
+from harness.protocol import METRICS
+from harness.render import records
+
+
+def _frame(*names: str) -> pd.DataFrame:
+    df, problems = results.load_runs([stored_run(n) for n in names])
+    assert not problems
+    return df
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    """The first markdown table in `text`: its header, then its rows (separator checked)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(lines) >= 2, text
+    assert set(lines[1].replace("|", "").split()) <= {"---", "---:"}, lines[1]
+    split = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+    return [split[0], *split[2:]]
+
+
+@pytest.mark.parametrize("names", [("cpu",), ("sweep",), ("cpu", "io-w4")])
+def test_show_json_carries_every_case_with_units_and_agrees_with_the_table(names):
+    proc = cli("show", *(str(stored_run(n)) for n in names), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    table = analysis.case_table(_frame(*names))
+    assert doc["format"] == "harness-summary" and doc["version"] == records.SUMMARY_VERSION
+    assert len(doc["cases"]) == len(table)
+    assert set(doc["runs"]) == set(table["run_id"])
+    for name, info in doc["metrics"].items():  # units come from the catalogue
+        assert info["unit"] == METRICS[name].unit and info["meaning"] == METRICS[name].description
+    for case, row in zip(doc["cases"], table.itertuples(), strict=True):
+        assert case["case_id"] == row.case_id and isinstance(case["params"], dict)
+        assert case["wall_s"]["median"] == pytest.approx(row.median)
+        assert case["wall_s"]["ci_level"] == pytest.approx(row.ci_level)
+        assert set(case) >= set(records.CASE_KEYS) | {"wall_s", "speedup", "efficiency"}
+        assert set(case["wall_s"]) == set(records.WALL_KEYS)
+        for metric in records.PLAIN_METRICS:  # every metric key is a catalogued metric
+            assert metric in METRICS and metric in doc["metrics"]
+    seq = next(c for c in doc["cases"] if c["backend"] == "sequential")
+    assert seq["speedup"]["value"] == pytest.approx(1.0)
+    assert any("wall intervals" in note for note in doc["notes"])
+
+
+def test_show_csv_reads_with_pandas_and_matches_the_json():
+    run = str(stored_run("sweep"))
+    as_csv = cli("show", run, "--format", "csv")
+    as_json = json.loads(cli("show", run, "--format", "json").stdout)
+    assert as_csv.returncode == 0, as_csv.stderr
+    frame = pd.read_csv(io.StringIO(as_csv.stdout))
+    assert list(frame["case_id"]) == [c["case_id"] for c in as_json["cases"]]
+    assert frame["wall_s_median"].tolist() == pytest.approx(
+        [c["wall_s"]["median"] for c in as_json["cases"]]
+    )
+    assert [json.loads(p) for p in frame["params"]] == [c["params"] for c in as_json["cases"]]
+    assert {"speedup", "speedup_ci_low", "efficiency_note", "startup_s"} <= set(frame.columns)
+
+
+def test_a_failed_case_has_nulls_not_nan_and_its_status_in_every_format(tmp_path):
+    """A case that timed out has no wall: JSON says null (strict JSON, no NaN), CSV leaves
+    the cells empty, markdown shows '-' and names the failure under the table."""
+    run = stored_copy("cpu", tmp_path / "run")
+    df = pd.read_parquet(run / results.MEASUREMENTS)
+    failed = df["case_id"] == "cpu/ray/w2/n=200000"
+    df.loc[failed, "status"], df.loc[failed, "error"] = "timeout", "no result within 10 s"
+    df[~(failed & df["metric"].isin(["wall_s", "tasks_per_s"]))].to_parquet(
+        run / results.MEASUREMENTS, index=False
+    )
+    doc = json.loads(cli("show", str(run), "--format", "json").stdout)
+    case = next(c for c in doc["cases"] if c["status"] != "ok")
+    assert case["error"] == "no result within 10 s"
+    assert case["wall_s"]["median"] is None and case["speedup"]["value"] is None
+    assert case["wall_s"]["ci_note"] == "" and case["startup_s"] > 0  # what it did measure
+    assert doc["notes"][-1] == "cpu/ray/w2/n=200000: timeout no result within 10 s"
+    frame = pd.read_csv(io.StringIO(cli("show", str(run), "--format", "csv").stdout))
+    row = frame[frame["status"] == "timeout"].iloc[0]
+    assert pd.isna(row["wall_s_median"]) and row["error"] == "no result within 10 s"
+    md = cli("show", str(run), "--format", "markdown").stdout
+    header, *rows = _markdown_rows(md)
+    timeout = next(r for r in rows if "timeout" in r)
+    assert timeout[header.index("wall (CI)")] == "-"
+    assert md.rstrip().endswith("- cpu/ray/w2/n=200000: timeout no result within 10 s")
+
+
+def test_show_markdown_is_a_table_with_its_notes():
+    proc = cli("show", str(stored_run("cpu")), "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = _markdown_rows(proc.stdout)
+    assert header[:3] == ["backend", "workers", "status"] and "wall (CI)" in header
+    assert len(rows) == len(analysis.case_table(_frame("cpu")))
+    assert all(len(r) == len(header) for r in rows)
+    assert proc.stdout.startswith("#### cpu on ")
+    assert "- wall intervals (median, exact order statistics): 93.7% (n=5" in proc.stdout
+
+
+def test_claims_in_every_format_agree_with_the_library():
+    run = str(stored_run("cpu"))
+    expected = claims.claims_table(_frame("cpu"))
+    doc = json.loads(cli("claims", run, "--format", "json").stdout)
+    assert [c["verdict"] for c in doc["claims"]] == list(expected["verdict"])
+    assert set(doc["verdicts"]) >= set(expected["verdict"])
+    assert doc["recommendations"] and doc["recommendations"][0]["scenario"] == "cpu"
+    frame = pd.read_csv(io.StringIO(cli("claims", run, "--format", "csv").stdout))
+    assert list(frame.loc[frame["kind"] == "claim", "aspect"]) == list(expected["aspect"])
+    assert (frame["kind"] == "recommendation").sum() == len(doc["recommendations"])
+    md = cli("claims", run, "--format", "markdown").stdout
+    header, *rows = _markdown_rows(md)
+    assert header[:2] == ["aspect", "article"] and "verdict" in header
+    assert len(rows) == len(expected)
+    assert "#### Recommendation per scenario" in md and "**cpu**" in md
+
+
+def test_list_in_every_format():
+    doc = json.loads(cli("list", "--format", "json").stdout)
+    names = [s["name"] for s in doc["scenarios"]]
+    assert "cpu" in names and "sequential" in [b["name"] for b in doc["backends"]]
+    frame = pd.read_csv(io.StringIO(cli("list", "--format", "csv").stdout))
+    assert list(frame["name"]) == names
+    header, *rows = _markdown_rows(cli("list", "--format", "markdown").stdout)
+    assert header == ["name", "workload", "backends", "description"] and len(rows) == len(names)
+
+
+def test_compare_json_says_its_unit():
+    run = str(stored_run("io-w4"))
+    doc = json.loads(cli("compare", run, run, "--format", "json").stdout)
+    assert doc["unit"] == "s" and doc["meaning"] == METRICS["wall_s"].description
+    assert all(c["change"] == "same" for c in doc["cases"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("show", "RUN"), ("claims", "RUN"), ("list",), ("compare", "RUN", "RUN")],
+)
+def test_a_bad_format_is_one_line_naming_the_flag(args):
+    run = str(stored_run("cpu"))
+    proc = cli(*(run if a == "RUN" else a for a in args), "--format", "yaml")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "harness: error: --format: expected one of table, markdown, json, csv, got 'yaml'"
+    ]
