@@ -24,13 +24,17 @@ from harness.render.units import fmt_bytes, fmt_seconds
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """Add `label`: the backend with its variant, e.g. "processes[start_method=fork]"."""
+    """Add `label`: the backend with its variant, e.g. "processes[start_method=fork]", and
+    its interpreter when the table holds several ("threads@3.13.0t"), so every grouping by
+    label keeps interpreters apart and every answer names the one it is about."""
     out = table.copy()
     variants = out["variant"] if "variant" in out else pd.Series("", index=out.index)
     out["label"] = [
         f"{b}[{v}]" if v else str(b) for b, v in zip(out["backend"], variants.fillna(""),
                                                        strict=True)
     ]  # fmt: skip
+    if "python" in out and out["python"].nunique() > 1:
+        out["label"] = out["label"] + "@" + out["python"].astype(str)
     return out
 
 

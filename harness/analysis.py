@@ -16,6 +16,7 @@ from harness.measure.stats import ratio_interval, summarize
 
 CASE_KEYS = [
     "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
+    "python",
 ]  # fmt: skip
 
 
@@ -108,8 +109,10 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
         "startup_s",
         "teardown_s",
         "cpu_util",
+        "steady_cpu_util",
         "engine_cpu_util",
         "rtt_p50_s",
+        "rtt_p99_s",
         "service_p50_s",
         "overhead_p50_s",
         "batch_completion_p50_s",
@@ -117,9 +120,6 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
         "peak_uss_bytes",
         "peak_pss_bytes",
         "worker_pss_bytes",
-        "rtt_p50_s",
-        "service_p50_s",
-        "overhead_p50_s",
         "worker_uss_bytes",
         "fixed_uss_bytes",
         "peak_rss_bytes",
@@ -134,11 +134,12 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
         wide = wide.merge(values, left_on=CASE_KEYS, right_index=True, how="left")
     wide = add_scaling(wide, df)
     return wide.sort_values(
-        ["run_id", "scenario", "params", "backend", "workers"], key=_backend_order
+        ["run_id", "scenario", "params", "backend", "workers", "python"], key=_backend_order
     ).reset_index(drop=True)
 
 
-BASELINE_KEYS = ["run_id", "scenario", "params"]
+#: A speedup is over the sequential case of the same run, parameters and interpreter.
+BASELINE_KEYS = ["run_id", "scenario", "params", "python"]
 SUPERLINEAR = "superlinear"
 ABOVE_ONE = "above 1: noise or an effect to explain"
 SCALING_COLUMNS = [
@@ -148,9 +149,10 @@ SCALING_COLUMNS = [
 
 
 def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """speedup = sequential median wall / this median wall, same run, scenario and parameters,
-    with an interval that carries both cases' variation (`stats.ratio_interval`) and its
-    level; efficiency = speedup / workers, marked when above 1 rather than shown as fact."""
+    """speedup = sequential median wall / this median wall, same run, scenario, parameters
+    and interpreter, with an interval that carries both cases' variation
+    (`stats.ratio_interval`) and its level; efficiency = speedup / workers, marked when
+    above 1 rather than shown as fact."""
     walls = df[(df["metric"] == "wall_s") & (df["status"] == "ok")]
     values = {
         key: group["value"].to_numpy(float)

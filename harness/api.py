@@ -96,7 +96,8 @@ def report(
     runs: pd.DataFrame | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     path: str | os.PathLike[str],
 ) -> Path:
-    """Draw the report of a frame (from `run` or `load`) or of run folders as a PDF."""
+    """Draw the report of a frame (from `run` or `load`) or of run folders: a PDF, or an
+    HTML file when `path` ends in .html."""
     from harness import reporting
 
     if isinstance(runs, pd.DataFrame):

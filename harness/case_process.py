@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 
 import psutil
 
-from harness import backends, user_code, workloads
+from harness import backends, interpreters, user_code, workloads
 from harness.backends import _ship
 from harness.backends.base import Backend, WorkerCrashed
 from harness.batching import run_map
@@ -63,6 +64,10 @@ class Emitter:
 
 
 def run_case(case: Case, emit: Emitter) -> None:
+    # Rows say which Python measured them: make sure it is this one, not a stale env's.
+    here = interpreters.current().label
+    if case.python and case.python != here:
+        raise RuntimeError(f"the case is for Python {case.python}, but runs under {here}")
     # The user's own code: importable here and in process pools (sys.path), shipped to
     # Dask and Ray workers the way the harness ships itself.
     user_code.make_importable(case.code)
@@ -112,6 +117,11 @@ def _run_case(
         _check(outputs if workload.program else _digested(workload, outputs), wanted, where)
 
     n_tasks = case.tasks if workload.program is not None else len(inputs)
+    if backend.remote:
+        # On a cluster the case leaves things behind that its own end would not remove
+        # (samplers on the nodes, plugins on the scheduler): a timeout or Ctrl-C (the runner
+        # sends SIGTERM, then SIGKILL after a grace) runs `backend.stop` first.
+        _stop_on_sigterm()
     emit.phase("startup")
     t0 = time.perf_counter()
     backend.start()
@@ -124,8 +134,9 @@ def _run_case(
         # cpu_util counts the driver and the workers; everything else the driver started
         # (gcs_server, raylet, agents, trackers, managers) is the engine's.
         own = {os.getpid(), *backend.worker_pids()}
-        # On a remote cluster the local process tree is only the driver: sample every node.
-        backend.start_node_sampling()
+        # On a remote cluster the local process tree is only the driver: sample every node,
+        # for no longer than the case may last.
+        backend.start_node_sampling(max_s=case.timeout_s)
         for i in range(case.warmup):
             emit.phase("warmup", repeat=i)
             outputs, wanted, _ = one_batch()
@@ -157,7 +168,9 @@ def _run_case(
                 _emit_cpu(emit, cpu0, cpu1, own, wall, case.workers, r)
         if not backend.remote:
             steady = time.perf_counter() - steady_t0
-            _emit_engine_cpu(emit, steady_cpu0, cpu_by_pid(tree(os.getpid())), own, steady)
+            steady_cpu1 = cpu_by_pid(tree(os.getpid()))
+            _emit_steady_cpu(emit, steady_cpu0, steady_cpu1, own, steady, case.workers)
+            _emit_engine_cpu(emit, steady_cpu0, steady_cpu1, own, steady)
         if workload.program is None:
             # Latency gets a pass of its own: per-task timestamps cost time that the
             # throughput repeats above must not pay. (Program workloads report rates.)
@@ -203,6 +216,22 @@ def _emit_cpu(
     util = cpu_ratio(cpu, counted, wall, workers)
     if util is not None:
         emit.metric("cpu_util", util, "ratio", repeat)
+
+
+def _emit_steady_cpu(
+    emit: Emitter,
+    before: dict[int, float],
+    after: dict[int, float],
+    own: set[int],
+    span: float,
+    workers: int,
+) -> None:
+    """steady_cpu_util: cpu_util over all the repeats at once. A 400 ms repeat on two
+    workers is too short for the ticks of three processes; five of them together are not."""
+    cpu, counted = cpu_between(before, after, lambda pid: pid in own)
+    util = cpu_ratio(cpu, counted, span, workers)
+    if util is not None:
+        emit.metric("steady_cpu_util", util, "ratio")
 
 
 def _emit_engine_cpu(
@@ -308,6 +337,8 @@ def main(argv: list[str]) -> int:
     case = Case.from_json(sys.stdin.read())
     try:
         run_case(case, emit)
+    except CaseStopped:
+        return 128 + signal.SIGTERM  # the runner stopped it and has its status already
     except WorkerCrashed as exc:
         emit(FailedEvent("crashed", f"{type(exc).__name__}: {exc}"))
         return 3
@@ -317,6 +348,22 @@ def main(argv: list[str]) -> int:
         return 3
     emit(DoneEvent())
     return 0
+
+
+class CaseStopped(BaseException):
+    """SIGTERM from the runner (timeout, Ctrl-C): unwinds the case through its `finally`
+    blocks, which stop the backend; a BaseException, so no `except Exception` swallows it."""
+
+
+def _stop_on_sigterm() -> None:
+    """The first SIGTERM raises CaseStopped in the main thread; later ones are ignored, so
+    the backend's `stop` is not itself cut short (the runner's SIGKILL ends a stuck one)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise CaseStopped("SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _is_crash(exc: BaseException) -> bool:

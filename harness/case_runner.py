@@ -8,7 +8,6 @@ process the case started. The run as a whole (rounds, run.json, saving) is `runn
 from __future__ import annotations
 
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import results
+from harness import interpreters, results
 from harness.measure.proctree import TOKEN_VAR, carrying_token, terminate, tree
 from harness.measure.sampler import Sample, TreeSampler
 from harness.protocol import (
@@ -69,8 +68,9 @@ class CaseOutcome:
 
 EventHook = Callable[[Case, Event], None]
 
-#: The interpreter the case processes run under, as every row records it.
-PYTHON = f"{platform.python_implementation()} {platform.python_version()}"
+#: The harness's own interpreter, as the `python` column records it ("3.11.7", "3.13.1t"):
+#: the case processes' unless a case names another (`Case.python`).
+PYTHON = interpreters.current().label
 
 
 def run_case(
@@ -81,8 +81,12 @@ def run_case(
     log_path: Path | None = None,
     sample_interval_s: float = 0.05,
     on_event: EventHook | None = None,
+    python: str | None = None,
 ) -> CaseOutcome:
-    """Run one case in a fresh process under its timeout; never raises for the case's faults."""
+    """Run one case in a fresh process under its timeout; never raises for the case's faults.
+
+    `python` is the interpreter to start it with (an environment `interpreters.prepare`
+    made), by default the harness's own."""
     token = uuid.uuid4().hex
     env = {
         **os.environ,
@@ -95,7 +99,7 @@ def run_case(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.case_main", str(write_fd)],
+        [python or sys.executable, "-m", "harness.case_main", str(write_fd)],
         stdin=subprocess.PIPE,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -137,6 +141,12 @@ def run_case(
     if status == "interrupted":
         raise InterruptedCase(outcome)
     return outcome
+
+
+def skipped_case(case: Case, *, run_id: str, round_no: int, reason: str) -> CaseOutcome:
+    """A case that cannot run here (its engine is not installed for its interpreter): no
+    process is started; its rows say `skipped` and why, and count as the round being done."""
+    return _outcome(case, run_id, round_no, "skipped", reason, [], [], float("nan"), [])
 
 
 class InterruptedCase(Exception):
@@ -291,7 +301,7 @@ def case_columns(case: Case, run_id: str, round_no: int) -> dict[str, Any]:
         "params": case.params_key,
         "tasks": case.tasks,
         "round": round_no,
-        "python": PYTHON,
+        "python": case.python or PYTHON,
     }
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from harness import advice
 from harness.render.units import fmt_bytes, fmt_seconds
 
-COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario"]
+COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario", "python"]
 SUPPORTS, PARTLY, DIFFERS, UNDECIDED, NO_BASIS, NO_DATA, NOT_MEASURED = (
     "supports",
     "partly",
@@ -55,9 +55,28 @@ def claims_table(df: pd.DataFrame) -> pd.DataFrame:
 
     Columns: aspect, article (what it claims), measured (this machine's numbers), figure
     (the figure and interval that decided), verdict (supports, partly, differs, not decided,
-    no basis, no data, not measured), basis (the rule applied), scenario (which answered).
-    Each claim reads the first of its scenarios present in `df`.
+    no basis, no data, not measured), basis (the rule applied), scenario (which answered),
+    python (the interpreter the verdict holds for). Each claim reads the first of its
+    scenarios present in `df`. Runs of several interpreters get a verdict per interpreter
+    (the GIL claims may hold on one build and not on another), next to each other; a claim
+    no interpreter has data for is one row.
     """
+    pythons = sorted(df["python"].astype(str).unique()) if "python" in df and len(df) else []
+    if len(pythons) <= 1:
+        return _claims_rows(df, pythons[0] if pythons else "")
+    parts = {py: _claims_rows(df[df["python"].astype(str) == py], py) for py in pythons}
+    rows = []
+    for i in range(len(CLAIMS)):
+        found = [part.iloc[i].to_dict() for part in parts.values()]
+        measured = [r for r in found if r["verdict"] not in (NO_DATA, NOT_MEASURED)]
+        if measured:
+            rows += measured
+        else:
+            rows.append({**found[0], "python": ""})
+    return pd.DataFrame(rows, columns=COLUMNS).reset_index(drop=True)
+
+
+def _claims_rows(df: pd.DataFrame, python: str) -> pd.DataFrame:
     rows = []
     for claim in CLAIMS:
         found: Finding | None = None
@@ -79,6 +98,7 @@ def claims_table(df: pd.DataFrame) -> pd.DataFrame:
                 "verdict": found.verdict,
                 "basis": found.basis,
                 "scenario": source,
+                "python": python if found.verdict not in (NO_DATA, NOT_MEASURED) else "",
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)

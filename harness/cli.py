@@ -39,6 +39,12 @@ class BadInput(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+#: `--format` of the reading commands: one option, one check (harness.render.formats).
+FormatOption = Annotated[
+    str, typer.Option("--format", help="table, markdown (for a PR comment), json or csv")
+]
+
+
 def _split_list(text: str | None, flag: str, cast=str) -> list | None:
     if text is None:
         return None
@@ -63,6 +69,8 @@ def run(
     resume: Annotated[Path | None, typer.Option(help="a run folder: run only its missing cases")] = None,
     sample_interval: Annotated[float, typer.Option(help="memory sampling interval in seconds")] = 0.05,
     import_: Annotated[list[str] | None, typer.Option("--import", help="allow the spec's workload to import this module of your own (repeatable)")] = None,
+    python: Annotated[str | None, typer.Option("--python", help="comma-separated interpreters (paths or versions, e.g. 3.12,3.13t) to run the cases under, each in an environment the harness prepares")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout at the end (progress goes to stderr)")] = False,
     **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
@@ -78,26 +86,46 @@ def run(
         sample_interval_s=sample_interval,
         addresses={_ADDRESS_PARAMS[k]: v for k, v in addresses.items() if v is not None},
         imports=import_ or None,
+        python=_split_list(python, "--python"),
     )
-    the_run = runner.Run.create(scenario, options, out=out, resume=resume)
-    console.print(
+    the_run = runner.Run.create(
+        scenario, options, out=out, resume=resume, say=lambda line: err.print(line, highlight=False)
+    )
+    shown = err if as_json else console  # with --json, stdout holds the JSON alone
+    shown.print(
         f"run [bold]{the_run.run_dir.name}[/]: {len(the_run.cases)} cases of "
         f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}"
     )
-    with ProgressObserver(console) as observer:
+    with ProgressObserver(shown, _history(the_run)) as observer:
         result = the_run.execute(observer)
-    print_summary(
-        console,
-        analysis.case_table(the_run.frame()),
-        title=f"{the_run.spec.name} on {the_run.info['fingerprint']['machine']['hostname']}",
-    )
-    console.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
+    table = analysis.case_table(the_run.frame())
+    if as_json:
+        extra = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
+        sys.stdout.write(_summary_text(table, "json", **extra))
+    else:
+        host = the_run.info["fingerprint"]["machine"]["hostname"]
+        print_summary(console, table, title=f"{the_run.spec.name} on {host}")
+    shown.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
     if result.interrupted:
         err.print(
             f"interrupted: finished cases are saved. Continue with: {result.resume_command}",
             highlight=False,
         )
         raise typer.Exit(130)
+
+
+def _history(the_run: runner.Run):
+    """How long each case took in earlier runs of this scenario on this host, for the ETA."""
+    from harness import eta
+
+    return eta.case_history(
+        the_run.run_dir.parent,
+        the_run.spec.name,
+        the_run.info["fingerprint"]["machine"]["hostname"],
+        bool(the_run.options.quick),
+        [c.case_id for c in the_run.cases],
+        exclude=the_run.run_dir.name,
+    )
 
 
 #: Keyword of `run` -> the backend whose `address_flag` it is.
@@ -158,6 +186,7 @@ def cluster_up(
             help="bind to a non-loopback --host even though other hosts can then run code on it",
         ),
     ] = False,
+    tls: Annotated[bool, typer.Option("--tls", help="dask: mutual TLS on every connection, with certificates made for this cluster (kept in its private folder)")] = False,
 ) -> None:
     """Start a local cluster with the engine's own launchers and record what was started."""
     import os
@@ -165,9 +194,10 @@ def cluster_up(
     from harness import cluster
 
     try:
-        if allow_remote and engine in backends.names() and not cluster.is_loopback(host):
-            err.print(cluster.exposure_warning(engine, host), markup=False, soft_wrap=True)
-        info = cluster.up(engine, workers or os.cpu_count() or 1, host, state, allow_remote)
+        known = engine in backends.names()
+        if allow_remote and known and not cluster.is_loopback(host) and (not tls or backends.get(engine).launch_tls):
+            err.print(cluster.exposure_warning(engine, host, tls), markup=False, soft_wrap=True)
+        info = cluster.up(engine, workers or os.cpu_count() or 1, host, state, allow_remote, tls)
     except cluster.ClusterError as exc:
         raise BadInput(f"cluster up {engine}: {exc}") from None
     flag = backends.get(engine).address_flag
@@ -220,21 +250,58 @@ def cluster_status(state: StateOption = None) -> None:
 
 
 @app.command("list")
-def list_scenarios() -> None:
+def list_scenarios(fmt: FormatOption = "table") -> None:
     """The scenarios, workloads and backends this harness knows."""
+    from harness.render import formats, markdown, records
+
+    formats.check_format(fmt)
+    entries = _scenario_entries()
+    if fmt != "table":
+        document = records.list_document(
+            entries,
+            workloads.names(),
+            [_backend_entry(n) for n in backends.names()],
+            backends.problems(),
+        )
+        if fmt == "json":
+            sys.stdout.write(formats.to_json(document))
+        elif fmt == "csv":
+            sys.stdout.write(formats.to_csv(*records.list_csv_rows(entries)))
+        else:
+            sys.stdout.write(markdown.list_markdown(document))
+        return
     table = Table("scenario", "workload", "backends", "description", header_style="bold")
-    for name in spec.available():
-        try:
-            s = spec.load(name)
-        except spec.SpecError as exc:
-            table.add_row(name, "-", "-", f"[red]invalid: {exc}[/]")
-            continue
-        table.add_row(s.name, s.workload, ",".join(s.backends), s.description)
+    for entry in entries:
+        if entry["error"]:
+            table.add_row(entry["name"], "-", "-", f"[red]invalid: {entry['error']}[/]")
+        else:
+            table.add_row(entry["name"], entry["workload"], ",".join(entry["backends"]),
+                          entry["description"])  # fmt: skip
     console.print(table)
     console.print("workloads: " + ", ".join(workloads.names()))
     console.print("backends:  " + ", ".join(_with_origin(n) for n in backends.names()))
     for problem in backends.problems():
         err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+
+def _scenario_entries() -> list[dict]:
+    """Every known scenario as the list renderers take it; an invalid spec names its error."""
+    entries = []
+    for name in spec.available():
+        try:
+            s = spec.load(name)
+        except spec.SpecError as exc:
+            entries.append({"name": name, "workload": "", "backends": [], "description": "",
+                            "error": str(exc)})  # fmt: skip
+            continue
+        entries.append({"name": s.name, "workload": s.workload, "backends": list(s.backends),
+                        "description": s.description, "error": ""})  # fmt: skip
+    return entries
+
+
+def _backend_entry(name: str) -> dict:
+    origin = backends.origin(name)
+    return {"name": name, "origin": origin, "builtin": origin.split(" ")[0] == backends.BUILTIN_DIST}
 
 
 def _with_origin(name: str) -> str:
@@ -244,10 +311,30 @@ def _with_origin(name: str) -> str:
 
 
 @app.command()
-def show(runs: Annotated[list[str], typer.Argument(help="run folders or globs")]) -> None:
+def show(
+    runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
+    fmt: FormatOption = "table",
+) -> None:
     """The summary table of one or more runs."""
-    df = _load(runs)
-    print_summary(console, analysis.case_table(df))
+    from harness.render import formats
+
+    formats.check_format(fmt)
+    table = analysis.case_table(_load(runs))
+    if fmt == "table":
+        print_summary(console, table)
+    else:
+        sys.stdout.write(_summary_text(table, fmt))
+
+
+def _summary_text(table, fmt: str, title: str = "", **extra) -> str:
+    """The summary as markdown, json or csv (`show`, `run --json`)."""
+    from harness.render import formats, markdown, records
+
+    if fmt == "markdown":
+        return markdown.summary_markdown(table, title)
+    if fmt == "csv":
+        return formats.to_csv(*records.summary_csv_rows(table))
+    return formats.to_json(records.summary_document(table, **extra))
 
 
 @app.command()
@@ -256,24 +343,37 @@ def report(
         list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
     ],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="PDF path (default: <run>/report.pdf)")
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="report.pdf or report.html (default: <run>/report.pdf)"
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="pdf, or png/svg files in a folder")] = "pdf",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="pdf, html, or png/svg files in a folder (default: "
+                     "from the -o extension, else pdf)"),
+    ] = None,  # fmt: skip
+    paper: Annotated[str, typer.Option(help="page size of PDF and images: a4 or letter")] = "a4",
 ) -> None:
-    """Render the report: figures and tables of the runs."""
+    """Render the report: figures and tables of the runs, as PDF, HTML or image files."""
     from harness import reporting
 
+    fmt = reporting.format_for(output, fmt)
     if fmt not in reporting.FORMATS:
-        raise BadInput(f"--format: expected pdf, png or svg, got {fmt!r}")
+        raise BadInput(f"--format: expected pdf, html, png or svg, got {fmt!r}")
+    if paper not in reporting.PAPERS:
+        raise BadInput(f"--paper: expected a4 or letter, got {paper!r}")
     dirs = _run_dirs(runs)
     problems: list[str] = []
     data = reporting.load_data(dirs, problems)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
-    default = dirs[-1] / ("report.pdf" if fmt == "pdf" else "figures")
-    target, n = reporting.write(data, output or default, fmt)
-    what = "report" if fmt == "pdf" else "figures"
-    console.print(f"{what}: {target} ({n} {'pages' if fmt == 'pdf' else 'files'})")
+    default = dirs[-1] / {"pdf": "report.pdf", "html": "report.html"}.get(fmt, "figures")
+    target, n = reporting.write(data, output or default, fmt, paper)
+    what, unit = {"pdf": ("report", "pages"), "html": ("report", "pages")}.get(
+        fmt, ("figures", "files")
+    )
+    console.print(f"{what}: {target} ({n} {unit})")
 
 
 @app.command()
@@ -304,14 +404,14 @@ def compare(
     ignore: Annotated[
         str | None, typer.Option(help="match keys to ignore, e.g. workers or backend,workers")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json")] = "table",
+    fmt: FormatOption = "table",
 ) -> None:
     """Compare a contender with a baseline case by case: ratio, interval, significance."""
     from harness import compare as cmp
     from harness.render import compare as shown
+    from harness.render import formats
 
-    if fmt not in shown.FORMATS:
-        raise BadInput(f"--format: expected one of {', '.join(shown.FORMATS)}, got {fmt!r}")
+    formats.check_format(fmt)
     if not 0 < alpha < 1:
         raise BadInput("--alpha: must be between 0 and 1")
     try:
@@ -380,12 +480,25 @@ def export(
 @app.command()
 def claims(
     runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
+    fmt: FormatOption = "table",
 ) -> None:
     """The article's claims beside this machine's measurements, and a recommendation per scenario."""
+    from harness.render import formats, markdown, records
     from harness.render.terminal import claims_tables
 
-    for table in claims_tables(_load(runs)):
-        console.print(table)
+    formats.check_format(fmt)
+    df = _load(runs)
+    if fmt == "table":
+        for table in claims_tables(df):
+            console.print(table)
+        return
+    document = records.claims_document(df)
+    if fmt == "json":
+        sys.stdout.write(formats.to_json(document))
+    elif fmt == "csv":
+        sys.stdout.write(formats.to_csv(*records.claims_csv_rows(document)))
+    else:
+        sys.stdout.write(markdown.claims_markdown(document))
 
 
 @app.command()

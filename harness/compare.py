@@ -1,6 +1,7 @@
 """Compare a baseline with a contender, case by case, and say how sure the comparison is.
 
-For each case present in both (matched on scenario, backend, workers, params and tasks):
+For each case present in both (matched on scenario, backend, workers, params, tasks and
+python, the interpreter; `ignore` loosens the match):
 both medians, the ratio contender / baseline with its interval at the interval's real
 level (`stats.ratio_interval`), and a Mann-Whitney U test (as asv). A change is called
 only when the test gives p < alpha and the ratio is beyond the threshold, so noise within
@@ -30,7 +31,8 @@ from harness.errors import InputError
 from harness.measure import stats
 from harness.protocol import MetricInfo, metric_info
 
-MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks"]
+#: `python` matches interpreters: a run of 3.12 against one of 3.13 needs --ignore python.
+MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks", "python"]
 NORMALIZE = ("none", "sequential")
 
 
@@ -99,7 +101,7 @@ def _samples(df: pd.DataFrame, metric: str, info: MetricInfo, normalize: str) ->
     sub = _per_round(sub) if info.per != "repeat" else sub.assign(repeat=sub["repeat"].fillna(0))
     if normalize == "none":
         return sub
-    pair_keys = ["run_id", "scenario", "params", "tasks", "round", "repeat"]
+    pair_keys = ["run_id", "scenario", "params", "tasks", "python", "round", "repeat"]
     seq = sub[sub["backend"] == "sequential"][[*pair_keys, "value"]]
     seq = seq.drop_duplicates(pair_keys).rename(columns={"value": "sequential_value"})
     missing = sorted(set(sub["run_id"]) - set(seq["run_id"]))
@@ -136,7 +138,7 @@ def _check(
     if bad:
         raise CompareError(
             f"--ignore: cannot ignore {', '.join(bad)} (choose from backend, workers, params, "
-            "tasks)"
+            "tasks, python)"
         )
     for side, df in (("BASELINE", baseline), ("CONTENDER", contender)):
         if metric not in set(df["metric"]):
@@ -191,7 +193,7 @@ def compare(
         row = dict(zip(keys, key, strict=True))
         b = b_groups.get(key, pd.DataFrame(columns=["value", "workers", "run_id", "round"]))
         c = c_groups.get(key, pd.DataFrame(columns=["value", "workers", "run_id", "round"]))
-        for name in ("workers", "backend"):
+        for name in ("workers", "backend", "python"):
             if name in ignore:  # say what was compared with what
                 row[name] = f"{_one(b, name)} -> {_one(c, name)}"
         row.update(
@@ -259,7 +261,9 @@ def _verdict(
     ci = stats.ratio_interval(cv, bv, level=1 - alpha)
     p, test, note = math.nan, "-", ""
     change = "n/a"
-    if row["status_contender"] != "ok" and row["status_baseline"] == "ok":
+    if "skipped" in (row["status_contender"], row["status_baseline"]):
+        change = "skipped"  # not run (its engine is missing there): neither side failed
+    elif row["status_contender"] != "ok" and row["status_baseline"] == "ok":
         change = "failed"
     elif len(bv) and len(cv) and not stats.can_reach(len(bv), len(cv), alpha):
         change, note = f"too few {unit}", too_few_note(len(bv), len(cv), alpha)

@@ -60,6 +60,10 @@ _BUILTIN = [
        "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
        "engine service processes excluded (a Dask LocalCluster's scheduler and nannies are "
        "threads of the driver and count here); none where clock ticks are too coarse"),
+    _m("steady_cpu_util", "ratio", "none", "round", "steady cpu",
+       "CPU seconds of the driver and worker processes from the first repeat's start to the "
+       "last one's end (the checks between repeats included) / (that time x workers): one "
+       "value per round, long enough for clock ticks where a single repeat is not"),
     _m("engine_cpu_util", "ratio", "none", "round", "engine cpu",
        "CPU seconds of the engine's service processes (Ray gcs_server, raylet, agents; "
        "multiprocessing's resource tracker, manager) from the first repeat's start to the "

@@ -49,13 +49,15 @@ SCHEMA: dict[str, str] = {
     "metric": "string",
     "value": "float64",
     "unit": "string",
-    "status": "string",  # ok, error, crashed, timeout, interrupted
+    "status": "string",  # ok, error, crashed, timeout, interrupted, skipped
     "error": "string",
     # The nodes the row is about: "local" (this host), the comma-separated addresses of the
     # cluster nodes a case's workers ran on, or one node for the per-node metrics
     # (node_peak_rss_bytes, node_cpu_util, node_tasks). Runs older than the column read "local".
     "nodes": "string",
-    "python": "string",  # the interpreter of the case process: "CPython 3.11.7"
+    # The interpreter of the case process: "3.12.1", "3.13.1t" (free-threaded build), or
+    # "PyPy 3.10.14"; runs before the interpreter axis wrote "CPython 3.11.7".
+    "python": "string",
 }
 #: Columns that may be absent from a frame built in memory, with their default.
 FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": ""}
@@ -102,6 +104,9 @@ def migrate(df: pd.DataFrame) -> pd.DataFrame:
         df["variant"] = df["case_id"].str.extract(r"^[^/]+/[^/\[]+\[([^\]]*)\]")[0].fillna("")
     if "python" not in df.columns:
         df["python"] = ""
+    # CPython was named until runs could hold several interpreters; now the version is, so
+    # an older run of 3.11.7 matches a new one in compare.
+    df["python"] = df["python"].astype(str).str.removeprefix("CPython ")
     df["metric"] = df["metric"].replace(RENAMED_METRICS)
     return df[list(SCHEMA)].astype(SCHEMA)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness import fingerprint, results, spec
-from harness.case_runner import CaseOutcome, Interrupted, InterruptedCase, run_case
+from harness import backends, fingerprint, interpreters, results, spec
+from harness.case_runner import CaseOutcome, Interrupted, InterruptedCase, run_case, skipped_case
 from harness.errors import InputError
 from harness.protocol import Event
 from harness.spec import Case, RunOptions, Spec
@@ -31,6 +31,9 @@ class RunObserver:
 
     def on_note(self, text: str) -> None:
         """A line worth showing once (which cluster a backend uses)."""
+
+    def on_plan(self, plan: list[Case]) -> None:
+        """The cases left to run, in order, one entry per round of each (for an ETA)."""
 
     def on_case_start(self, case: Case, index: int, total: int) -> None:
         """`total` counts what is left to run: a resumed run, or several rounds."""
@@ -62,13 +65,16 @@ class Run:
     """One invocation of a scenario: create it (or reopen it to resume), then `execute`."""
 
     def __init__(self, run_dir: Path, loaded: Spec, cases: list[Case], options: RunOptions,
-                 info: dict[str, Any], notes: list[str]) -> None:  # fmt: skip
+                 info: dict[str, Any], notes: list[str],
+                 pythons: list[interpreters.Interpreter] | None = None) -> None:  # fmt: skip
         self.run_dir = run_dir
         self.spec = loaded
         self.cases = cases
         self.options = options
         self.info = info
         self.notes = notes
+        self.pythons = pythons or [interpreters.current()]
+        self.info["interpreters"] = [i.as_json() for i in self.pythons]
 
     @classmethod
     def create(
@@ -79,16 +85,20 @@ class Run:
         out: Path = Path("results"),
         resume: Path | None = None,
         command: str | None = None,
+        say: interpreters.Say | None = None,
     ) -> Run:
-        """Check everything (spec, flags, cluster addresses) before writing anything."""
+        """Check everything (spec, flags, cluster addresses, interpreters) before writing
+        anything; make the environments of other interpreters (`say` tells of each, once)."""
         options = options or RunOptions()
         loaded = scenario if isinstance(scenario, Spec) else spec.load(scenario, options.imports)
-        cases = spec.cases(loaded, options)
+        pythons = _interpreters(loaded, options, scenario)
+        cases = spec.cases(loaded, options, [i.label for i in pythons])
         cases, notes = fit_to_clusters(cases, options)
+        if resume is not None and not (resume / results.RUN_JSON).is_file():
+            raise InputError(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
+        pythons = _prepare(pythons, cases, say or (lambda line: None))
         if resume is not None:
-            if not (resume / results.RUN_JSON).is_file():
-                raise InputError(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
-            return cls(resume, loaded, cases, options, results.run_info(resume), notes)
+            return cls(resume, loaded, cases, options, results.run_info(resume), notes, pythons)
         out.mkdir(parents=True, exist_ok=True)
         run_dir = out / results.new_run_id(out)
         run_dir.mkdir()
@@ -108,8 +118,9 @@ class Run:
             "fingerprint": fingerprint.collect(),
             "status": "running",
         }
-        results.write_json_atomic(run_dir / results.RUN_JSON, info)
-        return cls(run_dir, loaded, cases, options, info, notes)
+        run = cls(run_dir, loaded, cases, options, info, notes, pythons)
+        results.write_json_atomic(run_dir / results.RUN_JSON, run.info)
+        return run
 
     def execute(self, observer: RunObserver | None = None) -> RunResult:
         """Run every case `rounds` times, then finalise run.json (also when interrupted)."""
@@ -122,6 +133,7 @@ class Run:
             rounds=self.options.rounds,
             sample_interval_s=self.options.sample_interval_s,
             observer=observer,
+            pythons={i.label: i for i in self.pythons},
         )
         self.info["status"] = "interrupted" if result.interrupted else "complete"
         self.info["finished"] = _now()
@@ -137,6 +149,45 @@ class Run:
 
     def frame(self) -> pd.DataFrame:
         return results.load(self.run_dir)
+
+
+def _interpreters(
+    loaded: Spec, options: RunOptions, scenario: str | Path | Spec
+) -> list[interpreters.Interpreter]:
+    """The interpreters of the run: --python, else the spec's `python`, else the harness's."""
+    if options.python:
+        return interpreters.resolve(options.python, "--python")
+    if loaded.python:
+        where = "spec" if isinstance(scenario, Spec) else str(spec.resolve(scenario))
+        return interpreters.resolve(loaded.python, f"{where}: python")
+    return [interpreters.current()]
+
+
+def _prepare(
+    pythons: list[interpreters.Interpreter], cases: list[Case], say: interpreters.Say
+) -> list[interpreters.Interpreter]:
+    """Each other interpreter's environment, with the engines of the backends its cases use.
+
+    A backend from another package than the harness is not installed there: its cases
+    under that interpreter are skipped (`Interpreter.unavailable`) rather than failing.
+    """
+    for interp in pythons:
+        if interp.own:
+            continue
+        names = list(dict.fromkeys(c.backend for c in cases if c.python == interp.label))
+        foreign = {
+            n: backends.origin(n)
+            for n in names
+            if backends.origin(n).split(" ")[0] != backends.BUILTIN_DIST
+        }
+        engines = {n: backends.get(n).packages for n in names if n not in foreign}
+        interpreters.prepare(interp, engines, say)
+        for name, dist in foreign.items():
+            interp.unavailable[name] = (
+                f"backend {name!r} comes from {dist}, which the harness does not install "
+                f"for Python {interp.label}"
+            )
+    return pythons
 
 
 def fit_to_clusters(cases: list[Case], options: RunOptions) -> tuple[list[Case], list[str]]:
@@ -186,6 +237,7 @@ def run_cases(
     rounds: int = 1,
     sample_interval_s: float = 0.05,
     observer: RunObserver | None = None,
+    pythons: dict[str, interpreters.Interpreter] | None = None,
 ) -> RunResult:
     """Run every case `rounds` times, round after round, saving after each case.
 
@@ -206,19 +258,30 @@ def run_cases(
     logs.mkdir(parents=True, exist_ok=True)
     outcomes: list[CaseOutcome] = []
     interrupted = False
+    observer.on_plan([case for _, case in plan])
     with _sigterm_as_interrupt():
         for i, (round_no, case) in enumerate(plan):
             observer.on_case_start(case, i, len(plan))
             log_path = logs / (case.case_id.replace("/", "__") + f".r{round_no}.log")
+            interp = (pythons or {}).get(case.python)
             try:
-                outcome = run_case(
-                    case,
-                    run_id=run_dir.name,
-                    round_no=round_no,
-                    log_path=log_path,
-                    sample_interval_s=sample_interval_s,
-                    on_event=observer.on_event,
-                )
+                if interp is not None and case.backend in interp.unavailable:
+                    outcome = skipped_case(
+                        case,
+                        run_id=run_dir.name,
+                        round_no=round_no,
+                        reason=interp.unavailable[case.backend],
+                    )
+                else:
+                    outcome = run_case(
+                        case,
+                        run_id=run_dir.name,
+                        round_no=round_no,
+                        log_path=log_path,
+                        sample_interval_s=sample_interval_s,
+                        on_event=observer.on_event,
+                        python=interp.executable if interp is not None else None,
+                    )
             except InterruptedCase as exc:
                 outcome, interrupted = exc.outcome, True
             except (KeyboardInterrupt, Interrupted):

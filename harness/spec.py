@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ else:  # pragma: no cover
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 Scalar = bool | int | float | str
+#: A Python version as a spec or --python names it: 3.12, 3.12.1, 3.13t (free-threaded).
+PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?t?$")
 
 
 class SpecError(InputError):
@@ -84,6 +87,23 @@ class Spec(BaseModel):
         default={}, description="per backend; a list of values makes a case per value"
     )
     quick: QuickSettings = QuickSettings()
+    python: list[str] = Field(
+        default=[],
+        description='Python versions to run the case processes under, e.g. ["3.12", '
+        '"3.13t"]; an interpreter by path only with --python',
+    )
+
+    @field_validator("python")
+    @classmethod
+    def _python_versions(cls, value: list[str]) -> list[str]:
+        """Versions only: a spec is data and never names a program to run (--python may)."""
+        for name in value:
+            if not PYTHON_VERSION.match(name):
+                raise ValueError(
+                    f"{name!r} is not a version such as 3.12 or 3.13t (a spec names versions; "
+                    "an interpreter by path goes on the command line, --python PATH)"
+                )
+        return list(dict.fromkeys(value))
 
     @field_validator("workers")
     @classmethod
@@ -129,7 +149,7 @@ class Spec(BaseModel):
         return user_code.code_units([self.workload, self.inputs or "", self.check or ""])
 
     @model_validator(mode="after")
-    def _check_params_and_options(self) -> Spec:
+    def _check_params_and_options(self, info: ValidationInfo) -> Spec:
         if not self.backends:  # the default is empty only when nothing is registered
             raise ValueError("; ".join(backends.problems()))
         workload = self.workload_obj()
@@ -142,7 +162,13 @@ class Spec(BaseModel):
                 if isinstance(value, list) and not value:
                     raise ValueError(f"backend_options.{name}.{key}: give at least one value")
             for combo in option_sets(options):
-                backends.get(name).options_model(**combo)
+                # The context carries --import: an option may name code (executor's class).
+                model = backends.get(name).options_model
+                try:
+                    model.model_validate(combo, context=info.context)
+                except ValidationError as exc:
+                    where = f"backend_options.{name}."
+                    raise ValueError("; ".join(where + m for m in _messages(exc))) from None
         check_backends_run(self.workload, self.backends, "backends")
         for key, values in {**self.sweep, **self.quick.sweep}.items():
             if not values:
@@ -201,6 +227,10 @@ class Case:
     inputs: str = ""
     check: str = ""
     code: list[str] = field(default_factory=list)
+    #: The interpreter the case process runs under ("3.12.1", "3.13.0t"); "" is the harness's
+    #: own. Part of the case id when a run has more than one.
+    python: str = ""
+    python_in_id: bool = False
 
     @property
     def params_key(self) -> str:
@@ -210,6 +240,8 @@ class Case:
     def case_id(self) -> str:
         params = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         backend = f"{self.backend}[{self.variant}]" if self.variant else self.backend
+        if self.python_in_id:
+            backend += f"@{self.python}"
         return f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
 
     def to_json(self) -> str:
@@ -231,6 +263,7 @@ FLAGS = {
     "sample_interval_s": "--sample-interval",
     "addresses": "",  # its messages name the backend's own flag
     "imports": "--import",
+    "python": "--python",
 }
 
 
@@ -250,6 +283,19 @@ class RunOptions(BaseModel):
     addresses: dict[str, str] = {}
     #: Modules of the user's own code the harness may import (`--import`, repeatable).
     imports: list[str] = []
+    #: Interpreters for the case processes, by path or version (`--python`): overrides the
+    #: spec's `python`.
+    python: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("python")
+    @classmethod
+    def _interpreters(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            if not PYTHON_VERSION.match(name) and not os.path.isfile(name):
+                raise ValueError(f"{name!r} is neither an interpreter file nor a version (3.12)")
+        return list(dict.fromkeys(value))
 
     @field_validator("backends")
     @classmethod
@@ -306,8 +352,8 @@ class RunOptions(BaseModel):
             raise SpecError("; ".join(_messages(exc, FLAGS))) from None
 
 
-def cases(loaded: Spec, options: RunOptions) -> list[Case]:
-    """The matrix of a spec under a command line's overrides."""
+def cases(loaded: Spec, options: RunOptions, pythons: list[str] | None = None) -> list[Case]:
+    """The matrix of a spec under a command line's overrides, once per interpreter label."""
     return expand(
         loaded,
         quick=options.quick,
@@ -316,6 +362,7 @@ def cases(loaded: Spec, options: RunOptions) -> list[Case]:
         repeat=options.repeat,
         timeout_s=options.timeout_s,
         backend_options=options.backend_options(),
+        pythons=pythons,
     )
 
 
@@ -407,8 +454,13 @@ def expand(
     repeat: int | None = None,
     timeout_s: float | None = None,
     backend_options: dict[str, dict[str, Any]] | None = None,
+    pythons: list[str] | None = None,
 ) -> list[Case]:
-    """The matrix: scenario x backend x workers x parameter set, sequential once per set."""
+    """The matrix: scenario x backend x workers x parameter set (x interpreter, when there
+    are several), sequential once per set and interpreter.
+
+    A backend given a cluster address runs under the harness's own Python only: its workers
+    are the cluster's, whatever Python the driver would have."""
     q = spec.quick if quick else QuickSettings()
     workers = workers_override or q.workers or spec.workers
     chosen = backends_filter or spec.backends
@@ -428,25 +480,30 @@ def expand(
         for backend in chosen:
             scalable = backends.get(backend).scalable
             swept = sorted(k for k, v in options.get(backend, {}).items() if isinstance(v, list))
-            for opts in option_sets(options.get(backend, {})):
+            remote = bool(options.get(backend, {}).get("address"))
+            labels = [""] if remote or not pythons else pythons
+            for opts, python, w in itertools.product(
+                option_sets(options.get(backend, {})), labels, workers if scalable else [1]
+            ):
                 variant = ",".join(f"{k}={opts[k]}" for k in swept)
-                for w in workers if scalable else [1]:
-                    cases.append(
-                        Case(
-                            scenario=spec.name,
-                            workload=spec.workload,
-                            backend=backend,
-                            workers=w,
-                            tasks=tasks,
-                            params=params,
-                            repeat=repeat or q.repeat or spec.repeat,
-                            warmup=q.warmup if q.warmup is not None else spec.warmup,
-                            timeout_s=timeout_s or spec.timeout_s,
-                            backend_options=opts,
-                            variant=variant,
-                            inputs=spec.inputs or "",
-                            check=spec.check or "",
-                            code=code,
-                        )
+                cases.append(
+                    Case(
+                        scenario=spec.name,
+                        workload=spec.workload,
+                        backend=backend,
+                        workers=w,
+                        tasks=tasks,
+                        params=params,
+                        repeat=repeat or q.repeat or spec.repeat,
+                        warmup=q.warmup if q.warmup is not None else spec.warmup,
+                        timeout_s=timeout_s or spec.timeout_s,
+                        backend_options=opts,
+                        variant=variant,
+                        inputs=spec.inputs or "",
+                        check=spec.check or "",
+                        code=code,
+                        python=python,
+                        python_in_id=len(labels) > 1,
                     )
+                )
     return cases

@@ -153,11 +153,12 @@ def shared_state_everywhere(tmp_path_factory):
 
 def test_shared_state_runs_everywhere_and_counts_lost_updates(shared_state_everywhere):
     df = shared_state_everywhere
-    assert_all_ok(df, {"sequential", "threads", "processes", "dask", "ray"})
+    everywhere = {"sequential", "threads", "processes", "loky", "dask", "ray"}
+    assert_all_ok(df, everywhere)
     lost = df[df["metric"] == "lost_updates"].copy()
     lost["locked"] = [json.loads(p)["locked"] for p in lost["params"]]
     # measured for every case, unlocked and locked; a locked counter never loses one
-    assert set(lost["backend"]) == {"sequential", "threads", "processes", "dask", "ray"}
+    assert set(lost["backend"]) == everywhere
     assert (lost.loc[lost["locked"], "value"] == 0).all()
     assert (lost["value"] >= 0).all()
     assert all(median(df, "increments_per_s", backend=b) > 0 for b in ("dask", "ray"))

@@ -29,8 +29,9 @@ def test_good_spec_loads_and_expands(tmp_path):
     s = spec.load(write(tmp_path, GOOD))
     assert s.workers == [1, 2]
     cases = spec.expand(s)
-    # sequential once, four scalable backends at two worker counts
-    assert len(cases) == 1 + 4 * 2
+    # sequential once, five scalable backends (threads, processes, loky, dask, ray) at two
+    # worker counts
+    assert len(cases) == 1 + 5 * 2
     assert len({c.case_id for c in cases}) == len(cases)
     assert all(c.params == {"n": 100} for c in cases)
 
