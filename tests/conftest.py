@@ -177,6 +177,37 @@ def _python_default_warning_filters() -> None:
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
 
 
+def listening(pids) -> set[tuple[str, int]]:
+    """The (address, port) pairs the processes `pids` and their descendants listen on (TCP)."""
+    procs: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs.update({p.pid: p for p in [root, *root.children(recursive=True)]})
+        except psutil.Error:
+            continue
+    found = set()
+    for proc in procs.values():
+        try:
+            conns = proc.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        found |= {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+    return found
+
+
+def not_on_loopback(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The pairs that other hosts could reach: any address but 127.0.0.0/8 and ::1."""
+    import ipaddress
+
+    def loopback(ip: str) -> bool:
+        address = ipaddress.ip_address(ip.split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        return (mapped or address).is_loopback
+
+    return {pair for pair in pairs if not loopback(pair[0])}
+
+
 def marked(mark: str = SESSION_MARK) -> list[psutil.Process]:
     """Live processes started by a harness that carried this mark."""
     found = []

@@ -6,6 +6,7 @@ import os
 
 import psutil
 import pytest
+from conftest import listening, not_on_loopback
 
 from harness import backends, workloads
 
@@ -36,6 +37,8 @@ def test_backend_runs_tasks_correctly_and_stops_clean(name):
         if name in ("processes", "loky", "dask", "ray"):
             # start() returned only once every worker had run a task
             assert len(set(pids)) == 2 and os.getpid() not in pids
+        # a local engine's servers (scheduler, GCS, raylet, workers) bind to 127.0.0.1 only
+        assert not_on_loopback(listening(children())) == set()
         # identical inputs are not deduplicated: the tiny identity tasks all come back
         ids = backend.run(workloads.get("identity").task, list(range(50)))
         assert ids.outputs == list(range(50))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import harness, marked, only_run
+from conftest import harness, listening, marked, not_on_loopback, only_run
 
 from harness import backends, results
 from harness.cluster import available_workers
@@ -128,8 +128,6 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         info = json.loads(state.read_text())
-        if engine == "dask":
-            assert info["address"].startswith("tcp://127.0.0.1:")
         pids = info["pids"]
         if engine == "ray":  # always token authentication, with a token only we can read
             assert {_env(p).get("RAY_AUTH_MODE") for p in pids if _env(p)} == {"token"}
@@ -140,9 +138,13 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
         assert status.returncode == 0 and info["address"] in status.stdout
         assert available_workers(engine, info["address"]) == 2  # within the 5 s checks
         if engine == "ray":  # every port bound by Ray itself (port 0), none of its defaults
-            listening = _listening_ports(pids)
-            assert listening and not listening & RAY_DEFAULT_PORTS, listening
-            assert int(info["address"].rpartition(":")[2]) in listening
+            bound = listening(pids)
+            ports = {port for _, port in bound}
+            assert ports and not ports & RAY_DEFAULT_PORTS, bound
+            assert int(info["address"].rpartition(":")[2]) in ports
+        # --host 127.0.0.1 (the default): no engine server other hosts could reach
+        assert info["address"].split("://")[-1].startswith("127.0.0.1:"), info["address"]
+        assert not_on_loopback(listening(pids)) == set()
         again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
     finally:
@@ -156,25 +158,6 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
 #: Ports a `ray start` takes unless told otherwise: GCS, dashboard agent, client server,
 #: and the worker port range.
 RAY_DEFAULT_PORTS = {6379, 52365, 10001, *range(10002, 20000)}
-
-
-def _listening_ports(pids: list[int]) -> set[int]:
-    """The TCP ports the processes `pids` and their children listen on."""
-    procs = {}
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs.update({p.pid: p for p in [root, *root.children(recursive=True)]})
-        except psutil.Error:
-            continue
-    ports = set()
-    for proc in procs.values():
-        try:
-            conns = proc.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        ports |= {c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN}
-    return ports
 
 
 def _alive(pid: int) -> bool:

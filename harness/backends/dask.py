@@ -416,8 +416,11 @@ class DaskBackend(ClusterNodes, Backend):
         # Port 0: the scheduler binds a free port itself and writes its address to the
         # scheduler file, so no port is picked ahead and raced for.
         sched_file = launch.temp_dir / "scheduler.json"
+        # --no-dashboard leaves Dask's HTTP server (/health, /metrics) on, at :8787 for the
+        # scheduler and :0 for workers, every interface: it gets the cluster's host too.
+        http = ["--dashboard-address", f"[{host}]:0" if ":" in host else f"{host}:0"]
         launch.spawn(
-            [*scheduler, "--host", host, "--port", "0", "--no-dashboard",
+            [*scheduler, "--host", host, "--port", "0", "--no-dashboard", *http,
              "--scheduler-file", str(sched_file), *tls],
             "scheduler.log",
         )  # fmt: skip
@@ -428,7 +431,8 @@ class DaskBackend(ClusterNodes, Backend):
         ]  # fmt: skip
         log = launch.spawn(
             [*worker, address, "--nworkers", str(workers), "--nthreads", "1", "--host", host,
-             "--no-dashboard", "--local-directory", str(launch.temp_dir / "workers"), *tls],
+             "--no-dashboard", *http, "--local-directory", str(launch.temp_dir / "workers"),
+             *tls],
             "workers.log",
         )  # fmt: skip
         from distributed import Client

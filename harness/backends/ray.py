@@ -80,18 +80,19 @@ class RayBackend(ClusterNodes, Backend):
 
         user = user_code_dirs()  # the user's own modules, for local Ray too
         if self.remote:
-            ray.init(
-                address=self.options.address,
-                runtime_env={"py_modules": [str(package_dir()), *user]},
-                log_to_driver=False,
-                configure_logging=False,
-                logging_level=logging.ERROR,
-            )
+            with ray_node_on_loopback(_is_loopback_address(self.options.address)):
+                ray.init(
+                    address=self.options.address,
+                    runtime_env={"py_modules": [str(package_dir()), *user]},
+                    log_to_driver=False,
+                    configure_logging=False,
+                    logging_level=logging.ERROR,
+                )
         else:
             # Ray puts the driver's working directory on every worker's sys.path; started
             # from an empty private folder, local workers import the user's module from the
             # shipped copy, as a cluster's would, not from the folder the driver sits in.
-            with _cwd(bundle_dir()):
+            with _cwd(bundle_dir()), ray_node_on_loopback(True):
                 ray.init(
                     # "local": never join a cluster that some `ray start` here left.
                     address="local",
@@ -342,10 +343,13 @@ class RayBackend(ClusterNodes, Backend):
 
         use_token_auth_if_available()  # before importing Ray; inherited by the cases
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        env = dict(os.environ)
+        if _is_loopback_address(address):
+            env[LOOPBACK_SWITCH] = "0"
         proc = subprocess.Popen(
             [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True,
+            start_new_session=True, env=env,
         )  # fmt: skip
         lines: queue.Queue[str] = queue.Queue()
 
@@ -399,10 +403,12 @@ class RayBackend(ClusterNodes, Backend):
         exception is Ray's client server (started only when `ray[client]` is installed),
         whose port must be 1024-65535: that one is picked just before `ray start`.
         """
-        from harness.cluster import ClusterError
+        from harness.cluster import ClusterError, is_loopback
 
         host = launch.host
         launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
+        if is_loopback(host):
+            launch.env[LOOPBACK_SWITCH] = "0"  # else `ray start` swaps 127.0.0.1 for eth0's
         # Always token authentication: without it, anyone who reaches a port runs code.
         launch.env["RAY_AUTH_MODE"] = "token"
         launch.info["auth_token"] = ensure_auth_token(launch.env)
@@ -465,6 +471,47 @@ except Exception as exc:
 finally:
     ray.shutdown()
 """
+
+
+#: Ray's switch for "clusters of several hosts" (read at import into
+#: `ray_constants.ENABLE_RAY_CLUSTER`). On, `ray.init` and `ray start` replace a node address
+#: of 127.0.0.1 with the host's reachable one, and Ray's GCS, raylet and workers then listen
+#: on every interface. Off, the node address stays 127.0.0.1 and every server binds to it.
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextmanager
+def ray_node_on_loopback(on: bool) -> Iterator[None]:
+    """Keep a Ray this block starts or joins on 127.0.0.1 (`on`), or leave Ray's default.
+
+    The processes Ray starts in the block (GCS, raylet, and through it the workers) inherit
+    the environment; the driver reads the constant, which is restored afterwards, so a
+    process that later joins a cluster of several hosts is not held to loopback."""
+    if not on:
+        yield
+        return
+    from ray._private import ray_constants
+
+    before_env = os.environ.get(LOOPBACK_SWITCH)
+    before_constant = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOOPBACK_SWITCH] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_constant
+        if before_env is None:
+            os.environ.pop(LOOPBACK_SWITCH, None)
+        else:
+            os.environ[LOOPBACK_SWITCH] = before_env
+
+
+def _is_loopback_address(address: str) -> bool:
+    """Whether a `host:port` (or `ray://host:port`) Ray address names this machine only."""
+    from harness.cluster import is_loopback
+
+    host = address.split("://", 1)[-1].rpartition(":")[0] or address
+    return is_loopback(host)
 
 
 @contextmanager
