@@ -123,6 +123,8 @@ def test_loopback_is_told_from_addresses_other_hosts_reach():
 
 @pytest.mark.parametrize("engine", ["dask", "ray"])
 def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
+    """The life of a cluster `harness cluster up` starts, on loopback; on Ray, with a case
+    that times out on it in between (see `_a_timed_out_ray_case_leaves_no_sampler_process`)."""
     state = tmp_path / "cluster.json"
     up = harness("cluster", "up", engine, "--workers", "2", "--state", str(state), timeout=180)
     try:
@@ -147,6 +149,8 @@ def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
         assert not_on_loopback(listening(pids)) == set()
         again = harness("cluster", "up", engine, "--state", str(state))
         assert again.returncode == 2 and "cluster down" in again.stderr
+        if engine == "ray":  # one Ray cluster start for both (test time)
+            _a_timed_out_ray_case_leaves_no_sampler_process(info, tmp_path)
     finally:
         down = harness("cluster", "down", "--state", str(state), timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
@@ -314,57 +318,48 @@ def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_pa
         assert len(client.scheduler_info()["workers"]) == 2
 
 
-def test_a_timed_out_ray_cluster_case_leaves_no_sampler_process(tmp_path):
-    """The hang scenario on a Ray cluster `harness cluster up` started: the probe actors'
+def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) -> None:
+    """The hang scenario on the Ray cluster `harness cluster up` started: the probe actors'
     sampler processes run during the case and are gone after its timeout."""
     import threading
 
     from harness.cluster import TOKEN_VAR as CLUSTER_TOKEN
 
-    state = tmp_path / "cluster.json"
-    up = harness("cluster", "up", "ray", "--workers", "2", "--state", str(state), timeout=180)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        info = json.loads(state.read_text())
+    def samplers() -> list[int]:
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+            try:
+                if ("harness.measure.node_sampler" in (proc.info["cmdline"] or [])
+                        and proc.info["status"] != "zombie"
+                        and proc.environ().get(CLUSTER_TOKEN) == info["token"]):
+                    found.append(proc.info["pid"])
+            except psutil.Error:
+                continue
+        return found  # fmt: skip
 
-        def samplers() -> list[int]:
-            found = []
-            for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-                try:
-                    if ("harness.measure.node_sampler" in (proc.info["cmdline"] or [])
-                            and proc.info["status"] != "zombie"
-                            and proc.environ().get(CLUSTER_TOKEN) == info["token"]):
-                        found.append(proc.info["pid"])
-                except psutil.Error:
-                    continue
-            return found  # fmt: skip
+    seen: set[int] = set()
+    done = threading.Event()
 
-        seen: set[int] = set()
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.is_set():
-                seen.update(samplers())
-                time.sleep(0.3)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        out = tmp_path / "results"
-        # 15 s: connecting and starting the samplers take a few; the rest is the hang
-        try:
-            proc = harness("run", "hang", "--backends", "ray", "--ray-address", info["address"],
-                           "--timeout", "15", "--out", str(out), timeout=240)  # fmt: skip
-        finally:
-            done.set()
-            watcher.join()
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        df = results.load(only_run(out))
-        assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
-        assert seen, "no sampler process ran on the Ray node during the case"
-        deadline = time.monotonic() + 15  # Ray ends the dead driver's actors on its own time
-        while samplers() and time.monotonic() < deadline:
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(samplers())
             time.sleep(0.3)
-        assert samplers() == [] and not [p for p in seen if _alive(p)]
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out = tmp_path / "results"
+    # 12 s: connecting and starting the samplers take a few; the rest is the hang
+    try:
+        proc = harness("run", "hang", "--backends", "ray", "--ray-address", info["address"],
+                       "--timeout", "12", "--out", str(out), timeout=240)  # fmt: skip
     finally:
-        down = harness("cluster", "down", "--state", str(state), timeout=120)
-    assert down.returncode == 0, down.stdout + down.stderr
+        done.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = results.load(only_run(out))
+    assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+    assert seen, "no sampler process ran on the Ray node during the case"
+    deadline = time.monotonic() + 15  # Ray ends the dead driver's actors on its own time
+    while samplers() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert samplers() == [] and not [p for p in seen if _alive(p)]
