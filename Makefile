@@ -41,9 +41,9 @@ lint: $(STAMP)
 
 # Three pytest workers on two cores: much of a test's time is an engine starting or a case
 # waiting out its timeout, which leaves a core idle (the same tests here: 448 s at -n 2,
-# 405 s at -n 4; three keep most of that gain with less contention). A file's tests stay on one worker (loadfile): module and session
-# runs are made once, and the multi-host tests (test_cluster_hosts.py), whose namespaces
-# have fixed names, run one after another.
+# 405 s at -n 4; three keep most of that gain with less contention). A file's tests stay
+# on one worker (loadfile): module and session runs are made once, and the multi-host
+# tests (test_cluster_hosts.py), whose namespaces have fixed names, run one after another.
 TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
