@@ -152,3 +152,25 @@ def test_a_bad_format_is_one_line_naming_the_flag(args):
     assert proc.stderr.strip().splitlines() == [
         "harness: error: --format: expected one of table, markdown, json, csv, got 'yaml'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("median", "low", "high", "says"),
+    [
+        (0.964, 0.853, 1.013, "964 ms (853-1,013)"),  # an end past 999 ms: never "1.01e+03"
+        (0.0472, 0.0421, 0.0497, "47.2 ms (42.1-49.7)"),
+        (1.52, 1.25, 1.76, "1.52 s (1.25-1.76)"),
+    ],
+)
+def test_intervals_read_in_the_medians_unit_without_exponents(median, low, high, says):
+    from harness.render.units import fmt_interval, fmt_ratio
+
+    assert fmt_interval(median, low, high) == says
+    assert "e+" not in fmt_ratio(1.5, 0.9, 1234.0)
+
+
+def test_seconds_and_bytes_never_read_as_exponents():
+    from harness.render.units import fmt_bytes, fmt_seconds
+
+    assert fmt_seconds(1234.0) == "1,234 s" and fmt_seconds(0.0123) == "12.3 ms"
+    assert fmt_bytes(1010 * 2**20) == "1,010 MiB" and fmt_bytes(9.41 * 2**20) == "9.41 MiB"

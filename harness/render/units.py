@@ -14,8 +14,8 @@ def fmt_seconds(value: float) -> str:
         return "-"
     for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
+            return f"{fmt_number(value / scale)} {unit}"
+    return f"{fmt_number(value / 1e-9)} ns"
 
 
 def fmt_bytes(value: float) -> str:
@@ -23,7 +23,7 @@ def fmt_bytes(value: float) -> str:
         return "-"
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{fmt_number(value / scale)} {unit}"
     return f"{value:.0f} B"
 
 
@@ -41,7 +41,8 @@ def fmt_interval(median: float, low: float, high: float) -> str:
     unit = text.split()[-1]
     scale = {"s": 1, "ms": 1e-3, "µs": 1e-6, "ns": 1e-9}[unit]
     if math.isfinite(low) and math.isfinite(high):
-        text += f" ({low / scale:.3g}-{high / scale:.3g})"
+        # never "1.01e+03": an end past 999 of the median's unit is written out
+        text += f" ({fmt_number(low / scale)}-{fmt_number(high / scale)})"
     return text
 
 
@@ -49,9 +50,9 @@ def fmt_ratio(value: float, low: float = math.nan, high: float = math.nan) -> st
     """'2.03x (1.9-2.1)': a speedup with its interval when it has one."""
     if value is None or not math.isfinite(value):
         return "-"
-    text = f"{value:.3g}x"
+    text = f"{fmt_number(value)}x"
     if math.isfinite(low) and math.isfinite(high):
-        text += f" ({low:.3g}-{high:.3g})"
+        text += f" ({fmt_number(low)}-{fmt_number(high)})"
     return text
 
 
