@@ -220,6 +220,22 @@ def marked(mark: str = SESSION_MARK) -> list[psutil.Process]:
     return found
 
 
+@pytest.fixture
+def mark():
+    """Every process the test's cases start carries the mark; none may be left after it."""
+    from harness.measure.proctree import terminate
+
+    value = uuid.uuid4().hex
+    os.environ[MARK] = value
+    try:
+        yield value
+    finally:
+        del os.environ[MARK]
+        leftovers = marked(value)
+        terminate(leftovers)
+        assert leftovers == [], [p.cmdline() for p in leftovers]
+
+
 @pytest.fixture(scope="session")
 def cpu_run(tmp_path_factory) -> Path:
     """One quick run of the cpu scenario across the default backends, shared by many tests."""

@@ -256,6 +256,35 @@ def test_dask_cluster_over_tls_serves_only_holders_of_its_certificate(tmp_path):
     assert not folder.exists()  # the certificates went with the cluster
 
 
+def _hang_until_timeout(samplers, tmp_path: Path, backend: str, *address: str) -> set[int]:
+    """Run the hang scenario on a cluster by address until its 12 s case timeout (connecting
+    and starting the samplers take a few seconds; the rest is the hang), watching for node
+    sampler processes meanwhile; every case must end `timeout`. Returns the samplers seen."""
+    import threading
+
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(samplers())
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out = tmp_path / "results"
+    try:
+        proc = harness("run", "hang", "--backends", backend, *address, "--timeout", "12",
+                       "--out", str(out), timeout=240)  # fmt: skip
+    finally:
+        done.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = results.load(only_run(out))
+    assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+    return seen
+
+
 def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_path):
     """The hang scenario on a LocalCluster reached by address: while it runs, a sampler
     process (not a thread) samples the workers; after its timeout, neither a sampler nor
@@ -290,27 +319,9 @@ def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_pa
         Client(local, set_as_default=False) as client,
     ):  # fmt: skip
         workers = set(client.run(os.getpid).values())
-        seen: set[int] = set()
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.is_set():
-                seen.update(samplers(workers))
-                time.sleep(0.2)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        out = tmp_path / "results"
-        try:
-            proc = harness("run", "hang", "--backends", "dask", "--dask-address",
-                           local.scheduler_address, "--timeout", "12", "--out", str(out),
-                           timeout=180)  # fmt: skip
-        finally:
-            done.set()
-            watcher.join()
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        df = results.load(only_run(out))
-        assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+        seen = _hang_until_timeout(
+            lambda: samplers(workers), tmp_path, "dask", "--dask-address", local.scheduler_address
+        )
         assert seen, "no sampler process ran on the cluster's node during the case"
         assert samplers(workers) == [] and not [p for p in seen if _alive(p)]
         assert harness_plugins(client) == []
@@ -321,7 +332,6 @@ def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_pa
 def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) -> None:
     """The hang scenario on the Ray cluster `harness cluster up` started: the probe actors'
     sampler processes run during the case and are gone after its timeout."""
-    import threading
 
     from harness.cluster import TOKEN_VAR as CLUSTER_TOKEN
 
@@ -337,27 +347,7 @@ def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) 
                 continue
         return found  # fmt: skip
 
-    seen: set[int] = set()
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            seen.update(samplers())
-            time.sleep(0.3)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    out = tmp_path / "results"
-    # 12 s: connecting and starting the samplers take a few; the rest is the hang
-    try:
-        proc = harness("run", "hang", "--backends", "ray", "--ray-address", info["address"],
-                       "--timeout", "12", "--out", str(out), timeout=240)  # fmt: skip
-    finally:
-        done.set()
-        watcher.join()
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    df = results.load(only_run(out))
-    assert set(df["status"]) == {"timeout"}, df[["case_id", "status", "error"]]
+    seen = _hang_until_timeout(samplers, tmp_path, "ray", "--ray-address", info["address"])
     assert seen, "no sampler process ran on the Ray node during the case"
     deadline = time.monotonic() + 15  # Ray ends the dead driver's actors on its own time
     while samplers() and time.monotonic() < deadline:

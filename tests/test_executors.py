@@ -1,21 +1,17 @@
-"""loky and the generic `executor` backend on real pools: outputs, memory, crashes, hangs,
-and the --import rule for the executor class a spec names."""
+"""loky and the generic `executor` backend on real pools: outputs, memory, hangs, and the
+--import rule for the executor class a spec names. A worker killed mid-case: see
+test_reliability.py, which runs that test on every pool and engine."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import uuid
 
-import psutil
 import pytest
-from conftest import MARK, cli, marked
+from conftest import cli
 
 from harness import analysis, results, runner, spec
 from harness.case_runner import run_case
-from harness.measure.proctree import terminate
-from harness.protocol import Event, PhaseEvent, WorkersEvent
+from harness.protocol import Event, WorkersEvent
 from harness.spec import Case
 
 MIB = 1024 * 1024
@@ -24,20 +20,6 @@ EXECUTORS = [
     "concurrent.futures:ProcessPoolExecutor",
     "loky:ProcessPoolExecutor",
 ]
-
-
-@pytest.fixture
-def mark():
-    """Every process the cases start carries the mark; none may be left after the test."""
-    value = uuid.uuid4().hex
-    os.environ[MARK] = value
-    try:
-        yield value
-    finally:
-        del os.environ[MARK]
-        leftovers = marked(value)
-        terminate(leftovers)
-        assert leftovers == [], [p.cmdline() for p in leftovers]
 
 
 def cpu_spec(**extra) -> spec.Spec:
@@ -81,35 +63,6 @@ def test_loky_and_every_executor_run_cpu_right_with_worker_memory(tmp_path, mark
         "concurrent.futures:ProcessPoolExecutor.map with chunking",
         "loky:ProcessPoolExecutor.map with chunking",
     ]
-
-
-@pytest.mark.parametrize("backend", ["loky", "executor"])
-def test_a_killed_worker_makes_the_case_crashed(backend, mark):
-    killed: list[int] = []
-
-    def on_event(case: Case, event: Event) -> None:
-        if isinstance(event, WorkersEvent):
-            on_event.pids = event.pids
-        if isinstance(event, PhaseEvent) and event.phase == "steady" and not killed:
-            os.kill(on_event.pids[0], signal.SIGKILL)
-            killed.append(on_event.pids[0])
-
-    case = Case(
-        scenario="kill",
-        workload="sleep",
-        backend=backend,
-        workers=2,
-        tasks=8,
-        params={"seconds": 0.5},
-        repeat=2,
-        warmup=0,
-        timeout_s=90,
-    )
-    outcome = run_case(case, run_id="kill", on_event=on_event)
-    assert killed, "the case never reached its steady phase"
-    assert outcome.status == "crashed", (outcome.status, outcome.error)
-    assert "repeat 1" in outcome.error, outcome.error
-    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
 
 
 def test_a_hung_loky_case_times_out_and_leaves_no_process(mark):

@@ -164,8 +164,8 @@ def test_interrupt_keeps_finished_cases_and_resume_runs_the_rest(run_cli, tmp_pa
     assert (walls == 5).all(), walls
 
 
-@pytest.mark.parametrize("backend", ["dask", "ray"])
-def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend):
+@pytest.mark.parametrize("backend", ["dask", "ray", "loky", "executor"])
+def test_killing_a_worker_mid_case_ends_the_case_with_a_status(backend, mark):
     killed: list[int] = []
 
     def on_event(case: Case, event: Event) -> None:
