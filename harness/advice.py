@@ -170,7 +170,7 @@ def _fastest(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
     if len(ranked) > 1:
         second = ranked.iloc[1]
         out["runner_up"] = f"{_name(second)} ({figure(second)})"
-        if not rates and _overlap(best, second):
+        if not rates and intervals_overlap(best, second):
             out["note"] = "the two intervals overlap: no clear winner"
     return out
 
@@ -257,8 +257,11 @@ def _name(row: pd.Series) -> str:
     return f"{row['label']} w{int(row['workers'])}"
 
 
-def _overlap(a: pd.Series, b: pd.Series) -> bool:
-    lows, highs = (a.get("ci_low"), b.get("ci_low")), (a.get("ci_high"), b.get("ci_high"))
+def intervals_overlap(a: pd.Series, b: pd.Series, prefix: str = "") -> bool:
+    """Whether two cases' intervals (`ci_*`, or `speedup_ci_*` with that prefix) overlap;
+    False when either has none."""
+    lows = (a.get(f"{prefix}ci_low"), b.get(f"{prefix}ci_low"))
+    highs = (a.get(f"{prefix}ci_high"), b.get(f"{prefix}ci_high"))
     if not all(v is not None and np.isfinite(v) for v in (*lows, *highs)):
         return False
     return bool(max(lows) <= min(highs))

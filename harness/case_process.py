@@ -124,7 +124,13 @@ def _run_case(
         _stop_on_sigterm()
     emit.phase("startup")
     t0 = time.perf_counter()
-    backend.start()
+    try:
+        backend.start()
+    except BaseException:
+        # A start cut short (an error, or SIGTERM on a timeout) may have left pools, plugins
+        # on a cluster's scheduler or samplers on its nodes: every `stop` takes that.
+        backend.stop()
+        raise
     emit.metric("startup_s", time.perf_counter() - t0, "s")
     try:
         description = backend.describe()
@@ -169,7 +175,8 @@ def _run_case(
         if not backend.remote:
             steady = time.perf_counter() - steady_t0
             steady_cpu1 = cpu_by_pid(tree(os.getpid()))
-            _emit_steady_cpu(emit, steady_cpu0, steady_cpu1, own, steady, case.workers)
+            _emit_cpu(emit, steady_cpu0, steady_cpu1, own, steady, case.workers, None,
+                      "steady_cpu_util")  # fmt: skip
             _emit_engine_cpu(emit, steady_cpu0, steady_cpu1, own, steady)
         if workload.program is None:
             # Latency gets a pass of its own: per-task timestamps cost time that the
@@ -206,32 +213,19 @@ def _emit_cpu(
     own: set[int],
     wall: float,
     workers: int,
-    repeat: int,
+    repeat: int | None,
+    name: str = "cpu_util",
 ) -> None:
-    """cpu_util of one repeat: the driver and the workers only.
+    """cpu_util of one repeat (or, as steady_cpu_util with no repeat, of all the repeats at
+    once: a 400 ms repeat on two workers is too short for the ticks of three processes, five
+    of them together are not): the driver and the workers only.
 
     A ratio the clock ticks cannot carry (a repeat too short) is left out, not guessed.
     """
     cpu, counted = cpu_between(before, after, lambda pid: pid in own)
     util = cpu_ratio(cpu, counted, wall, workers)
     if util is not None:
-        emit.metric("cpu_util", util, "ratio", repeat)
-
-
-def _emit_steady_cpu(
-    emit: Emitter,
-    before: dict[int, float],
-    after: dict[int, float],
-    own: set[int],
-    span: float,
-    workers: int,
-) -> None:
-    """steady_cpu_util: cpu_util over all the repeats at once. A 400 ms repeat on two
-    workers is too short for the ticks of three processes; five of them together are not."""
-    cpu, counted = cpu_between(before, after, lambda pid: pid in own)
-    util = cpu_ratio(cpu, counted, span, workers)
-    if util is not None:
-        emit.metric("steady_cpu_util", util, "ratio")
+        emit.metric(name, util, "ratio", repeat)
 
 
 def _emit_engine_cpu(

@@ -263,12 +263,9 @@ def list_scenarios(fmt: FormatOption = "table") -> None:
             [_backend_entry(n) for n in backends.names()],
             backends.problems(),
         )
-        if fmt == "json":
-            sys.stdout.write(formats.to_json(document))
-        elif fmt == "csv":
-            sys.stdout.write(formats.to_csv(*records.list_csv_rows(entries)))
-        else:
-            sys.stdout.write(markdown.list_markdown(document))
+        sys.stdout.write(formats.encode(
+            fmt, document, lambda: records.list_csv_rows(entries), markdown.list_markdown
+        ))  # fmt: skip
         return
     table = Table("scenario", "workload", "backends", "description", header_style="bold")
     for entry in entries:
@@ -300,14 +297,12 @@ def _scenario_entries() -> list[dict]:
 
 
 def _backend_entry(name: str) -> dict:
-    origin = backends.origin(name)
-    return {"name": name, "origin": origin, "builtin": origin.split(" ")[0] == backends.BUILTIN_DIST}
+    return {"name": name, "origin": backends.origin(name), "builtin": backends.is_builtin(name)}
 
 
 def _with_origin(name: str) -> str:
     """A backend's name, and the package it comes from when that is not harness itself."""
-    origin = backends.origin(name)
-    return name if origin.split(" ")[0] == backends.BUILTIN_DIST else f"{name} ({origin})"
+    return name if backends.is_builtin(name) else f"{name} ({backends.origin(name)})"
 
 
 @app.command()
@@ -493,12 +488,9 @@ def claims(
             console.print(table)
         return
     document = records.claims_document(df)
-    if fmt == "json":
-        sys.stdout.write(formats.to_json(document))
-    elif fmt == "csv":
-        sys.stdout.write(formats.to_csv(*records.claims_csv_rows(document)))
-    else:
-        sys.stdout.write(markdown.claims_markdown(document))
+    sys.stdout.write(formats.encode(
+        fmt, document, lambda: records.claims_csv_rows(document), markdown.claims_markdown
+    ))  # fmt: skip
 
 
 @app.command()

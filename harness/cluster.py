@@ -238,14 +238,31 @@ def is_loopback(host: str) -> bool:
     resolves to is a loopback one. 0.0.0.0 and :: (every interface) are not."""
     host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return _loopback_ip(host)
     except ValueError:
         pass
     try:
         found = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except OSError:
         return False
-    return bool(found) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found)
+    return bool(found) and all(_loopback_ip(a) for a in found)
+
+
+def address_is_loopback(address: str) -> bool:
+    """Whether a cluster address (`tcp://HOST:PORT`, `ray://HOST:PORT`, `HOST:PORT`) names
+    this machine only; a malformed one does not."""
+    try:
+        return is_loopback(split_address(address)[0])
+    except ClusterError:
+        return False
+
+
+def _loopback_ip(ip: str) -> bool:
+    """127.0.0.0/8 and ::1, also as IPv4 mapped into IPv6 (::ffff:127.0.0.1, as sockets
+    listening on both families report it); raises ValueError for a name."""
+    address = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def exposure_warning(engine: str, host: str, tls: bool = False) -> str:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -82,9 +83,9 @@ def case_history(
     for run_id, run_dir in _earlier_runs(out, scenario, host, quick, exclude)[:MAX_RUNS]:
         if not left:
             break
-        try:
-            df = pd.read_parquet(run_dir / results.MEASUREMENTS, columns=HISTORY_COLUMNS)
-        except (OSError, ValueError, KeyError):
+        try:  # through the loader: runs of an older format are migrated, not skipped
+            df = results.read_frame(run_dir)[HISTORY_COLUMNS]
+        except (results.ResultsError, KeyError):
             continue
         df = df[(df["status"] != "interrupted") & df["case_id"].isin(left)]
         rows = df[df["metric"] == "elapsed_s"]
@@ -194,6 +195,9 @@ class Eta:
         self.task_s: dict[tuple[str, int, int], list[float]] = {}
         #: Case time beyond its timed batches (start-up, latency, teardown), by backend.
         self.fixed_s: dict[str, list[float]] = {}
+        #: medians already taken since the run last fed a value (the progress bar asks for
+        #: an estimate ten times a second, while cases are being timed)
+        self._medians: dict[tuple[str, Any], float | None] = {}
 
     # --- fed by the run -------------------------------------------------------------------
 
@@ -212,6 +216,7 @@ class Eta:
             return
         cur.walls.append(wall_s)
         cur.last = self.clock()
+        self._medians.clear()
         case = self.plan[cur.index]
         self.task_s.setdefault(_key(case), []).append(wall_s / max(case.tasks, 1))
 
@@ -226,6 +231,7 @@ class Eta:
             self.fixed_s.setdefault(case.backend, []).append(max(took - batches, 0.0))
         self.done = index + 1
         self.current = None
+        self._medians.clear()
         return took
 
     # --- the estimate ---------------------------------------------------------------------
@@ -282,17 +288,21 @@ class Eta:
 
     def _from_repeats(self, case: Planned) -> float | None:
         """tasks x (repeats + warm-ups) x task time seen, plus the fixed cost seen."""
-        same = self.task_s.get(_key(case))
-        pooled = [v for values in self.task_s.values() for v in values]
-        per_task = statistics.median(same or pooled) if pooled else None
+        per_task = self._median("task_s", _key(case))
         if per_task is None:
             return None
         return case.tasks * case.runs * per_task + (self._fixed(case.backend) or 0.0)
 
     def _fixed(self, backend: str) -> float | None:
-        same = self.fixed_s.get(backend)
-        pooled = [v for values in self.fixed_s.values() for v in values]
-        return statistics.median(same or pooled) if pooled else None
+        return self._median("fixed_s", backend)
+
+    def _median(self, table: str, key: Any) -> float | None:
+        """The median of `table`'s values for `key`, else of all its values; None if empty."""
+        if (table, key) not in self._medians:
+            seen: dict[Any, list[float]] = getattr(self, table)
+            values = seen.get(key) or [v for vs in seen.values() for v in vs]
+            self._medians[table, key] = statistics.median(values) if values else None
+        return self._medians[table, key]
 
     def _basis(self, from_history: bool, from_repeats: bool) -> str:
         runs = self.history.runs

@@ -442,15 +442,9 @@ def _call(command: list[str], what: str, timeout: float) -> str:
 
 _FACTS = """
 import json, sys
-from importlib import metadata
 import harness.case_process  # what every case imports before it measures
-names = sys.argv[1:]
-versions = {}
-for name in names:
-    try:
-        versions[name] = metadata.version(name)
-    except metadata.PackageNotFoundError:
-        versions[name] = None
+from harness.fingerprint import package_versions
+versions = package_versions(tuple(sys.argv[1:]))
 print(json.dumps({"packages": versions,
                   "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)()}))
 """
@@ -458,7 +452,11 @@ print(json.dumps({"packages": versions,
 
 def _installed(python: str, where: str) -> tuple[dict[str, str | None], bool]:
     """Package versions in the env, and whether the GIL is on once a case's imports are done."""
-    names = ["psutil", "pydantic", "numpy", "dask", "distributed", "ray"]
+    from harness import backends
+
+    # what a case imports there, and every engine a registered backend names (loky too)
+    required = [re.split(r"[<>=;\[ ]", r, maxsplit=1)[0] for r in CASE_REQUIREMENTS]
+    names = list(dict.fromkeys((*required, *backends.packages())))
     out = _call([python, "-I", "-c", _FACTS, *names], f"{where}: the case environment", 120)
     facts = json.loads(out.strip().splitlines()[-1])
     return facts["packages"], bool(facts["gil_enabled"])

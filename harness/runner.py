@@ -175,11 +175,7 @@ def _prepare(
         if interp.own:
             continue
         names = list(dict.fromkeys(c.backend for c in cases if c.python == interp.label))
-        foreign = {
-            n: backends.origin(n)
-            for n in names
-            if backends.origin(n).split(" ")[0] != backends.BUILTIN_DIST
-        }
+        foreign = {n: backends.origin(n) for n in names if not backends.is_builtin(n)}
         engines = {n: backends.get(n).packages for n in names if n not in foreign}
         interpreters.prepare(interp, engines, say)
         for name, dist in foreign.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness import backends, user_code, workloads
+from harness import backends, interpreters, user_code, workloads
 from harness.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -39,7 +38,7 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 Scalar = bool | int | float | str
 #: A Python version as a spec or --python names it: 3.12, 3.12.1, 3.13t (free-threaded).
-PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?t?$")
+PYTHON_VERSION = interpreters.VERSION
 
 
 class SpecError(InputError):

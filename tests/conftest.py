@@ -198,14 +198,9 @@ def listening(pids) -> set[tuple[str, int]]:
 
 def not_on_loopback(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     """The pairs that other hosts could reach: any address but 127.0.0.0/8 and ::1."""
-    import ipaddress
+    from harness.cluster import is_loopback
 
-    def loopback(ip: str) -> bool:
-        address = ipaddress.ip_address(ip.split("%")[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        return (mapped or address).is_loopback
-
-    return {pair for pair in pairs if not loopback(pair[0])}
+    return {pair for pair in pairs if not is_loopback(pair[0])}
 
 
 def marked(mark: str = SESSION_MARK) -> list[psutil.Process]:

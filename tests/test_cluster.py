@@ -110,12 +110,16 @@ def test_a_dask_address_that_never_answers_fails_within_the_timeout(scheme, tmp_
 
 
 def test_loopback_is_told_from_addresses_other_hosts_reach():
-    from harness.cluster import exposure_warning, is_loopback
+    from harness.cluster import address_is_loopback, exposure_warning, is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert is_loopback("127.3.4.5") and is_loopback("[::1]")
     assert not is_loopback("0.0.0.0") and not is_loopback("::")
     assert not is_loopback("192.0.2.1") and not is_loopback("no-such-host.invalid")
+    # IPv4 mapped into IPv6, as a socket listening on both families reports 127.0.0.1
+    assert is_loopback("::ffff:127.0.0.1") and not is_loopback("::ffff:192.0.2.1")
+    assert address_is_loopback("ray://127.0.0.1:10001") and address_is_loopback("[::1]:6379")
+    assert not address_is_loopback("tcp://192.0.2.1:8786") and not address_is_loopback("nope")
     warning = exposure_warning("dask", "0.0.0.0")
     assert "\n" not in warning and "pickled code" in warning
     assert "token" in exposure_warning("ray", "0.0.0.0")

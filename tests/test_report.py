@@ -17,7 +17,7 @@ import pytest
 from conftest import cli, stored_run
 from matplotlib.figure import Figure
 
-from harness import analysis, results
+from harness import advice, analysis, results
 from harness.reporting import pages as assembly
 from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
@@ -109,13 +109,13 @@ def test_the_headline_calls_no_winner_when_the_top_two_intervals_overlap(cpu_run
     rival = ranked[ranked["backend"] != best["backend"]].iloc[0]
     line = assembly.headline(data, "cpu")
     assert f"{best['backend']} with {best['workers']} workers" in line
-    overlap = assembly._speedups_overlap(best, rival)
+    overlap = advice.intervals_overlap(best, rival, "speedup_")
     assert ("no clear winner" in line) == overlap
     assert ("is fastest" in line) == (not overlap)
     moved = rival.copy()  # the rival's interval moved below the best's: no overlap
     moved["speedup_ci_high"] = best["speedup_ci_low"] * 0.9
-    assert not assembly._speedups_overlap(best, moved)
-    assert assembly._speedups_overlap(best, best)
+    assert not advice.intervals_overlap(best, moved, "speedup_")
+    assert advice.intervals_overlap(best, best, "speedup_")
 
 
 def test_two_machines_are_drawn_side_by_side(cpu_run):

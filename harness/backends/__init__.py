@@ -162,6 +162,11 @@ def origin(name: str) -> str:
     return _scan()[name].dist
 
 
+def is_builtin(name: str) -> bool:
+    """Whether the harness itself registered the backend (not a plugin package)."""
+    return _scan()[name].builtin
+
+
 def default() -> tuple[str, ...]:
     """What a spec runs on when it names no backends: those that run any workload's plain
     task. (asyncio needs a coroutine variant, so a spec opts in by naming it; so does one

@@ -92,13 +92,6 @@ class DaskBackend(ClusterNodes, Backend):
         return address
 
     def start(self) -> None:
-        try:
-            self._start()
-        except BaseException:
-            self.stop()  # a start cut short may have registered plugins on a cluster
-            raise
-
-    def _start(self) -> None:
         from distributed import Client, LocalCluster
 
         if self.remote:

@@ -77,10 +77,11 @@ class RayBackend(ClusterNodes, Backend):
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         from harness.backends._ship import bundle_dir, package_dir, user_code_dirs
+        from harness.cluster import address_is_loopback
 
         user = user_code_dirs()  # the user's own modules, for local Ray too
         if self.remote:
-            with ray_node_on_loopback(_is_loopback_address(self.options.address)):
+            with ray_node_on_loopback(address_is_loopback(self.options.address)):
                 ray.init(
                     address=self.options.address,
                     runtime_env={"py_modules": [str(package_dir()), *user]},
@@ -339,12 +340,12 @@ class RayBackend(ClusterNodes, Backend):
         import subprocess
         import threading
 
-        from harness.cluster import ClusterError
+        from harness.cluster import ClusterError, address_is_loopback
 
         use_token_auth_if_available()  # before importing Ray; inherited by the cases
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         env = dict(os.environ)
-        if _is_loopback_address(address):
+        if address_is_loopback(address):
             env[LOOPBACK_SWITCH] = "0"
         proc = subprocess.Popen(
             [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
@@ -504,14 +505,6 @@ def ray_node_on_loopback(on: bool) -> Iterator[None]:
             os.environ.pop(LOOPBACK_SWITCH, None)
         else:
             os.environ[LOOPBACK_SWITCH] = before_env
-
-
-def _is_loopback_address(address: str) -> bool:
-    """Whether a `host:port` (or `ray://host:port`) Ray address names this machine only."""
-    from harness.cluster import is_loopback
-
-    host = address.split("://", 1)[-1].rpartition(":")[0] or address
-    return is_loopback(host)
 
 
 @contextmanager

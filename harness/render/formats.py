@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.errors import InputError
@@ -81,3 +81,18 @@ def to_csv(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     for record in records:
         writer.writerow({k: "" if v is None else v for k, v in plain(record).items()})
     return buffer.getvalue()
+
+
+def encode(
+    fmt: str,
+    document: Mapping[str, Any],
+    csv_rows: Callable[[], tuple[Sequence[Mapping[str, Any]], Sequence[str]]],
+    as_markdown: Callable[[Mapping[str, Any]], str],
+) -> str:
+    """A command's document as markdown, json or csv: one dispatch for every command, so a
+    format means the same everywhere (`csv_rows` gives the records and their columns)."""
+    if fmt == "json":
+        return to_json(document)
+    if fmt == "csv":
+        return to_csv(*csv_rows())
+    return as_markdown(document)

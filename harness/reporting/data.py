@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -108,9 +109,10 @@ class ReportData:
         extra = [c for c in keys.columns if c not in frame.columns or c in ("run_id", "case_id")]
         return self._with_case(frame.merge(keys[extra], on=["run_id", "case_id"], how="inner"))
 
-    @property
+    @cached_property
     def machines(self) -> list[str]:
-        """Machines (and interpreters, when several), in run order then Python version."""
+        """Machines (and interpreters, when several), in run order then Python version; read
+        by every panel's title, so worked out once (the data do not change after loading)."""
         if len(self.pythons) <= 1 or self.df.empty:
             return list(dict.fromkeys(self.labels[r] for r in sorted(self.labels)))
         pairs = self.df[["run_id", "python", "machine"]].drop_duplicates()

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import fingerprint
+from harness import advice, fingerprint
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
@@ -132,7 +132,7 @@ def headline(data: ReportData, scenario: str, machine: str | None = None) -> str
     ranked = scaled.sort_values("speedup", ascending=False)
     best = ranked.iloc[0]
     rival = ranked[ranked["backend"] != best["backend"]].head(1)
-    tie = not rival.empty and _speedups_overlap(best, rival.iloc[0])
+    tie = not rival.empty and advice.intervals_overlap(best, rival.iloc[0], "speedup_")
     claim = "has the highest median speedup" if tie else "is fastest"
     text = (
         f"{where}: {best['backend']} with {best['workers']} workers {claim}, "
@@ -285,15 +285,6 @@ def _interval_cell(r: dict) -> str:
         f"{fmt_seconds(r['ci_low'])} - {fmt_seconds(r['ci_high'])} "
         f"({level}{', ' + scope if scope else ''})"
     )
-
-
-def _speedups_overlap(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two cases' speedup intervals overlap (False when either has none)."""
-    bounds = [a.get("speedup_ci_low"), a.get("speedup_ci_high"),
-              b.get("speedup_ci_low"), b.get("speedup_ci_high")]  # fmt: skip
-    if any(v is None or pd.isna(v) for v in bounds):
-        return False
-    return bool(max(bounds[0], bounds[2]) <= min(bounds[1], bounds[3]))
 
 
 def _speedup_interval(r) -> str:

@@ -7,6 +7,8 @@ One function per output format, each taking the assembled pages; the page assemb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib as mpl
@@ -17,27 +19,31 @@ from harness.reporting.pages import Page
 from harness.reporting.sheets import sheets
 
 
-def _atomic(path: Path) -> Path:
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A file to write beside `path` that replaces it only once the block ends well: a
+    report cut short never leaves half a file under the report's name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_pdf(pages: list[Page], path: Path, paper: str = "a4") -> int:
     """One PDF, every sheet the paper's size (never cropped to its content); returns the
     number of sheets."""
-    tmp = _atomic(path)
     drawn = sheets(pages, paper)
-    try:
-        with (
-            mpl.rc_context({"savefig.bbox": "standard"}),  # the whole sheet, not its content
-            PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf,
-        ):
-            for _, fig in drawn:
-                pdf.savefig(fig)
-                plt.close(fig)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        _replacing(path) as tmp,
+        mpl.rc_context({"savefig.bbox": "standard"}),  # the whole sheet, not its content
+        PdfPages(tmp, metadata={"Title": "harness report", "Creator": "harness"}) as pdf,
+    ):
+        for _, fig in drawn:
+            pdf.savefig(fig)
+            plt.close(fig)
     return len(drawn)
 
 
@@ -56,10 +62,6 @@ def write_html(pages: list[Page], path: Path) -> int:
     """One self-contained HTML file; returns the number of pages it holds."""
     from harness.reporting import html
 
-    tmp = _atomic(path)
-    try:
+    with _replacing(path) as tmp:
         tmp.write_text(html.document(pages), encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return len(pages)
