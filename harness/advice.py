@@ -13,7 +13,9 @@ Every function returns a frame; `harness.render` turns frames into text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,15 +40,41 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Inside `same_frames()`: ok-case tables by the frame they were made from. The frame is
+#: kept with its table, so its id cannot be reused by another frame while the cache lives.
+_TABLES: ContextVar[dict[int, tuple[pd.DataFrame, pd.DataFrame]] | None] = ContextVar(
+    "ok_case_tables", default=None
+)
+
+
+@contextlib.contextmanager
+def same_frames() -> Iterator[None]:
+    """While it lasts, `ok_cases` of the same frame object is worked out once.
+
+    Claims ask a scenario's frame for its case table once per claim (six times for a
+    cpu run); the frames are not changed in between, so one table serves them all.
+    """
+    token = _TABLES.set({})
+    try:
+        yield
+    finally:
+        _TABLES.reset(token)
+
+
 def ok_cases(df: pd.DataFrame, scenario: str | None = None) -> pd.DataFrame:
     """The case table of the ok cases (of one scenario), labelled, one column per parameter."""
     if scenario is not None:
         df = df[df["scenario"] == scenario]
     if df.empty:
         return pd.DataFrame()
+    cache = _TABLES.get()
+    if cache is not None and id(df) in cache:
+        return cache[id(df)][1].copy()
     table = analysis.case_table(df)
-    table = results.with_params(table[table["status"] == "ok"])
-    return labelled(table).reset_index(drop=True)
+    table = labelled(results.with_params(table[table["status"] == "ok"])).reset_index(drop=True)
+    if cache is not None:
+        cache[id(df)] = (df, table.copy())
+    return table
 
 
 def crossover(

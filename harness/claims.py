@@ -77,13 +77,19 @@ def claims_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _claims_rows(df: pd.DataFrame, python: str) -> pd.DataFrame:
+    with advice.same_frames():  # each scenario's case table is made once for all its claims
+        return _rows_of_claims(df, python)
+
+
+def _rows_of_claims(df: pd.DataFrame, python: str) -> pd.DataFrame:
     rows = []
+    scenarios = {name: part for name, part in df.groupby("scenario", observed=True)}
     for claim in CLAIMS:
         found: Finding | None = None
         source = claim.scenario.replace("|", " or ") or "-"
         if claim.measure is not None:
-            present = [n for n in claim.scenario.split("|") if (df["scenario"] == n).any()]
-            found = claim.measure(df[df["scenario"] == present[0]]) if present else None
+            present = [n for n in claim.scenario.split("|") if n in scenarios]
+            found = claim.measure(scenarios[present[0]]) if present else None
             if found is not None:  # name the scenario that answered, not every candidate
                 source = present[0]
         if found is None:
