@@ -38,6 +38,7 @@ import psutil
 from pydantic import ValidationInfo, field_validator
 
 from harness import user_code
+from harness.backends._pools import PoolOfProcesses
 from harness.backends.base import (
     Backend,
     BackendOptions,
@@ -45,7 +46,6 @@ from harness.backends.base import (
     LocalCounter,
     SharedCounter,
     WorkerCrashed,
-    chunksize_for,
     executor_batch,
 )
 from harness.protocol import BackendDescription
@@ -142,7 +142,7 @@ class ExecutorOptions(BackendOptions):
         return json.loads(self.kwargs) if self.kwargs else {}
 
 
-class ExecutorBackend(Backend):
+class ExecutorBackend(PoolOfProcesses, Backend):
     """A pool behind the Executor interface; subclasses change only how it is built."""
 
     name = "executor"
@@ -156,7 +156,6 @@ class ExecutorBackend(Backend):
 
     _pool: Executor | None = None
     _ready_dir: str | None = None
-    _manager: Any = None
 
     def make_executor(self) -> Executor:
         """The executor with `workers` workers, not yet started."""
@@ -186,11 +185,6 @@ class ExecutorBackend(Backend):
         me = os.getpid()
         self._pids = sorted({pid for pid, _ in self._workers if pid != me})
 
-    def _chunksize(self, n_tasks: int) -> int:
-        if self.options.batching == "per_task":
-            return 1
-        return self.options.chunksize or chunksize_for(n_tasks, self.workers)
-
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         assert self._pool is not None, "start() first"
         with _crashes_named():
@@ -210,9 +204,7 @@ class ExecutorBackend(Backend):
         if self._pool is not None:
             self.shutdown(self._pool)
             self._pool = None
-        if self._manager is not None:
-            self._manager.shutdown()
-            self._manager = None
+        self._stop_manager()
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", []))
@@ -231,10 +223,7 @@ class ExecutorBackend(Backend):
     def counter(self, locked: bool) -> SharedCounter:
         if not self.worker_pids():  # threads of this process
             return LocalCounter(locked)
-        from harness.backends.processes import ManagerCounter
-
-        manager = self._shared()
-        return ManagerCounter(manager.Value("q", 0), manager.Lock() if locked else None)
+        return self._manager_counter(locked)
 
     def queue(self) -> Any:
         if not self.worker_pids():
@@ -242,14 +231,6 @@ class ExecutorBackend(Backend):
 
             return queue.Queue()
         return self._shared().Queue()
-
-    def _shared(self) -> Any:
-        """A multiprocessing Manager, started on first use: its proxies travel with tasks."""
-        if self._manager is None:
-            import multiprocessing
-
-            self._manager = multiprocessing.get_context("spawn").Manager()
-        return self._manager
 
     def describe(self) -> BackendDescription:
         details: dict[str, Any] = {"executor": self.options.executor}

@@ -9,14 +9,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
-from harness.backends.base import (
-    Backend,
-    BackendOptions,
-    Batch,
-    SharedCounter,
-    WorkerCrashed,
-    chunksize_for,
-)
+from harness.backends._pools import PoolOfProcesses
+from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
 from harness.protocol import BackendDescription
 from harness.tasks import install_ready_barrier, ready_probe
 
@@ -27,7 +21,7 @@ class ProcessesOptions(BackendOptions):
     chunksize: int = 0
 
 
-class ProcessesBackend(Backend):
+class ProcessesBackend(PoolOfProcesses, Backend):
     name = "processes"
     strategy = "ProcessPoolExecutor.map with chunking"
     options_model = ProcessesOptions
@@ -75,11 +69,6 @@ class ProcessesBackend(Backend):
         except BrokenProcessPool as exc:
             raise WorkerCrashed(f"a worker process died: {exc}") from exc
 
-    def _chunksize(self, n_tasks: int) -> int:
-        if self.options.batching == "per_task":
-            return 1
-        return self.options.chunksize or chunksize_for(n_tasks, self.workers)
-
     def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
         assert self._pool is not None, "start() first"
         try:
@@ -91,22 +80,13 @@ class ProcessesBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._manager is not None:
-            self._manager.shutdown()
-            self._manager = None
+        self._stop_manager()
 
-    _manager: Any = None
-
-    def _shared(self) -> Any:
-        """A multiprocessing Manager, started on first use: a pool's tasks cannot inherit a
-        `Value` or `Queue` (they are pickled), but manager proxies travel with the task."""
-        if self._manager is None:
-            self._manager = multiprocessing.get_context(self.options.start_method).Manager()
-        return self._manager
+    def manager_start_method(self) -> str:
+        return self.options.start_method
 
     def counter(self, locked: bool) -> SharedCounter:
-        manager = self._shared()
-        return ManagerCounter(manager.Value("q", 0), manager.Lock() if locked else None)
+        return self._manager_counter(locked)
 
     def queue(self) -> Any:
         return self._shared().Queue()
@@ -119,20 +99,3 @@ class ProcessesBackend(Backend):
             self.strategy, details={"start_method": self.options.start_method}
         )
 
-
-class ManagerCounter(SharedCounter):
-    """A Manager `Value`: unlocked, `get` then `set` are two round trips another process can
-    slip between; locked, both happen under a Manager `Lock`."""
-
-    def __init__(self, value: Any, lock: Any) -> None:
-        self._value, self._lock = value, lock
-
-    def increment(self) -> None:
-        if self._lock is None:
-            self._value.value = self._value.value + 1
-        else:
-            with self._lock:
-                self._value.value = self._value.value + 1
-
-    def value(self) -> int:
-        return int(self._value.value)

@@ -1,0 +1,64 @@
+"""What the process-pool backends (processes, loky, any Executor) share: Pool.map's chunking
+and a multiprocessing Manager for the state their tasks share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.backends.base import BackendOptions, SharedCounter, chunksize_for
+
+
+class PoolOfProcesses:
+    """Mixin for a Backend whose workers are processes on this host.
+
+    A pool's tasks cannot inherit a `Value` or `Queue` (they are pickled), but Manager
+    proxies travel with the task; the Manager starts on first use, so cases that share
+    nothing never pay for its process.
+    """
+
+    workers: int
+    options: BackendOptions
+    _manager: Any = None
+
+    def manager_start_method(self) -> str:
+        """How the Manager's process is started; spawn unless the backend says otherwise."""
+        return "spawn"
+
+    def _chunksize(self, n_tasks: int) -> int:
+        if self.options.batching == "per_task":
+            return 1
+        return getattr(self.options, "chunksize", 0) or chunksize_for(n_tasks, self.workers)
+
+    def _shared(self) -> Any:
+        if self._manager is None:
+            import multiprocessing
+
+            self._manager = multiprocessing.get_context(self.manager_start_method()).Manager()
+        return self._manager
+
+    def _manager_counter(self, locked: bool) -> SharedCounter:
+        manager = self._shared()
+        return ManagerCounter(manager.Value("q", 0), manager.Lock() if locked else None)
+
+    def _stop_manager(self) -> None:
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = None
+
+
+class ManagerCounter(SharedCounter):
+    """A Manager `Value`: unlocked, `get` then `set` are two round trips another process can
+    slip between; locked, both happen under a Manager `Lock`."""
+
+    def __init__(self, value: Any, lock: Any) -> None:
+        self._value, self._lock = value, lock
+
+    def increment(self) -> None:
+        if self._lock is None:
+            self._value.value = self._value.value + 1
+        else:
+            with self._lock:
+                self._value.value = self._value.value + 1
+
+    def value(self) -> int:
+        return int(self._value.value)
