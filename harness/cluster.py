@@ -38,7 +38,7 @@ from typing import Any
 
 import psutil
 
-from harness import backends
+from harness import backends, private
 from harness.errors import InputError
 from harness.measure.proctree import terminate
 from harness.spec import Case
@@ -147,8 +147,14 @@ def state_path(path: str | os.PathLike[str] | None = None) -> Path:
         return Path(path)
     if os.environ.get(STATE_ENV):
         return Path(os.environ[STATE_ENV])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "harness" / "cluster.json"
+    folder = private.cache_dir()
+    if folder is None:
+        raise ClusterError(
+            f"{private.user_cache() / 'harness'}: not a folder only this user can write to, so "
+            f"a cluster state kept there could name other processes; pass --state or set "
+            f"${STATE_ENV}"
+        )
+    return folder / "cluster.json"
 
 
 def free_port(host: str) -> int:

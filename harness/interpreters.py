@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import private
 from harness.errors import InputError
 
 #: What a case process imports besides the harness and the standard library.
@@ -221,15 +222,20 @@ def resolve(names: list[str], where: str = "--python") -> list[Interpreter]:
 
 
 def cache_root() -> Path:
-    """`$HARNESS_ENV_CACHE`, else `<user cache>/harness/envs`; made mode 700."""
+    """`$HARNESS_ENV_CACHE`, else `<user cache>/harness/envs`; made mode 700, and refused
+    when another user could write to it: its environments run every case."""
     configured = os.environ.get(ENV_VAR)
     if configured:
-        root = Path(configured)
+        root, where = private.made_private(Path(configured)), f"${ENV_VAR} ({configured})"
     else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        root = cache / "harness" / "envs"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    root.chmod(0o700)
+        harness_cache = private.cache_dir()
+        root = private.made_private(harness_cache / "envs") if harness_cache else None
+        where = str(private.user_cache() / "harness" / "envs")
+    if root is None:
+        raise InterpreterError(
+            f"{where}: not a folder only this user can write to, so environments kept there "
+            f"cannot be trusted; set ${ENV_VAR} to one that is"
+        )
     return root
 
 
@@ -313,7 +319,7 @@ def _ensure_base(interp: Interpreter, env: Path, say: Say) -> dict[str, Any]:
         state is not None
         and state.get("key") == env_key(interp)
         and state.get("requirements") == list(CASE_REQUIREMENTS)
-        and _private(env)
+        and private.is_private(env)
         and python.exists()
     ):
         return state
@@ -328,12 +334,6 @@ def _ensure_base(interp: Interpreter, env: Path, say: Say) -> dict[str, Any]:
     state = {"key": env_key(interp), "requirements": list(CASE_REQUIREMENTS), "installed": []}
     _write_state(env, state)
     return state
-
-
-def _private(env: Path) -> bool:
-    from harness.backends._ship import is_private
-
-    return is_private(env)
 
 
 def _site_packages(python: str) -> Path:

@@ -121,3 +121,39 @@ def test_user_code_lives_in_the_private_folder_and_is_verified(cache, tmp_path, 
     assert zipfile.ZipFile(zipped).namelist() == ["usermod.py"], "planted zip was reused"
     (again,) = map(Path, _ship.user_code_dirs())
     assert (again / "__init__.py").read_text() == "VALUE = 1\n", "planted module was reused"
+
+
+@pytest.mark.parametrize("how", ["others can write", "a symlink"])
+def test_a_cache_folder_others_could_write_is_used_for_nothing(tmp_path, monkeypatch, how):
+    """Bundles, interpreter environments and the cluster state share one rule: a folder
+    another user could put files in is never used (bundles go to a fresh private folder,
+    the others are refused with a line naming the folder and the way out)."""
+    from harness import cluster, interpreters, private
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(interpreters.ENV_VAR, raising=False)
+    monkeypatch.delenv(cluster.STATE_ENV, raising=False)
+    _ship._fallback_dir.cache_clear()
+    folder = tmp_path / "cache" / "harness"
+    if how == "a symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        folder.parent.mkdir()
+        folder.symlink_to(tmp_path / "elsewhere")
+    else:
+        folder.mkdir(parents=True)
+        folder.chmod(0o777)
+    assert private.cache_dir("bundles") is None
+
+    bundles = _ship.bundle_dir()
+    assert folder not in bundles.parents and private.is_private(bundles)
+    with pytest.raises(interpreters.InterpreterError, match=f"{folder}/envs: not a folder"):
+        interpreters.cache_root()
+    with pytest.raises(cluster.ClusterError, match=f"{folder}: not a folder .* --state"):
+        cluster.state_path()
+    if how == "a symlink":
+        assert not list((tmp_path / "elsewhere").iterdir()), "something was written through it"
+
+    # a folder of the user's choosing that is private is taken
+    monkeypatch.setenv(interpreters.ENV_VAR, str(tmp_path / "envs"))
+    assert interpreters.cache_root() == tmp_path / "envs"
+    assert stat.S_IMODE((tmp_path / "envs").stat().st_mode) == 0o700

@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 
 import harness
+from harness import private
 
 #: Fixed timestamp for every zip entry: equal code gives equal bytes.
 _EPOCH = (2020, 1, 1, 0, 0, 0)
@@ -64,42 +65,12 @@ def _package_bytes() -> bytes:
 def bundle_dir() -> Path:
     """This user's folder for code bundles: `<cache>/harness/bundles`, mode 700, if it is
     safe to use (ours, a real folder, writable by us only); else a fresh private temp folder."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = cache / "harness" / "bundles"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if is_private(folder):
-            folder.chmod(0o700)  # an older folder of ours may have been made 755
-            return folder
-    except OSError:
-        pass
-    return _fallback_dir()
+    return private.cache_dir("bundles") or _fallback_dir()
 
 
 @cache
 def _fallback_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="harness-bundles-"))  # mkdtemp: mode 700, ours
-
-
-def is_private(folder: Path) -> bool:
-    """Whether only this user can put files in `folder`: a real folder (no symlink) that we
-    own, which neither group nor others can write to, inside a parent others cannot
-    rename it out of (owned by us or root, or sticky)."""
-    try:
-        st = folder.lstat()
-        parent = folder.parent.lstat()
-    except OSError:
-        return False
-    ours = st.st_uid == os.getuid()
-    parent_safe = parent.st_uid in (0, os.getuid()) and (
-        not parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or parent.st_mode & stat.S_ISVTX
-    )
-    return (
-        stat.S_ISDIR(st.st_mode)
-        and ours
-        and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        and bool(parent_safe)
-    )
 
 
 def private_file(name: str, data: bytes) -> Path:
@@ -118,7 +89,7 @@ def private_file(name: str, data: bytes) -> Path:
         if sub == root or root not in sub.parents:
             continue
         sub.mkdir(mode=0o700, exist_ok=True)
-        if not is_private(sub):
+        if not private.is_private(sub):
             raise PermissionError(f"{sub} is not private to this user: not using it")
     name = target.name
     try:
