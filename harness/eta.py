@@ -220,8 +220,8 @@ class Eta:
         case = self.plan[cur.index]
         self.task_s.setdefault(_key(case), []).append(wall_s / max(case.tasks, 1))
 
-    def case_done(self, index: int, ok: bool = True) -> float:
-        """Seconds the case took; a finished case with repeats teaches the fixed cost."""
+    def case_done(self, index: int, ok: bool = True) -> None:
+        """A finished case with repeats teaches the fixed cost (its time outside batches)."""
         now = self.clock()
         cur = self.current
         took = now - cur.started if cur is not None and cur.index == index else 0.0
@@ -232,7 +232,6 @@ class Eta:
         self.done = index + 1
         self.current = None
         self._medians.clear()
-        return took
 
     # --- the estimate ---------------------------------------------------------------------
 

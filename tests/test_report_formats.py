@@ -22,7 +22,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text as TextArtist
 
-from harness import results
+from harness import reporting, results
 from harness.reporting import html, sheets, textfit
 from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
@@ -111,7 +111,7 @@ def test_no_text_runs_off_a_sheet(paper, runs):
     # and a sweep on the narrower paper
     pages = full_report(_data(*runs))
     for name, fig in sheets.sheets(pages, paper):
-        assert tuple(fig.get_size_inches()) == pytest.approx(sheets.PAPERS[paper])
+        assert tuple(fig.get_size_inches()) == pytest.approx(reporting.PAPER_SIZES[paper])
         assert _outside(fig) == [], name
         plt.close(fig)
 

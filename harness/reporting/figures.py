@@ -26,15 +26,13 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.measure.stats import level_text, median_interval
 from harness.render.units import fmt_bytes, fmt_seconds
-from harness.reporting import textfit
+from harness.reporting import PAPER_SIZES, textfit
 from harness.reporting.data import ReportData, params_label
 from harness.reporting.style import PHASE_COLORS, machine_styles, order, palette
 
-A4_LANDSCAPE = (11.69, 8.27)
-#: Paper sizes (landscape, inches): figures are drawn on A4 and set to the paper chosen.
-PAPERS = {"a4": A4_LANDSCAPE, "letter": (11.0, 8.5)}
+A4_LANDSCAPE = PAPER_SIZES["a4"]
 #: The narrowest paper's width: text placed by hand is wrapped to fit on every paper.
-_TEXT_WIDTH = min(w for w, _ in PAPERS.values()) - 0.3
+_TEXT_WIDTH = min(w for w, _ in PAPER_SIZES.values()) - 0.3
 MAX_PANELS = 6  # per page: more would print too small to read
 LOG_SPREAD = 30  # use a log axis when the largest value is this many times the smallest
 MiB = 2**20

@@ -12,8 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from harness.reporting import textfit
-from harness.reporting.figures import PAPERS
+from harness.reporting import PAPER_SIZES, textfit
 from harness.reporting.pages import Page, Table, Text
 
 MARGIN = 0.45  # inches, each side
@@ -28,7 +27,7 @@ NOTE_COLOR = "#444444"
 def sheets(pages: list[Page], paper: str = "a4") -> list[tuple[str, Figure]]:
     """Every page as (name, figure) on paper of the size named; a page that needs several
     sheets gives names `name-1`, `name-2`, ..."""
-    size = PAPERS[paper]
+    size = PAPER_SIZES[paper]
     out: list[tuple[str, Figure]] = []
     for page in pages:
         if isinstance(page.content, Table):
