@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import private
+from harness.backends import _ship
 from harness.errors import InputError
 
 #: What a case process imports besides the harness and the standard library.
@@ -247,25 +248,11 @@ def env_key(interp: Interpreter) -> str:
 
 def code_hash() -> str:
     """Hash of the harness package the driver runs: its copy in an env must equal it."""
-    root = _package_dir()
+    root = _ship.package_dir()
     digest = hashlib.sha256()
-    for path in _code_files(root):
+    for path in _ship.source_files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _package_dir() -> Path:
-    import harness
-
-    return Path(harness.__file__).resolve().parent
-
-
-def _code_files(root: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-    )
 
 
 Say = Callable[[str], None]
@@ -353,8 +340,8 @@ def _ensure_code(env: Path, python: str, state: dict[str, Any]) -> None:
     if state.get("code") == digest and target.is_dir():
         return
     shutil.rmtree(target, ignore_errors=True)
-    source = _package_dir()
-    for path in _code_files(source):
+    source = _ship.package_dir()
+    for path in _ship.source_files(source):
         dest = target / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)

@@ -8,6 +8,11 @@ from typing import Any
 from harness.backends.base import BackendOptions, SharedCounter, chunksize_for
 
 
+class PoolOptions(BackendOptions):
+    #: Tasks per message to a worker; 0 picks Pool.map's heuristic (about 4 chunks a worker).
+    chunksize: int = 0
+
+
 class PoolOfProcesses:
     """Mixin for a Backend whose workers are processes on this host.
 
@@ -17,7 +22,7 @@ class PoolOfProcesses:
     """
 
     workers: int
-    options: BackendOptions
+    options: PoolOptions
     _manager: Any = None
 
     def manager_start_method(self) -> str:
@@ -27,7 +32,7 @@ class PoolOfProcesses:
     def _chunksize(self, n_tasks: int) -> int:
         if self.options.batching == "per_task":
             return 1
-        return getattr(self.options, "chunksize", 0) or chunksize_for(n_tasks, self.workers)
+        return self.options.chunksize or chunksize_for(n_tasks, self.workers)
 
     def _shared(self) -> Any:
         if self._manager is None:

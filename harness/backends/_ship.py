@@ -34,7 +34,8 @@ def package_dir() -> Path:
     return Path(harness.__file__).resolve().parent
 
 
-def _source_files(root: Path) -> list[Path]:
+def source_files(root: Path) -> list[Path]:
+    """The files of a package folder that are code and data, not bytecode caches."""
     return sorted(
         p
         for p in root.rglob("*")
@@ -55,7 +56,7 @@ def _package_bytes() -> bytes:
     root = package_dir()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in _source_files(root):
+        for path in source_files(root):
             info = zipfile.ZipInfo(str(Path(root.name) / path.relative_to(root)), _EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes())
@@ -128,7 +129,7 @@ def user_code_zip() -> Path | None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for unit in _user_units:
-            files = _source_files(unit) if unit.is_dir() else [unit]
+            files = source_files(unit) if unit.is_dir() else [unit]
             for path in files:
                 arc = Path(unit.name) / path.relative_to(unit) if unit.is_dir() else unit.name
                 zf.writestr(zipfile.ZipInfo(str(arc), _EPOCH), path.read_bytes())

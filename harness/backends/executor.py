@@ -38,10 +38,9 @@ import psutil
 from pydantic import ValidationInfo, field_validator
 
 from harness import user_code
-from harness.backends._pools import PoolOfProcesses
+from harness.backends._pools import PoolOfProcesses, PoolOptions
 from harness.backends.base import (
     Backend,
-    BackendOptions,
     Batch,
     LocalCounter,
     SharedCounter,
@@ -112,13 +111,11 @@ def executor_class(path: str, imports: Iterable[str] | None) -> type[Executor]:
     return cls
 
 
-class ExecutorOptions(BackendOptions):
+class ExecutorOptions(PoolOptions):
     #: "module:Class" of a concurrent.futures.Executor; built with max_workers=workers.
     executor: str = DEFAULT_EXECUTOR
     #: More constructor arguments, as a JSON object (TOML options hold no tables).
     kwargs: str = ""
-    #: Tasks per message to a worker; 0 picks Pool.map's heuristic (about 4 chunks a worker).
-    chunksize: int = 0
 
     @field_validator("executor")
     @classmethod

@@ -15,14 +15,13 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from importlib import metadata
 
-from harness.backends.base import BackendOptions
+from harness.backends._pools import PoolOptions
 from harness.backends.executor import ExecutorBackend
 from harness.protocol import BackendDescription
 
 
-class LokyOptions(BackendOptions):
-    #: Tasks per message to a worker; 0 picks Pool.map's heuristic (about 4 chunks a worker).
-    chunksize: int = 0
+class LokyOptions(PoolOptions):
+    """The chunk size only: the executor is loky's own."""
 
 
 class LokyBackend(ExecutorBackend):

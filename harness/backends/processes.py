@@ -9,16 +9,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
-from harness.backends._pools import PoolOfProcesses
-from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.backends._pools import PoolOfProcesses, PoolOptions
+from harness.backends.base import Backend, Batch, SharedCounter, WorkerCrashed
 from harness.protocol import BackendDescription
 from harness.tasks import install_ready_barrier, ready_probe
 
 
-class ProcessesOptions(BackendOptions):
+class ProcessesOptions(PoolOptions):
     start_method: Literal["fork", "spawn", "forkserver"] = "spawn"
-    #: Tasks per message to a worker; 0 picks Pool.map's heuristic (about 4 chunks a worker).
-    chunksize: int = 0
 
 
 class ProcessesBackend(PoolOfProcesses, Backend):
