@@ -7,12 +7,22 @@ wherever it is printed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from harness import backends
-from harness.measure.stats import ratio_interval, summarize
+from harness.measure.stats import (
+    MIN_PROCESSES,
+    UNSTABLE_CV,
+    Interval,
+    median_interval,
+    process_interval,
+    process_ratio_interval,
+    ratio_interval,
+    summarize,
+)
 
 CASE_KEYS = [
     "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
@@ -29,28 +39,87 @@ def case_status(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _scope(rounds: int) -> str:
-    return "1 process" if rounds <= 1 else f"{rounds} rounds pooled"
+#: What an interval from the repeats of a single process covers: that process alone.
+ONE_PROCESS = "within 1 process"
+
+
+def processes_scope(processes: int) -> str:
+    """What an interval covers: 'within 1 process', or '3 processes' (fresh, independent)."""
+    return ONE_PROCESS if processes <= 1 else f"{processes} processes"
+
+
+def process_values(group: pd.DataFrame) -> np.ndarray:
+    """One value per case process (round): the median of its repeats' finite values."""
+    finite = group[np.isfinite(group["value"].astype(float))]
+    if "round" not in finite:
+        return finite["value"].to_numpy(float)[:1] if len(finite) else np.array([])
+    return finite.groupby("round", observed=True)["value"].median().to_numpy(float)
+
+
+@dataclass(frozen=True)
+class Typical:
+    """A case's typical value and its interval, from what varies independently."""
+
+    median: float
+    ci: Interval
+    processes: int
+
+    @property
+    def scope(self) -> str:
+        return processes_scope(self.processes)
+
+
+def typical(group: pd.DataFrame) -> Typical:
+    """The median and its interval, with the process as the sampling unit.
+
+    Several processes: the median of their per-process medians, and the t interval of the
+    typical process on a log scale (`stats.process_interval`). One process: the median of
+    its repeats and their order-statistic interval, which covers that process alone
+    (`processes` says so, and nothing is called from it).
+    """
+    per_process = process_values(group)
+    if len(per_process) >= MIN_PROCESSES:
+        return Typical(float(np.median(per_process)), process_interval(per_process),
+                       len(per_process))  # fmt: skip
+    values = group["value"].to_numpy(float)
+    values = values[np.isfinite(values)]
+    median = float(np.median(values)) if len(values) else float("nan")
+    return Typical(median, median_interval(values), len(per_process))
 
 
 def round_cv(group: pd.DataFrame) -> float:
     """CV of the per-round medians: the spread between processes, NaN with one round."""
-    medians = group.groupby("round", observed=True)["value"].median()
+    medians = process_values(group)
     if len(medians) < 2 or not medians.mean():
         return float("nan")
     return float(medians.std(ddof=1) / abs(medians.mean()))
 
 
-def rounds_differ(round_spread: float, cv: float, per_round: float) -> bool:
-    """Whether round medians spread more than repeats inside a round can explain.
+#: False-alarm rate of the "processes differ" note (one-way ANOVA across processes).
+DIFFER_ALPHA = 0.01
 
-    Medians of r independent repeats spread about 1.25 cv / sqrt(r); more than twice that
-    (and above 1%) means the processes differ, and an interval that pools their repeats as
-    if independent is too narrow.
+
+def rounds_differ(group: pd.DataFrame) -> bool:
+    """Whether the processes differ more than their repeats inside each can explain.
+
+    One-way analysis of variance of the log values with the process as the factor: the
+    spread between process means set against the spread of repeats within their own
+    process (not the pooled spread, which already holds the difference between processes).
+    Called at p < DIFFER_ALPHA, and only for a spread between processes above 1%.
     """
-    if not (np.isfinite(round_spread) and np.isfinite(cv)) or per_round < 1:
+    if "round" not in group:
         return False
-    return bool(round_spread > 0.01 and round_spread * np.sqrt(per_round) > 2.5 * cv)
+    values = group[np.isfinite(group["value"].astype(float)) & (group["value"] > 0)]
+    samples = [np.log(g.to_numpy(float)) for _, g in values.groupby("round")["value"]]
+    samples = [x for x in samples if len(x)]
+    if len(samples) < 2 or sum(len(x) for x in samples) - len(samples) < 2:
+        return False
+    if all(np.ptp(x) == 0 for x in samples):  # no spread within: any difference is one
+        return bool(np.ptp([x[0] for x in samples]) > 0.01)
+    from scipy.stats import f_oneway
+
+    p = float(f_oneway(*samples).pvalue)
+    return bool(p < DIFFER_ALPHA and round_cv(group) > 0.01)
 
 
 SUMMARY_COLUMNS = [
@@ -60,38 +129,42 @@ SUMMARY_COLUMNS = [
 
 
 def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per case, repeats of every round pooled: n, median, its interval with the interval's
-    real level (`ci_level`), what the interval covers (`ci_scope`: one process or several
-    rounds), mean, stdev, CV, the CV between round medians, and the unstable flag."""
+    """Per case: n (values), rounds (processes), the median with its interval from the
+    processes (`typical`), the interval's real level (`ci_level`) and what it covers
+    (`ci_scope`), mean, stdev and CV of every value, the CV between process medians, and
+    the unstable flag (either CV above `UNSTABLE_CV`)."""
     columns = [*CASE_KEYS, "status", "metric", *SUMMARY_COLUMNS]
     rows = []
     sub = df[df["metric"] == metric]
     for keys, group in sub.groupby(CASE_KEYS + ["status"], dropna=False, observed=True):
         s = summarize(group["value"].to_numpy())
+        found = typical(group)
         rounds = int(group["round"].nunique()) if "round" in group else 1
         spread = round_cv(group) if "round" in group else float("nan")
-        note = s.ci_note
-        if rounds_differ(spread, s.cv, s.n / rounds):
+        note = found.ci.note
+        if rounds_differ(group):
             note = (note + "; " if note else "") + (
-                f"rounds differ (round CV {spread:.1%}): the pooled interval is too narrow"
+                f"processes differ (CV between them {spread:.1%}): one process's repeats "
+                "understate the spread"
             )
+        unstable = s.unstable or bool(np.isfinite(spread) and spread > UNSTABLE_CV)
         rows.append(
             {
                 **dict(zip(CASE_KEYS + ["status"], keys, strict=True)),
                 "metric": metric,
                 "n": s.n,
                 "rounds": rounds,
-                "median": s.median,
-                "ci_low": s.ci_low,
-                "ci_high": s.ci_high,
-                "ci_level": s.ci_level,
-                "ci_scope": _scope(rounds),
+                "median": found.median,
+                "ci_low": found.ci.low,
+                "ci_high": found.ci.high,
+                "ci_level": found.ci.level,
+                "ci_scope": found.scope,
                 "ci_note": note,
                 "mean": s.mean,
                 "stdev": s.stdev,
                 "cv": s.cv,
                 "round_cv": spread,
-                "unstable": s.unstable,
+                "unstable": unstable,
             }
         )
     return pd.DataFrame(rows, columns=columns)
@@ -104,6 +177,11 @@ MEDIAN_METRICS = [
     "batch_completion_p99_s", "peak_uss_bytes", "peak_pss_bytes", "worker_pss_bytes",
     "worker_uss_bytes", "fixed_uss_bytes", "peak_rss_bytes", "bytes_per_s",
 ]  # fmt: skip
+
+
+#: Memory added over the baseline: at least 0 (see the catalogue's peak_uss_bytes).
+ADDED_MEMORY = ["peak_uss_bytes", "peak_pss_bytes", "fixed_uss_bytes", "worker_uss_bytes",
+                "worker_pss_bytes"]  # fmt: skip
 
 
 def case_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,6 +201,9 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
         .reindex(columns=MEDIAN_METRICS)
     )
     medians.columns.name = None
+    # Runs stored before 0.4 may hold added memory below 0 (USS after fork): never shown.
+    added = [m for m in ADDED_MEMORY if m in medians]
+    medians[added] = medians[added].clip(lower=0)
     wide = wide.merge(medians, left_on=CASE_KEYS, right_index=True, how="left")
     wide = add_scaling(wide, df)
     return wide.sort_values(
@@ -134,20 +215,36 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
 BASELINE_KEYS = ["run_id", "scenario", "params", "python"]
 SUPERLINEAR = "superlinear"
 ABOVE_ONE = "above 1: noise or an effect to explain"
+#: Efficiency above 1 from a single process a side: nothing can be called from it.
+ABOVE_ONE_IN_ONE_PROCESS = "above 1 within one process: run --rounds 3 to call it"
 SCALING_COLUMNS = [
     "sequential_wall_s", "speedup", "speedup_ci_low", "speedup_ci_high", "speedup_ci_level",
-    "efficiency", "efficiency_ci_low", "efficiency_ci_high", "efficiency_note",
+    "speedup_ci_scope", "efficiency", "efficiency_ci_low", "efficiency_ci_high",
+    "efficiency_note",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Walls:
+    """A case's wall times: every repeat, and one median per process."""
+
+    repeats: np.ndarray
+    processes: np.ndarray
 
 
 def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """speedup = sequential median wall / this median wall, same run, scenario, parameters
-    and interpreter, with an interval that carries both cases' variation
-    (`stats.ratio_interval`) and its level; efficiency = speedup / workers, marked when
-    above 1 rather than shown as fact."""
+    and interpreter; efficiency = speedup / workers.
+
+    The interval carries both cases' variation. With several processes a side it is
+    Welch's, from the per-process medians (`stats.process_ratio_interval`), and holds when
+    the two sides spread differently; with one process a side it is the Hodges-Lehmann
+    interval of the repeats, `speedup_ci_scope` says "within 1 process", and an
+    efficiency above 1 is then only noted, never marked superlinear.
+    """
     walls = df[(df["metric"] == "wall_s") & (df["status"] == "ok")]
     values = {
-        key: group["value"].to_numpy(float)
+        key: _Walls(group["value"].to_numpy(float), process_values(group))
         for key, group in walls.groupby(CASE_KEYS, observed=True)
     }
     seq = table[(table["backend"] == "sequential") & (table["status"] == "ok")]
@@ -168,28 +265,41 @@ def _key(row: dict, keys: list[str]) -> tuple:
     return tuple(row[k] for k in keys)
 
 
-def _scaling(row: dict, base_median: float, base: np.ndarray | None, own: np.ndarray | None):
+def speedup_interval(base: _Walls, own: _Walls) -> tuple[Interval, int]:
+    """The speedup's interval and the processes behind its thinner side (1: within one)."""
+    processes = min(len(base.processes), len(own.processes))
+    if processes >= MIN_PROCESSES:
+        return process_ratio_interval(base.processes, own.processes), processes
+    return ratio_interval(base.repeats, own.repeats), processes
+
+
+def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | None):
     out = dict.fromkeys(SCALING_COLUMNS, np.nan)
     out["efficiency_note"] = ""
+    out["speedup_ci_scope"] = ""
     out["sequential_wall_s"] = base_median
-    if row["status"] != "ok" or base is None or own is None or not len(own):
+    if row["status"] != "ok" or base is None or own is None or not len(own.repeats):
         return out
     workers = row["workers"] or 1
     out["speedup"] = base_median / row["median"]
     out["efficiency"] = out["speedup"] / workers
     if row["backend"] == "sequential":
         return out  # 1 by definition: the baseline against itself has no interval
-    ci = ratio_interval(base, own)
+    ci, processes = speedup_interval(base, own)
     out.update(
         speedup_ci_low=ci.low,
         speedup_ci_high=ci.high,
         speedup_ci_level=ci.level,
+        speedup_ci_scope=processes_scope(processes),
         efficiency_ci_low=ci.low / workers,
         efficiency_ci_high=ci.high / workers,
     )
     if out["efficiency"] > 1:
-        whole = np.isfinite(ci.low) and ci.low / workers > 1
-        out["efficiency_note"] = SUPERLINEAR if whole else ABOVE_ONE
+        if processes < MIN_PROCESSES:
+            out["efficiency_note"] = ABOVE_ONE_IN_ONE_PROCESS
+        else:
+            whole = np.isfinite(ci.low) and ci.low / workers > 1
+            out["efficiency_note"] = SUPERLINEAR if whole else ABOVE_ONE
     return out
 
 

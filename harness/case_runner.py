@@ -319,13 +319,15 @@ def _memory_metrics(
     peak_pss = max(with_uss, key=lambda s: s.pss_bytes or 0)
     assert peak.uss_bytes is not None and peak_pss.pss_bytes is not None
     base_uss, base_pss = baseline.uss_bytes, baseline.pss_bytes
+    # Added memory is never below 0: after fork the driver's pages shared with its workers
+    # drop out of every USS, so the tree's USS can dip under the baseline (catalogue).
     rows = [
         ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
-        ("peak_uss_bytes", float(peak.uss_bytes - base_uss), "B"),
+        ("peak_uss_bytes", float(max(0, peak.uss_bytes - base_uss)), "B"),
         ("baseline_uss_bytes", float(base_uss), "B"),
     ]
     if base_pss:
-        rows.append(("peak_pss_bytes", float(peak_pss.pss_bytes - base_pss), "B"))
+        rows.append(("peak_pss_bytes", float(max(0, peak_pss.pss_bytes - base_pss)), "B"))
     if workers_event is not None and workers_event.description.remote:
         # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
         return rows
@@ -334,7 +336,7 @@ def _memory_metrics(
     added = peak.uss_bytes - base_uss
     rows += [
         ("worker_uss_bytes", worker_uss, "B"),
-        ("fixed_uss_bytes", float(added - worker_uss * case.workers), "B"),
+        ("fixed_uss_bytes", float(max(0.0, added - worker_uss * case.workers)), "B"),
         ("processes", float(peak.processes), "count"),
     ]
     if base_pss:

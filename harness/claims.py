@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness import advice
+from harness import advice, analysis
+from harness.measure import stats
 from harness.render.units import fmt_bytes, fmt_seconds
 
 COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario", "python"]
@@ -158,23 +159,60 @@ def _no_parallelism(df: pd.DataFrame) -> Finding | None:
     return None
 
 
+def within(low: float, high: float, bounds: tuple[float, float]) -> Check:
+    """Holds when the whole interval lies within the bounds, fails when wholly outside."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    if low >= bounds[0] and high <= bounds[1]:
+        return True
+    return False if high < bounds[0] or low > bounds[1] else None
+
+
+#: Why a claim has no verdict when a side has one process.
+ONE_PROCESS_BASIS = "one process a case: its repeats cannot decide; run --rounds 3 or more"
+
+
+def _one_process(row: pd.Series) -> bool:
+    return str(row.get("speedup_ci_scope", "")) == analysis.ONE_PROCESS
+
+
 def _speedup(row: pd.Series) -> str:
-    """'processes w2 speedup 1.90x (1.85-1.95, 94%)': the figure with its interval."""
+    """'processes w2 speedup 1.90x (1.85-1.95, 95%, 3 processes)': the figure, its interval."""
     low, high = row.get("speedup_ci_low", np.nan), row.get("speedup_ci_high", np.nan)
     level = row.get("speedup_ci_level", row.get("ci_level", np.nan))
     text = f"{row['label']} w{int(row['workers'])} speedup {row['speedup']:.2f}x"
     if np.isfinite(low) and np.isfinite(high):
         text += f" ({low:.2f}-{high:.2f}"
-        text += f", {level:.0%})" if np.isfinite(level) else ")"
+        text += f", {stats.level_text(level)}" if np.isfinite(level) else ""
+        scope = str(row.get("speedup_ci_scope", "") or "")
+        text += f", {scope})" if scope else ")"
     else:
         text += " (no interval: too few repeats)"
     return text
 
 
 def _speedup_bounds(row: pd.Series, scale: float = 1.0) -> tuple[float, float]:
+    """The speedup interval, scaled; none (NaN) from one process, so no verdict is made."""
+    if _one_process(row):
+        return np.nan, np.nan
     low = row.get("speedup_ci_low", np.nan)
     high = row.get("speedup_ci_high", np.nan)
     return float(low) / scale, float(high) / scale
+
+
+def _values(df: pd.DataFrame, row: pd.Series, metric: str) -> np.ndarray:
+    """One value of `metric` per process of the case `row` is."""
+    sub = df[
+        (df["metric"] == metric) & (df["status"] == "ok") & (df["case_id"] == row["case_id"])
+        & (df["run_id"] == row["run_id"])
+    ]  # fmt: skip
+    return analysis.process_values(sub)
+
+
+def _interval_text(ci: stats.Interval, fmt: Callable[[float], str], n: int) -> str:
+    if not np.isfinite(ci.low):
+        return f"no interval ({n} process{'es' if n != 1 else ''})"
+    return f"{fmt(ci.low)} to {fmt(ci.high)}, {stats.level_text(ci.level)}, {n} processes"
 
 
 # --- measurements behind each claim -----------------------------------------------------
@@ -187,28 +225,63 @@ PROCESS_MEMORY = (15e6, 100e6)
 
 def _memory(df: pd.DataFrame) -> Finding | None:
     metric = "peak_pss_bytes" if (df["metric"] == "peak_pss_bytes").any() else "peak_uss_bytes"
-    fit = advice.per_worker(df, None, metric)
-    threads = _row(fit, "threads")
-    procs = fit[fit["label"].str.startswith("processes")]
-    if threads is None or procs.empty:
+    slopes = _slopes_per_process(df, metric)
+    if "threads" not in slopes or not any(k.startswith("processes") for k in slopes):
         return None
-    checks: list[Check] = [bool(threads["per_worker"] < THREAD_MEMORY_MAX)]
-    parts = [f"threads {_per_worker_text(threads['per_worker'], _bytes)}"]
-    for r in procs.itertuples():
-        if r.per_worker <= 0:  # never shown as a measurement: it cannot be one
-            parts.append(f"{r.label} not measurable ({metric} fell as workers were added)")
+    checks: list[Check] = []
+    parts, figures = [], []
+    for label, values in slopes.items():
+        if label != "threads" and not label.startswith("processes"):
+            continue
+        ci = stats.mean_interval(values)
+        centre = float(np.mean(values))
+        if label == "threads":
+            checks.append(at_most(ci.low, ci.high, THREAD_MEMORY_MAX))
+        elif centre <= 0:  # never shown as a measurement: it cannot be one
+            parts.append(f"{label} not measurable ({metric} fell as workers were added)")
             checks.append(None)
             continue
-        parts.append(f"{r.label} {_bytes(r.per_worker)}")
-        checks.append(bool(PROCESS_MEMORY[0] <= r.per_worker <= PROCESS_MEMORY[1]))
+        else:
+            checks.append(within(ci.low, ci.high, PROCESS_MEMORY))
+        parts.append(f"{label} {_per_worker_text(centre, _bytes)}")
+        figures.append(f"{label} {_interval_text(ci, _bytes, len(values))}")
     kind = "PSS: shared pages split among sharers" if metric == "peak_pss_bytes" else "USS"
     return Finding(
         "per added worker: " + ", ".join(parts),
         decide(checks),
-        f"slope of {metric} over worker counts ({kind}); point estimates, one per round",
-        f"threads below {_bytes(THREAD_MEMORY_MAX)}; processes within "
+        f"slope of {metric} over worker counts ({kind}), one per process: " + "; ".join(figures),
+        f"threads' interval below {_bytes(THREAD_MEMORY_MAX)}; processes' within "
         f"{_bytes(PROCESS_MEMORY[0])}-{_bytes(PROCESS_MEMORY[1])} (the article's 30-50 MB, x2)",
     )
+
+
+def _slopes_per_process(df: pd.DataFrame, metric: str) -> dict[str, list[float]]:
+    """Per backend label: the slope of `metric` over worker counts, once per round (the
+    cases of one round are paired: each slope comes from fresh processes of its own)."""
+    table = advice.ok_cases(df)
+    if table.empty:
+        return {}
+    table = table[table["backend"] != "sequential"]
+    sub = df[(df["metric"] == metric) & (df["status"] == "ok")]
+    per = sub.groupby(["run_id", "case_id", "round"], observed=True)["value"].median()
+    out: dict[str, list[float]] = {}
+    for label, group in table.groupby("label"):
+        if group["workers"].nunique() < 2:
+            continue
+        by_round: dict[tuple, list[tuple[float, float]]] = {}
+        for r in group.itertuples():
+            if (r.run_id, r.case_id) not in per.index.droplevel("round"):
+                continue
+            for rnd, value in per.loc[(r.run_id, r.case_id)].items():
+                by_round.setdefault((r.run_id, rnd), []).append((float(r.workers), value))
+        slopes = [
+            float(np.polyfit(*zip(*points, strict=True), 1)[0])
+            for points in by_round.values()
+            if len({w for w, _ in points}) >= 2
+        ]
+        if slopes:
+            out[str(label)] = slopes
+    return out
 
 
 #: "threads fast (ms)": start-up of a few milliseconds at most.
@@ -218,29 +291,48 @@ PROCESS_START = (0.100, 1.0)
 
 
 def _creation(df: pd.DataFrame) -> Finding | None:
-    """Start-up of the smallest pool (the cost of creating workers at all) and its slope."""
+    """Start-up of the smallest pool (the cost of creating workers at all), its interval
+    over processes, and the slope per added worker."""
     fit = advice.per_worker(df, None, "startup_s")
-    threads = _row(fit, "threads")
-    procs = fit[fit["label"].str.startswith("processes")]
-    if threads is None or procs.empty:
+    table = advice.ok_cases(df)
+    threads = _smallest(table, "threads")
+    procs = [r for label in sorted(set(table.get("label", []))) if label.startswith("processes")
+             if (r := _smallest(table, label, by_label=True)) is not None]  # fmt: skip
+    if threads is None or not procs or fit.empty:
         return None
-    others = fit[~fit["label"].str.startswith(("threads", "processes"))]
-    rows = [threads, *(r for _, r in pd.concat([procs, others]).iterrows())]
-    first_w = threads["workers"].split(",")[0]
-    checks: list[Check] = [bool(threads["values"][0] <= THREAD_START_MAX)]
-    for _, r in procs.iterrows():
-        v = r["values"][0]
-        checks.append(bool(PROCESS_START[0] <= v < PROCESS_START[1]))
-    first = ", ".join(f"{r['label']} {_seconds(r['values'][0])}" for r in rows)
-    added = ", ".join(f"{r['label']} {_per_worker_text(r['per_worker'], _seconds)}" for r in rows)
-    figure = f"start-up with {first_w} worker(s), median over rounds"
+    checks: list[Check] = []
+    figures = []
+    for row in [threads, *procs]:
+        values = _values(df, row, "startup_s")
+        ci = stats.process_interval(values)
+        bounds = (0.0, THREAD_START_MAX) if row["backend"] == "threads" else PROCESS_START
+        checks.append(within(ci.low, ci.high, bounds))
+        figures.append(f"{row['label']} {_interval_text(ci, _seconds, len(values))}")
+    first = ", ".join(f"{r['label']} {_seconds(r['startup_s'])}" for r in [threads, *procs])
+    added = ", ".join(
+        f"{r['label']} {_per_worker_text(r['per_worker'], _seconds)}"
+        for _, r in fit.iterrows()
+    )
+    first_w = int(threads["workers"])
     return Finding(
         f"start-up with {first_w} worker(s): {first}; each added worker: {added}",
         decide(checks),
-        figure,
-        f"threads at most {_seconds(THREAD_START_MAX)}; processes "
+        f"start-up with the fewest workers, median over processes: {'; '.join(figures)}",
+        f"threads' interval at most {_seconds(THREAD_START_MAX)}; processes' within "
         f"{_seconds(PROCESS_START[0])} to {_seconds(PROCESS_START[1])} (\"100s of ms\")",
     )
+
+
+def _smallest(table: pd.DataFrame, name: str, by_label: bool = False) -> pd.Series | None:
+    """The case of a backend (or a label) with the fewest workers."""
+    if table.empty:
+        return None
+    sub = table[table["label"] == name] if by_label else table[
+        (table["backend"] == name) & (table["variant"] == "")
+    ]  # fmt: skip
+    if sub.empty:
+        return None
+    return sub.loc[sub["workers"].idxmin()]
 
 
 def _communication(df: pd.DataFrame) -> Finding | None:
@@ -256,14 +348,27 @@ def _communication(df: pd.DataFrame) -> Finding | None:
     by = biggest.groupby("label")["bytes_per_s"].median()
     if "threads" not in by or "processes" not in by:
         return None
-    ratio = by["threads"] / by["processes"]
+    threads = _at_max_workers(biggest, "threads")
+    procs = _at_max_workers(biggest, "processes")
+    if threads is None or procs is None:
+        return None
+    t_values, p_values = _values(df, threads, "bytes_per_s"), _values(df, procs, "bytes_per_s")
+    ci = stats.process_ratio_interval(t_values, p_values)
+    ratio = threads["bytes_per_s"] / procs["bytes_per_s"]
     parts = ", ".join(f"{label} {_bytes(v)}/s" for label, v in by.sort_values().items())
     size = _bytes(table["param_payload_bytes"].max())
+    n = min(len(t_values), len(p_values))
+    figure = f"threads/processes bytes/s {ratio:.1f}x"
+    figure += (
+        f" ({ci.low:.1f}-{ci.high:.1f}, {stats.level_text(ci.level)}, {n} processes)"
+        if np.isfinite(ci.low)
+        else f" (no interval: {n} process a side)"
+    )
     return Finding(
         f"{size} round trips: {parts}",
-        SUPPORTS if ratio >= 2 else DIFFERS,
-        f"threads/processes bytes/s {ratio:.1f}x (medians)",
-        "threads at least 2x the bytes/s of processes at the largest payload",
+        decide([at_least(ci.low, ci.high, 2.0)]),
+        figure,
+        "threads' interval at least 2x the bytes/s of processes at the largest payload",
     )
 
 
@@ -341,17 +446,27 @@ def _gil_example(df: pd.DataFrame) -> Finding | None:
     threads = table[table["backend"] == "threads"] if not table.empty else table
     if threads.empty or threads["workers"].nunique() < 2:
         return None
+    blocked = _no_parallelism(df)
+    if blocked is not None:  # on one CPU nothing could be faster: the claim is not tested
+        return blocked
     one = threads[threads["workers"] == threads["workers"].min()].iloc[0]
     many = threads[threads["workers"] == threads["workers"].max()].iloc[0]
     ratio = one["median"] / many["median"]
-    # not faster: the many-thread speedup over one thread stays under 1.3x
-    scale = one["speedup"] if np.isfinite(one.get("speedup", np.nan)) else 1.0
-    checks = [at_most(*_speedup_bounds(many, scale), 1.3)]
+    # not faster: the speedup of N threads over one thread, both cases' processes varying
+    one_values, many_values = _values(df, one, "wall_s"), _values(df, many, "wall_s")
+    ci = stats.process_ratio_interval(one_values, many_values)
+    n = min(len(one_values), len(many_values))
+    figure = f"{int(many['workers'])} threads over 1: {ratio:.2f}x"
+    figure += (
+        f" ({ci.low:.2f}-{ci.high:.2f}, {stats.level_text(ci.level)}, {n} processes)"
+        if np.isfinite(ci.low)
+        else f" (no interval: {n} process a side)"
+    )
     return Finding(
         f"1 thread {_seconds(one['median'])}, {int(many['workers'])} threads "
         f"{_seconds(many['median'])} ({ratio:.2f}x)",
-        decide(checks),
-        _speedup(many),
+        decide([at_most(ci.low, ci.high, 1.3)]),
+        figure,
         "not faster: N threads' speedup over one thread at most 1.3x, whole interval",
     )
 
@@ -363,16 +478,15 @@ def _asyncio(df: pd.DataFrame) -> Finding | None:
     if aio is None or threads is None:
         return None
     ratio = threads["median"] / aio["median"]
-    # the intervals of the two medians: asyncio holds its own when its interval reaches
-    # within 20% of the threads' interval
-    checks = [at_least(threads["ci_low"] / aio["ci_high"], threads["ci_high"] / aio["ci_low"],
-                       0.8)]  # fmt: skip
+    t_values, a_values = _values(df, threads, "wall_s"), _values(df, aio, "wall_s")
+    ci = stats.process_ratio_interval(t_values, a_values)
     return Finding(
         f"asyncio w{int(aio['workers'])} {_seconds(aio['median'])}, threads "
         f"w{int(threads['workers'])} {_seconds(threads['median'])} (asyncio {ratio:.2f}x)",
-        decide(checks),
-        f"threads/asyncio wall {ratio:.2f}x, from both medians' intervals",
-        "asyncio at least 0.8x as fast as threads at the same concurrency",
+        decide([at_least(ci.low, ci.high, 0.8)]),
+        f"threads/asyncio wall {ratio:.2f}x, "
+        + _interval_text(ci, lambda v: f"{v:.2f}x", min(len(t_values), len(a_values))),
+        "asyncio at least 0.8x as fast as threads at the same concurrency, whole interval",
     )
 
 
@@ -390,25 +504,28 @@ def _race(df: pd.DataFrame) -> Finding | None:
 
 
 def _lock_fixes(df: pd.DataFrame) -> Finding | None:
-    locked = _counter_metric(df, locked=True)
+    """Every repeat of every process must lose nothing: a lock that failed in two repeats
+    of five is not a lock that works, whatever the median says."""
+    locked = _counter_metric(df, locked=True, how="max")
     if locked is None:
         return None
     return Finding(
-        "updates lost locked: " + ", ".join(f"{k} {v:.0%}" for k, v in locked.items()),
+        "updates lost locked, worst repeat: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in locked.items()),
         SUPPORTS if (locked == 0).all() else DIFFERS,
-        f"largest loss {locked.max():.0%}",
-        "every backend loses no update under its lock",
+        f"largest loss in any repeat {locked.max():.1%}",
+        "every backend loses no update under its lock, in every repeat",
     )
 
 
-def _counter_metric(df: pd.DataFrame, locked: bool) -> pd.Series | None:
+def _counter_metric(df: pd.DataFrame, locked: bool, how: str = "median") -> pd.Series | None:
     sub = df[(df["metric"] == "lost_update_ratio") & (df["status"] == "ok")]
     if sub.empty or "param_locked" not in sub:
         return None
     sub = sub[sub["param_locked"].astype(bool) == locked]
     if sub.empty:
         return None
-    return advice.labelled(sub).groupby("label")["value"].median()
+    return advice.labelled(sub).groupby("label")["value"].agg(how)
 
 
 CLAIMS = [

@@ -1,21 +1,30 @@
 """Compare a baseline with a contender, case by case, and say how sure the comparison is.
 
 For each case present in both (matched on scenario, backend, workers, params, tasks and
-python, the interpreter; `ignore` loosens the match):
-both medians, the ratio contender / baseline with its interval at the interval's real
-level (`stats.ratio_interval`), and a Mann-Whitney U test (as asv). A change is called
-only when the test gives p < alpha and the ratio is beyond the threshold, so noise within
-a few percent reads as "same". When one side has too few values for the test to reach
-alpha at all (3 against 3 can never give p < 0.05), no change is called and the row says
-how many it needs: there is no weaker fallback.
+python, the interpreter; `ignore` loosens the match): both medians, the ratio contender /
+baseline with its interval, and a verdict that controls the family-wise error rate over
+all the cases of the comparison.
 
-What counts as one value follows the metric's catalogue entry: a repeat for wall_s and
-the rates, a round (one case process) for start-up, memory and latency, which have one
-value per process. Words and direction come from the catalogue too. Either side may hold
-many runs (several machines): their values are pooled per case. With
-``normalize="sequential"`` each value becomes a speedup over its own run's sequential
-case, paired repeat by repeat (same run, round and repeat number), so the baseline's own
-variation is in every sample rather than divided out by a fixed median.
+The process is the sampling unit. Each case process (a round) gives one value: the median
+of its repeats, or its one value of a per-process metric (start-up, memory, latency).
+Repeats inside one process share its memory layout, hash seed and core; tested as if
+independent, they turn the difference between two processes into a "change" (an A/A of
+one process a side fails a gate that way). So:
+
+- the interval is Welch's t on the log per-process values (`stats.process_ratio_interval`),
+  at the level 1 - alpha, and holds when the two sides spread differently;
+- a change is called only when that interval lies wholly beyond the threshold: the test's
+  null is "the ratio is within 1 +- threshold" (`stats.beyond_threshold_p`), so a real
+  difference smaller than the threshold (machine drift) reads as "same";
+- Holm's step-down adjustment runs over every tested case, so the chance of any false
+  change in an A/A comparison is at most alpha, however many cases it has;
+- a side with one process calls nothing ("too few processes"); a case that is not called
+  says what change its processes could call and how many a side would call a change of
+  twice the threshold.
+
+Either side may hold many runs (several machines): their processes are pooled per case.
+With ``normalize="sequential"`` each process value becomes a speedup over the sequential
+case of the same run and round, so the baseline's variation is in every value.
 """
 
 from __future__ import annotations
@@ -25,7 +34,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
 from harness.errors import InputError
 from harness.measure import stats
@@ -84,24 +92,21 @@ class Comparison:
         return self.rows[self.rows["regression"]]
 
 
-def _per_round(sub: pd.DataFrame) -> pd.DataFrame:
-    """One value per case, run and round: a per-round metric (or the median of its nodes)."""
+def _per_process(sub: pd.DataFrame) -> pd.DataFrame:
+    """One value per case, run and round (one case process): the median of its repeats, or
+    of its nodes for a per-node metric."""
     keys = ["run_id", "round", *MATCH_KEYS]
-    out = sub.groupby(keys, observed=True, as_index=False)["value"].median()
-    out["repeat"] = 0
-    return out
+    return sub.groupby(keys, observed=True, as_index=False)["value"].median()
 
 
 def _samples(df: pd.DataFrame, metric: str, info: MetricInfo, normalize: str) -> pd.DataFrame:
-    """Values of `metric` of ok cases: one per repeat or one per round, as the metric has;
-    optionally as speedups, each value paired with the sequential value of the same run,
-    round and repeat."""
+    """Values of `metric` of ok cases, one per case process; optionally as speedups, each
+    paired with the sequential process of the same run and round."""
     sub = df[(df["metric"] == metric) & (df["status"] == "ok")]
-    sub = sub[np.isfinite(sub["value"])]
-    sub = _per_round(sub) if info.per != "repeat" else sub.assign(repeat=sub["repeat"].fillna(0))
+    sub = _per_process(sub[np.isfinite(sub["value"])])
     if normalize == "none":
         return sub
-    pair_keys = ["run_id", "scenario", "params", "tasks", "python", "round", "repeat"]
+    pair_keys = ["run_id", "scenario", "params", "tasks", "python", "round"]
     seq = sub[sub["backend"] == "sequential"][[*pair_keys, "value"]]
     seq = seq.drop_duplicates(pair_keys).rename(columns={"value": "sequential_value"})
     missing = sorted(set(sub["run_id"]) - set(seq["run_id"]))
@@ -184,7 +189,7 @@ def compare(
             f"no case in common (matched on {', '.join(keys)}); --ignore can loosen the match"
         )
     shown = metric_info("speedup") if normalize == "sequential" else info
-    unit = "repeats" if info.per == "repeat" else "rounds"
+    unit = "processes"
     b_groups = dict(tuple(b_samples.groupby(keys, observed=True)))
     c_groups = dict(tuple(c_samples.groupby(keys, observed=True)))
     rows = []
@@ -202,20 +207,10 @@ def compare(
             rounds_baseline=_rounds(b),
             rounds_contender=_rounds(c),
         )
-        row.update(
-            _verdict(
-                b["value"].to_numpy(float),
-                c["value"].to_numpy(float),
-                row,
-                shown,
-                unit,
-                threshold,
-                alpha,
-            )
-        )
+        row.update(_measure(b["value"].to_numpy(float), c["value"].to_numpy(float), alpha))
         rows.append(row)
     return Comparison(
-        rows=pd.DataFrame(rows),
+        rows=_decide(pd.DataFrame(rows), shown, threshold, alpha),
         metric=metric if normalize == "none" else f"speedup ({metric})",
         info=shown,
         threshold=threshold,
@@ -238,48 +233,17 @@ def _rounds(group: pd.DataFrame) -> int:
     return int(group[["run_id", "round"]].drop_duplicates().shape[0])
 
 
-def too_few_note(n_base: int, n_cont: int, alpha: float) -> str:
-    """'n=3 each; need >= 4 each at alpha 0.05': the fewest that let the test reach alpha."""
-    ns = f"n={n_base} each" if n_base == n_cont else f"n={n_base} vs {n_cont}"
-    return f"{ns}; need >= {stats.needed_each(alpha)} each at alpha {alpha:g}"
+#: What a side with one process is told: repeats in one process cannot call a change.
+ONE_PROCESS_NOTE = "1 process on a side: run --rounds 3 or more on both sides"
 
 
-def _verdict(
-    bv: np.ndarray,
-    cv: np.ndarray,
-    row: dict,
-    info: MetricInfo,
-    unit: str,
-    threshold: float,
-    alpha: float,
-) -> dict:
-    """Medians, ratio with its interval, the test, and the change word for one case."""
-    better_word, worse_word = info.compare_words
+def _measure(bv: np.ndarray, cv: np.ndarray, alpha: float) -> dict:
+    """Medians, the ratio, its interval and the test's raw p for one case (not yet a verdict:
+    that needs every case's p, for Holm)."""
     base_med = float(np.median(bv)) if len(bv) else math.nan
     cont_med = float(np.median(cv)) if len(cv) else math.nan
     ratio = cont_med / base_med if len(bv) and len(cv) and base_med else math.nan
-    ci = stats.ratio_interval(cv, bv, level=1 - alpha)
-    p, test, note = math.nan, "-", ""
-    change = "n/a"
-    if "skipped" in (row["status_contender"], row["status_baseline"]):
-        change = "skipped"  # not run (its engine is missing there): neither side failed
-    elif row["status_contender"] != "ok" and row["status_baseline"] == "ok":
-        change = "failed"
-    elif len(bv) and len(cv) and not stats.can_reach(len(bv), len(cv), alpha):
-        change, note = f"too few {unit}", too_few_note(len(bv), len(cv), alpha)
-    elif len(bv) and len(cv):
-        p = float(mannwhitneyu(bv, cv, alternative="two-sided").pvalue)
-        test = "mann-whitney"
-        beyond = math.isfinite(ratio) and ratio > 0 and abs(math.log(ratio)) > math.log1p(threshold)
-        change = "same"
-        if p < alpha and beyond:
-            up = ratio > 1
-            change = better_word if up == (info.better == "higher") else worse_word
-            if info.better == "none":
-                change = "higher" if up else "lower"
-    regression = change == "failed" or (
-        info.better != "none" and change == worse_word and better_word != worse_word
-    )
+    ci = stats.process_ratio_interval(cv, bv, level=1 - alpha)
     return {
         "n_baseline": len(bv),
         "n_contender": len(cv),
@@ -289,13 +253,70 @@ def _verdict(
         "ci_low": ci.low,
         "ci_high": ci.high,
         "ci_level": ci.level,
-        "p_value": p,
-        "test": test,
-        "significant": bool(p < alpha),
-        "change": change,
-        "note": note or ci.note,
-        "regression": bool(regression),
+        "_diff": stats.log_difference(cv, bv),
     }
+
+
+def _decide(rows: pd.DataFrame, info: MetricInfo, threshold: float, alpha: float) -> pd.DataFrame:
+    """Each case's change word, with Holm's adjustment over every case that was tested."""
+    if rows.empty:
+        return rows
+    better_word, worse_word = info.compare_words
+    p = np.full(len(rows), np.nan)
+    tested = np.zeros(len(rows), dtype=bool)
+    for i, r in enumerate(rows.to_dict("records")):
+        if _untestable(r) is None and r["_diff"] is not None:
+            p[i] = stats.beyond_threshold_p(r["_diff"], threshold)
+            tested[i] = True
+    adjusted = stats.holm(p)
+    changes, notes, regressions = [], [], []
+    for i, r in enumerate(rows.to_dict("records")):
+        change, note = _untestable(r) or ("same", "")
+        if tested[i] and adjusted[i] < alpha:
+            up = r["_diff"].estimate > 0
+            change = better_word if up == (info.better == "higher") else worse_word
+            if info.better == "none":
+                change = "higher" if up else "lower"
+        elif tested[i]:
+            note = _reach_note(r["_diff"], threshold, alpha, int(tested.sum()))
+        elif change == "same":  # nothing to test: no values, or values <= 0
+            change = "n/a"
+        changes.append(change)
+        notes.append(note)
+        regressions.append(
+            change == "failed"
+            or (info.better != "none" and change == worse_word and better_word != worse_word)
+        )
+    return rows.drop(columns="_diff").assign(
+        p_value=p,
+        p_adjusted=adjusted,
+        test="welch-beyond-threshold",
+        significant=adjusted < alpha,
+        change=changes,
+        note=notes,
+        regression=regressions,
+    )
+
+
+def _untestable(r: dict) -> tuple[str, str] | None:
+    """The change word of a case that gets no test, and why; None when it is tested."""
+    if "skipped" in (r["status_contender"], r["status_baseline"]):
+        return "skipped", ""  # not run (its engine is missing there): neither side failed
+    if r["status_contender"] != "ok" and r["status_baseline"] == "ok":
+        return "failed", ""
+    if r["n_baseline"] and r["n_contender"] and min(r["n_baseline"], r["n_contender"]) < 2:
+        return "too few processes", ONE_PROCESS_NOTE
+    return None
+
+
+def _reach_note(diff: stats.LogDifference, threshold: float, alpha: float, family: int) -> str:
+    """What these processes could call, and how many a side would call twice the threshold."""
+    smallest = stats.detectable_change(diff, threshold, alpha / max(family, 1))
+    need = stats.processes_needed(diff, threshold, 2 * threshold, alpha / max(family, 1))
+    text = f"could call a change beyond {smallest:.0%}"
+    if need is not None:
+        text += f"; {need} processes a side would call {2 * threshold:.0%}"
+    return text
 
 
 def _one(group: pd.DataFrame, column: str) -> str:

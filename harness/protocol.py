@@ -85,11 +85,14 @@ _BUILTIN = [
     _m("peak_rss_bytes", "B", "lower", "round", "peak RSS",
        "peak of the summed RSS of the case's process tree"),
     _m("peak_uss_bytes", "B", "lower", "round", "peak USS",
-       "peak unique memory of the process tree minus the driver's import-only baseline"),
+       "peak unique memory of the process tree minus the driver's import-only baseline, at "
+       "least 0 (after fork, pages the driver shares with its workers leave every "
+       "process's USS, so the tree can fall below the baseline: peak_pss_bytes counts them)"),
     _m("worker_uss_bytes", "B", "lower", "round", "memory/worker",
        "unique memory per worker process (threads: driver growth per thread)"),
     _m("fixed_uss_bytes", "B", "lower", "round", "fixed memory",
-       "peak_uss_bytes minus workers x worker_uss_bytes: the engine's own services"),
+       "peak_uss_bytes minus workers x worker_uss_bytes: the engine's own services, at "
+       "least 0 (after fork, USS undercounts what the workers share)"),
     _m("peak_pss_bytes", "B", "lower", "round", "peak PSS",
        "peak proportional memory of the process tree (shared pages split among sharers) "
        "minus the driver's import-only baseline; counts fork's copy-on-write pages once"),

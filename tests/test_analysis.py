@@ -71,7 +71,7 @@ def test_one_round_interval_states_its_level_and_that_it_covers_one_process():
     row = _row(table, "threads")
     assert (row["ci_low"], row["ci_high"]) == (1.0, 1.4)  # n = 5: only [min, max] is left
     assert row["ci_level"] == pytest.approx(0.9375)  # ... and it covers 93.75%, not 95%
-    assert row["ci_scope"] == "1 process" and row["rounds"] == 1
+    assert row["ci_scope"] == analysis.ONE_PROCESS == "within 1 process" and row["rounds"] == 1
     assert np.isnan(row["round_cv"])
 
 
@@ -81,24 +81,76 @@ def test_two_repeats_give_no_interval_and_a_note():
     assert "too few" in row["ci_note"]
 
 
-def test_rounds_are_pooled_and_their_spread_is_given():
+def test_processes_are_the_unit_and_their_spread_is_given():
+    """Three processes, five identical repeats each: repeats pooled as independent would
+    give a tight interval; the process medians give the honest one, Student's t on logs."""
     medians = [1.0, 1.5, 2.0]
     rows_ = [r for i, m in enumerate(medians, 1) for r in walls("threads", [m] * 5, rnd=i)]
     row = _row(analysis.case_table(results.frame(rows_)), "threads")
-    assert row["n"] == 15 and row["rounds"] == 3 and row["ci_scope"] == "3 rounds pooled"
-    assert row["ci_level"] == pytest.approx(stats.median_interval(range(15)).level)
+    assert row["n"] == 15 and row["rounds"] == 3 and row["ci_scope"] == "3 processes"
+    expected = stats.process_interval(medians)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected.low, expected.high))
+    assert row["ci_level"] == 0.95 and row["median"] == 1.5
+    assert row["ci_low"] < 1.0 and row["ci_high"] > 2.0  # wider than the processes' range
     assert row["round_cv"] == pytest.approx(np.std(medians, ddof=1) / np.mean(medians))
-    # the rounds differ far more than repeats inside them: the note says so
-    assert "rounds differ" in row["ci_note"]
+    # the processes differ far more than repeats inside them: the note says so
+    assert "processes differ" in row["ci_note"] and row["unstable"]
 
 
-def test_rounds_alike_raise_no_note():
-    rng = np.random.default_rng(8)
+@pytest.mark.parametrize("seed", range(6))
+def test_processes_alike_raise_no_note(seed):
+    rng = np.random.default_rng(seed)
     rows_ = [
         r for i in (1, 2, 3) for r in walls("threads", 1 + 0.05 * rng.standard_normal(5), rnd=i)
     ]
     row = _row(analysis.case_table(results.frame(rows_)), "threads")
     assert row["round_cv"] > 0 and row["ci_note"] == ""
+
+
+def test_processes_differ_note_compares_with_the_spread_within_processes():
+    """The old rule compared round medians with the pooled spread, which holds the
+    difference between processes itself, and so fell silent as rounds grew."""
+    rng = np.random.default_rng(3)
+    for rounds in (3, 5, 10):
+        rows_ = [r for i in range(1, rounds + 1)
+                 for r in walls("threads", (1 + 0.05 * rng.standard_normal())
+                                * np.exp(0.01 * rng.standard_normal(5)), rnd=i)]  # fmt: skip
+        row = _row(analysis.case_table(results.frame(rows_)), "threads")
+        assert "processes differ" in row["ci_note"], rounds
+
+
+def walls_in(backend: str, medians, spread: float, rng) -> list[dict]:
+    """One case over several processes (rounds), five repeats each around each median."""
+    return [r for i, m in enumerate(medians, 1)
+            for r in walls(backend, m * np.exp(spread * rng.standard_normal(5)), rnd=i)]  # fmt: skip
+
+
+def test_speedup_from_processes_is_welch_and_from_one_process_says_so():
+    rng = np.random.default_rng(4)
+    df = results.frame(walls_in("sequential", [1.0, 1.02, 0.98], 0.01, rng)
+                       + walls_in("threads", [0.5, 0.52, 0.49], 0.01, rng))  # fmt: skip
+    row = _row(analysis.case_table(df), "threads")
+    assert row["speedup_ci_scope"] == "3 processes" and row["speedup_ci_level"] == 0.95
+    assert row["speedup_ci_low"] < row["speedup"] < row["speedup_ci_high"]
+    one = _speedup([1.0, 1.01, 0.99, 1.0, 1.02], [0.5, 0.51, 0.49, 0.5, 0.5])
+    assert one["speedup_ci_scope"] == analysis.ONE_PROCESS
+
+
+def test_one_process_never_marks_superlinear():
+    """One thread 'faster' than the sequential loop within one process each: the two cases
+    are two processes, and nothing is called from that."""
+    df = results.frame(walls("sequential", [1.08, 1.09, 1.1, 1.08, 1.09])
+                       + walls("threads", [1.0, 1.0, 1.01, 1.0, 1.0], workers=1))  # fmt: skip
+    row = _row(analysis.case_table(df), "threads")
+    assert row["efficiency"] > 1 and row["efficiency_note"] == analysis.ABOVE_ONE_IN_ONE_PROCESS
+
+
+def test_negative_added_memory_of_old_runs_is_never_shown():
+    rows_ = walls("processes", [1.0, 1.1, 1.2])
+    rows_ += [{**rows_[0], "repeat": None, "metric": m, "value": -7.8e6, "unit": "B"}
+              for m in ("peak_uss_bytes", "fixed_uss_bytes")]  # fmt: skip
+    row = _row(analysis.case_table(results.frame(rows_)), "processes")
+    assert row["peak_uss_bytes"] == 0 and row["fixed_uss_bytes"] == 0
 
 
 def _speedup(seq_values, case_values):
@@ -121,13 +173,19 @@ def test_speedup_interval_carries_the_baselines_variation():
 
 def test_efficiency_above_one_is_marked_never_plain():
     rng = np.random.default_rng(1)
-    seq = np.exp(0.05 * rng.standard_normal(5))
-    noise = _speedup(seq, 0.49 * np.exp(0.05 * rng.standard_normal(5)))  # about 102%
+
+    def case(median: float, spread: float):
+        seq = walls_in("sequential", [1.0, 1.0, 1.0], 0.01, rng)
+        medians = median * np.exp(spread * rng.standard_normal(3))
+        df = results.frame(seq + walls_in("threads", medians, 0.01, rng))
+        return _row(analysis.case_table(df), "threads")
+
+    noise = case(0.49, 0.05)  # about 102%, processes spread 5%
     assert noise["efficiency"] > 1 and noise["efficiency_ci_low"] <= 1
     assert noise["efficiency_note"] == analysis.ABOVE_ONE
-    clear = _speedup(seq, 0.3 * np.exp(0.01 * rng.standard_normal(5)))  # about 167%
+    clear = case(0.3, 0.01)  # about 167%
     assert clear["efficiency_ci_low"] > 1 and clear["efficiency_note"] == analysis.SUPERLINEAR
-    plain = _speedup(seq, 0.8 * seq)
+    plain = case(0.8, 0.01)
     assert plain["efficiency"] < 1 and plain["efficiency_note"] == ""
 
 
@@ -153,5 +211,6 @@ def test_export_of_the_cases_table_carries_levels_and_scaling(tmp_path):
         "efficiency_note",
     ):
         assert column in threads, column  # fmt: skip
-    assert threads["ci_level"] == pytest.approx(0.9375) and threads["ci_scope"] == "1 process"
+    assert threads["ci_level"] == pytest.approx(0.9375)
+    assert threads["ci_scope"] == "within 1 process"
     assert threads["speedup_ci_low"] < 2.0 < threads["speedup_ci_high"]

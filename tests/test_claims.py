@@ -17,23 +17,32 @@ from conftest import cli, stored_run
 from harness import advice, claims, results
 
 SPREAD = (0.97, 0.99, 1.0, 1.01, 1.03)
+#: Each case runs in three fresh processes, each a little off the others: the process is
+#: the unit that intervals and verdicts are built from.
+PROCESSES = (0.99, 1.0, 1.01)
 
 
 def rows(scenario, backend, workers, wall, params=None, variant="", extra=None, status="ok",
-         spread=SPREAD):  # fmt: skip
-    """Five repeats of one case around the given median wall, and once-per-round metrics."""
+         spread=SPREAD, processes=PROCESSES):  # fmt: skip
+    """Five repeats a process around the given median wall, in each of `processes` (their
+    offsets), and once-per-process metrics."""
     params = json.dumps(params or {}, sort_keys=True)
     label = f"{backend}[{variant}]" if variant else backend
     case_id = f"{scenario}/{label}/w{workers}/{params}"
     base = dict(run_id="r1", host="h", scenario=scenario, case_id=case_id, backend=backend,
                 variant=variant, workers=workers, params=params, tasks=4, status=status,
                 error="")  # fmt: skip
-    out = [
-        {**base, "repeat": r, "metric": "wall_s", "value": wall * f, "unit": "s"}
-        for r, f in enumerate(spread, start=1)
-    ]
-    for metric, value in (extra or {}).items():
-        out.append({**base, "repeat": None, "metric": metric, "value": value, "unit": ""})
+    out = []
+    for rnd, offset in enumerate(processes, start=1):
+        out += [
+            {**base, "round": rnd, "repeat": r, "metric": "wall_s", "value": wall * f * offset,
+             "unit": "s"}
+            for r, f in enumerate(spread, start=1)
+        ]  # fmt: skip
+        for metric, value in (extra or {}).items():
+            jittered = value * offset if metric != "usable_cpus" else value
+            out.append({**base, "round": rnd, "repeat": None, "metric": metric,
+                        "value": jittered, "unit": ""})  # fmt: skip
     return out
 
 
@@ -55,7 +64,58 @@ def test_cpu_parallelism_supported_when_threads_flat_and_processes_scale():
     assert row["verdict"] == claims.SUPPORTS
     assert "threads w2 1.00x" in row["measured"] and "processes w2 1.92x" in row["measured"]
     # the deciding figure carries its interval and the interval's real level
-    assert "processes w2 speedup 1.92x (" in row["figure"] and "%)" in row["figure"]
+    assert "processes w2 speedup 1.92x (" in row["figure"]
+    assert "95%, 3 processes)" in row["figure"]
+
+
+def test_one_process_a_case_gives_no_verdict_and_says_so():
+    """Repeats inside one process miss the variation between processes: whatever they show,
+    no claim is decided from them."""
+    one = (1.0,)
+    df = frame(
+        rows("gil", "sequential", 1, 1.0, processes=one),
+        rows("gil", "threads", 2, 1.0, processes=one),
+        rows("gil", "threads", 1, 1.0, processes=one),
+        rows("gil", "processes", 2, 0.52, processes=one),
+    )
+    for aspect in ("CPU parallelism", "example: GIL"):
+        row = verdict(df, aspect)
+        assert row["verdict"] == claims.UNDECIDED, aspect
+    assert "within 1 process" in verdict(df, "CPU parallelism")["figure"]
+    assert "no interval: 1 process" in verdict(df, "example: GIL")["figure"]
+
+
+def test_gil_claim_compares_threads_with_one_thread_from_both_cases_processes():
+    flat = frame(rows("gil", "threads", 1, 1.0), rows("gil", "threads", 2, 1.0))
+    assert verdict(flat, "example: GIL")["verdict"] == claims.SUPPORTS
+    scaling = frame(rows("gil", "threads", 1, 1.0), rows("gil", "threads", 2, 0.5))
+    assert verdict(scaling, "example: GIL")["verdict"] == claims.DIFFERS
+    one_cpu = {"usable_cpus": 1}
+    alone = frame(rows("gil", "threads", 1, 1.0, extra=one_cpu),
+                  rows("gil", "threads", 2, 1.0, extra=one_cpu))  # fmt: skip
+    assert verdict(alone, "example: GIL")["verdict"] == claims.NO_BASIS
+
+
+def test_a_lock_that_fails_in_two_repeats_of_five_does_not_fix_the_race():
+    def counter(locked, lost):
+        out = rows("shared-state", "threads", 2, 0.1, params={"locked": locked})
+        walls = [r for r in out if r["metric"] == "wall_s"]
+        return out + [{**r, "metric": "lost_update_ratio", "value": v, "unit": "ratio"}
+                      for r, v in zip(walls, lost, strict=False)]  # fmt: skip
+
+    df = frame(counter(False, [0.2] * 15), counter(True, [0.0, 0.3, 0.0, 0.1, 0.0] + [0.0] * 10))
+    df["param_locked"] = df["params"].map(lambda p: json.loads(p)["locked"])
+    assert verdict(df, "example: race")["verdict"] == claims.SUPPORTS
+    lock = verdict(df, "example: lock")
+    assert lock["verdict"] == claims.DIFFERS and "30.0%" in lock["figure"]
+
+
+def test_levels_are_never_rounded_up():
+    # five repeats against five: the Hodges-Lehmann interval covers 96.8%, not "97%"
+    df = frame(rows("cpu", "sequential", 1, 1.0, processes=(1.0,)),
+               rows("cpu", "processes", 2, 0.6, processes=(1.0,)))  # fmt: skip
+    figure = verdict(df, "example: CPU")["figure"]
+    assert "96.8%" in figure and "97%" not in figure
 
 
 def test_cpu_parallelism_differs_when_threads_scale_and_processes_do_not():

@@ -159,7 +159,7 @@ def test_the_repeats_figure_draws_every_repeat_by_round():
     colours = {tuple(c) for coll in dots for c in coll.get_facecolors()}
     assert len(colours) >= wall["round"].nunique()  # one colour per round
     note = " ".join(t.get_text() for t in fig.texts)
-    assert "modified z-score| > 3.5" in note and "at n=4" in note  # rule and interval stated
+    assert "modified z-score| > 3.5" in note and "95% from 2 processes" in note  # rule, interval
 
 
 @pytest.fixture(scope="module")

@@ -150,3 +150,99 @@ def test_degenerate_samples():
     assert (one.median, one.unstable) == (2.5, False)
     assert math.isnan(one.ci_low) and math.isnan(one.ci_level) and one.ci_note
     assert stats.summarize([1.0, float("nan"), 3.0]).n == 2
+
+
+# The process as the sampling unit ----------------------------------------------------------
+#
+# A two-level noise model: each process has its own offset (memory layout, hash seed, core;
+# log-normal, spread `between`) and its repeats scatter around it (spread `within`). A
+# process is summarised by the median of its repeats, as the harness does. Stated levels
+# must hold within 2 points at the default settings (3 processes of 5 repeats), whether
+# processes differ by nothing, as much as repeats do, or three times that.
+
+WITHIN = 0.02
+DEFAULT_PROCESSES, DEFAULT_REPEATS = 3, 5
+
+
+def _process_values(rng, n, between, within=WITHIN, repeats=DEFAULT_REPEATS, median=1.0):
+    offsets = between * rng.standard_normal((n, 1))
+    logs = offsets + within * rng.standard_normal((n, repeats))
+    return median * np.exp(np.median(logs, axis=1))
+
+
+@pytest.mark.parametrize("between", [0.0, WITHIN, 3 * WITHIN])
+def test_process_interval_holds_its_level_whatever_processes_share(between):
+    rng = np.random.default_rng(11 + int(between * 1000))
+    trials, hits = 4000, 0
+    for _ in range(trials):
+        ci = stats.process_interval(_process_values(rng, DEFAULT_PROCESSES, between))
+        hits += ci.low <= 1.0 <= ci.high
+    assert ci.level == 0.95 and abs(hits / trials - 0.95) <= 0.02, hits / trials
+
+
+@pytest.mark.parametrize("between", [0.0, WITHIN, 3 * WITHIN])
+def test_speedup_interval_holds_its_level_when_the_sides_spread_differently(between):
+    """A straggling backend (three times the spread) against a steady baseline: Welch's
+    interval does not assume the two sides spread alike, as Hodges-Lehmann did."""
+    rng = np.random.default_rng(21 + int(between * 1000))
+    trials, hits = 4000, 0
+    for _ in range(trials):
+        base = _process_values(rng, DEFAULT_PROCESSES, between)
+        case = _process_values(rng, DEFAULT_PROCESSES, 3 * between, 3 * WITHIN, median=0.5)
+        ci = stats.process_ratio_interval(base, case)
+        hits += ci.low <= 2.0 <= ci.high
+    assert abs(hits / trials - 0.95) <= 0.02, hits / trials
+
+
+@pytest.mark.parametrize("between", [0.0, WITHIN, 3 * WITHIN])
+def test_a_a_of_twenty_cases_calls_a_false_change_in_at_most_alpha_of_comparisons(between):
+    """Twenty cases the same on both sides, Holm over them, --threshold 0 (any change at all
+    may be called): the chance of any false call is at most alpha = 5%."""
+    rng = np.random.default_rng(31 + int(between * 1000))
+    comparisons, any_false = 800, 0
+    for _ in range(comparisons):
+        p = []
+        for _ in range(20):
+            a = _process_values(rng, DEFAULT_PROCESSES, between)
+            b = _process_values(rng, DEFAULT_PROCESSES, between)
+            p.append(stats.beyond_threshold_p(stats.log_difference(b, a), 0.0))
+        any_false += (stats.holm(p) < 0.05).any()
+    rate = any_false / comparisons
+    assert rate <= 0.05 + _tolerance(0.05, comparisons) / 2, rate
+
+
+def test_pooled_repeats_would_fail_that_a_a():
+    """Why the process is the unit: the same A/A, one process a side, its repeats taken as
+    independent, calls a change far more often than alpha (the old gate's failure)."""
+    rng = np.random.default_rng(41)
+    trials, called = 400, 0
+    for _ in range(trials):
+        a = np.exp(3 * WITHIN * rng.standard_normal() + WITHIN * rng.standard_normal(5))
+        b = np.exp(3 * WITHIN * rng.standard_normal() + WITHIN * rng.standard_normal(5))
+        called += stats.beyond_threshold_p(stats.log_difference(b, a), 0.0) < 0.05
+    assert called / trials > 0.3
+
+
+def test_a_change_is_called_only_when_its_interval_lies_beyond_the_threshold():
+    rng = np.random.default_rng(51)
+    for _ in range(300):
+        a = _process_values(rng, 3, WITHIN)
+        b = _process_values(rng, 3, WITHIN, median=float(rng.uniform(0.9, 1.2)))
+        ci = stats.process_ratio_interval(b, a, level=0.95)
+        p = stats.beyond_threshold_p(stats.log_difference(b, a), 0.05)
+        beyond = ci.low > 1.05 or ci.high < 1 / 1.05
+        assert (p < 0.05) == beyond, (ci, p)
+
+
+def test_holm_matches_its_definition():
+    adjusted = stats.holm([0.01, 0.04, 0.03, np.nan, 0.2])
+    assert adjusted[0] == pytest.approx(0.04)  # 4 tests: 4 x 0.01
+    assert adjusted[2] == pytest.approx(0.09)  # 3 x 0.03
+    assert adjusted[1] == pytest.approx(0.09)  # max(2 x 0.04, 0.09): never below an earlier one
+    assert np.isnan(adjusted[3]) and adjusted[4] == pytest.approx(0.2)
+
+
+def test_one_process_gives_no_process_interval():
+    assert math.isnan(stats.process_interval([1.0]).low)
+    assert math.isnan(stats.process_ratio_interval([1.0, 1.1], [1.0]).low)
+    assert stats.log_difference([1.0, 1.1], [1.0]) is None

@@ -29,6 +29,10 @@ def _interval(r: dict) -> str:
     return f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {stats.level_text(r['ci_level'])}"
 
 
+def _processes(n: int) -> str:
+    return "1 process" if n == 1 else f"{n} processes"
+
+
 def _shows_python(result: Comparison) -> bool:
     """The python column, when it tells rows apart or says which interpreters were matched."""
     rows = result.rows
@@ -51,7 +55,7 @@ def _display(result: Comparison) -> list[tuple[list[str], str]]:
         change = r["change"]
         if change == "failed":
             change += f" ({r['status_contender']})"
-        elif change.startswith("too few"):
+        elif change.startswith("too few") or (change == "same" and r.get("note")):
             change += f" ({r['note']})"
         cells = [
             str(r.get("scenario", "")),
@@ -59,11 +63,11 @@ def _display(result: Comparison) -> list[tuple[list[str], str]]:
             str(r.get("workers", "*")),
             str(r.get("params", "*")),
             *([str(r.get("python", "*"))] if python else []),
-            _fmt(r["baseline_median"], result.info.unit) + f" (n={r['n_baseline']})",
-            _fmt(r["contender_median"], result.info.unit) + f" (n={r['n_contender']})",
+            _fmt(r["baseline_median"], result.info.unit) + f" ({_processes(r['n_baseline'])})",
+            _fmt(r["contender_median"], result.info.unit) + f" ({_processes(r['n_contender'])})",
             f"{r['ratio']:.3f}x" if math.isfinite(r["ratio"]) else "-",
             _interval(r),
-            _fmt(r["p_value"]),
+            _fmt(r["p_adjusted"]),
             change,
         ]
         rows.append((cells, r["change"]))
@@ -71,28 +75,22 @@ def _display(result: Comparison) -> list[tuple[list[str], str]]:
 
 
 def warnings(result: Comparison) -> list[str]:
-    """Why a verdict is missing or weak: too few values, one process a side, failures."""
+    """Why a verdict is missing or weak: one process a side, failures, unmatched cases."""
     out = []
     rows = result.rows
     few = rows[rows["change"].str.startswith("too few")]
     if not few.empty:
         out.append(
-            f"{len(few)} case(s) have too few {result.unit} for Mann-Whitney U to reach "
-            f"p < {result.alpha:g} (it needs >= {stats.needed_each(result.alpha)} a side): "
-            "no change is called for them."
+            f"{len(few)} case(s) have one process (round) on a side: its repeats share one "
+            "memory layout, hash seed and core, so they cannot tell a change from the "
+            "difference between two processes, and no change is called; --rounds 3 or more "
+            "on both sides gives the test processes to compare."
         )
-    if result.unit == "repeats":
-        alone = rows[(rows["rounds_baseline"] == 1) | (rows["rounds_contender"] == 1)]
-        if not alone.empty:
-            out.append(
-                f"{len(alone)} case(s) have one round (one process) on a side: the test "
-                "sees repeats inside one process, not the variation between processes; "
-                "--rounds 3 or more on both sides catches it."
-            )
-    elif result.unit == "rounds":
+    tested = rows[rows["p_value"].notna()] if "p_value" in rows else rows.iloc[0:0]
+    if len(tested) > 1:
         out.append(
-            f"{result.metric} has one value per round (per case process): it is compared "
-            "across rounds; --rounds N gives it N values a side."
+            f"{len(tested)} cases tested together: Holm's adjustment keeps the chance of any "
+            f"false change among them at most {result.alpha:g}."
         )
     unmatched = {side: n for side, n in result.unmatched.items() if n}
     if unmatched:
@@ -111,16 +109,17 @@ def caption(result: Comparison) -> str:
     better = result.info.better
     direction = f"{better} is better" if better != "none" else "no better direction"
     return (
-        f"{result.metric} ({direction}; one value per {result.unit[:-1]}); ratio = contender / "
-        f"baseline; interval: Hodges-Lehmann from Mann-Whitney, at its real level (asked "
-        f"{1 - result.alpha:.0%}); a change is called when Mann-Whitney U gives p < "
-        f"{result.alpha:g} and the ratio is beyond {result.threshold:.0%}. baseline: "
-        f"{', '.join(result.baseline_runs)}; contender: {', '.join(result.contender_runs)}"
+        f"{result.metric} ({direction}); one value per case process (the median of its "
+        f"repeats); ratio = contender / baseline; interval: Welch's t on log values at "
+        f"{1 - result.alpha:.0%}; a change is called only when that interval lies wholly "
+        f"beyond {result.threshold:.0%}, with Holm's adjustment over the cases (p: "
+        f"adjusted). baseline: {', '.join(result.baseline_runs)}; contender: "
+        f"{', '.join(result.contender_runs)}"
     )
 
 
 HEADERS = ["scenario", "backend", "workers", "params", "baseline", "contender", "ratio"]
-HEADERS += ["interval (level)", "p", "change"]
+HEADERS += ["interval (level)", "p (Holm)", "change"]
 
 
 def _style(result: Comparison, change: str) -> str:
@@ -171,7 +170,7 @@ def to_json(result: Comparison) -> str:
             "meaning": result.info.description,
             "better": result.info.better,
             "higher_is_better": result.higher_is_better,
-            "per": result.unit[:-1],
+            "per": "process",
             "threshold": result.threshold,
             "alpha": result.alpha,
             "normalize": result.normalize,

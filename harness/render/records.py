@@ -38,24 +38,30 @@ CASE_KEYS = {
 }
 #: wall_s is given with its interval; each key and its meaning.
 WALL_KEYS = {
-    "median": "median wall_s over the repeats of every round (s)",
+    "median": "median over the case's processes of each process's median wall_s (s); with "
+    "one process, the median of its repeats",
     "ci_low": "lower end of the median's interval (s)",
     "ci_high": "upper end of the median's interval (s)",
-    "ci_level": "the interval's real coverage, 0-1 (exact order statistics)",
-    "ci_scope": "what the interval covers: '1 process' or 'N rounds pooled'",
+    "ci_level": "the interval's real coverage, 0-1 (several processes: Student's t on log "
+    "process medians; within 1 process: exact order statistics of its repeats)",
+    "ci_scope": "what the interval covers: 'N processes' (fresh, independent) or 'within 1 "
+    "process' (its repeats only: nothing is called from it)",
     "ci_note": "why the interval is as it is, or missing",
-    "n": "repeats behind the median",
-    "rounds": "rounds (fresh case processes) behind the median",
-    "cv": "coefficient of variation of wall_s, 0-1",
-    "round_cv": "coefficient of variation of the round medians, 0-1 (null with one round)",
-    "unstable": "true when cv is above the instability threshold",
+    "n": "repeats behind the median, over every process",
+    "rounds": "fresh case processes behind the median: the sampling unit",
+    "cv": "coefficient of variation of every wall_s value, 0-1",
+    "round_cv": "coefficient of variation of the process medians, 0-1 (null with one process)",
+    "unstable": "true when cv or round_cv is above the instability threshold",
 }
 SCALING_KEYS = {
     "value": "the ratio (speedup: sequential median wall / this case's; efficiency: "
     "speedup / workers)",
     "ci_low": "lower end of its interval",
     "ci_high": "upper end of its interval",
-    "ci_level": "the interval's real coverage, 0-1 (Hodges-Lehmann)",
+    "ci_level": "the interval's real coverage, 0-1 (Welch's t on log process medians; "
+    "Hodges-Lehmann within 1 process)",
+    "ci_scope": "what the interval covers: 'N processes' (the thinner side) or 'within 1 "
+    "process'",
 }
 #: Metrics given as one number per case: the median over repeats (or rounds) and rounds.
 PLAIN_METRICS = [
@@ -104,6 +110,7 @@ def case_record(row: Mapping[str, Any]) -> dict[str, Any]:
             "ci_low": _number(row.get(f"{name}_ci_low")),
             "ci_high": _number(row.get(f"{name}_ci_high")),
             "ci_level": _number(row.get("speedup_ci_level")),
+            "ci_scope": _text(row.get("speedup_ci_scope")),
         }
     record["efficiency"]["note"] = _text(row.get("efficiency_note"))
     for name in PLAIN_METRICS:

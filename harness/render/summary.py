@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.analysis import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.render.units import (
     EFFICIENCY_MARKS,
@@ -31,15 +32,19 @@ STATUS_STYLE = {
 
 
 def _levels(table: pd.DataFrame, level: str, n: str, scope: str | None = None) -> str:
-    """'93.7% (n=5, 1 process)'; several when the cases differ."""
+    """'95% (3 processes)', '93.7% (n=5 repeats, within 1 process)'; several when the cases
+    differ."""
     if level not in table or n not in table:
         return ""
     rows = table[table[level].notna()]
-    cols = [level, n] + ([scope] if scope and scope in table else [])
-    parts = []
-    for values in rows[cols].drop_duplicates().itertuples(index=False):
-        where = [f"n={values[1]}", *([values[2]] if len(values) > 2 else [])]
-        parts.append(f"{level_text(values[0])} ({', '.join(map(str, where))})")
+    parts: list[str] = []
+    for r in rows.to_dict("records"):
+        where = str(r.get(scope, "")) if scope else ""
+        if not where or where == ONE_PROCESS:
+            where = f"n={r[n]} repeats" + (f", {where}" if where else "")
+        text = f"{level_text(r[level])} ({where})"
+        if text not in parts:
+            parts.append(text)
     return "; ".join(parts[:4]) + ("; ..." if len(parts) > 4 else "")
 
 
@@ -50,11 +55,15 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
     out = []
     wall = _levels(table, "ci_level", "n", "ci_scope")
     if wall:
-        out.append(f"wall intervals (median, exact order statistics): {wall}")
-    if "ci_scope" in table and (table["ci_scope"] == "1 process").any():
         out.append(
-            "1 process: repeats inside one process miss the variation between processes; "
-            "--rounds 3 or more runs each case in fresh processes and pools them"
+            "wall intervals (median): from several processes, Student's t on the log of each "
+            f"process's median; within 1 process, order statistics of its repeats: {wall}"
+        )
+    if "ci_scope" in table and (table["ci_scope"] == ONE_PROCESS).any():
+        out.append(
+            "within 1 process: repeats inside one process miss the variation between "
+            "processes, so nothing is called from them (no superlinear mark, no claim "
+            "verdict, no change); --rounds 3 or more runs each case in fresh processes"
         )
     missing = table[(table["status"] == "ok") & table["ci_level"].isna()]
     if not missing.empty:
@@ -66,10 +75,13 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
         levels = table["speedup_ci_level"].dropna()
         low, high = levels.min(), levels.max()
         span = level_text(low) if low == high else f"{level_text(low)} to {level_text(high)}"
-        out.append(f"speedup intervals (sequential and case both varying, Hodges-Lehmann): {span}")
+        out.append(
+            f"speedup intervals (sequential and case both varying; Welch's t on log process "
+            f"medians, Hodges-Lehmann within 1 process): {span}"
+        )
     if "round_cv" in table and table["round_cv"].notna().any():
         worst = table["round_cv"].max()
-        out.append(f"between rounds: the CV of round medians is up to {worst:.1%}")
+        out.append(f"between processes: the CV of process medians is up to {worst:.1%}")
     return out
 
 
@@ -183,7 +195,8 @@ def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
         out.append((
             "unstable",
             f"! {len(unstable)} case(s) unstable: the coefficient of variation of wall "
-            f"time is above {UNSTABLE_CV:.0%}. Use more repeats, or a quieter machine.",
+            f"time, within or between processes, is above {UNSTABLE_CV:.0%}. Use more "
+            "rounds, or a quieter machine.",
         ))  # fmt: skip
     failed = table[table["status"] != "ok"]
     for row in failed.itertuples(index=False):

@@ -63,6 +63,11 @@ EFFICIENCY_MARKS = {
         "efficiency above 100% whose interval reaches 100% or below: noise, or an effect "
         "to explain; not a finding",
     ),
+    "above 1 within one process: run --rounds 3 to call it": (
+        "?",
+        "efficiency above 100% from one process a side: repeats in one process cannot "
+        "call it; run --rounds 3 or more",
+    ),
     "superlinear": (
         "^",
         "superlinear: the whole interval of efficiency is above 100%; an effect to explain "

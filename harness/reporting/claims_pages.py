@@ -23,7 +23,8 @@ VERDICT_COLOURS = {
 def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
     """The article's comparison table beside this machine's values, one verdict a row."""
     table = claims.claims_table(data.df.drop(columns=["machine"], errors="ignore"))
-    if table.empty or not table["verdict"].isin(list(VERDICT_COLOURS)).any():
+    measured = ~table["verdict"].isin([claims.NO_DATA, claims.NOT_MEASURED]) if len(table) else []
+    if table.empty or not measured.any():
         return []
     rows = [
         [r.aspect, r.article, r.measured, r.figure, r.verdict, r.basis, r.scenario, r.python]
@@ -36,7 +37,8 @@ def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
          "verdict", "rule", "scenario", "python"],  # fmt: skip
         colors=[VERDICT_COLOURS.get(r[4]) for r in rows],
         note="green: the measurement supports the claim here; yellow: partly; red: it "
-        "differs; 'not decided': the interval straddles the rule's threshold; 'no basis': the "
+        "differs; 'not decided': the interval straddles the rule's threshold, or each case ran "
+        "in one process (--rounds 3 or more decides); 'no basis': the "
         "run could not test it (one usable CPU); 'no data': run the scenario named; python: "
         "the interpreter the verdict holds for",
         widths=[0.08, 0.14, 0.23, 0.19, 0.07, 0.18, 0.06, 0.05],

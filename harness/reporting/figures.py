@@ -24,7 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
-from harness.measure.stats import level_text, median_interval
+from harness import analysis
+from harness.measure.stats import level_text
 from harness.render.units import fmt_bytes, fmt_seconds
 from harness.reporting import PAPER_SIZES, textfit
 from harness.reporting.data import ReportData, params_label
@@ -166,7 +167,7 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
         fig, axes = plt.subplots(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", sharey=False
         )
-        levels: set[tuple[float, int]] = set()
+        levels: set[tuple[float, str]] = set()
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
             scalable = sub[sub["backend"] != "sequential"]
@@ -195,26 +196,31 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
             fig,
             scenario,
             "throughput by backend and workers",
-            "median tasks/s over repeats; band: the median's exact interval, "
+            "median tasks/s; band: the median's interval, the process as the unit, "
             f"{_levels_text(levels)}; higher is better",
         )
         pages.append((_page_name(f"{scenario}-throughput", index, len(chunks)), fig))
     return pages
 
 
-def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, int]]:
-    """Median per worker count with its order-statistic interval as a band; returns the
-    (level, n) pairs drawn, so the page can say what the band covers."""
+def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, str]]:
+    """Median per worker count with its interval as a band, the process as the unit
+    (`analysis.typical`); returns the (level, what it covers) pairs drawn, so the page can
+    say what the band covers."""
     points = []
     for workers, group in line.groupby("workers"):
-        ci = median_interval(group["value"].to_numpy(float))
-        points.append((workers, float(group["value"].median()), ci, len(group)))
+        found = analysis.typical(group)
+        points.append((workers, found.median, found.ci, found.scope, len(group)))
     ws = [p[0] for p in points]
     ax.plot(ws, [p[1] for p in points], marker="o", color=color)
     lows = np.array([p[2].low for p in points])
     highs = np.array([p[2].high for p in points])
     ax.fill_between(ws, lows, highs, where=np.isfinite(lows), color=color, alpha=0.2, lw=0)
-    return {(p[2].level, p[3]) for p in points if math.isfinite(p[2].level)}
+    return {
+        (p[2].level, p[3] if p[3] != analysis.ONE_PROCESS else f"n={p[4]}, {p[3]}")
+        for p in points
+        if math.isfinite(p[2].level)
+    }
 
 
 def _speedup_levels(frame: pd.DataFrame) -> str:
@@ -225,11 +231,11 @@ def _speedup_levels(frame: pd.DataFrame) -> str:
     return f"level {low}" if low == high else f"levels {low} to {high}"
 
 
-def _levels_text(levels: set[tuple[float, int]]) -> str:
-    """'93.7% at n=5' (or several): the band's real coverage, never a nominal 95%."""
+def _levels_text(levels: set[tuple[float, str]]) -> str:
+    """'95% from 3 processes' (or several): the band's real coverage, never a nominal 95%."""
     if not levels:
         return "none drawn (too few repeats)"
-    parts = [f"{level_text(level)} at n={n}" for level, n in sorted(levels, key=lambda x: x[1])]
+    parts = [f"{level_text(level)} from {where}" for level, where in sorted(levels, key=str)]
     return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
 
@@ -352,7 +358,7 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
         fig, axes = plt.subplots(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
-        levels: set[tuple[str, int, str]] = set()
+        levels: set[tuple[str, str]] = set()
         outliers = 0
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
@@ -391,7 +397,10 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
                             x + 0.18, r["median"], yerr=[[r["median"] - low], [high - r["median"]]],
                             fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
                         )  # fmt: skip
-                        levels.add((level_text(r["ci_level"]), int(r["n"]), r["ci_scope"] or ""))
+                        scope = r["ci_scope"] or ""
+                        if scope in ("", analysis.ONE_PROCESS):
+                            scope = f"n={int(r['n'])} repeats" + (f", {scope}" if scope else "")
+                        levels.add((level_text(r["ci_level"]), scope))
                     ax.plot(x + 0.18, r["median"], marker="_", ms=14, mew=2.2, color="black")
                 labels.append(_case_label(case.backend, case.variant, int(case.workers)))
             ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
@@ -417,16 +426,14 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
                    label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)"),
         ]  # fmt: skip
         _bottom_legend(fig, handles)
-        interval = "; ".join(
-            f"{level} at n={n}{f', {scope}' if scope else ''}" for level, n, scope in sorted(levels)
-        )
+        interval = "; ".join(f"{level} from {scope}" for level, scope in sorted(levels))
         _suptitle(
             fig,
             scenario,
             "every repeat, by round",
             "each point one timed repeat (wall time per batch), coloured by the round it ran "
             "in, spread sideways so none hides another; black: the case's median with its "
-            f"exact interval ({interval or 'none: too few repeats'}). Outlier rule: "
+            f"interval ({interval or 'none: too few repeats'}). Outlier rule: "
             f"|modified z-score| > {OUTLIER_Z}, where z = 0.6745 (x - median) / MAD within "
             "the case (Iglewicz and Hoaglin, as hyperfine flags outliers); outliers are "
             "drawn, never dropped.",

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness import advice, fingerprint
+from harness.analysis import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
@@ -263,14 +264,16 @@ def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
         rows.append(cells)
         colors.append(FAILED_COLOR if failed else UNSTABLE_COLOR if unstable else None)
     note = (
-        "median wall time per batch over repeats, with its exact interval (order statistics) at "
-        "the level shown and what it covers: one process, or rounds pooled. speedup's interval "
-        "carries the sequential case's variation too (Hodges-Lehmann). red: the case failed; "
-        f"yellow: unstable, the coefficient of variation is above {UNSTABLE_CV:.0%}."
+        "median wall time per batch, with its interval at the level shown and what it "
+        "covers: several fresh processes (Student's t on the log of each process's median), "
+        "or within 1 process (order statistics of its repeats). speedup's interval carries "
+        "the sequential case's variation too (Welch's t on log process medians). red: the "
+        f"case failed; yellow: unstable, a coefficient of variation above {UNSTABLE_CV:.0%}."
     )
-    if (table.get("ci_scope") == "1 process").any():
+    if (table.get("ci_scope") == ONE_PROCESS).any():
         note += (
-            " One process misses the variation between processes: --rounds 3 or more catches it."
+            " Within 1 process: repeats miss the variation between processes, and nothing is "
+            "called from them; --rounds 3 or more runs each case in fresh processes."
         )
     return [("cases", table_page("Every case", rows, columns, colors, note, widths))]
 
@@ -320,5 +323,5 @@ def _case_note(r: dict) -> str:
         if note and ("widest interval" not in note or pd.isna(r.get("ci_low"))):
             notes.append(note)  # the level is in the interval's cell already
     if pd.notna(r.get("round_cv")) and r.get("round_cv", 0) > UNSTABLE_CV:
-        notes.append(f"round CV {r['round_cv']:.0%}")
+        notes.append(f"CV between processes {r['round_cv']:.0%}")
     return "; ".join(notes)
