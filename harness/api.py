@@ -24,7 +24,8 @@ def run(
     backends: Sequence[str] | None = None,
     workers: Sequence[int] | None = None,
     repeat: int | None = None,
-    rounds: int = 1,
+    rounds: int | None = None,
+    seed: int | None = None,
     quick: bool = False,
     out: str | os.PathLike[str] | None = None,
     observer: RunObserver | None = None,
@@ -35,6 +36,8 @@ def run(
     A dict's `workload` (and `inputs`, `check`) may be a function object: it is recorded as
     its "module:qualname" and its module is allowed, since the caller imported it already.
     It must live in an importable module, not in __main__ (see `user_code.reference_of`).
+    `rounds` (fresh processes per case) defaults to the spec's, one with `quick`; `seed`
+    fixes the random order of each round's cases.
     `imports` allows modules named by reference, like `harness run --import`.
 
     With `out=None` the run lives in a temporary folder that is gone when this returns:
@@ -48,6 +51,7 @@ def run(
         workers=list(workers) if workers else None,
         repeat=repeat,
         rounds=rounds,
+        seed=seed,
         quick=quick,
         imports=allowed or None,
     )

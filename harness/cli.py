@@ -62,7 +62,8 @@ def run(
     backends: Annotated[str | None, typer.Option(help="comma-separated backends, e.g. threads,ray")] = None,
     workers: Annotated[str | None, typer.Option(help="comma-separated worker counts, e.g. 1,2,4")] = None,
     repeat: Annotated[int | None, typer.Option(help="measured repeats per case")] = None,
-    rounds: Annotated[int, typer.Option(help="run the whole matrix this many times, backends interleaved")] = 1,
+    rounds: Annotated[int | None, typer.Option(help="fresh processes per case: the whole matrix this many times, each round in a random order (default: the spec's, 3; 1 with --quick)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the random order of each round's cases (default: drawn, and recorded in run.json)")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="small sizes and few repeats: a smoke run")] = False,
     timeout: Annotated[float | None, typer.Option(help="per-case timeout in seconds")] = None,
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
@@ -81,6 +82,7 @@ def run(
         workers=_split_list(workers, "--workers", int),
         repeat=repeat,
         rounds=rounds,
+        seed=seed,
         quick=quick,
         timeout_s=timeout,
         sample_interval_s=sample_interval,
@@ -94,9 +96,10 @@ def run(
     shown = err if as_json else console  # with --json, stdout holds the JSON alone
     shown.print(
         f"run [bold]{the_run.run_dir.name}[/]: {len(the_run.cases)} cases of "
-        f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}"
+        f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}, "
+        f"{_processes_text(the_run.rounds)} each, in a random order (seed {the_run.info['seed']})"
     )
-    with ProgressObserver(shown, _history(the_run)) as observer:
+    with ProgressObserver(shown, _history(the_run), rounds=the_run.rounds) as observer:
         result = the_run.execute(observer)
     table = analysis.case_table(the_run.frame())
     if as_json:
@@ -112,6 +115,10 @@ def run(
             highlight=False,
         )
         raise typer.Exit(130)
+
+
+def _processes_text(rounds: int) -> str:
+    return "1 process" if rounds == 1 else f"{rounds} fresh processes"
 
 
 def _history(the_run: runner.Run):
@@ -385,11 +392,12 @@ def compare(
     threshold: Annotated[
         str, typer.Option(help="smallest change worth calling, e.g. 5% or 0.05")
     ] = "5%",
-    alpha: Annotated[float, typer.Option(help="significance level of the test")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="family-wise error rate: the chance of any false change over all the cases compared")] = 0.05,
     fail_on_regression: Annotated[
         bool,
         typer.Option(
-            "--fail-on-regression", help="exit 1 on a significant regression beyond the threshold"
+            "--fail-on-regression",
+            help="exit 1 when a regression is called: its interval wholly beyond the threshold, Holm-adjusted over the cases",
         ),
     ] = False,
     normalize: Annotated[

@@ -6,6 +6,8 @@ the same run.json, the same cluster checks and the same resume as one made by `h
 
 from __future__ import annotations
 
+import random
+import secrets
 import shlex
 import signal
 import sys
@@ -100,6 +102,7 @@ class Run:
         if resume is not None:
             return cls(resume, loaded, cases, options, results.run_info(resume), notes, pythons)
         out.mkdir(parents=True, exist_ok=True)
+        seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
         run_dir = out / results.new_run_id(out)
         run_dir.mkdir()
         source = "" if isinstance(scenario, Spec) else str(spec.resolve(scenario))
@@ -111,7 +114,8 @@ class Run:
             "spec_path": source,
             "options": options.model_dump(),
             "quick": options.quick,
-            "rounds": options.rounds,
+            "rounds": spec.rounds(loaded, options),
+            "seed": seed,
             "command": command or shlex.join(["harness", *sys.argv[1:]]),
             "started": _now(),
             "cases_planned": [c.case_id for c in cases],
@@ -122,6 +126,13 @@ class Run:
         results.write_json_atomic(run_dir / results.RUN_JSON, run.info)
         return run
 
+    @property
+    def rounds(self) -> int:
+        """--rounds when given; else what run.json recorded (a resume), else the spec's."""
+        if self.options.rounds is not None:
+            return self.options.rounds
+        return int(self.info.get("rounds") or spec.rounds(self.spec, self.options))
+
     def execute(self, observer: RunObserver | None = None) -> RunResult:
         """Run every case `rounds` times, then finalise run.json (also when interrupted)."""
         observer = observer or RunObserver()
@@ -130,11 +141,13 @@ class Run:
         result = run_cases(
             self.cases,
             self.run_dir,
-            rounds=self.options.rounds,
+            rounds=self.rounds,
+            seed=self.info.get("seed"),
             sample_interval_s=self.options.sample_interval_s,
             observer=observer,
             pythons={i.label: i for i in self.pythons},
         )
+        self.info["rounds"] = self.rounds
         self.info["status"] = "interrupted" if result.interrupted else "complete"
         self.info["finished"] = _now()
         engines = dict(self.info.get("engines", {}))
@@ -231,23 +244,29 @@ def run_cases(
     run_dir: Path,
     *,
     rounds: int = 1,
+    seed: int | None = None,
     sample_interval_s: float = 0.05,
     observer: RunObserver | None = None,
     pythons: dict[str, interpreters.Interpreter] | None = None,
 ) -> RunResult:
     """Run every case `rounds` times, round after round, saving after each case.
 
-    Rounds interleave the backends: slow drift of a shared machine (another job, thermal
-    throttling) then touches every backend alike instead of whichever ran last, and each
-    round is a fresh process, so intervals can see variation between processes. A resumed
-    run does only the rounds not yet recorded.
+    Rounds interleave the backends, and each round runs its cases in a random order (from
+    `seed`; None keeps the matrix order): slow drift of a shared machine (another job,
+    thermal throttling) then touches every backend alike instead of whichever ran first or
+    last, so it does not land on the speedups over the sequential case. Each round is a
+    fresh process per case, so intervals see the variation between processes. A resumed
+    run does only the rounds not yet recorded, in the order the seed gave them.
     """
     observer = observer or RunObserver()
     writer = results.RunWriter(run_dir)
     writer.drop_interrupted()
     done = _rounds_done(writer.measurements())
     plan = [
-        (r, case) for r in range(1, rounds + 1) for case in cases if done.get(case.case_id, 0) < r
+        (r, case)
+        for r, order in enumerate(round_orders(cases, rounds, seed), start=1)
+        for case in order
+        if done.get(case.case_id, 0) < r
     ]
     skipped = [c for c in cases if done.get(c.case_id, 0) >= rounds]
     logs = run_dir / "logs"
@@ -292,6 +311,20 @@ def run_cases(
             if interrupted:
                 break
     return RunResult(run_dir, outcomes, skipped, interrupted)
+
+
+def round_orders(cases: list[Case], rounds: int, seed: int | None) -> list[list[Case]]:
+    """The order of the cases in each round: shuffled by one generator seeded with `seed`,
+    so a resume (which reads the seed from run.json) sees the same orders."""
+    if seed is None:
+        return [list(cases) for _ in range(rounds)]
+    rng = random.Random(seed)
+    orders = []
+    for _ in range(rounds):
+        order = list(cases)
+        rng.shuffle(order)
+        orders.append(order)
+    return orders
 
 
 def _rounds_done(measurements: pd.DataFrame) -> dict[str, int]:

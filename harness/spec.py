@@ -56,6 +56,14 @@ class QuickSettings(BaseModel):
     workers: list[int] | None = None
     repeat: int | None = Field(default=None, ge=1)
     warmup: int | None = Field(default=None, ge=0)
+    #: A smoke run is one process a case: its figures say "within 1 process".
+    rounds: int = Field(default=1, ge=1)
+
+
+#: Fresh case processes per case by default: the process is the sampling unit, and three
+#: is the fewest with which an interval or a test sees the spread between processes
+#: with a degree of freedom to spare.
+DEFAULT_ROUNDS = 3
 
 
 class Spec(BaseModel):
@@ -81,6 +89,11 @@ class Spec(BaseModel):
     workers: list[int] = Field(default=[1, 2], min_length=1)
     repeat: int = Field(default=5, ge=1)
     warmup: int = Field(default=1, ge=0)
+    rounds: int = Field(
+        default=DEFAULT_ROUNDS,
+        ge=1,
+        description="fresh case processes per case (rounds), each with its warm-up and repeats",
+    )
     timeout_s: float = Field(default=600.0, gt=0)
     backend_options: dict[str, dict[str, Scalar | list[Scalar]]] = Field(
         default={}, description="per backend; a list of values makes a case per value"
@@ -257,6 +270,7 @@ FLAGS = {
     "workers": "--workers",
     "repeat": "--repeat",
     "rounds": "--rounds",
+    "seed": "--seed",
     "quick": "--quick",
     "timeout_s": "--timeout",
     "sample_interval_s": "--sample-interval",
@@ -274,7 +288,10 @@ class RunOptions(BaseModel):
     backends: list[str] | None = Field(default=None, min_length=1)
     workers: list[int] | None = Field(default=None, min_length=1)
     repeat: int | None = Field(default=None, ge=1)
-    rounds: int = Field(default=1, ge=1)
+    #: None: the spec's `rounds` (its `quick.rounds` with --quick).
+    rounds: int | None = Field(default=None, ge=1)
+    #: Seed of the order the cases of each round run in; None: drawn, and recorded.
+    seed: int | None = Field(default=None, ge=0)
     quick: bool = False
     timeout_s: float | None = Field(default=None, gt=0)
     sample_interval_s: float = Field(default=0.05, gt=0)
@@ -363,6 +380,13 @@ def cases(loaded: Spec, options: RunOptions, pythons: list[str] | None = None) -
         backend_options=options.backend_options(),
         pythons=pythons,
     )
+
+
+def rounds(loaded: Spec, options: RunOptions) -> int:
+    """Case processes per case: --rounds, else the spec's (its quick settings' with --quick)."""
+    if options.rounds is not None:
+        return options.rounds
+    return loaded.quick.rounds if options.quick else loaded.rounds
 
 
 def load(path_or_name: str | os.PathLike[str], imports: list[str] | None = None) -> Spec:

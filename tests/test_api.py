@@ -27,7 +27,9 @@ def test_run_returns_the_frame_and_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(df.columns)[: len(results.SCHEMA)] == list(results.SCHEMA)
     assert set(df["case_id"]) == {"mine/sequential/w1/n=2000", "mine/threads/w2/n=2000"}
     assert (df["status"] == "ok").all() and (df["param_n"] == 2000).all()
-    assert len(df[df.metric == "wall_s"]) == 6
+    # three fresh processes a case by default (the spec's rounds), three repeats each
+    assert len(df[df.metric == "wall_s"]) == 2 * 3 * 3
+    assert sorted(df["round"].unique()) == [1, 2, 3]
     assert list(tmp_path.iterdir()) == []  # no results/ folder, no temporary run left
 
 

@@ -44,8 +44,10 @@ class ProgressObserver(RunObserver):
     """One bar for the run (or one line per case); the case's phase; warnings printed once."""
 
     def __init__(self, console: Console, history: History | None = None,
-                 live: bool | None = None) -> None:  # fmt: skip
+                 live: bool | None = None, rounds: int = 1) -> None:  # fmt: skip
         self.console = console
+        #: Fresh processes per case: each line says which one it was, out of how many.
+        self.rounds = rounds
         self.live = console.is_terminal if live is None else live
         self.history = history or History.none()
         self.eta: Eta | None = None
@@ -61,6 +63,8 @@ class ProgressObserver(RunObserver):
         )
         self.bar = self.progress.add_task("starting", total=None)
         self.warned: set[str] = set()
+        self._rounds_started: dict[str, int] = {}
+        self._round = 1
 
     def __enter__(self) -> ProgressObserver:
         if self.live:
@@ -94,6 +98,8 @@ class ProgressObserver(RunObserver):
 
     def on_case_start(self, case: Case, index: int, total: int) -> None:
         self.total = total
+        self._round = self._rounds_started.get(case.case_id, 0) + 1
+        self._rounds_started[case.case_id] = self._round
         if self.eta is not None:
             self.eta.case_started(index)
         self.progress.update(
@@ -113,6 +119,8 @@ class ProgressObserver(RunObserver):
             what = event.phase
             if event.repeat is not None and what == "steady":
                 what = f"repeat {event.repeat}/{case.repeat}"
+                if self.rounds > 1:
+                    what = f"process {self._round}/{self.rounds} {what}"
                 if self.eta is not None:
                     self.eta.steady_started()
             self.progress.update(self.bar, description=f"{case.case_id} {what}")
@@ -124,7 +132,8 @@ class ProgressObserver(RunObserver):
             self.eta.case_done(index, ok=outcome.status == "ok")
         self.progress.advance(self.bar)
         if not self.live:
-            self._print(escape(case_line(outcome, index + 1, self.total, took, self._where())))
+            line = case_line(outcome, index + 1, self.total, took, self._where(), self.rounds)
+            self._print(escape(line))
         if outcome.status != "ok":
             style = "dim" if outcome.status == "skipped" else "red"  # not a failure: not run
             self._print(
@@ -141,16 +150,19 @@ class ProgressObserver(RunObserver):
         return f"{text}, {left}" if left else text
 
 
-def case_line(outcome: CaseOutcome, number: int, total: int, took: float, where: str) -> str:
-    """One finished case as a plain line: what it is, how it ended, its wall, the run's time."""
+def case_line(
+    outcome: CaseOutcome, number: int, total: int, took: float, where: str, rounds: int = 1
+) -> str:
+    """One finished case process as a plain line: what it is, which of the case's processes
+    (the intervals are built from these), how it ended, its wall, the run's time."""
     walls = outcome.metric("wall_s")
     wall = (
-        f"wall {fmt_seconds(float(walls.median()))} (median of {len(walls)})"
+        f"wall {fmt_seconds(float(walls.median()))} (median of {len(walls)} repeats)"
         if len(walls) and math.isfinite(float(walls.median()))
         else "no wall"
     )
     parts = [f"[{number}/{total}] {outcome.case.case_id}", outcome.status, wall,
              f"case {fmt_seconds(took)}"]  # fmt: skip
-    if outcome.round > 1:
-        parts[0] += f" round {outcome.round}"
+    if rounds > 1 or outcome.round > 1:
+        parts[0] += f" process {outcome.round}/{max(rounds, outcome.round)}"
     return " | ".join([" ".join(parts[:2]), *parts[2:], *([where] if where else [])])
