@@ -27,6 +27,7 @@ backends = ["sequential", "threads"]
 workers = [1, 2]
 repeat = 2
 warmup = 0
+rounds = 1
 timeout_s = 60
 [sweep]
 seconds = [{values}]
@@ -41,6 +42,7 @@ backends = ["threads", "processes"]
 workers = [2]
 repeat = 3
 warmup = 1
+rounds = 1
 timeout_s = 600
 """
 
@@ -73,8 +75,10 @@ def main() -> None:
             seconds, peak, _ = watch(["run", str(folder / f"{name}.toml"), "--out", str(out)])
             df = results.load(str(out / "*"))
             cases = df.groupby("case_id")["status"].first()
+            processes = df[df["metric"] == "elapsed_s"].shape[0]
             print(
-                f"{name}: {len(cases)} cases ({(cases == 'ok').sum()} ok) in {seconds:.0f} s; "
+                f"{name}: {len(cases)} cases ({(cases == 'ok').sum()} ok), {processes} case "
+                f"processes, in {seconds:.0f} s ({seconds / processes:.2f} s a process); "
                 f"harness peak RSS {peak / 2**20:.0f} MiB"
             )
 

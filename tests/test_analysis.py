@@ -121,8 +121,10 @@ def test_processes_differ_note_compares_with_the_spread_within_processes():
 
 def walls_in(backend: str, medians, spread: float, rng) -> list[dict]:
     """One case over several processes (rounds), five repeats each around each median."""
-    return [r for i, m in enumerate(medians, 1)
-            for r in walls(backend, m * np.exp(spread * rng.standard_normal(5)), rnd=i)]  # fmt: skip
+    out = []
+    for i, m in enumerate(medians, 1):
+        out += walls(backend, m * np.exp(spread * rng.standard_normal(5)), rnd=i)
+    return out
 
 
 def test_speedup_from_processes_is_welch_and_from_one_process_says_so():

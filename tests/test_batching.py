@@ -17,6 +17,7 @@ def test_grouped_and_per_task_batching_run_on_every_engine_and_are_labelled():
             "workers": [2],
             "repeat": 1,
             "warmup": 0,
+            "rounds": 1,
             "backend_options": {"processes": options, "dask": options, "ray": options},
         }
     )

@@ -279,7 +279,7 @@ def _hang_until_timeout(samplers, tmp_path: Path, backend: str, *address: str) -
     out = tmp_path / "results"
     try:
         proc = harness("run", "hang", "--backends", backend, *address, "--timeout", "12",
-                       "--out", str(out), timeout=240)  # fmt: skip
+                       "--rounds", "1", "--out", str(out), timeout=240)  # fmt: skip
     finally:
         done.set()
         watcher.join()

@@ -55,7 +55,8 @@ def write_spec(
     path = tmp_path / f"{workload}.toml"
     path.write_text(
         f'name = "{workload.replace("_", "-")}"\ndescription = "test"\nworkload = "{workload}"\n'
-        f"tasks = {tasks}\nworkers = [2]\nrepeat = 1\nwarmup = 0\ntimeout_s = {timeout_s}\n"
+        f"tasks = {tasks}\nworkers = [2]\nrepeat = 1\nwarmup = 0\nrounds = 1\n"
+        f"timeout_s = {timeout_s}\n"
         f"backends = {json.dumps(backends)}\n[params]\n{params}\n"
     )
     return path
@@ -76,6 +77,8 @@ def test_hang_becomes_timeout_and_the_run_goes_on(run_cli, tmp_path):
         "threads,processes,dask",
         "--timeout",
         "4",
+        "--rounds",
+        "1",
         "--out",
         "out",
     )

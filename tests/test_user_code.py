@@ -90,6 +90,7 @@ tasks = 6
 workers = [2]
 repeat = 2
 warmup = 1
+rounds = 1
 [params]
 lines = 50
 """
@@ -211,6 +212,7 @@ def test_check_and_a_worker_missing_a_dependency(tmp_path: Path) -> None:
         workers = [1]
         repeat = 1
         warmup = 0
+        rounds = 1
     """)
     out = tmp_path / "results"
     ok = harness("run", "ok.toml", "--import", "userwork", "--backends", "processes",
@@ -241,6 +243,7 @@ def test_local_engines_import_the_shipped_copy_not_the_drivers_folder(tmp_path: 
         workers = [1]
         repeat = 1
         warmup = 0
+        rounds = 1
     """)
     out = tmp_path / "results"
     proc = harness("run", "where.toml", "--import", "userwork", "--backends", "dask,ray",
@@ -258,7 +261,7 @@ def test_api_runs_a_function_object(tmp_path: Path, monkeypatch) -> None:
     frame = api.run(
         {"name": "api-own", "description": "from a notebook", "workload": userwork.parse,
          "inputs": userwork.records, "tasks": 4, "workers": [2], "repeat": 2,
-         "params": {"lines": 20}},
+         "rounds": 1, "params": {"lines": 20}},
         backends=["sequential", "threads"],
     )  # fmt: skip
     assert isinstance(frame, pd.DataFrame)
