@@ -25,7 +25,7 @@ from harness.backends import _ship
 from harness.backends.base import Backend, WorkerCrashed
 from harness.batching import run_map
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
-from harness.measure.stats import percentile
+from harness.measure.quantiles import percentile
 from harness.protocol import (
     BaselineEvent,
     BatchCompletionEvent,
@@ -87,7 +87,7 @@ def _run_case(
     backend_cls = backends.get(case.backend)
     backend = backend_cls(case.workers, backend_cls.options_model(**case.backend_options))
     task = workload.async_task if backend_cls.task_kind == "async" else workload.task
-    _import_engine(backend_cls)
+    _import_engine(backend_cls, workload)
     me = psutil.Process()
     info = me.memory_full_info()
     emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
@@ -298,10 +298,12 @@ def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:
     return [workload.digest(o) for o in outputs] if workload.digest is not None else outputs
 
 
-def _import_engine(backend_cls: type[backends.Backend]) -> None:
-    """Import the engine before the baseline, so the baseline is 'driver with imports'."""
-    if backend_cls.engine_module:
-        importlib.import_module(backend_cls.engine_module)
+def _import_engine(backend_cls: type[backends.Backend], workload: workloads.Workload) -> None:
+    """Import the engine (and what the workload's driver side needs) before the baseline,
+    so the baseline is 'driver with imports'."""
+    for module in (backend_cls.engine_module, *workload.imports):
+        if module:
+            importlib.import_module(module)
 
 
 class OutputMismatch(RuntimeError):

@@ -30,7 +30,6 @@ import sys
 import sysconfig
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +358,8 @@ def _ensure_code(env: Path, python: str, state: dict[str, Any]) -> None:
 
 
 def _dist_version() -> str:
+    from importlib import metadata  # not at import: every case process imports this module
+
     try:
         return metadata.version(DIST)
     except metadata.PackageNotFoundError:
@@ -369,6 +370,8 @@ def _dist_version() -> str:
 
 def _entry_points() -> str:
     """The harness distribution's entry points, so backends register in the env as here."""
+    from importlib import metadata
+
     try:
         text = metadata.distribution(DIST).read_text("entry_points.txt")
     except metadata.PackageNotFoundError:

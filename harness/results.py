@@ -171,7 +171,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 class RunWriter:
-    """Holds a run's frames and rewrites its files whole after every case."""
+    """Holds a run's frames and rewrites its files whole after every case.
+
+    Each file's rows are kept as one frame, grown by each case's: concatenating every
+    case's frame again after each case cost the runner 70 ms a case at 150 cases, and
+    grew with every case (pandas pays per frame joined, not per row)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -194,10 +198,9 @@ class RunWriter:
         ):
             if df is None or df.empty:
                 continue
-            self.frames[name].append(df)
-            write_parquet_atomic(
-                self.run_dir / name, pd.concat(self.frames[name], ignore_index=True)
-            )
+            whole = pd.concat([*self.frames[name], df], ignore_index=True)
+            self.frames[name] = [whole]
+            write_parquet_atomic(self.run_dir / name, whole)
 
     def drop_interrupted(self) -> None:
         """Forget the partial rows of an interrupted case before a resume runs it again."""

@@ -22,7 +22,6 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,8 @@ def parse(text: str) -> Ref:
 
 def entry_points() -> dict[str, str]:
     """Workloads installed packages register: name -> "module:function" (or a Workload)."""
+    from importlib import metadata  # a scan of every distribution: only when asked
+
     return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import psutil
 import pytest
 from conftest import listening, not_on_loopback
 
 from harness import backends, workloads
+from harness.spec import tomllib  # tomli before 3.11
+from harness.workloads import registry
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
 def children() -> set[int]:
@@ -53,3 +61,36 @@ def test_registry_rejects_unknown_names():
         backends.get("gpu")
     with pytest.raises(KeyError, match="unknown workload"):
         workloads.get("eval")
+
+
+def test_builtin_backends_resolve_from_a_table_that_says_what_pyproject_registers():
+    """A case process finds its built-in backend in `BUILTINS`, reading no metadata: the
+    table must name exactly the entry points pyproject.toml (so the metadata) declares."""
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"][backends.GROUP]
+    assert backends.BUILTINS == declared
+    assert {n: r.value for n, r in backends._scan().items() if r.builtin} == declared
+    for name in declared:
+        assert backends.get(name).name == name
+
+
+LOAD_ONE_BY_ONE = """
+import json
+from importlib import import_module
+from harness.workloads import registry
+found = {}
+for module in dict.fromkeys(registry.BUILTIN_MODULES.values()):
+    before = set(registry.WORKLOADS)
+    import_module(f"harness.workloads.{module}")
+    found.update(dict.fromkeys(set(registry.WORKLOADS) - before, module))
+print(json.dumps(found))
+"""
+
+
+def test_each_builtin_workload_is_in_the_module_the_registry_imports_for_it():
+    """A case process imports only its workload's module (`BUILTIN_MODULES`): each module,
+    imported alone in a fresh interpreter, registers exactly the names the table gives it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_ONE_BY_ONE], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == registry.BUILTIN_MODULES

@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor
-from importlib import metadata
 from typing import Any
 
 import psutil
@@ -75,6 +74,8 @@ def rendezvous(folder: str, parties: int, timeout_s: float = READY_TIMEOUT_S) ->
 
 def _plugin_packages() -> set[str]:
     """Top-level packages of installed harness plugins: installing one is trusting it."""
+    from importlib import metadata  # a scan of every distribution: only when asked
+
     found = set()
     for group in ("harness.backends", "harness.workloads"):
         for ep in metadata.entry_points(group=group):

@@ -10,13 +10,19 @@ having seen the object before.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from harness.tasks import echo  # noqa: F401 (the worker side)
 from harness.workloads.registry import Workload, WorkloadParams, register
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# NumPy is imported where a payload is made or summed up, not here: the registry imports
+# this module in every case process. The workload's `imports` bring it in before the
+# memory baseline, as a module-level import did.
 
 
 class TransferParams(WorkloadParams):
@@ -31,6 +37,8 @@ def make_payload(params: TransferParams, index: int = 0) -> bytes | np.ndarray:
     caches by content) gets no shortcut, and incompressible, so one that compresses does not
     either: real payloads rarely repeat a 256-byte pattern.
     """
+    import numpy as np
+
     rng = np.random.default_rng(index)
     if params.kind == "numpy":
         return rng.random(max(1, params.payload_bytes // 8))
@@ -39,6 +47,8 @@ def make_payload(params: TransferParams, index: int = 0) -> bytes | np.ndarray:
 
 def payload_digest(payload: Any) -> tuple[str, int, int]:
     """Type, size and CRC-32: equal digests mean the payload came back intact."""
+    import numpy as np
+
     if isinstance(payload, np.ndarray):
         data = np.ascontiguousarray(payload)
         return (f"ndarray[{data.dtype}]", data.nbytes, zlib.crc32(data.data))
@@ -61,5 +71,6 @@ register(
         expected=lambda params, inputs: list(inputs),
         bytes_per_task=_bytes,
         digest=payload_digest,
+        imports=("numpy",),
     )
 )
