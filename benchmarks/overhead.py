@@ -28,9 +28,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.case import Case
 from harness.case_runner import run_case
 from harness.measure import stats
-from harness.spec import Case
 
 HERE = Path(__file__).resolve().parent
 #: harness rtt / hand-loop rtt must lie within [1 / RTT_GOAL, RTT_GOAL].

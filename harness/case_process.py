@@ -24,6 +24,7 @@ from harness import backends, interpreters, user_code, workloads
 from harness.backends import _ship
 from harness.backends.base import Backend, WorkerCrashed
 from harness.batching import run_map
+from harness.case import Case
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.quantiles import percentile
 from harness.protocol import (
@@ -37,7 +38,6 @@ from harness.protocol import (
     WorkersEvent,
     encode,
 )
-from harness.spec import Case
 from harness.tasks import timed, timed_async
 
 #: How many batch completion times of the latency pass are kept for distribution plots.

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from harness import interpreters, results
+from harness.case import Case
 from harness.measure.proctree import TOKEN_VAR, carrying_token, terminate, tree
 from harness.measure.sampler import Sample, TreeSampler
 from harness.protocol import (
@@ -38,7 +39,6 @@ from harness.protocol import (
     WorkersEvent,
     decode,
 )
-from harness.spec import Case
 
 #: Memory samples kept per case for the memory-over-time figure.
 TIMESERIES_POINTS = 400

@@ -39,9 +39,9 @@ from typing import Any
 import psutil
 
 from harness import backends, private
+from harness.case import Case
 from harness.errors import InputError
 from harness.measure.proctree import terminate
-from harness.spec import Case
 
 #: Seconds allowed to reach a cluster address before a run is refused.
 CONNECT_TIMEOUT_S = 5.0

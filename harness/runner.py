@@ -22,10 +22,11 @@ from typing import Any
 import pandas as pd
 
 from harness import backends, fingerprint, interpreters, results, spec
+from harness.case import Case
 from harness.case_runner import CaseOutcome, Interrupted, InterruptedCase, run_case, skipped_case
 from harness.errors import InputError
 from harness.protocol import Event
-from harness.spec import Case, RunOptions, Spec
+from harness.spec import RunOptions, Spec
 
 
 class RunObserver:

@@ -10,9 +10,9 @@ import pytest
 from conftest import cli
 
 from harness import analysis, results, runner, spec
+from harness.case import Case
 from harness.case_runner import run_case
 from harness.protocol import Event, WorkersEvent
-from harness.spec import Case
 
 MIB = 1024 * 1024
 EXECUTORS = [

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from harness import fingerprint
 from harness.backends.sequential import SequentialBackend
 from harness.backends.threads import ThreadsBackend
+from harness.case import Case
 from harness.measure import quantiles, stats
 from harness.measure.sampler import TreeSampler
-from harness.spec import Case
 from harness.workloads.io import sleep_task
 
 ALLOCATE = 200 * 2**20

@@ -19,10 +19,10 @@ import pytest
 from conftest import HARNESS, MARK, REPO, cli, marked, stored_copy, stored_run
 
 from harness import results
+from harness.case import Case
 from harness.case_runner import run_case
 from harness.measure.proctree import terminate
 from harness.protocol import Event, PhaseEvent, WorkersEvent
-from harness.spec import Case
 
 
 @pytest.fixture

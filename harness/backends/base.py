@@ -28,9 +28,12 @@ if TYPE_CHECKING:
 
 
 class BackendOptions(BaseModel):
-    """Options a backend accepts; unknown keys are errors."""
+    """Options a backend accepts; unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Schemas are built on first use (`defer_build`): a case process imports a module of
+    several models and validates one of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     #: How a batch becomes engine tasks. "idiom": the engine's own way (a process pool
     #: chunks, Dask and Ray submit one task per input); "per_task": one task per input

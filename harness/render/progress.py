@@ -19,12 +19,12 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
+from harness.case import Case
 from harness.case_runner import CaseOutcome
 from harness.eta import Eta, History, Planned, fmt_duration
 from harness.protocol import Event, MetricEvent, PhaseEvent, WorkersEvent
 from harness.render.units import fmt_seconds
 from harness.runner import RunObserver
-from harness.spec import Case
 
 
 class EtaColumn(ProgressColumn):

@@ -27,9 +27,12 @@ from harness import user_code
 
 
 class WorkloadParams(BaseModel):
-    """Base of every workload's parameters: unknown keys are errors, not silently ignored."""
+    """Base of every workload's parameters: unknown keys are errors, not silently ignored.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Schemas are built on first use (`defer_build`): a case process imports a module of
+    several models and validates one of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 @dataclass
