@@ -34,9 +34,9 @@ def test_frame_is_tidy_with_the_documented_schema(cpu_run):
     for metric in ("startup_s", "teardown_s", "wall_s", "tasks_per_s"):
         assert metric in set(df["metric"]), metric
     walls = df[df["metric"] == "wall_s"]
-    # the quick spec asks for 5 repeats: each case has repeats 1..5, no warm-up mixed in
+    # the quick spec asks for 3 repeats: each case has repeats 1..3, no warm-up mixed in
     per_case = walls.groupby("case_id")["repeat"].apply(lambda r: sorted(r.tolist()))
-    assert all(r == [1, 2, 3, 4, 5] for r in per_case)
+    assert all(r == [1, 2, 3] for r in per_case)
     assert (walls["value"] > 0).all()
     # tasks_per_s is tasks / wall of the same repeat
     tps = df[df.metric == "tasks_per_s"].set_index(["case_id", "repeat"])["value"]
