@@ -177,7 +177,7 @@ def test_off_a_terminal_each_case_is_one_line_with_the_eta_and_json_stays_alone(
     assert len(lines) == 2, first.stdout
     # each line says which of the case's processes it was: intervals are built from these
     assert lines[0].startswith("[1/2] cpu/sequential/w1/n=200000 process 1/2 ok | wall ")
-    assert "(median of 5 repeats) | case " in lines[0] and "left (from first repeats)" in lines[0]
+    assert "(median of 3 repeats) | case " in lines[0] and "left (from first repeats)" in lines[0]
     assert lines[1].startswith("[2/2] cpu/sequential/w1/n=200000 process 2/2 ok")
     assert "left" not in lines[1]  # nothing is left after the last case
     bars = [x for x in first.stdout.splitlines() if "━" in x and x[:1] not in "┏┃┡│└"]
