@@ -166,7 +166,9 @@ VERDICTS = {
     claims.SUPPORTS: "the measurement supports the claim on this machine",
     claims.PARTLY: "part of the claim holds",
     claims.DIFFERS: "the measurement contradicts the claim",
-    claims.UNDECIDED: "an interval straddles the rule's threshold: more repeats or rounds",
+    claims.UNDECIDED: (
+        "an interval straddles the rule's threshold, or comes from one process: more rounds"
+    ),
     claims.NO_BASIS: "the run could not test it (e.g. one usable CPU)",
     claims.NO_DATA: "no run of the scenario that answers it was given",
     claims.NOT_MEASURED: "no benchmark can answer it",
