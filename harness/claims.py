@@ -200,6 +200,13 @@ def _speedup_bounds(row: pd.Series, scale: float = 1.0) -> tuple[float, float]:
     return float(low) / scale, float(high) / scale
 
 
+def _ratio_figure(text: str, ci: stats.Interval, n: int, fmt: str) -> str:
+    """`text` with the ratio's interval over processes, or why it has none."""
+    if not np.isfinite(ci.low):
+        return f"{text} (no interval: {n} process a side)"
+    return f"{text} ({ci.low:{fmt}}-{ci.high:{fmt}}, {stats.level_text(ci.level)}, {n} processes)"
+
+
 def _values(df: pd.DataFrame, row: pd.Series, metric: str) -> np.ndarray:
     """One value of `metric` per process of the case `row` is."""
     sub = df[
@@ -358,12 +365,7 @@ def _communication(df: pd.DataFrame) -> Finding | None:
     parts = ", ".join(f"{label} {_bytes(v)}/s" for label, v in by.sort_values().items())
     size = _bytes(table["param_payload_bytes"].max())
     n = min(len(t_values), len(p_values))
-    figure = f"threads/processes bytes/s {ratio:.1f}x"
-    figure += (
-        f" ({ci.low:.1f}-{ci.high:.1f}, {stats.level_text(ci.level)}, {n} processes)"
-        if np.isfinite(ci.low)
-        else f" (no interval: {n} process a side)"
-    )
+    figure = _ratio_figure(f"threads/processes bytes/s {ratio:.1f}x", ci, n, ".1f")
     return Finding(
         f"{size} round trips: {parts}",
         decide([at_least(ci.low, ci.high, 2.0)]),
@@ -456,12 +458,7 @@ def _gil_example(df: pd.DataFrame) -> Finding | None:
     one_values, many_values = _values(df, one, "wall_s"), _values(df, many, "wall_s")
     ci = stats.process_ratio_interval(one_values, many_values)
     n = min(len(one_values), len(many_values))
-    figure = f"{int(many['workers'])} threads over 1: {ratio:.2f}x"
-    figure += (
-        f" ({ci.low:.2f}-{ci.high:.2f}, {stats.level_text(ci.level)}, {n} processes)"
-        if np.isfinite(ci.low)
-        else f" (no interval: {n} process a side)"
-    )
+    figure = _ratio_figure(f"{int(many['workers'])} threads over 1: {ratio:.2f}x", ci, n, ".2f")
     return Finding(
         f"1 thread {_seconds(one['median'])}, {int(many['workers'])} threads "
         f"{_seconds(many['median'])} ({ratio:.2f}x)",
