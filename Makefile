@@ -9,12 +9,13 @@ ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 FIXTURES ?=
 
-.PHONY: bench report test lint fixtures overhead load cluster-up cluster-down clean help
+.PHONY: bench report test test-fast lint fixtures overhead load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
 	@echo "make report RUN=results/<run-id>          render the report of a run"
 	@echo "make test                                 lint and run the test suite"
+	@echo "make test-fast                            lint and run the tests of pure logic alone (no engine)"
 	@echo "make fixtures [FIXTURES='io-w1 format1']  remake the stored runs the tests read"
 	@echo "make overhead                             the harness's own overhead against bare loops"
 	@echo "make load                                 150 cases and 100,000 tiny tasks: the harness's own memory"
@@ -47,6 +48,10 @@ lint: $(STAMP)
 TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The tests of pure logic alone (marker `fast`): no engine, no case process, under a minute.
+test-fast: lint
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m fast
 
 # Real quick runs, stored under tests/fixtures/runs/ for the compare/report/claims tests.
 fixtures: $(STAMP)

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.case import Case
-from harness.case_runner import run_case
+from harness.execute.case_runner import run_case
 from harness.measure import stats
 
 HERE = Path(__file__).resolve().parent

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness import results, spec, user_code
-from harness.runner import Run, RunObserver
+from harness.execute.runner import Run, RunObserver
 
 
 def run(

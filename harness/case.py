@@ -8,8 +8,13 @@ read it, which kept ~20 ms off every case process.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: A Python version as a spec or --python names it: 3.12, 3.12.1, 3.13t (free-threaded);
+#: a case's `python` is one of these, or "" for the harness's own.
+PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?t?$")
 
 
 @dataclass(frozen=True)

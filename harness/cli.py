@@ -19,8 +19,10 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
-from harness import analysis, backends, fingerprint, results, runner, spec, workloads
+from harness import backends, fingerprint, results, spec, workloads
+from harness.analysis import summaries
 from harness.errors import InputError
+from harness.execute import runner
 from harness.render.summary import print_summary
 
 app = typer.Typer(
@@ -101,7 +103,7 @@ def run(
     )
     with ProgressObserver(shown, _history(the_run), rounds=the_run.rounds) as observer:
         result = the_run.execute(observer)
-    table = analysis.case_table(the_run.frame())
+    table = summaries.case_table(the_run.frame())
     if as_json:
         extra = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
         sys.stdout.write(_summary_text(table, "json", **extra))
@@ -123,7 +125,7 @@ def _processes_text(rounds: int) -> str:
 
 def _history(the_run: runner.Run):
     """How long each case took in earlier runs of this scenario on this host, for the ETA."""
-    from harness import eta
+    from harness.execute import eta
 
     return eta.case_history(
         the_run.run_dir.parent,
@@ -198,7 +200,7 @@ def cluster_up(
     """Start a local cluster with the engine's own launchers and record what was started."""
     import os
 
-    from harness import cluster
+    from harness.execute import clusters as cluster
 
     try:
         known = engine in backends.names()
@@ -218,7 +220,7 @@ def cluster_up(
 @cluster_app.command("down")
 def cluster_down(state: StateOption = None) -> None:
     """Stop exactly the processes `harness cluster up` started, and nothing else."""
-    from harness import cluster
+    from harness.execute import clusters as cluster
 
     try:
         info = cluster.down(state)
@@ -237,7 +239,7 @@ def cluster_down(state: StateOption = None) -> None:
 @cluster_app.command("status")
 def cluster_status(state: StateOption = None) -> None:
     """The cluster `harness cluster up` started: address and live processes."""
-    from harness import cluster
+    from harness.execute import clusters as cluster
 
     try:
         info = cluster.status(state)
@@ -321,7 +323,7 @@ def show(
     from harness.render import formats
 
     formats.check_format(fmt)
-    table = analysis.case_table(_load(runs))
+    table = summaries.case_table(_load(runs))
     if fmt == "table":
         print_summary(console, table)
     else:
@@ -410,7 +412,7 @@ def compare(
     fmt: FormatOption = "table",
 ) -> None:
     """Compare a contender with a baseline case by case: ratio, interval, significance."""
-    from harness import compare as cmp
+    from harness.analysis import compare as cmp
     from harness.render import compare as shown
     from harness.render import formats
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import analysis, results
+from harness import results
+from harness.analysis import summaries
 from harness.errors import InputError
 
 FORMATS = ("csv", "parquet", "json")
@@ -33,7 +34,7 @@ def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFra
         raise ExportError(f"--table: expected one of {', '.join(TABLES)}, got {table!r}")
     df, problems = results.load_runs(run_dirs, name=TABLES[table])
     if table == "cases":
-        df = analysis.case_table(df)
+        df = summaries.case_table(df)
     if table in ("measurements", "cases"):  # as results.load gives it: a column per parameter
         df = results.with_params(df)
     return df, problems

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness import backends, interpreters, user_code, workloads
-from harness.case import Case  # noqa: F401 (re-exported: harness.spec.Case as ever)
+from harness import backends, user_code, workloads
+from harness.case import PYTHON_VERSION, Case  # noqa: F401 (Case re-exported)
 from harness.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -36,8 +36,6 @@ else:  # pragma: no cover
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 Scalar = bool | int | float | str
-#: A Python version as a spec or --python names it: 3.12, 3.12.1, 3.13t (free-threaded).
-PYTHON_VERSION = interpreters.VERSION
 
 
 class SpecError(InputError):

@@ -124,7 +124,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def _no_run_starts() -> Iterator[None]:
     """`harness run` in-process is for bad input only: a run that passes its checks fails
     the test here, before any case starts in the test's own process."""
-    from harness import runner
+    from harness.execute import runner
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("cli(): a run got past its checks; runs go through harness()")
@@ -198,7 +198,7 @@ def listening(pids) -> set[tuple[str, int]]:
 
 def not_on_loopback(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     """The pairs that other hosts could reach: any address but 127.0.0.0/8 and ::1."""
-    from harness.cluster import is_loopback
+    from harness.backends.launch import is_loopback
 
     return {pair for pair in pairs if not is_loopback(pair[0])}
 

@@ -8,9 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from harness import analysis, results
+from harness import results
+from harness.analysis import summaries
 from harness.measure import stats
 from tests.conftest import harness
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 
 def rows(params: dict, backend: str, walls: list[float]) -> list[dict]:
@@ -31,13 +34,13 @@ def test_parameter_sets_sort_by_value_not_as_text():
         + rows({"size": 65536}, "threads", [0.1, 0.1])
         + rows({"size": 1024}, "threads", [0.01, 0.01])
     )
-    table = analysis.case_table(df)
+    table = summaries.case_table(df)
     assert [json.loads(p)["size"] for p in table["params"]] == [1024, 65536, 1048576]
 
 
 def test_runs_without_parameters_still_summarise():
     df = results.frame(rows({}, "sequential", [2.0, 2.0]) + rows({}, "threads", [1.0, 1.0]))
-    table = analysis.case_table(df)
+    table = summaries.case_table(df)
     assert list(table["backend"]) == ["sequential", "threads"]
     threads = table[table.backend == "threads"].iloc[0]
     assert threads["speedup"] == pytest.approx(2.0) and threads["efficiency"] == pytest.approx(1.0)
@@ -67,16 +70,16 @@ def _row(table, backend: str):
 
 
 def test_one_round_interval_states_its_level_and_that_it_covers_one_process():
-    table = analysis.case_table(results.frame(walls("threads", [1.0, 1.2, 1.1, 1.3, 1.4])))
+    table = summaries.case_table(results.frame(walls("threads", [1.0, 1.2, 1.1, 1.3, 1.4])))
     row = _row(table, "threads")
     assert (row["ci_low"], row["ci_high"]) == (1.0, 1.4)  # n = 5: only [min, max] is left
     assert row["ci_level"] == pytest.approx(0.9375)  # ... and it covers 93.75%, not 95%
-    assert row["ci_scope"] == analysis.ONE_PROCESS == "within 1 process" and row["rounds"] == 1
+    assert row["ci_scope"] == summaries.ONE_PROCESS == "within 1 process" and row["rounds"] == 1
     assert np.isnan(row["round_cv"])
 
 
 def test_two_repeats_give_no_interval_and_a_note():
-    row = _row(analysis.case_table(results.frame(walls("threads", [1.0, 1.1]))), "threads")
+    row = _row(summaries.case_table(results.frame(walls("threads", [1.0, 1.1]))), "threads")
     assert np.isnan(row["ci_low"]) and np.isnan(row["ci_level"])
     assert "too few" in row["ci_note"]
 
@@ -86,7 +89,7 @@ def test_processes_are_the_unit_and_their_spread_is_given():
     give a tight interval; the process medians give the honest one, Student's t on logs."""
     medians = [1.0, 1.5, 2.0]
     rows_ = [r for i, m in enumerate(medians, 1) for r in walls("threads", [m] * 5, rnd=i)]
-    row = _row(analysis.case_table(results.frame(rows_)), "threads")
+    row = _row(summaries.case_table(results.frame(rows_)), "threads")
     assert row["n"] == 15 and row["rounds"] == 3 and row["ci_scope"] == "3 processes"
     expected = stats.process_interval(medians)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((expected.low, expected.high))
@@ -103,7 +106,7 @@ def test_processes_alike_raise_no_note(seed):
     rows_ = [
         r for i in (1, 2, 3) for r in walls("threads", 1 + 0.05 * rng.standard_normal(5), rnd=i)
     ]
-    row = _row(analysis.case_table(results.frame(rows_)), "threads")
+    row = _row(summaries.case_table(results.frame(rows_)), "threads")
     assert row["round_cv"] > 0 and row["ci_note"] == ""
 
 
@@ -115,7 +118,7 @@ def test_processes_differ_note_compares_with_the_spread_within_processes():
         rows_ = [r for i in range(1, rounds + 1)
                  for r in walls("threads", (1 + 0.05 * rng.standard_normal())
                                 * np.exp(0.01 * rng.standard_normal(5)), rnd=i)]  # fmt: skip
-        row = _row(analysis.case_table(results.frame(rows_)), "threads")
+        row = _row(summaries.case_table(results.frame(rows_)), "threads")
         assert "processes differ" in row["ci_note"], rounds
 
 
@@ -131,11 +134,11 @@ def test_speedup_from_processes_is_welch_and_from_one_process_says_so():
     rng = np.random.default_rng(4)
     df = results.frame(walls_in("sequential", [1.0, 1.02, 0.98], 0.01, rng)
                        + walls_in("threads", [0.5, 0.52, 0.49], 0.01, rng))  # fmt: skip
-    row = _row(analysis.case_table(df), "threads")
+    row = _row(summaries.case_table(df), "threads")
     assert row["speedup_ci_scope"] == "3 processes" and row["speedup_ci_level"] == 0.95
     assert row["speedup_ci_low"] < row["speedup"] < row["speedup_ci_high"]
     one = _speedup([1.0, 1.01, 0.99, 1.0, 1.02], [0.5, 0.51, 0.49, 0.5, 0.5])
-    assert one["speedup_ci_scope"] == analysis.ONE_PROCESS
+    assert one["speedup_ci_scope"] == summaries.ONE_PROCESS
 
 
 def test_one_process_never_marks_superlinear():
@@ -143,21 +146,21 @@ def test_one_process_never_marks_superlinear():
     are two processes, and nothing is called from that."""
     df = results.frame(walls("sequential", [1.08, 1.09, 1.1, 1.08, 1.09])
                        + walls("threads", [1.0, 1.0, 1.01, 1.0, 1.0], workers=1))  # fmt: skip
-    row = _row(analysis.case_table(df), "threads")
-    assert row["efficiency"] > 1 and row["efficiency_note"] == analysis.ABOVE_ONE_IN_ONE_PROCESS
+    row = _row(summaries.case_table(df), "threads")
+    assert row["efficiency"] > 1 and row["efficiency_note"] == summaries.ABOVE_ONE_IN_ONE_PROCESS
 
 
 def test_negative_added_memory_of_old_runs_is_never_shown():
     rows_ = walls("processes", [1.0, 1.1, 1.2])
     rows_ += [{**rows_[0], "repeat": None, "metric": m, "value": -7.8e6, "unit": "B"}
               for m in ("peak_uss_bytes", "fixed_uss_bytes")]  # fmt: skip
-    row = _row(analysis.case_table(results.frame(rows_)), "processes")
+    row = _row(summaries.case_table(results.frame(rows_)), "processes")
     assert row["peak_uss_bytes"] == 0 and row["fixed_uss_bytes"] == 0
 
 
 def _speedup(seq_values, case_values):
     df = results.frame(walls("sequential", seq_values) + walls("threads", case_values))
-    return _row(analysis.case_table(df), "threads")
+    return _row(summaries.case_table(df), "threads")
 
 
 def test_speedup_interval_carries_the_baselines_variation():
@@ -180,13 +183,13 @@ def test_efficiency_above_one_is_marked_never_plain():
         seq = walls_in("sequential", [1.0, 1.0, 1.0], 0.01, rng)
         medians = median * np.exp(spread * rng.standard_normal(3))
         df = results.frame(seq + walls_in("threads", medians, 0.01, rng))
-        return _row(analysis.case_table(df), "threads")
+        return _row(summaries.case_table(df), "threads")
 
     noise = case(0.49, 0.05)  # about 102%, processes spread 5%
     assert noise["efficiency"] > 1 and noise["efficiency_ci_low"] <= 1
-    assert noise["efficiency_note"] == analysis.ABOVE_ONE
+    assert noise["efficiency_note"] == summaries.ABOVE_ONE
     clear = case(0.3, 0.01)  # about 167%
-    assert clear["efficiency_ci_low"] > 1 and clear["efficiency_note"] == analysis.SUPERLINEAR
+    assert clear["efficiency_ci_low"] > 1 and clear["efficiency_note"] == summaries.SUPERLINEAR
     plain = case(0.8, 0.01)
     assert plain["efficiency"] < 1 and plain["efficiency_note"] == ""
 

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from conftest import cli, stored_run
 
-from harness import advice, claims, results
+from harness import results
+from harness.analysis import advice, claims
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 SPREAD = (0.97, 0.99, 1.0, 1.01, 1.03)
 #: Each case runs in three fresh processes, each a little off the others: the process is

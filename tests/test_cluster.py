@@ -18,7 +18,7 @@ import pytest
 from conftest import harness, listening, marked, not_on_loopback, only_run
 
 from harness import backends, results
-from harness.cluster import available_workers
+from harness.execute.clusters import available_workers
 
 
 def test_bad_cluster_address_is_one_line_and_writes_nothing(tmp_path):
@@ -62,7 +62,7 @@ def test_a_ray_address_that_never_answers_fails_within_the_timeout(tmp_path):
     """Something listens but never speaks Ray: `ray.init` alone would wait far longer."""
     import socket
 
-    from harness.cluster import ClusterError
+    from harness.backends.launch import ClusterError
 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -84,7 +84,7 @@ def test_a_dask_address_that_never_answers_fails_within_the_timeout(scheme, tmp_
     import socket
 
     from harness.backends.dask import write_certificates
-    from harness.cluster import ClusterError
+    from harness.backends.launch import ClusterError
 
     if scheme == "tls":  # certificates from Dask's config, as for a cluster we did not start
         files = write_certificates(tmp_path / "tls")
@@ -110,7 +110,8 @@ def test_a_dask_address_that_never_answers_fails_within_the_timeout(scheme, tmp_
 
 
 def test_loopback_is_told_from_addresses_other_hosts_reach():
-    from harness.cluster import address_is_loopback, exposure_warning, is_loopback
+    from harness.backends.launch import address_is_loopback, is_loopback
+    from harness.execute.clusters import exposure_warning
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert is_loopback("127.3.4.5") and is_loopback("[::1]")
@@ -217,7 +218,7 @@ def test_dask_cluster_over_tls_serves_only_holders_of_its_certificate(tmp_path):
     from distributed.core import rpc
     from distributed.security import Security
 
-    from harness.cluster import ClusterError
+    from harness.backends.launch import ClusterError
 
     state = tmp_path / "cluster.json"
     env = {"HARNESS_CLUSTER_STATE": str(state)}
@@ -337,7 +338,7 @@ def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) 
     """The hang scenario on the Ray cluster `harness cluster up` started: the probe actors'
     sampler processes run during the case and are gone after its timeout."""
 
-    from harness.cluster import TOKEN_VAR as CLUSTER_TOKEN
+    from harness.backends.launch import TOKEN_VAR as CLUSTER_TOKEN
 
     def samplers() -> list[int]:
         found = []

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 from conftest import STORED, cli, harness, stored_run
 
-from harness import compare, results
+from harness import results
+from harness.analysis import compare
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 # Stored frames of known distributions -------------------------------------------------------
 

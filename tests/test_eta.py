@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import STORED, harness, stored_run
 
-from harness.eta import Eta, History, Planned, case_history, fmt_duration
+from harness.execute.eta import Eta, History, Planned, case_history, fmt_duration
 
 CPU = ["sequential/w1", "threads/w1", "threads/w2", "processes/w1", "processes/w2", "dask/w1",
        "dask/w2", "ray/w1", "ray/w2"]  # fmt: skip

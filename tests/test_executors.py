@@ -9,9 +9,11 @@ import sys
 import pytest
 from conftest import cli
 
-from harness import analysis, results, runner, spec
+from harness import results, spec
+from harness.analysis import summaries
 from harness.case import Case
-from harness.case_runner import run_case
+from harness.execute import runner
+from harness.execute.case_runner import run_case
 from harness.protocol import Event, WorkersEvent
 
 MIB = 1024 * 1024
@@ -47,8 +49,8 @@ def test_loky_and_every_executor_run_cpu_right_with_worker_memory(tmp_path, mark
     outcomes = runner.run_cases(cases, tmp_path / "run").outcomes
     df = results.load(tmp_path / "run")
     # ok means every repeat's outputs equalled the sequential result
-    status = analysis.case_status(df).set_index("case_id")["status"]
-    assert (status == "ok").all(), analysis.case_status(df)[["case_id", "status", "error"]]
+    status = summaries.case_status(df).set_index("case_id")["status"]
+    assert (status == "ok").all(), summaries.case_status(df)[["case_id", "status", "error"]]
     uss = df[df.metric == "worker_uss_bytes"].set_index("case_id")["value"]
     for case in cases:
         if "Thread" in case.variant:

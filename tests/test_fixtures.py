@@ -15,9 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import STORED, stored_run
 
-from harness import analysis, results
+from harness import results
+from harness.analysis import summaries
 from harness.protocol import METRICS, STATUSES
 from harness.reporting.data import ReportData
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 NAMES = sorted(p.name for p in STORED.iterdir() if (p / "run.json").is_file())
 
@@ -57,7 +60,7 @@ def test_stored_run_loads_with_todays_schema(name):
     assert {"case_id", "completion_s"} <= set(latency.columns)
     assert {"case_id", "t_s", "rss_bytes"} <= set(timeseries.columns)
     # and what every reader builds first: the case table, one ok row per case
-    table = analysis.case_table(df)
+    table = summaries.case_table(df)
     assert len(table) == df["case_id"].nunique() and (table["status"] == "ok").all()
 
 

@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 from conftest import cli, stored_copy, stored_run
 
-from harness import analysis, claims, results
+from harness import results
+from harness.analysis import claims, summaries
 from harness.protocol import METRICS
 from harness.render import records
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 
 def _frame(*names: str) -> pd.DataFrame:
@@ -37,7 +40,7 @@ def test_show_json_carries_every_case_with_units_and_agrees_with_the_table(names
     proc = cli("show", *(str(stored_run(n)) for n in names), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    table = analysis.case_table(_frame(*names))
+    table = summaries.case_table(_frame(*names))
     assert doc["format"] == "harness-summary" and doc["version"] == records.SUMMARY_VERSION
     assert len(doc["cases"]) == len(table)
     assert set(doc["runs"]) == set(table["run_id"])
@@ -101,7 +104,7 @@ def test_show_markdown_is_a_table_with_its_notes():
     assert proc.returncode == 0, proc.stderr
     header, *rows = _markdown_rows(proc.stdout)
     assert header[:3] == ["backend", "workers", "status"] and "wall (CI)" in header
-    assert len(rows) == len(analysis.case_table(_frame("cpu")))
+    assert len(rows) == len(summaries.case_table(_frame("cpu")))
     assert all(len(r) == len(header) for r in rows)
     assert proc.stdout.startswith("#### cpu on ")
     assert "- wall intervals (median): " in proc.stdout

@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import analysis, claims, compare, interpreters, results, spec
+from harness import results, spec
+from harness.analysis import claims, compare, summaries
+from harness.execute import interpreters
 from harness.reporting.data import ReportData
 from tests.conftest import cli, harness, marked
 
@@ -108,7 +110,7 @@ def test_every_case_ran_under_its_interpreter(two_run, two_pythons):
     labels = {_label(p) for p in two_pythons}
     df = results.load(two_run)
     # the case process refuses to run under another Python than its rows name: ok is proof
-    status = analysis.case_status(df)
+    status = summaries.case_status(df)
     assert set(status["status"]) == {"ok"}, status[["case_id", "status", "error"]]
     assert set(df["python"]) == labels
     per_python = df.groupby("python")["case_id"].nunique()
@@ -137,7 +139,7 @@ def test_run_json_records_each_interpreter(two_run, two_pythons):
 
 
 def test_speedup_is_over_the_sequential_case_of_the_same_interpreter(two_run):
-    table = analysis.case_table(results.load(two_run))
+    table = summaries.case_table(results.load(two_run))
     for python, group in table.groupby("python"):
         seq = group[group["backend"] == "sequential"]
         assert len(seq) == 1
@@ -185,12 +187,12 @@ def test_an_engine_that_will_not_install_there_is_skipped(two_run, two_pythons, 
                    "--workers", "1", "--out", str(tmp_path / "r"), env=offline)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "r").iterdir()
-    status = analysis.case_status(results.load(run_dir)).set_index("backend")
+    status = summaries.case_status(results.load(run_dir)).set_index("backend")
     assert status.loc["sequential", "status"] == "ok"
     assert status.loc["dask", "status"] == "skipped"
     why = str(status.loc["dask", "error"])
     assert why.startswith(f"dask distributed cannot be installed for Python {entry['label']}: ")
     assert "\n" not in why
     assert "skipped" in proc.stdout
-    table = analysis.case_table(results.load(run_dir))
+    table = summaries.case_table(results.load(run_dir))
     assert pd.isna(table.set_index("backend").loc["dask", "median"])

@@ -137,7 +137,7 @@ def test_the_case_process_percentile_edges_are_numpys():
         quantiles.percentile([1.0], 101)
 
 
-#: Runs `python -m harness.case_main` as the runner does (the case on stdin, events to an
+#: Runs `python -m harness.execute.case_main` as the runner does (the case on stdin, events to an
 #: fd), then reports what the process had imported once the case was over.
 CASE_MAIN = """
 import atexit, os, runpy, sys
@@ -148,7 +148,7 @@ def report():
 
 atexit.register(report)
 sys.argv = ["case_main", str(os.open(os.devnull, os.O_WRONLY))]
-runpy.run_module("harness.case_main", run_name="__main__", alter_sys=True)
+runpy.run_module("harness.execute.case_main", run_name="__main__", alter_sys=True)
 """
 
 
@@ -181,7 +181,7 @@ def test_a_workload_that_needs_numpy_has_it_before_the_baseline():
     `imports` bring it in beside the engine, before the memory baseline is read."""
     code = (
         "import sys\n"
-        "from harness import case_process, workloads\n"
+        "from harness import workloads\nfrom harness.execute import case_process\n"
         "from harness.backends.threads import ThreadsBackend\n"
         "echo = workloads.get('echo')\n"
         "before = 'numpy' in sys.modules\n"

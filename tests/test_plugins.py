@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from conftest import harness
 
-from harness import analysis, backends, results
+from harness import backends, results
+from harness.analysis import summaries
 from harness.reporting import style
 
 PLUGIN = "thread_per_task"
@@ -128,7 +129,7 @@ def test_plugin_colour_and_place_come_from_its_class(installed):
     ]
     table = pd.DataFrame(rows)
     ordered = table.sort_values(
-        ["run_id", "scenario", "params", "backend", "workers"], key=analysis._backend_order
+        ["run_id", "scenario", "params", "backend", "workers"], key=summaries._backend_order
     )
     assert list(ordered["backend"]) == style.order(names)
 
@@ -171,13 +172,13 @@ def test_a_plugin_backend_lists_runs_shows_reports_and_compares_like_a_builtin(s
     assert ran.returncode == 0, ran.stdout + ran.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     df = results.load(run_dir)
-    cases = analysis.case_status(df)
+    cases = summaries.case_status(df)
     assert set(cases["backend"]) == {"sequential", PLUGIN}
     assert set(cases["status"]) == {"ok"}, cases[["case_id", "status", "error"]]
     assert sorted(cases.loc[cases["backend"] == PLUGIN, "workers"]) == [1, 2]
     info = json.loads((run_dir / results.RUN_JSON).read_text())
     assert info["engines"][PLUGIN]["strategy"].startswith("one threading.Thread per task")
-    table = analysis.case_table(df)
+    table = summaries.case_table(df)
     assert (table.loc[table["backend"] == PLUGIN, "speedup"] > 0).all()
 
     shown = harness("show", str(run_dir), env=env)

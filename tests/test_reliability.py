@@ -20,7 +20,7 @@ from conftest import HARNESS, MARK, REPO, cli, marked, stored_copy, stored_run
 
 from harness import results
 from harness.case import Case
-from harness.case_runner import run_case
+from harness.execute.case_runner import run_case
 from harness.measure.proctree import terminate
 from harness.protocol import Event, PhaseEvent, WorkersEvent
 
@@ -298,7 +298,7 @@ def test_ray_start_that_cannot_get_its_workers_is_an_error():
 
 def test_a_worker_missing_after_a_repeat_is_a_crash_naming_repeat_and_worker():
     from harness.backends.base import WorkerCrashed
-    from harness.case_process import _same_workers
+    from harness.execute.case_process import _same_workers
 
     before = {"tcp://127.0.0.1:1 pid 10": "Dask worker 0 (pid 10)", "b": "Dask worker 1"}
     _same_workers(before, dict(before), 1)

@@ -17,7 +17,8 @@ import pytest
 from conftest import cli, stored_run
 from matplotlib.figure import Figure
 
-from harness import advice, analysis, results
+from harness import results
+from harness.analysis import advice, summaries
 from harness.reporting import pages as assembly
 from harness.reporting.claims_pages import full_report
 from harness.reporting.data import ReportData
@@ -195,7 +196,7 @@ def test_export_round_trips(cpu_run, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(target), results.load(cpu_run))
     csv = cli("export", str(cpu_run), "--table", "cases")
     assert csv.returncode == 0 and csv.stdout.startswith("run_id,host,scenario")
-    cases = analysis.case_table(results.load(cpu_run))
+    cases = summaries.case_table(results.load(cpu_run))
     assert len(pd.read_csv(io.StringIO(csv.stdout))) == len(cases)
     bad = cli("export", str(cpu_run), "--format", "parquet")
     assert bad.returncode == 2 and "-o" in bad.stderr
@@ -204,7 +205,7 @@ def test_export_round_trips(cpu_run, tmp_path):
 def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run, cpu_pages):
     pages = _named(cpu_pages)
     text = _text(pages["cpu-recommendation"])
-    table = analysis.case_table(results.load(cpu_run))
+    table = summaries.case_table(results.load(cpu_run))
     fastest = table[table.status == "ok"].sort_values("median").iloc[0]
     assert f"first? {fastest.backend} w{fastest.workers}: " in text, text
     cells = [cell for row in pages["claims"].rows for cell in row]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from conftest import harness
 
-from harness import results, runner, spec
+from harness import results, spec
+from harness.execute import runner
 
 
 def test_rounds_interleave_cases_keep_their_round_and_resume_adds_the_missing_one(tmp_path):

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import MARK, harness, marked
 
-from harness import analysis, backends, claims, results, runner, spec
+from harness import backends, results, spec
+from harness.analysis import claims, summaries
+from harness.execute import runner
 
 LOCAL = ["sequential", "threads", "processes", "asyncio"]
 #: Case processes started here inherit this mark, and so does every process they start.
@@ -54,7 +56,7 @@ def leftovers() -> list:
 
 
 def assert_all_ok(df, backends_expected: set[str]):
-    cases = analysis.case_status(df)
+    cases = summaries.case_status(df)
     bad = cases[cases["status"] != "ok"]
     assert bad.empty, bad[["case_id", "status", "error"]].to_string()
     assert set(cases["backend"]) == backends_expected
@@ -230,7 +232,7 @@ def test_queue_through_dask_and_ray(tmp_path):
 def test_startup_sweeps_process_start_methods(tmp_path):
     df = run_quick(tmp_path, "startup", ["threads", "processes"], workers=[2])
     assert_all_ok(df, {"threads", "processes"})
-    labels = set(claims.advice.labelled(analysis.case_table(df))["label"])
+    labels = set(claims.advice.labelled(summaries.case_table(df))["label"])
     assert {"processes[start_method=fork]", "processes[start_method=spawn]"} <= labels
 
 

@@ -128,7 +128,9 @@ def test_a_cache_folder_others_could_write_is_used_for_nothing(tmp_path, monkeyp
     """Bundles, interpreter environments and the cluster state share one rule: a folder
     another user could put files in is never used (bundles go to a fresh private folder,
     the others are refused with a line naming the folder and the way out)."""
-    from harness import cluster, interpreters, private
+    from harness import private
+    from harness.backends import launch as cluster
+    from harness.execute import interpreters
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv(interpreters.ENV_VAR, raising=False)

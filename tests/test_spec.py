@@ -8,6 +8,8 @@ import pytest
 
 from harness import spec
 
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
+
 GOOD = """
 name = "t"
 description = "a test spec"

@@ -6,10 +6,13 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import spec
+
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
 FIELDS = [
     "name",

@@ -11,6 +11,8 @@ import pytest
 
 from harness.measure import stats
 
+pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
+
 TRIALS = 20000
 
 

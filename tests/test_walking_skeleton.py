@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 from conftest import harness, marked
 
-from harness import analysis, results
+from harness import results
+from harness.analysis import summaries
 
 BACKENDS = {"sequential", "threads", "processes", "loky", "dask", "ray"}
 
 
 def test_every_backend_ran_every_case_ok(cpu_run):
     df = results.load(cpu_run)
-    cases = analysis.case_status(df)
+    cases = summaries.case_status(df)
     assert set(cases["backend"]) == BACKENDS
     assert (cases["status"] == "ok").all(), cases[cases["status"] != "ok"][["case_id", "error"]]
     # sequential once, every other backend at each quick worker count
@@ -65,7 +66,7 @@ def test_run_ids_sort_by_time(tmp_path):
 
 
 def test_summary_has_speedup_against_sequential(cpu_run):
-    table = analysis.case_table(results.load(cpu_run))
+    table = summaries.case_table(results.load(cpu_run))
     seq = table[table.backend == "sequential"].iloc[0]
     assert seq["speedup"] == pytest.approx(1.0)
     threads2 = table[(table.backend == "threads") & (table.workers == 2)].iloc[0]

@@ -10,6 +10,7 @@ the `harness` the fresh venv imports is the wheel's (asserted below).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,7 +33,13 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complete
 def fresh(tmp_path_factory) -> Path:
     """A venv with only the wheel installed (dependencies borrowed, see the module doc)."""
     base = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", str(REPO), "-w", str(base / "w"),
+    # Built from a copy without the checkout's `build/`: setuptools adds what an earlier
+    # build left there, so a module since moved would ship twice (a stale `analysis.py`
+    # beside the `analysis/` package shadowed it).
+    source = base / "source"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "results", "*.egg-info", "__pycache__", ".*_cache"))  # fmt: skip
+    built = _run([sys.executable, "-m", "pip", "wheel", str(source), "-w", str(base / "w"),
                   "--no-deps", "-q"], cwd=base)  # fmt: skip
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "w").glob("concurrency_harness-*.whl")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from harness.protocol import BackendDescription, MetricEvent
 
 if TYPE_CHECKING:
-    from harness.cluster import LocalLaunch
+    from harness.backends.launch import LocalLaunch
 
 
 class BackendOptions(BaseModel):
@@ -111,7 +111,7 @@ class Backend(ABC):
     #: What a cluster's size counts, in messages: "workers", "CPUs".
     cluster_unit: ClassVar[str] = "workers"
     #: Starts a local multi-process cluster for `harness cluster up NAME` (a classmethod
-    #: taking a `harness.cluster.LocalLaunch`); None: this backend has no launcher.
+    #: taking a `harness.backends.launch.LocalLaunch`); None: this backend has no launcher.
     launch_cluster: ClassVar[Callable[[LocalLaunch], None] | None] = None
     #: What a launched cluster bound to a non-loopback address exposes to anyone who can
     #: reach it: the warning `harness cluster up --allow-remote` prints.
@@ -142,7 +142,7 @@ class Backend(ABC):
         """How many workers the cluster at `address` offers (counted in `cluster_unit`).
 
         Called before any case runs, once the address answers TCP; raises
-        `harness.cluster.ClusterError` with one line when it is no such cluster. Backends
+        `harness.backends.launch.ClusterError` with one line when it is no such cluster. Backends
         with an `address_flag` implement it.
         """
         raise NotImplementedError(f"the {cls.name} backend cannot run on a cluster")

@@ -28,7 +28,7 @@ from harness.protocol import BackendDescription
 from harness.tasks import identity
 
 if TYPE_CHECKING:
-    from harness.cluster import LocalLaunch
+    from harness.backends.launch import LocalLaunch
 
 
 class DaskOptions(BackendOptions):
@@ -368,7 +368,7 @@ class DaskBackend(ClusterNodes, Backend):
 
         from distributed.core import rpc
 
-        from harness.cluster import ClusterError, first_line
+        from harness.backends.launch import ClusterError, first_line
 
         try:
             security = security_for(address)
@@ -393,7 +393,7 @@ class DaskBackend(ClusterNodes, Backend):
     def launch_cluster(cls, launch: LocalLaunch) -> None:
         """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off;
         with `launch.tls`, every connection mutual TLS with certificates made for it."""
-        from harness.cluster import ClusterError, first_line
+        from harness.backends.launch import ClusterError, first_line
 
         host, workers = launch.host, launch.workers
         dask = launch.tool("dask", "distributed.cli.dask_scheduler")
@@ -493,7 +493,7 @@ def security_for(address: str) -> Any:
 
     if all(dask.config.get(key, None) for key in TLS_CONFIG):
         return Security(require_encryption=True)
-    from harness.cluster import load_state
+    from harness.backends.launch import load_state
 
     state = load_state()
     files = (state or {}).get("tls")

@@ -27,7 +27,7 @@ from harness.protocol import BackendDescription
 from harness.tasks import ray_where_after
 
 if TYPE_CHECKING:
-    from harness.cluster import LocalLaunch
+    from harness.backends.launch import LocalLaunch
 
 
 class RayOptions(BackendOptions):
@@ -77,7 +77,7 @@ class RayBackend(ClusterNodes, Backend):
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         from harness.backends._ship import bundle_dir, package_dir, user_code_dirs
-        from harness.cluster import address_is_loopback
+        from harness.backends.launch import address_is_loopback
 
         user = user_code_dirs()  # the user's own modules, for local Ray too
         if self.remote:
@@ -340,7 +340,7 @@ class RayBackend(ClusterNodes, Backend):
         import subprocess
         import threading
 
-        from harness.cluster import ClusterError, address_is_loopback
+        from harness.backends.launch import ClusterError, address_is_loopback
 
         use_token_auth_if_available()  # before importing Ray; inherited by the cases
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -404,7 +404,7 @@ class RayBackend(ClusterNodes, Backend):
         exception is Ray's client server (started only when `ray[client]` is installed),
         whose port must be 1024-65535: that one is picked just before `ray start`.
         """
-        from harness.cluster import ClusterError, is_loopback
+        from harness.backends.launch import ClusterError, is_loopback
 
         host = launch.host
         launch.env["RAY_USAGE_STATS_ENABLED"] = "0"

@@ -7,7 +7,7 @@ import math
 
 from rich.table import Table
 
-from harness.compare import Comparison
+from harness.analysis.compare import Comparison
 from harness.measure import stats
 from harness.render.formats import FORMATS, markdown_table
 from harness.render.formats import to_json as json_text

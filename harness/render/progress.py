@@ -1,6 +1,6 @@
 """The progress of a run, fed by the run's observer calls: a live bar on a terminal, one
 plain line per finished case elsewhere (a CI log, a pipe), both with an ETA that names its
-basis (harness.eta) and none when there is no basis."""
+basis (harness.execute.eta) and none when there is no basis."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from rich.table import Column
 from rich.text import Text
 
 from harness.case import Case
-from harness.case_runner import CaseOutcome
-from harness.eta import Eta, History, Planned, fmt_duration
+from harness.execute.case_runner import CaseOutcome
+from harness.execute.eta import Eta, History, Planned, fmt_duration
+from harness.execute.runner import RunObserver
 from harness.protocol import Event, MetricEvent, PhaseEvent, WorkersEvent
 from harness.render.units import fmt_seconds
-from harness.runner import RunObserver
 
 
 class EtaColumn(ProgressColumn):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import advice, claims
+from harness.analysis import advice, claims
 from harness.protocol import METRICS
 from harness.render.formats import plain
 from harness.render.summary import summary_notes

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.analysis import ONE_PROCESS
+from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.render.units import (
     EFFICIENCY_MARKS,

@@ -6,7 +6,7 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from harness import advice, claims
+from harness.analysis import advice, claims
 from harness.render.advice_text import crossover_sentences
 
 VERDICT_STYLE = {claims.SUPPORTS: "green", claims.PARTLY: "yellow", claims.DIFFERS: "red"}

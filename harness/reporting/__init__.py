@@ -11,11 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
+from harness.reporting.style import PAPER_SIZES
 
 FORMATS = ("pdf", "html", "png", "svg")
-#: Paper sizes of the PDF and image pages (landscape, inches): figures are drawn on A4
-#: and set to the paper chosen.
-PAPER_SIZES = {"a4": (11.69, 8.27), "letter": (11.0, 8.5)}
 PAPERS = tuple(PAPER_SIZES)
 _EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html"}
 

@@ -1,6 +1,6 @@
 """Report pages for the article's claims and the per-scenario recommendation.
 
-They read only the result frames (through harness.claims and harness.advice), like every
+They read only the result frames (through harness.analysis.claims and .advice), like every
 other page; a claims page appears only when the runs measured at least one claim.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness import advice, claims
+from harness.analysis import advice, claims
 from harness.render.advice_text import crossover_sentences, recommendation_sentences
 from harness.reporting.data import ReportData, params_label
 from harness.reporting.pages import Content, Page, build, table_page, text_page

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import analysis
+from harness.analysis import summaries
 
 
 def _cpus(info: dict[str, Any]) -> int | None:
@@ -86,7 +86,7 @@ class ReportData:
             else []
         )
         self.df = self._with_case(self.df)
-        self.table = self._with_case(analysis.case_table(self.df.drop(columns=["machine"])))
+        self.table = self._with_case(summaries.case_table(self.df.drop(columns=["machine"])))
         columns = ["run_id", "case_id", "scenario", "host", "tasks", "python"]
         keys = self.df[[c for c in columns if c in self.df]].drop_duplicates()
         self.latency = self._join(self.latency, keys)

@@ -24,12 +24,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
-from harness import analysis
+from harness.analysis import summaries
 from harness.measure.stats import level_text
 from harness.render.units import fmt_bytes, fmt_seconds
-from harness.reporting import PAPER_SIZES, textfit
+from harness.reporting import textfit
 from harness.reporting.data import ReportData, params_label
-from harness.reporting.style import PHASE_COLORS, machine_styles, order, palette
+from harness.reporting.style import PAPER_SIZES, PHASE_COLORS, machine_styles, order, palette
 
 A4_LANDSCAPE = PAPER_SIZES["a4"]
 #: The narrowest paper's width: text placed by hand is wrapped to fit on every paper.
@@ -205,11 +205,11 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
 
 def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, str]]:
     """Median per worker count with its interval as a band, the process as the unit
-    (`analysis.typical`); returns the (level, what it covers) pairs drawn, so the page can
+    (`summaries.typical`); returns the (level, what it covers) pairs drawn, so the page can
     say what the band covers."""
     points = []
     for workers, group in line.groupby("workers"):
-        found = analysis.typical(group)
+        found = summaries.typical(group)
         points.append((workers, found.median, found.ci, found.scope, len(group)))
     ws = [p[0] for p in points]
     ax.plot(ws, [p[1] for p in points], marker="o", color=color)
@@ -217,7 +217,7 @@ def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, s
     highs = np.array([p[2].high for p in points])
     ax.fill_between(ws, lows, highs, where=np.isfinite(lows), color=color, alpha=0.2, lw=0)
     return {
-        (p[2].level, p[3] if p[3] != analysis.ONE_PROCESS else f"n={p[4]}, {p[3]}")
+        (p[2].level, p[3] if p[3] != summaries.ONE_PROCESS else f"n={p[4]}, {p[3]}")
         for p in points
         if math.isfinite(p[2].level)
     }
@@ -398,7 +398,7 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
                             fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
                         )  # fmt: skip
                         scope = r["ci_scope"] or ""
-                        if scope in ("", analysis.ONE_PROCESS):
+                        if scope in ("", summaries.ONE_PROCESS):
                             scope = f"n={int(r['n'])} repeats" + (f", {scope}" if scope else "")
                         levels.add((level_text(r["ci_level"]), scope))
                     ax.plot(x + 0.18, r["median"], marker="_", ms=14, mew=2.2, color="black")

@@ -18,8 +18,9 @@ from typing import NamedTuple
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import advice, fingerprint
-from harness.analysis import ONE_PROCESS
+from harness import fingerprint
+from harness.analysis import advice
+from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style

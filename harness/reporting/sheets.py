@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from harness.reporting import PAPER_SIZES, textfit
+from harness.reporting import textfit
 from harness.reporting.pages import Page, Table, Text
+from harness.reporting.style import PAPER_SIZES
 
 MARGIN = 0.45  # inches, each side
 PAD = 0.04  # inches inside a table cell

@@ -13,6 +13,10 @@ import matplotlib as mpl
 
 from harness import backends
 
+#: Paper sizes of the PDF and image pages (landscape, inches): figures are drawn on A4
+#: and set to the paper chosen.
+PAPER_SIZES = {"a4": (11.69, 8.27), "letter": (11.0, 8.5)}
+
 #: Background of each phase in memory-over-time figures, in the order phases happen.
 PHASE_COLORS = {
     "spawn": "#eeeeee",

@@ -20,11 +20,12 @@ from typing import Any, TextIO
 
 import psutil
 
-from harness import backends, interpreters, user_code, workloads
+from harness import backends, user_code, workloads
 from harness.backends import _ship
 from harness.backends.base import Backend, WorkerCrashed
-from harness.batching import run_map
 from harness.case import Case
+from harness.execute import interpreters
+from harness.execute.batching import run_map
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.quantiles import percentile
 from harness.protocol import (

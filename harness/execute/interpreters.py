@@ -35,6 +35,7 @@ from typing import Any
 
 from harness import private
 from harness.backends import _ship
+from harness.case import PYTHON_VERSION as VERSION
 from harness.errors import InputError
 
 #: What a case process imports besides the harness and the standard library.
@@ -47,8 +48,6 @@ CASE_REQUIREMENTS = (
 ENV_VAR = "HARNESS_ENV_CACHE"
 MIN_VERSION = (3, 10)
 DIST = "concurrency-harness"
-#: A version as a spec or --python names it: 3.12, 3.12.1, 3.13t.
-VERSION = re.compile(r"^3\.\d+(\.\d+)?t?$")
 #: Seconds for one interpreter to say what it is.
 PROBE_TIMEOUT_S = 30
 #: Seconds for pip to install one set of packages.
@@ -432,7 +431,7 @@ def _call(command: list[str], what: str, timeout: float) -> str:
 
 _FACTS = """
 import json, sys
-import harness.case_process  # what every case imports before it measures
+import harness.execute.case_process  # what every case imports before it measures
 from harness.fingerprint import package_versions
 versions = package_versions(tuple(sys.argv[1:]))
 print(json.dumps({"packages": versions,

@@ -21,10 +21,17 @@ from typing import Any
 
 import pandas as pd
 
-from harness import backends, fingerprint, interpreters, results, spec
+from harness import backends, fingerprint, results, spec
 from harness.case import Case
-from harness.case_runner import CaseOutcome, Interrupted, InterruptedCase, run_case, skipped_case
 from harness.errors import InputError
+from harness.execute import interpreters
+from harness.execute.case_runner import (
+    CaseOutcome,
+    Interrupted,
+    InterruptedCase,
+    run_case,
+    skipped_case,
+)
 from harness.protocol import Event
 from harness.spec import RunOptions, Spec
 
@@ -202,7 +209,8 @@ def _prepare(
 
 def fit_to_clusters(cases: list[Case], options: RunOptions) -> tuple[list[Case], list[str]]:
     """Reach every cluster given by address before any case runs; size its cases to it."""
-    from harness import backends, cluster
+    from harness import backends
+    from harness.execute import clusters as cluster
 
     notes = []
     for backend, address in options.addresses.items():

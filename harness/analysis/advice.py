@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness import analysis, results
+from harness import results
+from harness.analysis import summaries
 from harness.render.units import fmt_bytes, fmt_seconds
 
 
@@ -70,7 +71,7 @@ def ok_cases(df: pd.DataFrame, scenario: str | None = None) -> pd.DataFrame:
     cache = _TABLES.get()
     if cache is not None and id(df) in cache:
         return cache[id(df)][1].copy()
-    table = analysis.case_table(df)
+    table = summaries.case_table(df)
     table = labelled(results.with_params(table[table["status"] == "ok"])).reset_index(drop=True)
     if cache is not None:
         cache[id(df)] = (df, table.copy())

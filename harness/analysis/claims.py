@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness import advice, analysis
+from harness.analysis import advice, summaries
 from harness.measure import stats
 from harness.render.units import fmt_bytes, fmt_seconds
 
@@ -173,7 +173,7 @@ ONE_PROCESS_BASIS = "one process a case: its repeats cannot decide; run --rounds
 
 
 def _one_process(row: pd.Series) -> bool:
-    return str(row.get("speedup_ci_scope", "")) == analysis.ONE_PROCESS
+    return str(row.get("speedup_ci_scope", "")) == summaries.ONE_PROCESS
 
 
 def _speedup(row: pd.Series) -> str:
@@ -213,7 +213,7 @@ def _values(df: pd.DataFrame, row: pd.Series, metric: str) -> np.ndarray:
         (df["metric"] == metric) & (df["status"] == "ok") & (df["case_id"] == row["case_id"])
         & (df["run_id"] == row["run_id"])
     ]  # fmt: skip
-    return analysis.process_values(sub)
+    return summaries.process_values(sub)
 
 
 def _interval_text(ci: stats.Interval, fmt: Callable[[float], str], n: int) -> str:

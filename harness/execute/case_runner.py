@@ -22,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness import interpreters, results
+from harness import results
 from harness.case import Case
+from harness.execute import interpreters
 from harness.measure.proctree import TOKEN_VAR, carrying_token, terminate, tree
 from harness.measure.sampler import Sample, TreeSampler
 from harness.protocol import (
@@ -102,7 +103,7 @@ def run_case(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [python or sys.executable, "-m", "harness.case_main", str(write_fd)],
+        [python or sys.executable, "-m", "harness.execute.case_main", str(write_fd)],
         stdin=subprocess.PIPE,
         stdout=log,
         stderr=subprocess.STDOUT,
