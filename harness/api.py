@@ -68,8 +68,13 @@ def run(
 
 
 def _references(data: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
-    """Function objects in a dict spec become "module:qualname"; their modules are allowed."""
+    """Function objects in a dict spec become "module:qualname"; their modules are allowed.
+
+    A dict without a description takes its workload's: the first line of the function's
+    docstring, else its name (a file's spec must still say what it measures)."""
     data = dict(data)
+    if "description" not in data and data.get("workload"):
+        data["description"] = _describe(data["workload"])
     for key in ("workload", "inputs", "check"):
         if callable(data.get(key)):
             try:
@@ -79,6 +84,14 @@ def _references(data: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
             data[key] = ref
             allowed.append(user_code.parse(ref).module)
     return data
+
+
+def _describe(workload: Any) -> str:
+    """What a notebook's workload says of itself: its docstring's first line, or its name."""
+    if not callable(workload):
+        return str(workload)
+    doc = (getattr(workload, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else getattr(workload, "__qualname__", repr(workload))
 
 
 def _spec(

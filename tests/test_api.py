@@ -50,3 +50,29 @@ def test_a_bad_dict_spec_names_every_bad_field_at_once():
     message = str(err.value)
     assert "tasks: must be at least 1" in message and "repeat: must be at least 1" in message
     assert "colour: unknown field" in message
+
+
+def _squares(n: int) -> int:
+    """Sum of squares below n, in pure Python.
+
+    More lines that are not the description."""
+    return sum(i * i for i in range(n))
+
+
+def test_a_dict_spec_needs_no_description():
+    """A notebook's dict takes its workload's docstring's first line, else its name."""
+    from harness import spec
+    from harness.api import _references
+
+    bare = {k: v for k, v in SPEC.items() if k != "description"}
+    allowed: list[str] = []
+    data = _references({**bare, "workload": _squares}, allowed)
+    assert data["description"] == "Sum of squares below n, in pure Python."
+    assert data["workload"] == f"{_squares.__module__}:_squares"
+    assert allowed == [_squares.__module__]
+    assert spec.validate(_references(bare, []), "spec", []).description == "sum_of_squares"
+    assert _references({**bare, "workload": _undocumented}, [])["description"] == "_undocumented"
+
+
+def _undocumented(n: int) -> int:
+    return n

@@ -196,3 +196,12 @@ def test_an_engine_that_will_not_install_there_is_skipped(two_run, two_pythons, 
     assert "skipped" in proc.stdout
     table = summaries.case_table(results.load(run_dir))
     assert pd.isna(table.set_index("backend").loc["dask", "median"])
+
+
+def test_the_harness_own_python_is_recorded_by_the_path_the_user_gave():
+    """A venv's `python` links to `python3`: whichever the user names is what is recorded,
+    while the case processes still run the harness's own interpreter."""
+    for name in ("python", "python3"):
+        given = str(Path(sys.executable).with_name(name))
+        (interp,) = interpreters.resolve([given])
+        assert interp.path == given and interp.own and interp.executable == sys.executable

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import harness
 
-from harness import backends, results
+from harness import backends, results, spec
 from harness.analysis import summaries
 from harness.reporting import style
 
@@ -71,6 +71,11 @@ class ThreadPerTaskBackend(InProcessSharing, Backend):
 
     def stop(self):
         pass
+
+
+class MyPoolBackend(ThreadPerTaskBackend):
+    name = "my-pool"
+    color = "#444444"
 '''
 
 
@@ -83,11 +88,13 @@ def _dist(site: Path, name: str, entry_points: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """A folder holding three installed distributions: a working backend, one whose module
-    does not exist, and one that claims a built-in's name."""
+    """A folder holding four installed distributions: a working backend, one named with a
+    hyphen as package names are, one whose module does not exist, and one that claims a
+    built-in's name."""
     site = tmp_path_factory.mktemp("site")
     (site / "harness_thread_per_task.py").write_text(MODULE)
     _dist(site, DIST, f"{PLUGIN} = harness_thread_per_task:ThreadPerTaskBackend")
+    _dist(site, "harness-my-pool", "my-pool = harness_thread_per_task:MyPoolBackend")
     _dist(site, "harness-broken", "broken = harness_no_such_module:Nope")
     _dist(site, "harness-clash", "threads = harness_thread_per_task:ThreadPerTaskBackend")
     return site
@@ -116,6 +123,14 @@ def test_registry_loads_plugins_and_reports_broken_ones(installed):
     assert "'threads'" in clash and "harness-clash" in clash
     with pytest.raises(KeyError, match="cannot be loaded"):
         backends.get("broken")
+
+
+def test_a_backend_named_with_a_hyphen_is_accepted_by_specs(installed):
+    assert "my-pool" in backends.NAMES
+    data = {"name": "hyphen", "description": "d", "workload": "sleep", "tasks": 2,
+            "backends": ["my-pool"], "workers": [1], "params": {"seconds": 0.001}}  # fmt: skip
+    (case,) = spec.expand(spec.validate(data, "spec", []))
+    assert case.backend == "my-pool" and case.case_id.startswith("hyphen/my-pool/w1")
 
 
 def test_plugin_colour_and_place_come_from_its_class(installed):

@@ -211,3 +211,19 @@ def test_claims_and_recommendation_pages_carry_the_measurements(cpu_run, cpu_pag
     cells = [cell for row in pages["claims"].rows for cell in row]
     verdicts = {"supports", "partly", "differs", "not decided", "no basis"}
     assert verdicts & set(cells), cells
+
+
+def test_a_report_keeps_no_figure_in_pyplot(tmp_path):
+    """Every page's figure is pyplot-free, so pyplot's manager holds none of them (it held
+    them all while the report was drawn: "More than 20 figures have been opened"), and
+    each is freed once written."""
+    from harness import reporting
+    from harness.reporting import sheets
+    from harness.reporting.claims_pages import full_report
+
+    plt.close("all")
+    pages = full_report(reporting.load_data([stored_run("cpu")]))
+    drawn = sheets.sheets(pages)
+    assert len(drawn) > 10 and plt.get_fignums() == []
+    reporting.write(reporting.load_data([stored_run("cpu")]), tmp_path / "r.pdf")
+    assert plt.get_fignums() == []

@@ -40,7 +40,9 @@ BUILTINS = {
     "loky": "harness.backends.loky:LokyBackend",
     "executor": "harness.backends.executor:ExecutorBackend",
 }
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A backend's name: lowercase, as package and entry-point names are, hyphens allowed
+#: (`my-pool`); it appears in case ids, columns, file names and on the command line.
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ def _scan() -> dict[str, Registered]:
     for entry in found:
         if not _NAME.match(entry.name):
             _skipped.append(
-                f"backend {entry.name!r} of {entry.dist} ignored: a backend name is lowercase "
-                "letters, digits and _"
+                f"backend {entry.name!r} of {entry.dist} ignored: name it with lowercase "
+                "letters, digits, - and _, starting with a letter (e.g. 'my-pool')"
             )
         elif entry.name in entries:
             _skipped.append(

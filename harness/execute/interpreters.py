@@ -29,7 +29,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,9 @@ def resolve(names: list[str], where: str = "--python") -> list[Interpreter]:
             path = name
         facts = probe(path, where)
         if Path(facts["prefix"]).resolve() == Path(sys.prefix).resolve():
-            found.append(here)  # the harness's own environment: nothing to prepare
+            # the harness's own environment: nothing to prepare; recorded by the path the
+            # user gave (a venv's `python` is often a link to `python3`, sys.executable)
+            found.append(replace(here, path=name))
             continue
         found.append(
             Interpreter(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
@@ -37,6 +39,18 @@ _TEXT_WIDTH = min(w for w, _ in PAPER_SIZES.values()) - 0.3
 MAX_PANELS = 6  # per page: more would print too small to read
 LOG_SPREAD = 30  # use a log axis when the largest value is this many times the smallest
 MiB = 2**20
+
+
+def new_figure(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None,
+    **subplots: Any,
+) -> tuple[Figure, Any]:
+    """`plt.subplots` without pyplot: a report's figures are not kept by pyplot's figure
+    manager, so each is freed once written ("More than 20 figures have been opened", and a
+    long report grew in memory with every figure it had drawn)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    FigureCanvasAgg(fig)  # the canvas pyplot gave them: text is measured as before
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 Page = tuple[str, Figure]
 
@@ -164,7 +178,7 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
     pages = []
     for index, chunk in chunks:
         rows, cols = _grid(len(chunk))
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", sharey=False
         )
         levels: set[tuple[float, str]] = set()
@@ -262,7 +276,7 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
     chunks = list(_chunks(panels, 3))
     pages = []
     for index, chunk in chunks:
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             len(chunk), 2, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
         for (ax1, ax2), (machine, params) in zip(axes, chunk, strict=True):
@@ -355,7 +369,7 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
     pages = []
     for index, chunk in chunks:
         rows, cols = _grid(len(chunk))
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
         levels: set[tuple[str, str]] = set()
@@ -455,7 +469,7 @@ def startup(data: ReportData, scenario: str) -> list[Page]:
     several = frame["machine"].nunique() > 1
     hue = "machine" if several else "workers"
     frame = frame.assign(workers=frame["workers"].astype(str))
-    fig, axes = plt.subplots(1, 2, figsize=A4_LANDSCAPE, layout="constrained")
+    fig, axes = new_figure(1, 2, figsize=A4_LANDSCAPE, layout="constrained")
     backends = order(frame["backend"])
     for ax, metric, label in zip(
         axes, ("startup_s", "teardown_s"), ("start-up", "teardown"), strict=True
@@ -504,7 +518,7 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
     several = frame["machine"].nunique() > 1
     backends = order(frame["backend"])
     colors = palette(backends)
-    fig, axes = plt.subplots(1, 3, figsize=A4_LANDSCAPE, layout="constrained")
+    fig, axes = new_figure(1, 3, figsize=A4_LANDSCAPE, layout="constrained")
     hue = "machine" if several else "workers"
     frame = frame.assign(workers=frame["workers"].astype(str))
     for ax, metric, title in zip(
@@ -592,7 +606,7 @@ def round_trips(data: ReportData, scenario: str) -> list[Page]:
     pages = []
     for index, chunk in chunks:
         rows, cols = _grid(len(chunk))
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
@@ -669,7 +683,7 @@ def batch_completion(data: ReportData, scenario: str) -> list[Page]:
     pages = []
     for index, chunk in chunks:
         rows, cols = _grid(len(chunk))
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
         )
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
@@ -729,7 +743,7 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
     styles = machine_styles(data.machines)
     several = cases["machine"].nunique() > 1
     rows, cols = _grid(len(backends))
-    fig, axes = plt.subplots(rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained")
+    fig, axes = new_figure(rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained")
     seen_phases: list[str] = []
     for ax, backend in zip(axes.flat, backends, strict=False):
         for i, machine in enumerate(data.machines):
@@ -858,7 +872,7 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
     colors = palette(backends)
     several_workers = table.loc[table["backend"] != "sequential", "workers"].nunique() > 1
     facet_values = sorted(table["facet"].unique())
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         len(facet_values), 2, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
     )
     for row, facet in zip(axes, facet_values, strict=True):

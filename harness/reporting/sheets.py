@@ -8,7 +8,7 @@ and every sheet of a PDF has the same size.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -50,7 +50,8 @@ class _Sheet:
         self, size: tuple[float, float], title: str, continued: bool, points: float = 15
     ) -> None:
         self.size = size
-        self.fig = plt.figure(figsize=size)
+        self.fig = Figure(figsize=size)  # not pyplot's: freed once written
+        FigureCanvasAgg(self.fig)
         self.fig.set_label(title)
         self.y = MARGIN
         self.text(MARGIN, title + (" (continued)" if continued else ""), points, weight="bold")
