@@ -85,126 +85,165 @@ def run_case(case: Case, emit: Emitter) -> None:
 def _run_case(
     case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any
 ) -> None:
-    backend_cls = backends.get(case.backend)
-    backend = backend_cls(case.workers, backend_cls.options_model(**case.backend_options))
-    task = workload.async_task if backend_cls.task_kind == "async" else workload.task
-    _import_engine(backend_cls, workload)
-    me = psutil.Process()
-    info = me.memory_full_info()
-    emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
-    emit.metric("usable_cpus", usable_cpus(), "count")
+    """The phases of a case in order: baseline, start-up, warm-up, repeats, latency pass,
+    teardown (which runs whatever happened before it)."""
+    phases = _Phases(case, emit, workload, params, context)
+    phases.start()
+    try:
+        phases.describe()
+        phases.warm_up()
+        phases.repeats()
+        phases.latency_pass()
+        for event in phases.backend.node_metrics():
+            emit(event)
+    finally:
+        phases.teardown()
 
-    inputs = workload.make_inputs(params, case.tasks, context)
-    expected: list[Any] = []
-    if workload.program is None and workload.verify is None:
-        expected = (
-            workload.expected(params, inputs)
-            if workload.expected is not None
-            else [workload.task(item) for item in inputs]
+
+class _Phases:
+    """One case's backend, inputs and expected outputs, and one method per phase.
+
+    Creating it is the memory baseline: the engine and the workload's driver-side imports
+    are loaded first, so the baseline is "driver with imports"."""
+
+    def __init__(
+        self, case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any
+    ) -> None:
+        self.case, self.emit, self.workload, self.params = case, emit, workload, params
+        self.backend_cls = backends.get(case.backend)
+        self.backend = self.backend_cls(
+            case.workers, self.backend_cls.options_model(**case.backend_options)
         )
-        expected = _digested(workload, expected)
+        self.task = workload.async_task if self.backend_cls.task_kind == "async" else workload.task
+        _import_engine(self.backend_cls, workload)
+        info = psutil.Process().memory_full_info()
+        emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
+        emit.metric("usable_cpus", usable_cpus(), "count")
+        self.inputs = workload.make_inputs(params, case.tasks, context)
+        self.expected: list[Any] = []
+        if workload.program is None and workload.verify is None:
+            expected = (
+                workload.expected(params, self.inputs)
+                if workload.expected is not None
+                else [workload.task(item) for item in self.inputs]
+            )
+            self.expected = _digested(workload, expected)
+        self.n_tasks = case.tasks if workload.program is not None else len(self.inputs)
+        self.own: set[int] = set()
 
-    def one_batch() -> tuple[list[Any], list[Any], dict[str, tuple[float, str]]]:
-        if workload.program is not None:
-            result = workload.program(backend, params, case.tasks, inputs)
+    def one_batch(self) -> tuple[list[Any], list[Any], dict[str, tuple[float, str]]]:
+        if self.workload.program is not None:
+            result = self.workload.program(self.backend, self.params, self.case.tasks, self.inputs)
             return result.outputs, result.expected, result.metrics
-        return run_map(backend, task, inputs), expected, {}
+        return run_map(self.backend, self.task, self.inputs), self.expected, {}
 
-    def check(outputs: list[Any], wanted: list[Any], where: str) -> None:
-        if workload.verify is not None:
-            _verify(workload.verify, inputs, outputs, where)
+    def check(self, outputs: list[Any], wanted: list[Any], where: str) -> None:
+        if self.workload.verify is not None:
+            _verify(self.workload.verify, self.inputs, outputs, where)
             return
         # Digests are taken after the clock stops: summarising is not the backend's work.
-        _check(outputs if workload.program else _digested(workload, outputs), wanted, where)
+        digested = outputs if self.workload.program else _digested(self.workload, outputs)
+        _check(digested, wanted, where)
 
-    n_tasks = case.tasks if workload.program is not None else len(inputs)
-    if backend.remote:
-        # On a cluster the case leaves things behind that its own end would not remove
-        # (samplers on the nodes, plugins on the scheduler): a timeout or Ctrl-C (the runner
-        # sends SIGTERM, then SIGKILL after a grace) runs `backend.stop` first.
-        _stop_on_sigterm()
-    emit.phase("startup")
-    t0 = time.perf_counter()
-    try:
-        backend.start()
-    except BaseException:
-        # A start cut short (an error, or SIGTERM on a timeout) may have left pools, plugins
-        # on a cluster's scheduler or samplers on its nodes: every `stop` takes that.
-        backend.stop()
-        raise
-    emit.metric("startup_s", time.perf_counter() - t0, "s")
-    try:
+    def start(self) -> None:
+        if self.backend.remote:
+            # On a cluster the case leaves things behind that its own end would not remove
+            # (samplers on the nodes, plugins on the scheduler): a timeout or Ctrl-C (the
+            # runner sends SIGTERM, then SIGKILL after a grace) runs `backend.stop` first.
+            _stop_on_sigterm()
+        self.emit.phase("startup")
+        t0 = time.perf_counter()
+        try:
+            self.backend.start()
+        except BaseException:
+            # A start cut short (an error, or SIGTERM on a timeout) may have left pools,
+            # plugins on a cluster's scheduler or samplers on its nodes: every `stop` takes it.
+            self.backend.stop()
+            raise
+        self.emit.metric("startup_s", time.perf_counter() - t0, "s")
+
+    def describe(self) -> None:
+        backend = self.backend
         description = backend.describe()
         if backend.options.batching != "idiom":  # say how the batch became engine tasks
             description.strategy += f"; batching={backend.options.batching}"
-        emit(WorkersEvent(backend.worker_pids(), description, backend.service_pids()))
+        self.emit(WorkersEvent(backend.worker_pids(), description, backend.service_pids()))
         # cpu_util counts the driver and the workers; everything else the driver started
         # (gcs_server, raylet, agents, trackers, managers) is the engine's.
-        own = {os.getpid(), *backend.worker_pids()}
+        self.own = {os.getpid(), *backend.worker_pids()}
         # On a remote cluster the local process tree is only the driver: sample every node,
         # for no longer than the case may last.
-        backend.start_node_sampling(max_s=case.timeout_s)
-        for i in range(case.warmup):
-            emit.phase("warmup", repeat=i)
-            outputs, wanted, _ = one_batch()
-            check(outputs, wanted, f"warm-up {i + 1}")
+        backend.start_node_sampling(max_s=self.case.timeout_s)
+
+    def warm_up(self) -> None:
+        for i in range(self.case.warmup):
+            self.emit.phase("warmup", repeat=i)
+            outputs, wanted, _ = self.one_batch()
+            self.check(outputs, wanted, f"warm-up {i + 1}")
+
+    def repeats(self) -> None:
         steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
-        for r in range(1, case.repeat + 1):
-            workers = backend.worker_identities()
-            emit.phase("steady", repeat=r)
-            cpu0 = cpu_by_pid(tree(os.getpid()))
-            t0 = time.perf_counter()
-            try:
-                outputs, wanted, extra = one_batch()
-            except WorkerCrashed as exc:
-                raise WorkerCrashed(f"repeat {r}: {exc}") from exc
-            wall = time.perf_counter() - t0
-            cpu1 = cpu_by_pid(tree(os.getpid()))
-            emit.phase("between", repeat=r)
-            _same_workers(workers, backend.worker_identities(), r)
-            check(outputs, wanted, f"repeat {r}")
-            del outputs
-            emit.metric("wall_s", wall, "s", r)
-            emit.metric("tasks_per_s", n_tasks / wall, "1/s", r)
-            if workload.bytes_per_task is not None:
-                rate = n_tasks * workload.bytes_per_task(params) / wall
-                emit.metric("bytes_per_s", rate, "B/s", r)
-            for name, (value, unit) in extra.items():
-                emit.metric(name, value, unit, r)
-            if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
-                _emit_cpu(emit, cpu0, cpu1, own, wall, case.workers, r)
-        if not backend.remote:
+        for r in range(1, self.case.repeat + 1):
+            self.repeat(r)
+        if not self.backend.remote:
             steady = time.perf_counter() - steady_t0
             steady_cpu1 = cpu_by_pid(tree(os.getpid()))
-            _emit_cpu(emit, steady_cpu0, steady_cpu1, own, steady, case.workers, None,
-                      "steady_cpu_util")  # fmt: skip
-            _emit_engine_cpu(emit, steady_cpu0, steady_cpu1, own, steady)
-        if workload.program is None:
-            # Latency gets a pass of its own: per-task timestamps cost time that the
-            # throughput repeats above must not pay. (Program workloads report rates.)
-            emit.phase("latency")
-            wrapper = timed_async if backend_cls.task_kind == "async" else timed
-            _round_trips(emit, backend, wrapper, task, inputs, expected, workload)
-            batch = backend.run(task, inputs)
-            check(batch.outputs, expected, "latency pass")
-            for q in (50, 99):
-                emit.metric(f"batch_completion_p{q}_s", percentile(batch.arrival_s, q), "s")
-            step = max(1, len(batch.arrival_s) // COMPLETION_SAMPLE)
-            emit(BatchCompletionEvent(sorted(batch.arrival_s)[::step]))
-            del batch
-        else:
+            _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady, self.case.workers,
+                      None, "steady_cpu_util")  # fmt: skip
+            _emit_engine_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady)
+
+    def repeat(self, r: int) -> None:
+        emit, backend = self.emit, self.backend
+        workers = backend.worker_identities()
+        emit.phase("steady", repeat=r)
+        cpu0 = cpu_by_pid(tree(os.getpid()))
+        t0 = time.perf_counter()
+        try:
+            outputs, wanted, extra = self.one_batch()
+        except WorkerCrashed as exc:
+            raise WorkerCrashed(f"repeat {r}: {exc}") from exc
+        wall = time.perf_counter() - t0
+        cpu1 = cpu_by_pid(tree(os.getpid()))
+        emit.phase("between", repeat=r)
+        _same_workers(workers, backend.worker_identities(), r)
+        self.check(outputs, wanted, f"repeat {r}")
+        del outputs
+        emit.metric("wall_s", wall, "s", r)
+        emit.metric("tasks_per_s", self.n_tasks / wall, "1/s", r)
+        if self.workload.bytes_per_task is not None:
+            rate = self.n_tasks * self.workload.bytes_per_task(self.params) / wall
+            emit.metric("bytes_per_s", rate, "B/s", r)
+        for name, (value, unit) in extra.items():
+            emit.metric(name, value, unit, r)
+        if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
+            _emit_cpu(emit, cpu0, cpu1, self.own, wall, self.case.workers, r)
+
+    def latency_pass(self) -> None:
+        emit = self.emit
+        emit.phase("latency")
+        if self.workload.program is not None:
             # Programs report rates, not latencies; their untimed pass is where the runner
             # reads the warmed-up tree's memory (USS), as it does for map workloads.
-            emit.phase("latency")
-            outputs, wanted, _ = one_batch()
-            check(outputs, wanted, "untimed pass")
-        for event in backend.node_metrics():
-            emit(event)
-    finally:
-        emit.phase("teardown")
+            outputs, wanted, _ = self.one_batch()
+            self.check(outputs, wanted, "untimed pass")
+            return
+        # Latency gets a pass of its own: per-task timestamps cost time that the
+        # throughput repeats must not pay. (Program workloads report rates.)
+        wrapper = timed_async if self.backend_cls.task_kind == "async" else timed
+        _round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
+                     self.workload)  # fmt: skip
+        batch = self.backend.run(self.task, self.inputs)
+        self.check(batch.outputs, self.expected, "latency pass")
+        for q in (50, 99):
+            emit.metric(f"batch_completion_p{q}_s", percentile(batch.arrival_s, q), "s")
+        step = max(1, len(batch.arrival_s) // COMPLETION_SAMPLE)
+        emit(BatchCompletionEvent(sorted(batch.arrival_s)[::step]))
+
+    def teardown(self) -> None:
+        self.emit.phase("teardown")
         t0 = time.perf_counter()
-        backend.stop()
-        emit.metric("teardown_s", time.perf_counter() - t0, "s")
+        self.backend.stop()
+        self.emit.metric("teardown_s", time.perf_counter() - t0, "s")
 
 
 def _emit_cpu(
