@@ -386,36 +386,15 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
                     & (sub["variant"] == case.variant)
                     & (sub["workers"] == case.workers)
                 ]
-                values = points["value"].to_numpy(float)
-                jitter = rng.uniform(-0.12, 0.12, len(values))
-                ax.scatter(
-                    x - 0.18 + jitter, values, s=30, zorder=3, alpha=0.85, linewidths=0,
-                    c=[round_colors.get(int(r), "grey") for r in points["round"]],
-                )  # fmt: skip
-                far = np.abs(modified_z(values)) > OUTLIER_Z
-                outliers += int(far.sum())
-                ax.scatter(
-                    x - 0.18 + jitter[far], values[far], s=70, facecolors="none",
-                    edgecolors="#d62728", linewidths=1.3, zorder=4,
-                )  # fmt: skip
                 row = table[
                     (table["machine"] == machine) & (table["params"] == params)
                     & (table["backend"] == case.backend) & (table["variant"] == case.variant)
                     & (table["workers"] == case.workers)
                 ]  # fmt: skip
-                if not row.empty:
-                    r = row.iloc[0]
-                    low, high = r["ci_low"], r["ci_high"]
-                    if pd.notna(low):
-                        ax.errorbar(
-                            x + 0.18, r["median"], yerr=[[r["median"] - low], [high - r["median"]]],
-                            fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
-                        )  # fmt: skip
-                        scope = r["ci_scope"] or ""
-                        if scope in ("", summaries.ONE_PROCESS):
-                            scope = f"n={int(r['n'])} repeats" + (f", {scope}" if scope else "")
-                        levels.add((level_text(r["ci_level"]), scope))
-                    ax.plot(x + 0.18, r["median"], marker="_", ms=14, mew=2.2, color="black")
+                far, level = _repeats_of_case(ax, x, points, row, rng, round_colors)
+                outliers += far
+                if level is not None:
+                    levels.add(level)
                 labels.append(_case_label(case.backend, case.variant, int(case.workers)))
             ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
                           ha="right" if len(labels) > 4 else "center")  # fmt: skip
@@ -429,16 +408,7 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
             ax.set_title(_title(machine, params, data, frame))
         for ax in list(axes.flat)[len(chunk) :]:
             ax.set_visible(False)
-        handles = [
-            Line2D([], [], color=round_colors[r], marker="o", ls="", label=f"round {r}")
-            for r in rounds
-        ]
-        handles += [
-            Line2D([], [], color="black", marker="_", ms=12, mew=2, ls="-", lw=1.2,
-                   label="median and its interval"),
-            Line2D([], [], marker="o", ls="", ms=9, mfc="none", mec="#d62728", mew=1.3,
-                   label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)"),
-        ]  # fmt: skip
+        handles = _repeats_legend(round_colors, outliers)
         _bottom_legend(fig, handles)
         interval = "; ".join(f"{level} from {scope}" for level, scope in sorted(levels))
         _suptitle(
@@ -454,6 +424,54 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
         )
         pages.append((_page_name(f"{scenario}-repeats", index, len(chunks)), fig))
     return pages
+
+
+def _repeats_of_case(
+    ax: Axes, x: int, points: pd.DataFrame, row: pd.DataFrame, rng: np.random.Generator,
+    round_colors: dict[int, Any],
+) -> tuple[int, tuple[str, str] | None]:
+    """One case of the "every repeat" page: its repeats as points (outliers circled), its
+    median with the interval beside them. Returns the outliers and (level, scope) drawn."""
+    values = points["value"].to_numpy(float)
+    jitter = rng.uniform(-0.12, 0.12, len(values))
+    ax.scatter(
+        x - 0.18 + jitter, values, s=30, zorder=3, alpha=0.85, linewidths=0,
+        c=[round_colors.get(int(r), "grey") for r in points["round"]],
+    )  # fmt: skip
+    far = np.abs(modified_z(values)) > OUTLIER_Z
+    ax.scatter(
+        x - 0.18 + jitter[far], values[far], s=70, facecolors="none",
+        edgecolors="#d62728", linewidths=1.3, zorder=4,
+    )  # fmt: skip
+    if row.empty:
+        return int(far.sum()), None
+    r = row.iloc[0]
+    low, high = r["ci_low"], r["ci_high"]
+    level = None
+    if pd.notna(low):
+        ax.errorbar(
+            x + 0.18, r["median"], yerr=[[r["median"] - low], [high - r["median"]]],
+            fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
+        )  # fmt: skip
+        scope = r["ci_scope"] or ""
+        if scope in ("", summaries.ONE_PROCESS):
+            scope = f"n={int(r['n'])} repeats" + (f", {scope}" if scope else "")
+        level = (level_text(r["ci_level"]), scope)
+    ax.plot(x + 0.18, r["median"], marker="_", ms=14, mew=2.2, color="black")
+    return int(far.sum()), level
+
+
+def _repeats_legend(round_colors: dict[int, Any], outliers: int) -> list[Line2D]:
+    handles = [
+        Line2D([], [], color=color, marker="o", ls="", label=f"round {r}")
+        for r, color in round_colors.items()
+    ]
+    return handles + [
+        Line2D([], [], color="black", marker="_", ms=12, mew=2, ls="-", lw=1.2,
+               label="median and its interval"),
+        Line2D([], [], marker="o", ls="", ms=9, mfc="none", mec="#d62728", mew=1.3,
+               label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)"),
+    ]  # fmt: skip
 
 
 # Start-up and teardown ----------------------------------------------------------------------
