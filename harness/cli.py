@@ -12,6 +12,8 @@ from typing import Annotated
 import click
 import typer
 
+from harness.protocol import Metric
+
 try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover
@@ -390,7 +392,7 @@ def compare(
     ],
     metric: Annotated[
         str, typer.Option(help="metric to compare, e.g. wall_s, tasks_per_s, startup_s")
-    ] = "wall_s",
+    ] = Metric.WALL_S,
     threshold: Annotated[
         str, typer.Option(help="smallest change worth calling, e.g. 5% or 0.05")
     ] = "5%",

@@ -43,83 +43,130 @@ class MetricInfo:
         return ("changed", "changed")
 
 
+class Metric:
+    """The names of the built-in metrics: use these, not the strings (a typo is then an
+    AttributeError, and a rename is one line). Each has its entry in `METRICS`."""
+
+    STARTUP_S = "startup_s"
+    TEARDOWN_S = "teardown_s"
+    WALL_S = "wall_s"
+    TASKS_PER_S = "tasks_per_s"
+    BYTES_PER_S = "bytes_per_s"
+    CPU_UTIL = "cpu_util"
+    STEADY_CPU_UTIL = "steady_cpu_util"
+    ENGINE_CPU_UTIL = "engine_cpu_util"
+    RTT_P50_S = "rtt_p50_s"
+    RTT_P99_S = "rtt_p99_s"
+    SERVICE_P50_S = "service_p50_s"
+    OVERHEAD_P50_S = "overhead_p50_s"
+    RTT_TASKS = "rtt_tasks"
+    BATCH_COMPLETION_P50_S = "batch_completion_p50_s"
+    BATCH_COMPLETION_P99_S = "batch_completion_p99_s"
+    BATCH_COMPLETION_P95_S = "batch_completion_p95_s"  # format-1 runs only
+    PEAK_RSS_BYTES = "peak_rss_bytes"
+    PEAK_USS_BYTES = "peak_uss_bytes"
+    WORKER_USS_BYTES = "worker_uss_bytes"
+    FIXED_USS_BYTES = "fixed_uss_bytes"
+    PEAK_PSS_BYTES = "peak_pss_bytes"
+    WORKER_PSS_BYTES = "worker_pss_bytes"
+    USABLE_CPUS = "usable_cpus"
+    BASELINE_USS_BYTES = "baseline_uss_bytes"
+    PROCESSES = "processes"
+    ELAPSED_S = "elapsed_s"
+    NODE_PEAK_RSS_BYTES = "node_peak_rss_bytes"
+    NODE_CPU_UTIL = "node_cpu_util"
+    NODE_TASKS = "node_tasks"
+    LOST_UPDATES = "lost_updates"
+    LOST_UPDATE_RATIO = "lost_update_ratio"
+    INCREMENTS_PER_S = "increments_per_s"
+    MESSAGES_PER_S = "messages_per_s"
+    SPEEDUP = "speedup"
+    EFFICIENCY = "efficiency"
+
+
 def _m(name: str, unit: str, better: Better, per: Per, label: str, description: str) -> MetricInfo:
     return MetricInfo(name, unit, better, per, label, description)
 
 
 _BUILTIN = [
-    _m("startup_s", "s", "lower", "round", "start-up",
+    _m(Metric.STARTUP_S, "s", "lower", "round", "start-up",
        "backend start until every worker has finished one trivial task"),
-    _m("teardown_s", "s", "lower", "round", "teardown", "backend stop until it returned"),
-    _m("wall_s", "s", "lower", "repeat", "wall",
+    _m(Metric.TEARDOWN_S, "s", "lower", "round", "teardown", "backend stop until it returned"),
+    _m(Metric.WALL_S, "s", "lower", "repeat", "wall",
        "one repeat: the batch submitted until the driver held every output"),
-    _m("tasks_per_s", "1/s", "higher", "repeat", "tasks/s", "tasks of one repeat / its wall_s"),
-    _m("bytes_per_s", "B/s", "higher", "repeat", "bytes/s",
+    _m(Metric.TASKS_PER_S, "1/s", "higher", "repeat", "tasks/s",
+       "tasks of one repeat / its wall_s"),
+    _m(Metric.BYTES_PER_S, "B/s", "higher", "repeat", "bytes/s",
        "payload bytes of one repeat / its wall_s"),
-    _m("cpu_util", "ratio", "none", "repeat", "cpu",
+    _m(Metric.CPU_UTIL, "ratio", "none", "repeat", "cpu",
        "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
        "engine service processes excluded (a Dask LocalCluster's scheduler and nannies are "
        "threads of the driver and count here); none where clock ticks are too coarse"),
-    _m("steady_cpu_util", "ratio", "none", "round", "steady cpu",
+    _m(Metric.STEADY_CPU_UTIL, "ratio", "none", "round", "steady cpu",
        "CPU seconds of the driver and worker processes from the first repeat's start to the "
        "last one's end (the checks between repeats included) / (that time x workers): one "
        "value per round, long enough for clock ticks where a single repeat is not"),
-    _m("engine_cpu_util", "ratio", "none", "round", "engine cpu",
+    _m(Metric.ENGINE_CPU_UTIL, "ratio", "none", "round", "engine cpu",
        "CPU seconds of the engine's service processes (Ray gcs_server, raylet, agents; "
        "multiprocessing's resource tracker, manager) from the first repeat's start to the "
        "last one's end / that time"),
-    _m("rtt_p50_s", "s", "lower", "round", "rtt p50",
+    _m(Metric.RTT_P50_S, "s", "lower", "round", "rtt p50",
        "one task alone in flight: submit until its result is in the driver, median"),
-    _m("rtt_p99_s", "s", "lower", "round", "rtt p99",
+    _m(Metric.RTT_P99_S, "s", "lower", "round", "rtt p99",
        "one task alone in flight: submit until its result is in the driver, 99th percentile"),
-    _m("service_p50_s", "s", "lower", "round", "service p50",
+    _m(Metric.SERVICE_P50_S, "s", "lower", "round", "service p50",
        "the task's own run time, timed inside the worker, median"),
-    _m("overhead_p50_s", "s", "lower", "round", "overhead p50",
+    _m(Metric.OVERHEAD_P50_S, "s", "lower", "round", "overhead p50",
        "rtt minus service time per task, median: what the engine adds to one task"),
-    _m("rtt_tasks", "count", "none", "round", "rtt tasks",
+    _m(Metric.RTT_TASKS, "count", "none", "round", "rtt tasks",
        "tasks in the one-in-flight loop behind rtt, service and overhead (rtt_p99_s needs 100)"),
-    _m("batch_completion_p50_s", "s", "lower", "round", "batch completion p50",
+    _m(Metric.BATCH_COMPLETION_P50_S, "s", "lower", "round", "batch completion p50",
        "whole batch submitted until each result reached the driver, median over tasks"),
-    _m("batch_completion_p99_s", "s", "lower", "round", "batch completion p99",
+    _m(Metric.BATCH_COMPLETION_P99_S, "s", "lower", "round", "batch completion p99",
        "whole batch submitted until each result reached the driver, 99th percentile"),
-    _m("peak_rss_bytes", "B", "lower", "round", "peak RSS",
+    _m(Metric.BATCH_COMPLETION_P95_S, "s", "lower", "round", "batch completion p95",
+       "whole batch submitted until each result reached the driver, 95th percentile "
+       "(runs of format 1, as latency_p95_s, only)"),
+    _m(Metric.PEAK_RSS_BYTES, "B", "lower", "round", "peak RSS",
        "peak of the summed RSS of the case's process tree"),
-    _m("peak_uss_bytes", "B", "lower", "round", "peak USS",
+    _m(Metric.PEAK_USS_BYTES, "B", "lower", "round", "peak USS",
        "peak unique memory of the process tree minus the driver's import-only baseline, at "
        "least 0 (after fork, pages the driver shares with its workers leave every "
        "process's USS, so the tree can fall below the baseline: peak_pss_bytes counts them)"),
-    _m("worker_uss_bytes", "B", "lower", "round", "memory/worker",
+    _m(Metric.WORKER_USS_BYTES, "B", "lower", "round", "memory/worker",
        "unique memory per worker process (threads: driver growth per thread)"),
-    _m("fixed_uss_bytes", "B", "lower", "round", "fixed memory",
+    _m(Metric.FIXED_USS_BYTES, "B", "lower", "round", "fixed memory",
        "peak_uss_bytes minus workers x worker_uss_bytes: the engine's own services, at "
        "least 0 (after fork, USS undercounts what the workers share)"),
-    _m("peak_pss_bytes", "B", "lower", "round", "peak PSS",
+    _m(Metric.PEAK_PSS_BYTES, "B", "lower", "round", "peak PSS",
        "peak proportional memory of the process tree (shared pages split among sharers) "
        "minus the driver's import-only baseline; counts fork's copy-on-write pages once"),
-    _m("worker_pss_bytes", "B", "lower", "round", "PSS/worker",
+    _m(Metric.WORKER_PSS_BYTES, "B", "lower", "round", "PSS/worker",
        "proportional memory per worker process (threads: driver growth per thread)"),
-    _m("usable_cpus", "count", "none", "round", "usable CPUs",
+    _m(Metric.USABLE_CPUS, "count", "none", "round", "usable CPUs",
        "CPUs the case could use: its affinity, capped by the cgroup's CPU quota"),
-    _m("baseline_uss_bytes", "B", "none", "round", "baseline USS",
+    _m(Metric.BASELINE_USS_BYTES, "B", "none", "round", "baseline USS",
        "the driver's unique memory after imports, before the backend started"),
-    _m("processes", "count", "none", "round", "processes", "processes in the tree at peak USS"),
-    _m("elapsed_s", "s", "none", "round", "elapsed", "the whole case process, start to end"),
-    _m("node_peak_rss_bytes", "B", "lower", "node", "node peak RSS",
+    _m(Metric.PROCESSES, "count", "none", "round", "processes",
+       "processes in the tree at peak USS"),
+    _m(Metric.ELAPSED_S, "s", "none", "round", "elapsed", "the whole case process, start to end"),
+    _m(Metric.NODE_PEAK_RSS_BYTES, "B", "lower", "node", "node peak RSS",
        "peak summed RSS of the case's processes on one cluster node"),
-    _m("node_cpu_util", "ratio", "none", "node", "node cpu",
+    _m(Metric.NODE_CPU_UTIL, "ratio", "none", "node", "node cpu",
        "CPU seconds on one node / (seconds sampled x the case's workers there)"),
-    _m("node_tasks", "count", "none", "node", "node tasks", "the case's tasks that ran on a node"),
-    _m("lost_updates", "count", "lower", "repeat", "lost updates",
+    _m(Metric.NODE_TASKS, "count", "none", "node", "node tasks",
+       "the case's tasks that ran on a node"),
+    _m(Metric.LOST_UPDATES, "count", "lower", "repeat", "lost updates",
        "increments of a shared counter that a race lost in one repeat"),
-    _m("lost_update_ratio", "ratio", "lower", "repeat", "lost ratio",
+    _m(Metric.LOST_UPDATE_RATIO, "ratio", "lower", "repeat", "lost ratio",
        "lost_updates / increments attempted"),
-    _m("increments_per_s", "1/s", "higher", "repeat", "increments/s",
+    _m(Metric.INCREMENTS_PER_S, "1/s", "higher", "repeat", "increments/s",
        "counter increments of one repeat / its wall_s"),
-    _m("messages_per_s", "1/s", "higher", "repeat", "messages/s",
+    _m(Metric.MESSAGES_PER_S, "1/s", "higher", "repeat", "messages/s",
        "queue messages of one repeat / its wall_s"),
-    _m("speedup", "ratio", "higher", "case", "speedup",
+    _m(Metric.SPEEDUP, "ratio", "higher", "case", "speedup",
        "median wall of the sequential case / median wall of this case"),
-    _m("efficiency", "ratio", "higher", "case", "efficiency", "speedup / workers"),
+    _m(Metric.EFFICIENCY, "ratio", "higher", "case", "efficiency", "speedup / workers"),
 ]
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _BUILTIN}

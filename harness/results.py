@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import InputError
+from harness.protocol import Metric
 
 MEASUREMENTS = "measurements.parquet"
 TIMESERIES = "timeseries.parquet"
@@ -63,9 +64,9 @@ SCHEMA: dict[str, str] = {
 FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": ""}
 #: Metric names of format 1 and what they are called now.
 RENAMED_METRICS = {
-    "latency_p50_s": "batch_completion_p50_s",
-    "latency_p95_s": "batch_completion_p95_s",
-    "latency_p99_s": "batch_completion_p99_s",
+    "latency_p50_s": Metric.BATCH_COMPLETION_P50_S,
+    "latency_p95_s": Metric.BATCH_COMPLETION_P95_S,
+    "latency_p99_s": Metric.BATCH_COMPLETION_P99_S,
 }
 PARAM_PREFIX = "param_"
 
@@ -113,7 +114,7 @@ def migrate(df: pd.DataFrame) -> pd.DataFrame:
 
 def _split_rounds(df: pd.DataFrame) -> pd.DataFrame:
     """Format 1 numbered repeats 1..R in round 1, R+1..2R in round 2; one elapsed_s a round."""
-    rounds = df[df["metric"] == "elapsed_s"].groupby("case_id").size()
+    rounds = df[df["metric"] == Metric.ELAPSED_S].groupby("case_id").size()
     per_repeat = df[df["repeat"].notna()]
     top = per_repeat.groupby("case_id")["repeat"].max()
     size = (top / rounds.reindex(top.index).fillna(1)).clip(lower=1).round()

@@ -128,3 +128,39 @@ def test_at_most_a_few_imports_run_upward():
         if floor(b) > floor(a)
     )
     assert len(upward) <= MAX_UPWARD, "\n".join(upward)
+
+
+def test_no_function_is_over_80_lines():
+    """A function longer than a screen does several jobs: split it by phase or by part."""
+    long = [
+        f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name} ({length} lines)"
+        for path in ROOT.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := node.end_lineno - node.lineno + 1) > 80
+    ]
+    assert not long, long
+
+
+def test_every_metric_name_is_a_constant_of_the_catalogue():
+    """`Metric.X` and the catalogue name the same metrics, and the library spells no metric
+    name as a string outside the catalogue (tests may, and so do the programs that run on
+    workers and nodes with the standard library only, whose JSON keys are their own)."""
+    import io
+    import tokenize
+
+    from harness.protocol import METRICS, Metric
+
+    constants = {v for k, v in vars(Metric).items() if k.isupper()}
+    assert constants <= set(METRICS) and {m for m in METRICS if m in constants} == constants
+    # Every built-in metric has its constant; "processes", "speedup" and "efficiency" are
+    # also a backend's name and the case table's columns, so their strings stay.
+    words = constants - {"processes", "speedup", "efficiency"}
+    spelled = []
+    for path in ROOT.rglob("*.py"):
+        if path.name in ("protocol.py", "tasks.py", "node_sampler.py", "http_server.py"):
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            if token.type == tokenize.STRING and token.string.strip("'\"") in words:
+                spelled.append(f"{path.relative_to(ROOT.parent)}:{token.start[0]} {token.string}")
+    assert not spelled, spelled

@@ -23,6 +23,7 @@ import pandas as pd
 
 from harness import results
 from harness.analysis import summaries
+from harness.protocol import Metric
 from harness.render.units import fmt_bytes, fmt_seconds
 
 
@@ -208,15 +209,15 @@ def _least_memory(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | Non
     """Least memory per added worker (proportional memory, which fork cannot fool)."""
     scenario = group["scenario"].iloc[0]
     sub = df[df["params"].isin(group["params"])]
-    metric = "peak_pss_bytes" if (sub["metric"] == "peak_pss_bytes").any() else "peak_uss_bytes"
+    metric = summaries.memory_metric(sub)
     fit = per_worker(sub, scenario, metric)
     return _cheapest_slope(fit, fmt_bytes, "per added worker", metric)
 
 
 def _cheapest_start(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
     scenario = group["scenario"].iloc[0]
-    fit = per_worker(df[df["params"].isin(group["params"])], scenario, "startup_s")
-    return _cheapest_slope(fit, fmt_seconds, "per added worker", "startup_s")
+    fit = per_worker(df[df["params"].isin(group["params"])], scenario, Metric.STARTUP_S)
+    return _cheapest_slope(fit, fmt_seconds, "per added worker", Metric.STARTUP_S)
 
 
 def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str, str] | None:
@@ -225,7 +226,7 @@ def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str,
     artefact: those are named in the note and never ranked."""
     if fit.empty:
         return None
-    artefact = metric == "peak_uss_bytes"
+    artefact = metric == Metric.PEAK_USS_BYTES
     usable = fit[fit["per_worker"] > 0] if artefact else fit
     dropped = fit[fit["per_worker"] <= 0]["label"].tolist() if artefact else []
     note = (
@@ -254,7 +255,7 @@ def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str,
 
 
 #: Workloads that run for a fixed time or move data: their speed is a rate, not a wall.
-RATE_METRICS = ("increments_per_s", "messages_per_s")
+RATE_METRICS = (Metric.INCREMENTS_PER_S, Metric.MESSAGES_PER_S)
 FASTEST = Question("which backend finishes this work first?", _fastest)
 #: A scenario whose question is not "which is fastest" names its own here.
 QUESTIONS: dict[str, list[Question]] = {

@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness.analysis import advice, summaries
 from harness.measure import stats
+from harness.protocol import Metric
 from harness.render.units import fmt_bytes, fmt_seconds
 
 COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario", "python"]
@@ -143,7 +144,7 @@ def decide(checks: list[Check]) -> str:
 
 def usable_cpus(df: pd.DataFrame) -> int | None:
     """The fewest CPUs any case of these runs could use (affinity, cgroup quota)."""
-    values = df.loc[df["metric"] == "usable_cpus", "value"]
+    values = df.loc[df["metric"] == Metric.USABLE_CPUS, "value"]
     return int(values.min()) if not values.empty else None
 
 
@@ -231,7 +232,7 @@ PROCESS_MEMORY = (15e6, 100e6)
 
 
 def _memory(df: pd.DataFrame) -> Finding | None:
-    metric = "peak_pss_bytes" if (df["metric"] == "peak_pss_bytes").any() else "peak_uss_bytes"
+    metric = summaries.memory_metric(df)
     slopes = _slopes_per_process(df, metric)
     if "threads" not in slopes or not any(k.startswith("processes") for k in slopes):
         return None
@@ -252,7 +253,7 @@ def _memory(df: pd.DataFrame) -> Finding | None:
             checks.append(within(ci.low, ci.high, PROCESS_MEMORY))
         parts.append(f"{label} {_per_worker_text(centre, _bytes)}")
         figures.append(f"{label} {_interval_text(ci, _bytes, len(values))}")
-    kind = "PSS: shared pages split among sharers" if metric == "peak_pss_bytes" else "USS"
+    kind = "PSS: shared pages split among sharers" if metric == Metric.PEAK_PSS_BYTES else "USS"
     return Finding(
         "per added worker: " + ", ".join(parts),
         decide(checks),
@@ -300,7 +301,7 @@ PROCESS_START = (0.100, 1.0)
 def _creation(df: pd.DataFrame) -> Finding | None:
     """Start-up of the smallest pool (the cost of creating workers at all), its interval
     over processes, and the slope per added worker."""
-    fit = advice.per_worker(df, None, "startup_s")
+    fit = advice.per_worker(df, None, Metric.STARTUP_S)
     table = advice.ok_cases(df)
     threads = _smallest(table, "threads")
     procs = [r for label in sorted(set(table.get("label", []))) if label.startswith("processes")
@@ -310,15 +311,14 @@ def _creation(df: pd.DataFrame) -> Finding | None:
     checks: list[Check] = []
     figures = []
     for row in [threads, *procs]:
-        values = _values(df, row, "startup_s")
+        values = _values(df, row, Metric.STARTUP_S)
         ci = stats.process_interval(values)
         bounds = (0.0, THREAD_START_MAX) if row["backend"] == "threads" else PROCESS_START
         checks.append(within(ci.low, ci.high, bounds))
         figures.append(f"{row['label']} {_interval_text(ci, _seconds, len(values))}")
     first = ", ".join(f"{r['label']} {_seconds(r['startup_s'])}" for r in [threads, *procs])
     added = ", ".join(
-        f"{r['label']} {_per_worker_text(r['per_worker'], _seconds)}"
-        for _, r in fit.iterrows()
+        f"{r['label']} {_per_worker_text(r['per_worker'], _seconds)}" for _, r in fit.iterrows()
     )
     first_w = int(threads["workers"])
     return Finding(
@@ -326,7 +326,7 @@ def _creation(df: pd.DataFrame) -> Finding | None:
         decide(checks),
         f"start-up with the fewest workers, median over processes: {'; '.join(figures)}",
         f"threads' interval at most {_seconds(THREAD_START_MAX)}; processes' within "
-        f"{_seconds(PROCESS_START[0])} to {_seconds(PROCESS_START[1])} (\"100s of ms\")",
+        f'{_seconds(PROCESS_START[0])} to {_seconds(PROCESS_START[1])} ("100s of ms")',
     )
 
 
@@ -344,24 +344,27 @@ def _smallest(table: pd.DataFrame, name: str, by_label: bool = False) -> pd.Seri
 
 def _communication(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
-    if table.empty or "bytes_per_s" not in table:
+    if table.empty or Metric.BYTES_PER_S not in table:
         return None
-    table = table.dropna(subset=["bytes_per_s"])
+    table = table.dropna(subset=[Metric.BYTES_PER_S])
     if "param_kind" in table and (table["param_kind"] == "bytes").any():
         table = table[table["param_kind"] == "bytes"]
     if "param_payload_bytes" not in table:
         return None
     biggest = table[table["param_payload_bytes"] == table["param_payload_bytes"].max()]
-    by = biggest.groupby("label")["bytes_per_s"].median()
+    by = biggest.groupby("label")[Metric.BYTES_PER_S].median()
     if "threads" not in by or "processes" not in by:
         return None
     threads = _at_max_workers(biggest, "threads")
     procs = _at_max_workers(biggest, "processes")
     if threads is None or procs is None:
         return None
-    t_values, p_values = _values(df, threads, "bytes_per_s"), _values(df, procs, "bytes_per_s")
+    t_values, p_values = (
+        _values(df, threads, Metric.BYTES_PER_S),
+        _values(df, procs, Metric.BYTES_PER_S),
+    )
     ci = stats.process_ratio_interval(t_values, p_values)
-    ratio = threads["bytes_per_s"] / procs["bytes_per_s"]
+    ratio = threads[Metric.BYTES_PER_S] / procs[Metric.BYTES_PER_S]
     parts = ", ".join(f"{label} {_bytes(v)}/s" for label, v in by.sort_values().items())
     size = _bytes(table["param_payload_bytes"].max())
     n = min(len(t_values), len(p_values))
@@ -455,7 +458,7 @@ def _gil_example(df: pd.DataFrame) -> Finding | None:
     many = threads[threads["workers"] == threads["workers"].max()].iloc[0]
     ratio = one["median"] / many["median"]
     # not faster: the speedup of N threads over one thread, both cases' processes varying
-    one_values, many_values = _values(df, one, "wall_s"), _values(df, many, "wall_s")
+    one_values, many_values = _values(df, one, Metric.WALL_S), _values(df, many, Metric.WALL_S)
     ci = stats.process_ratio_interval(one_values, many_values)
     n = min(len(one_values), len(many_values))
     figure = _ratio_figure(f"{int(many['workers'])} threads over 1: {ratio:.2f}x", ci, n, ".2f")
@@ -475,7 +478,7 @@ def _asyncio(df: pd.DataFrame) -> Finding | None:
     if aio is None or threads is None:
         return None
     ratio = threads["median"] / aio["median"]
-    t_values, a_values = _values(df, threads, "wall_s"), _values(df, aio, "wall_s")
+    t_values, a_values = _values(df, threads, Metric.WALL_S), _values(df, aio, Metric.WALL_S)
     ci = stats.process_ratio_interval(t_values, a_values)
     return Finding(
         f"asyncio w{int(aio['workers'])} {_seconds(aio['median'])}, threads "
@@ -516,7 +519,7 @@ def _lock_fixes(df: pd.DataFrame) -> Finding | None:
 
 
 def _counter_metric(df: pd.DataFrame, locked: bool, how: str = "median") -> pd.Series | None:
-    sub = df[(df["metric"] == "lost_update_ratio") & (df["status"] == "ok")]
+    sub = df[(df["metric"] == Metric.LOST_UPDATE_RATIO) & (df["status"] == "ok")]
     if sub.empty or "param_locked" not in sub:
         return None
     sub = sub[sub["param_locked"].astype(bool) == locked]

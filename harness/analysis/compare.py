@@ -37,7 +37,7 @@ import pandas as pd
 
 from harness.errors import InputError
 from harness.measure import stats
-from harness.protocol import MetricInfo, metric_info
+from harness.protocol import Metric, MetricInfo, metric_info
 
 #: `python` matches interpreters: a run of 3.12 against one of 3.13 needs --ignore python.
 MATCH_KEYS = ["scenario", "backend", "workers", "params", "tasks", "python"]
@@ -160,7 +160,7 @@ def _check(
 def compare(
     baseline: pd.DataFrame,
     contender: pd.DataFrame,
-    metric: str = "wall_s",
+    metric: str = Metric.WALL_S,
     threshold: float = 0.05,
     alpha: float = 0.05,
     normalize: str = "none",

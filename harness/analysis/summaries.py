@@ -23,11 +23,12 @@ from harness.measure.stats import (
     ratio_interval,
     summarize,
 )
+from harness.protocol import Metric
 
 CASE_KEYS = [
     "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
     "python",
-]  # fmt: skip
+]
 
 
 def case_status(df: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +126,7 @@ def rounds_differ(group: pd.DataFrame) -> bool:
 SUMMARY_COLUMNS = [
     "n", "rounds", "median", "ci_low", "ci_high", "ci_level", "ci_scope", "ci_note", "mean",
     "stdev", "cv", "round_cv", "unstable",
-]  # fmt: skip
+]
 
 
 def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -172,16 +173,43 @@ def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 #: Metrics the case table carries as the median over a case's repeats, one column each.
 MEDIAN_METRICS = [
-    "tasks_per_s", "startup_s", "teardown_s", "cpu_util", "steady_cpu_util", "engine_cpu_util",
-    "rtt_p50_s", "rtt_p99_s", "service_p50_s", "overhead_p50_s", "batch_completion_p50_s",
-    "batch_completion_p99_s", "peak_uss_bytes", "peak_pss_bytes", "worker_pss_bytes",
-    "worker_uss_bytes", "fixed_uss_bytes", "peak_rss_bytes", "bytes_per_s",
-]  # fmt: skip
+    Metric.TASKS_PER_S,
+    Metric.STARTUP_S,
+    Metric.TEARDOWN_S,
+    Metric.CPU_UTIL,
+    Metric.STEADY_CPU_UTIL,
+    Metric.ENGINE_CPU_UTIL,
+    Metric.RTT_P50_S,
+    Metric.RTT_P99_S,
+    Metric.SERVICE_P50_S,
+    Metric.OVERHEAD_P50_S,
+    Metric.BATCH_COMPLETION_P50_S,
+    Metric.BATCH_COMPLETION_P99_S,
+    Metric.PEAK_USS_BYTES,
+    Metric.PEAK_PSS_BYTES,
+    Metric.WORKER_PSS_BYTES,
+    Metric.WORKER_USS_BYTES,
+    Metric.FIXED_USS_BYTES,
+    Metric.PEAK_RSS_BYTES,
+    Metric.BYTES_PER_S,
+]
+
+
+def memory_metric(df: pd.DataFrame) -> str:
+    """The tree's added memory to compare: PSS where the run has it (it counts the pages a
+    fork shares once), else USS."""
+    has_pss = (df["metric"] == Metric.PEAK_PSS_BYTES).any()
+    return Metric.PEAK_PSS_BYTES if has_pss else Metric.PEAK_USS_BYTES
 
 
 #: Memory added over the baseline: at least 0 (see the catalogue's peak_uss_bytes).
-ADDED_MEMORY = ["peak_uss_bytes", "peak_pss_bytes", "fixed_uss_bytes", "worker_uss_bytes",
-                "worker_pss_bytes"]  # fmt: skip
+ADDED_MEMORY = [
+    Metric.PEAK_USS_BYTES,
+    Metric.PEAK_PSS_BYTES,
+    Metric.FIXED_USS_BYTES,
+    Metric.WORKER_USS_BYTES,
+    Metric.WORKER_PSS_BYTES,
+]
 
 
 def case_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +217,7 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame()
     cases = case_status(df)
-    wall = summarize_metric(df, "wall_s")
+    wall = summarize_metric(df, Metric.WALL_S)
     wide = cases.merge(wall.drop(columns=["metric", "status"]), on=CASE_KEYS, how="left")
     # One pass for every per-case median (a merge per metric cost a third of a second a
     # table, and claims, advice and the report ask for several tables).
@@ -218,10 +246,17 @@ ABOVE_ONE = "above 1: noise or an effect to explain"
 #: Efficiency above 1 from a single process a side: nothing can be called from it.
 ABOVE_ONE_IN_ONE_PROCESS = "above 1 within one process: run --rounds 3 to call it"
 SCALING_COLUMNS = [
-    "sequential_wall_s", "speedup", "speedup_ci_low", "speedup_ci_high", "speedup_ci_level",
-    "speedup_ci_scope", "efficiency", "efficiency_ci_low", "efficiency_ci_high",
+    "sequential_wall_s",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "speedup_ci_level",
+    "speedup_ci_scope",
+    "efficiency",
+    "efficiency_ci_low",
+    "efficiency_ci_high",
     "efficiency_note",
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -242,7 +277,7 @@ def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     interval of the repeats, `speedup_ci_scope` says "within 1 process", and an
     efficiency above 1 is then only noted, never marked superlinear.
     """
-    walls = df[(df["metric"] == "wall_s") & (df["status"] == "ok")]
+    walls = df[(df["metric"] == Metric.WALL_S) & (df["status"] == "ok")]
     values = {
         key: _Walls(group["value"].to_numpy(float), process_values(group))
         for key, group in walls.groupby(CASE_KEYS, observed=True)

@@ -29,11 +29,13 @@ from harness.execute.batching import run_map
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.quantiles import percentile
 from harness.protocol import (
+    METRICS,
     BaselineEvent,
     BatchCompletionEvent,
     DoneEvent,
     Event,
     FailedEvent,
+    Metric,
     MetricEvent,
     PhaseEvent,
     WorkersEvent,
@@ -60,8 +62,13 @@ class Emitter:
     def phase(self, name: str, repeat: int | None = None) -> None:
         self(PhaseEvent(name, repeat, time.perf_counter()))
 
-    def metric(self, metric: str, value: float, unit: str, repeat: int | None = None) -> None:
-        self(MetricEvent(metric, float(value), unit, repeat))
+    def metric(
+        self, metric: str, value: float, repeat: int | None = None, *, unit: str = ""
+    ) -> None:
+        """One value; its unit is the catalogue's (`unit` only for a metric it lacks, such
+        as a program workload's own)."""
+        known = METRICS.get(metric)
+        self(MetricEvent(metric, float(value), known.unit if known else unit, repeat))
 
 
 def run_case(case: Case, emit: Emitter) -> None:
@@ -118,7 +125,7 @@ class _Phases:
         _import_engine(self.backend_cls, workload)
         info = psutil.Process().memory_full_info()
         emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
-        emit.metric("usable_cpus", usable_cpus(), "count")
+        emit.metric(Metric.USABLE_CPUS, usable_cpus())
         self.inputs = workload.make_inputs(params, case.tasks, context)
         self.expected: list[Any] = []
         if workload.program is None and workload.verify is None:
@@ -160,7 +167,7 @@ class _Phases:
             # plugins on a cluster's scheduler or samplers on its nodes: every `stop` takes it.
             self.backend.stop()
             raise
-        self.emit.metric("startup_s", time.perf_counter() - t0, "s")
+        self.emit.metric(Metric.STARTUP_S, time.perf_counter() - t0)
 
     def describe(self) -> None:
         backend = self.backend
@@ -189,7 +196,7 @@ class _Phases:
             steady = time.perf_counter() - steady_t0
             steady_cpu1 = cpu_by_pid(tree(os.getpid()))
             _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady, self.case.workers,
-                      None, "steady_cpu_util")  # fmt: skip
+                      None, Metric.STEADY_CPU_UTIL)  # fmt: skip
             _emit_engine_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady)
 
     def repeat(self, r: int) -> None:
@@ -208,13 +215,13 @@ class _Phases:
         _same_workers(workers, backend.worker_identities(), r)
         self.check(outputs, wanted, f"repeat {r}")
         del outputs
-        emit.metric("wall_s", wall, "s", r)
-        emit.metric("tasks_per_s", self.n_tasks / wall, "1/s", r)
+        emit.metric(Metric.WALL_S, wall, r)
+        emit.metric(Metric.TASKS_PER_S, self.n_tasks / wall, r)
         if self.workload.bytes_per_task is not None:
             rate = self.n_tasks * self.workload.bytes_per_task(self.params) / wall
-            emit.metric("bytes_per_s", rate, "B/s", r)
+            emit.metric(Metric.BYTES_PER_S, rate, r)
         for name, (value, unit) in extra.items():
-            emit.metric(name, value, unit, r)
+            emit.metric(name, value, r, unit=unit)
         if not backend.remote:  # remote CPU is measured per node (node_cpu_util)
             _emit_cpu(emit, cpu0, cpu1, self.own, wall, self.case.workers, r)
 
@@ -234,8 +241,8 @@ class _Phases:
                      self.workload)  # fmt: skip
         batch = self.backend.run(self.task, self.inputs)
         self.check(batch.outputs, self.expected, "latency pass")
-        for q in (50, 99):
-            emit.metric(f"batch_completion_p{q}_s", percentile(batch.arrival_s, q), "s")
+        for name, q in ((Metric.BATCH_COMPLETION_P50_S, 50), (Metric.BATCH_COMPLETION_P99_S, 99)):
+            emit.metric(name, percentile(batch.arrival_s, q))
         step = max(1, len(batch.arrival_s) // COMPLETION_SAMPLE)
         emit(BatchCompletionEvent(sorted(batch.arrival_s)[::step]))
 
@@ -243,7 +250,7 @@ class _Phases:
         self.emit.phase("teardown")
         t0 = time.perf_counter()
         self.backend.stop()
-        self.emit.metric("teardown_s", time.perf_counter() - t0, "s")
+        self.emit.metric(Metric.TEARDOWN_S, time.perf_counter() - t0)
 
 
 def _emit_cpu(
@@ -254,7 +261,7 @@ def _emit_cpu(
     wall: float,
     workers: int,
     repeat: int | None,
-    name: str = "cpu_util",
+    name: str = Metric.CPU_UTIL,
 ) -> None:
     """cpu_util of one repeat (or, as steady_cpu_util with no repeat, of all the repeats at
     once: a 400 ms repeat on two workers is too short for the ticks of three processes, five
@@ -265,7 +272,7 @@ def _emit_cpu(
     cpu, counted = cpu_between(before, after, lambda pid: pid in own)
     util = cpu_ratio(cpu, counted, wall, workers)
     if util is not None:
-        emit.metric(name, util, "ratio", repeat)
+        emit.metric(name, util, repeat)
 
 
 def _emit_engine_cpu(
@@ -280,7 +287,7 @@ def _emit_engine_cpu(
     if services:
         util = cpu_ratio(engine, services, span)
         if util is not None:
-            emit.metric("engine_cpu_util", util, "ratio")
+            emit.metric(Metric.ENGINE_CPU_UTIL, util)
 
 
 def _round_trips(
@@ -315,13 +322,13 @@ def _round_trips(
         _verify(workload.verify, inputs[:n], outputs, "round-trip pass")
     else:
         _check(outputs, expected[:n], "round-trip pass")
-    emit.metric("rtt_tasks", n, "count")
-    emit.metric("rtt_p50_s", percentile(rtt, 50), "s")
+    emit.metric(Metric.RTT_TASKS, n)
+    emit.metric(Metric.RTT_P50_S, percentile(rtt, 50))
     if n >= RTT_P99_MIN:
-        emit.metric("rtt_p99_s", percentile(rtt, 99), "s")
-    emit.metric("service_p50_s", percentile(service, 50), "s")
+        emit.metric(Metric.RTT_P99_S, percentile(rtt, 99))
+    emit.metric(Metric.SERVICE_P50_S, percentile(service, 50))
     overhead = [r - s for r, s in zip(rtt, service, strict=True)]
-    emit.metric("overhead_p50_s", percentile(overhead, 50), "s")
+    emit.metric(Metric.OVERHEAD_P50_S, percentile(overhead, 50))
 
 
 def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r: int) -> None:

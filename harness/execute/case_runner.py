@@ -28,12 +28,14 @@ from harness.execute import interpreters
 from harness.measure.proctree import TOKEN_VAR, carrying_token, terminate, tree
 from harness.measure.sampler import Sample, TreeSampler
 from harness.protocol import (
+    METRICS,
     BackendDescription,
     BaselineEvent,
     BatchCompletionEvent,
     DoneEvent,
     Event,
     FailedEvent,
+    Metric,
     MetricEvent,
     PhaseEvent,
     ProtocolError,
@@ -265,10 +267,11 @@ def _outcome(
         if isinstance(e, MetricEvent)
     ]
     once = {**base, "nodes": nodes, "repeat": None}
-    rows.append({**once, "metric": "elapsed_s", "value": elapsed, "unit": "s"})
+    rows.append({**once, "metric": Metric.ELAPSED_S, "value": elapsed,
+                 "unit": METRICS[Metric.ELAPSED_S].unit})  # fmt: skip
     baseline: BaselineEvent | None = _first(events, BaselineEvent)
-    for metric, value, unit in _memory_metrics(case, samples, baseline, workers_event):
-        rows.append({**once, "metric": metric, "value": value, "unit": unit})
+    for metric, value in _memory_metrics(case, samples, baseline, workers_event):
+        rows.append({**once, "metric": metric, "value": value, "unit": METRICS[metric].unit})
     measurements = results.frame(rows)
 
     key = {
@@ -336,7 +339,7 @@ def _memory_metrics(
     samples: list[Sample],
     baseline: BaselineEvent | None,
     workers_event: WorkersEvent | None,
-) -> list[tuple[str, float, str]]:
+) -> list[tuple[str, float]]:
     running = [s for s in samples if s.phase in RUNNING_PHASES]
     with_uss = [s for s in running if s.uss_bytes is not None]
     if not with_uss or baseline is None:
@@ -348,12 +351,12 @@ def _memory_metrics(
     # Added memory is never below 0: after fork the driver's pages shared with its workers
     # drop out of every USS, so the tree's USS can dip under the baseline (catalogue).
     rows = [
-        ("peak_rss_bytes", float(max(s.rss_bytes for s in running)), "B"),
-        ("peak_uss_bytes", float(max(0, peak.uss_bytes - base_uss)), "B"),
-        ("baseline_uss_bytes", float(base_uss), "B"),
+        (Metric.PEAK_RSS_BYTES, float(max(s.rss_bytes for s in running))),
+        (Metric.PEAK_USS_BYTES, float(max(0, peak.uss_bytes - base_uss))),
+        (Metric.BASELINE_USS_BYTES, float(base_uss)),
     ]
     if base_pss:
-        rows.append(("peak_pss_bytes", float(max(0, peak_pss.pss_bytes - base_pss)), "B"))
+        rows.append((Metric.PEAK_PSS_BYTES, float(max(0, peak_pss.pss_bytes - base_pss))))
     if workers_event is not None and workers_event.description.remote:
         # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
         return rows
@@ -361,13 +364,13 @@ def _memory_metrics(
     worker_uss = _per_worker(peak.per_pid_uss, pids, baseline.pid, base_uss, case.workers)
     added = peak.uss_bytes - base_uss
     rows += [
-        ("worker_uss_bytes", worker_uss, "B"),
-        ("fixed_uss_bytes", float(max(0.0, added - worker_uss * case.workers)), "B"),
-        ("processes", float(peak.processes), "count"),
+        (Metric.WORKER_USS_BYTES, worker_uss),
+        (Metric.FIXED_USS_BYTES, float(max(0.0, added - worker_uss * case.workers))),
+        (Metric.PROCESSES, float(peak.processes)),
     ]
     if base_pss:
         pss = _per_worker(peak_pss.per_pid_pss, pids, baseline.pid, base_pss, case.workers)
-        rows.append(("worker_pss_bytes", pss, "B"))
+        rows.append((Metric.WORKER_PSS_BYTES, pss))
     return rows
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from harness import results
+from harness.protocol import Metric
 
 #: Earlier runs read at most, newest first: enough to cover a scenario's usual variations.
 MAX_RUNS = 20
@@ -88,7 +89,7 @@ def case_history(
         except (results.ResultsError, KeyError):
             continue
         df = df[(df["status"] != "interrupted") & df["case_id"].isin(left)]
-        rows = df[df["metric"] == "elapsed_s"]
+        rows = df[df["metric"] == Metric.ELAPSED_S]
         if rows.empty:
             continue
         for case_id, value in rows.groupby("case_id", observed=True)["value"].median().items():
@@ -103,7 +104,7 @@ HISTORY_COLUMNS = ["case_id", "metric", "value", "status", "round", "tasks"]
 
 
 def _past(df: pd.DataFrame) -> dict[str, Past]:
-    walls = df[df["metric"] == "wall_s"]
+    walls = df[df["metric"] == Metric.WALL_S]
     out = {}
     for case_id, group in walls.groupby("case_id", observed=True):
         rounds = max(int(group["round"].nunique()), 1)

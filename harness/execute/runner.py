@@ -32,7 +32,7 @@ from harness.execute.case_runner import (
     run_case,
     skipped_case,
 )
-from harness.protocol import Event
+from harness.protocol import Event, Metric
 from harness.spec import RunOptions, Spec
 
 
@@ -339,6 +339,6 @@ def round_orders(cases: list[Case], rounds: int, seed: int | None) -> list[list[
 def _rounds_done(measurements: pd.DataFrame) -> dict[str, int]:
     """Finished rounds per case: each finished case process leaves one `elapsed_s` row."""
     finished = measurements[
-        (measurements["status"] != "interrupted") & (measurements["metric"] == "elapsed_s")
+        (measurements["status"] != "interrupted") & (measurements["metric"] == Metric.ELAPSED_S)
     ]
     return finished.groupby("case_id").size().to_dict()

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import psutil
 
-from harness.protocol import BackendDescription, MetricEvent, metric_info
+from harness.protocol import BackendDescription, Metric, MetricEvent, metric_info
 
 #: Packages recorded for every node, besides the engine's own (`Backend.packages`).
 COMMON_PACKAGES = ("cloudpickle", "msgpack", "tornado", "pydantic", "psutil")
@@ -236,11 +236,11 @@ class ClusterNodes:
             used = workers.get(node, 0)
             if not s or not used:
                 continue  # nodes that ran none of this case's tasks (a CPU-less head)
-            rows.append(node_metric("node_peak_rss_bytes", s["peak_rss_bytes"], node))
-            cpu = s["cpu_s"] / (s["wall_s"] * used) if s["wall_s"] > 0 else float("nan")
-            rows.append(node_metric("node_cpu_util", cpu, node))
+            rows.append(node_metric(Metric.NODE_PEAK_RSS_BYTES, s[Metric.PEAK_RSS_BYTES], node))
+            cpu = s["cpu_s"] / (s[Metric.WALL_S] * used) if s[Metric.WALL_S] > 0 else float("nan")
+            rows.append(node_metric(Metric.NODE_CPU_UTIL, cpu, node))
             if tasks is not None:
-                rows.append(node_metric("node_tasks", tasks.get(node, 0), node))
+                rows.append(node_metric(Metric.NODE_TASKS, tasks.get(node, 0), node))
         return rows
 
     def abandon_node_sampling(self) -> None:

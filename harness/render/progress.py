@@ -23,7 +23,7 @@ from harness.case import Case
 from harness.execute.case_runner import CaseOutcome
 from harness.execute.eta import Eta, History, Planned, fmt_duration
 from harness.execute.runner import RunObserver
-from harness.protocol import Event, MetricEvent, PhaseEvent, WorkersEvent
+from harness.protocol import Event, Metric, MetricEvent, PhaseEvent, WorkersEvent
 from harness.render.units import fmt_seconds
 
 
@@ -113,7 +113,7 @@ class ProgressObserver(RunObserver):
                     self.warned.add(line)
                     self._print(f"[yellow]warning:[/] {escape(line)}")
         elif isinstance(event, MetricEvent):
-            if event.metric == "wall_s" and event.repeat is not None and self.eta is not None:
+            if event.metric == Metric.WALL_S and event.repeat is not None and self.eta is not None:
                 self.eta.repeat_done(event.value)
         elif isinstance(event, PhaseEvent):
             what = event.phase
@@ -155,7 +155,7 @@ def case_line(
 ) -> str:
     """One finished case process as a plain line: what it is, which of the case's processes
     (the intervals are built from these), how it ended, its wall, the run's time."""
-    walls = outcome.metric("wall_s")
+    walls = outcome.metric(Metric.WALL_S)
     wall = (
         f"wall {fmt_seconds(float(walls.median()))} (median of {len(walls)} repeats)"
         if len(walls) and math.isfinite(float(walls.median()))

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import advice, claims
-from harness.protocol import METRICS
+from harness.protocol import METRICS, Metric
 from harness.render.formats import plain
 from harness.render.summary import summary_notes
 
@@ -65,12 +65,26 @@ SCALING_KEYS = {
 }
 #: Metrics given as one number per case: the median over repeats (or rounds) and rounds.
 PLAIN_METRICS = [
-    "tasks_per_s", "bytes_per_s", "startup_s", "teardown_s", "cpu_util", "steady_cpu_util",
-    "engine_cpu_util",
-    "rtt_p50_s", "rtt_p99_s", "service_p50_s", "overhead_p50_s", "batch_completion_p50_s",
-    "batch_completion_p99_s", "peak_rss_bytes", "peak_uss_bytes", "peak_pss_bytes",
-    "worker_uss_bytes", "worker_pss_bytes", "fixed_uss_bytes",
-]  # fmt: skip
+    Metric.TASKS_PER_S,
+    Metric.BYTES_PER_S,
+    Metric.STARTUP_S,
+    Metric.TEARDOWN_S,
+    Metric.CPU_UTIL,
+    Metric.STEADY_CPU_UTIL,
+    Metric.ENGINE_CPU_UTIL,
+    Metric.RTT_P50_S,
+    Metric.RTT_P99_S,
+    Metric.SERVICE_P50_S,
+    Metric.OVERHEAD_P50_S,
+    Metric.BATCH_COMPLETION_P50_S,
+    Metric.BATCH_COMPLETION_P99_S,
+    Metric.PEAK_RSS_BYTES,
+    Metric.PEAK_USS_BYTES,
+    Metric.PEAK_PSS_BYTES,
+    Metric.WORKER_USS_BYTES,
+    Metric.WORKER_PSS_BYTES,
+    Metric.FIXED_USS_BYTES,
+]
 
 
 def metric_catalogue(names: list[str]) -> dict[str, dict[str, str]]:
@@ -103,7 +117,7 @@ def case_record(row: Mapping[str, Any]) -> dict[str, Any]:
     wall = {key: _number(row.get(key)) for key in WALL_KEYS}
     wall["unstable"] = bool(row.get("unstable")) if wall["unstable"] is not None else None
     wall["ci_note"] = _text(row.get("ci_note"))
-    record["wall_s"] = wall
+    record[Metric.WALL_S] = wall
     for name in ("speedup", "efficiency"):
         record[name] = {
             "value": _number(row.get(name)),
@@ -127,7 +141,7 @@ def summary_document(table: pd.DataFrame, **extra: Any) -> dict[str, Any]:
         "version": SUMMARY_VERSION,
         **extra,
         "runs": sorted({str(r["run_id"]) for r in rows}),
-        "metrics": metric_catalogue(["wall_s", "speedup", "efficiency", *PLAIN_METRICS]),
+        "metrics": metric_catalogue([Metric.WALL_S, "speedup", "efficiency", *PLAIN_METRICS]),
         "keys": {
             **CASE_KEYS,
             **{f"wall_s.{k}": v for k, v in WALL_KEYS.items()},

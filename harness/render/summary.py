@@ -11,6 +11,7 @@ from rich.table import Table
 
 from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
+from harness.protocol import Metric
 from harness.render.units import (
     EFFICIENCY_MARKS,
     fmt_bytes,
@@ -91,7 +92,7 @@ def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     several_runs = table["run_id"].nunique() > 1
     several_scenarios = table["scenario"].nunique() > 1
     several_pythons = "python" in table and table["python"].nunique() > 1
-    has_bytes = "bytes_per_s" in table and table["bytes_per_s"].notna().any()
+    has_bytes = Metric.BYTES_PER_S in table and table[Metric.BYTES_PER_S].notna().any()
     headers = [
         *(["run"] if several_runs else []),
         *(["scenario"] if several_scenarios else []),
@@ -140,9 +141,9 @@ def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 def _cpu_cell(row) -> str:
     """The median repeat's cpu_util; where repeats are too short for clock ticks, the ratio
     over all of them together, marked `~` (see summary_notes)."""
-    if math.isfinite(_get(row, "cpu_util")):
+    if math.isfinite(_get(row, Metric.CPU_UTIL)):
         return f"{row.cpu_util:.0%}"
-    steady = _get(row, "steady_cpu_util")
+    steady = _get(row, Metric.STEADY_CPU_UTIL)
     return f"~{steady:.0%}" if math.isfinite(steady) else "-"
 
 
@@ -182,8 +183,8 @@ def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
     for note, (mark, text) in EFFICIENCY_MARKS.items():
         if note in notes:
             out.append(("mark", f"{mark} {text}"))
-    if "steady_cpu_util" in table and (
-        table["cpu_util"].isna() & table["steady_cpu_util"].notna()
+    if Metric.STEADY_CPU_UTIL in table and (
+        table[Metric.CPU_UTIL].isna() & table[Metric.STEADY_CPU_UTIL].notna()
     ).any():
         out.append((
             "mark",

@@ -28,6 +28,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.analysis import summaries
 from harness.measure.stats import level_text
+from harness.protocol import Metric
 from harness.render.units import fmt_bytes, fmt_seconds
 from harness.reporting import textfit
 from harness.reporting.data import ReportData, params_label
@@ -168,7 +169,8 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
     """tasks/s against workers per backend: median with its exact band, ideal scaling."""
     if _one_worker_count(data, scenario) and sweep_axis(data, scenario):
         return []  # one point a line: the sweep page draws this scenario
-    frame = _ok(data.df[(data.df["scenario"] == scenario) & (data.df["metric"] == "tasks_per_s")])
+    df = data.df
+    frame = _ok(df[(df["scenario"] == scenario) & (df["metric"] == Metric.TASKS_PER_S)])
     if frame.empty:
         return []
     backends = order(frame["backend"])
@@ -351,15 +353,13 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
     its interval; outliers circled by a stated rule. The spread and any drift across rounds
     are seen, not only summarised."""
     df = data.df
-    frame = _ok(df[(df["scenario"] == scenario) & (df["metric"] == "wall_s")])
+    frame = _ok(df[(df["scenario"] == scenario) & (df["metric"] == Metric.WALL_S)])
     if frame.empty:
         return []
     frame = frame.assign(variant=frame["variant"].fillna("").astype(str))
     rounds = sorted(int(r) for r in frame["round"].dropna().unique())
     cmap = plt.get_cmap("viridis")
-    round_colors = {
-        r: cmap(0.15 + 0.7 * i / max(1, len(rounds) - 1)) for i, r in enumerate(rounds)
-    }
+    round_colors = {r: cmap(0.15 + 0.7 * i / max(1, len(rounds) - 1)) for i, r in enumerate(rounds)}
     table = data.table.assign(variant=data.table["variant"].fillna("").astype(str))
     backends = order(frame["backend"])
     colors = palette(backends)
@@ -427,7 +427,11 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
 
 
 def _repeats_of_case(
-    ax: Axes, x: int, points: pd.DataFrame, row: pd.DataFrame, rng: np.random.Generator,
+    ax: Axes,
+    x: int,
+    points: pd.DataFrame,
+    row: pd.DataFrame,
+    rng: np.random.Generator,
     round_colors: dict[int, Any],
 ) -> tuple[int, tuple[str, str] | None]:
     """One case of the "every repeat" page: its repeats as points (outliers circled), its
@@ -480,7 +484,9 @@ def _repeats_legend(round_colors: dict[int, Any], outliers: int) -> list[Line2D]
 def startup(data: ReportData, scenario: str) -> list[Page]:
     """Start-up (until every worker ran a task) and teardown per backend and workers."""
     df = data.df
-    frame = _ok(df[(df["scenario"] == scenario) & df["metric"].isin(["startup_s", "teardown_s"])])
+    frame = _ok(
+        df[(df["scenario"] == scenario) & df["metric"].isin([Metric.STARTUP_S, Metric.TEARDOWN_S])]
+    )
     frame = frame[frame["backend"] != "sequential"]  # nothing to start: nanoseconds
     if frame.empty:
         return []
@@ -490,7 +496,7 @@ def startup(data: ReportData, scenario: str) -> list[Page]:
     fig, axes = new_figure(1, 2, figsize=A4_LANDSCAPE, layout="constrained")
     backends = order(frame["backend"])
     for ax, metric, label in zip(
-        axes, ("startup_s", "teardown_s"), ("start-up", "teardown"), strict=True
+        axes, (Metric.STARTUP_S, Metric.TEARDOWN_S), ("start-up", "teardown"), strict=True
     ):
         sub = frame[frame["metric"] == metric]
         if sub.empty:
@@ -529,7 +535,12 @@ def _hue_colors(levels: Sequence[str], machines: bool) -> dict[str, str]:
 def memory(data: ReportData, scenario: str) -> list[Page]:
     """Unique memory per worker, fixed cost of the backend, and the peak against workers."""
     df = data.df
-    metrics = ["worker_uss_bytes", "fixed_uss_bytes", "peak_uss_bytes", "peak_rss_bytes"]
+    metrics = [
+        Metric.WORKER_USS_BYTES,
+        Metric.FIXED_USS_BYTES,
+        Metric.PEAK_USS_BYTES,
+        Metric.PEAK_RSS_BYTES,
+    ]
     frame = _ok(df[(df["scenario"] == scenario) & df["metric"].isin(metrics)])
     if frame.empty:
         return []
@@ -541,7 +552,7 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
     frame = frame.assign(workers=frame["workers"].astype(str))
     for ax, metric, title in zip(
         axes[:2],
-        ("worker_uss_bytes", "fixed_uss_bytes"),
+        (Metric.WORKER_USS_BYTES, Metric.FIXED_USS_BYTES),
         ("memory per worker (USS)", "fixed cost of the backend (USS)"),
         strict=True,
     ):
@@ -557,7 +568,7 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
         ax.legend(title=hue, fontsize=8)
     ax = axes[2]
     styles = machine_styles(data.machines)
-    peaks = frame[frame["metric"].isin(["peak_uss_bytes", "peak_rss_bytes"])]
+    peaks = frame[frame["metric"].isin([Metric.PEAK_USS_BYTES, Metric.PEAK_RSS_BYTES])]
     for (machine, backend, metric), sub in peaks.groupby(
         ["machine", "backend", "metric"], observed=True
     ):
@@ -566,8 +577,8 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
         med = med.sort_index()
         ax.plot(
             med.index, med.to_numpy(), color=colors[backend], marker="o",
-            ls=styles[machine] if metric == "peak_uss_bytes" else ":",
-            alpha=1.0 if metric == "peak_uss_bytes" else 0.6,
+            ls=styles[machine] if metric == Metric.PEAK_USS_BYTES else ":",
+            alpha=1.0 if metric == Metric.PEAK_USS_BYTES else 0.6,
         )  # fmt: skip
     if not peaks.empty:
         _workers_axis(ax, peaks["workers"].astype(int))
@@ -599,7 +610,7 @@ def latency(data: ReportData, scenario: str) -> list[Page]:
     return round_trips(data, scenario) + batch_completion(data, scenario)
 
 
-RTT_METRICS = ["rtt_p50_s", "rtt_p99_s", "service_p50_s", "overhead_p50_s"]
+RTT_METRICS = [Metric.RTT_P50_S, Metric.RTT_P99_S, Metric.SERVICE_P50_S, Metric.OVERHEAD_P50_S]
 
 
 def round_trips(data: ReportData, scenario: str) -> list[Page]:
@@ -663,7 +674,7 @@ def _rtt_panel(ax: Axes, sub: pd.DataFrame, backends: list[str], colors: dict[st
                 continue
             r = row.iloc[0]
             x = i - 0.4 + width * (j + 0.5)
-            rtt, service, p99 = r["rtt_p50_s"], r["service_p50_s"], r["rtt_p99_s"]
+            rtt, service, p99 = r[Metric.RTT_P50_S], r[Metric.SERVICE_P50_S], r[Metric.RTT_P99_S]
             ax.bar(x, rtt, width * 0.9, color=colors[backend], alpha=0.35)
             ax.bar(x, min(service, rtt), width * 0.9, color=colors[backend], alpha=0.9)
             top = rtt
@@ -677,7 +688,7 @@ def _rtt_panel(ax: Axes, sub: pd.DataFrame, backends: list[str], colors: dict[st
     ax.set_xticks(range(len(backends)), backends)
     for label in ax.get_xticklabels():
         label.set_color(colors.get(label.get_text(), "black"))
-    values = pd.concat([sub["rtt_p50_s"], sub["service_p50_s"], sub["rtt_p99_s"]])
+    values = pd.concat([sub[Metric.RTT_P50_S], sub[Metric.SERVICE_P50_S], sub[Metric.RTT_P99_S]])
     log = _maybe_log(ax, values)
     if tops:  # room for the labels above the bars
         ax.set_ylim(top=max(tops) * (6 if log else 1.35))
@@ -884,7 +895,7 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
     table["facet"] = [
         ", ".join(f"{f}={row[f'param_{f}']}" for f in facets) for _, row in table.iterrows()
     ]
-    rate = "bytes_per_s" if table["bytes_per_s"].notna().any() else "tasks_per_s"
+    rate = Metric.BYTES_PER_S if table[Metric.BYTES_PER_S].notna().any() else Metric.TASKS_PER_S
     right = "efficiency" if table["efficiency"].notna().any() else "median"
     backends = order(table["backend"])
     colors = palette(backends)
@@ -908,11 +919,11 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
             if sub[f"param_{x}"].max() / max(sub[f"param_{x}"].min(), 1e-12) >= LOG_SPREAD:
                 ax.set_xscale("log")
             _maybe_log(ax, sub[metric].dropna())
-            what = {"bytes_per_s": "bytes/s (median)", "tasks_per_s": "tasks/s (median)",
+            what = {Metric.BYTES_PER_S: "bytes/s (median)", Metric.TASKS_PER_S: "tasks/s (median)",
                     "efficiency": "efficiency = speedup / workers",
                     "median": "median wall per batch"}[metric]  # fmt: skip
             ax.set(xlabel=x, ylabel=what, title=f"{what} · {facet}" if facet else what)
-            if metric == "bytes_per_s":
+            if metric == Metric.BYTES_PER_S:
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v) + "/s"))
             if metric == "efficiency":
                 ax.axhline(0.8, color="black", ls=":", lw=1)

@@ -22,6 +22,7 @@ from harness import fingerprint
 from harness.analysis import advice
 from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
+from harness.protocol import Metric
 from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
 from harness.reporting.data import ReportData, params_label
@@ -254,7 +255,7 @@ def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
             fmt_seconds(r["median"]) if pd.notna(r.get("median")) else "-",
             _interval_cell(r),
             f"{r['cv']:.1%}" if pd.notna(r.get("cv")) else "-",
-            fmt_number(r.get("tasks_per_s", float("nan"))),
+            fmt_number(r.get(Metric.TASKS_PER_S, float("nan"))),
             _speedup_cell(r),
             "FAILED: " + str(r.get("error") or "")[:70] if failed else _case_note(r),
         ]

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.protocol import Metric
 from harness.tasks import queue_role  # noqa: F401 (the worker side)
 from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
 
@@ -43,8 +44,8 @@ def queue_program(
         outputs=[consumed, produced],
         expected=[[total, total * params.payload_bytes, expected_checksum]] * 2,
         metrics={
-            "messages_per_s": (total / wall, "1/s"),
-            "bytes_per_s": (total * params.payload_bytes / wall, "B/s"),
+            Metric.MESSAGES_PER_S: (total / wall, "1/s"),
+            Metric.BYTES_PER_S: (total * params.payload_bytes / wall, "B/s"),
         },
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.backends.base import Backend
+from harness.protocol import Metric
 from harness.tasks import increment_task  # noqa: F401 (the worker side)
 from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
 
@@ -41,9 +42,9 @@ def counter_program(
     final = counter.value()
     lost = done - final
     metrics = {
-        "increments_per_s": (done / wall, "1/s"),
-        "lost_updates": (float(lost), "count"),
-        "lost_update_ratio": (lost / done if done else 0.0, "ratio"),
+        Metric.INCREMENTS_PER_S: (done / wall, "1/s"),
+        Metric.LOST_UPDATES: (float(lost), "count"),
+        Metric.LOST_UPDATE_RATIO: (lost / done if done else 0.0, "ratio"),
     }
     if params.locked:
         outputs, expected = [final], [done]  # under a lock nothing may be lost
