@@ -167,14 +167,14 @@ def test_a_bad_format_is_one_line_naming_the_flag(args):
     ],
 )
 def test_intervals_read_in_the_medians_unit_without_exponents(median, low, high, says):
-    from harness.render.units import fmt_interval, fmt_ratio
+    from harness.units import fmt_interval, fmt_ratio
 
     assert fmt_interval(median, low, high) == says
     assert "e+" not in fmt_ratio(1.5, 0.9, 1234.0)
 
 
 def test_seconds_and_bytes_never_read_as_exponents():
-    from harness.render.units import fmt_bytes, fmt_seconds
+    from harness.units import fmt_bytes, fmt_seconds
 
     assert fmt_seconds(1234.0) == "1,234 s" and fmt_seconds(0.0123) == "12.3 ms"
     assert fmt_bytes(1010 * 2**20) == "1,010 MiB" and fmt_bytes(9.41 * 2**20) == "9.41 MiB"

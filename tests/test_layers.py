@@ -28,7 +28,7 @@ FLOORS = {
     "harness.tasks": 0,
     "harness.case": 0,
     "harness.http_server": 0,
-    "harness.render.units": 0,
+    "harness.units": 0,
     # measuring and storing
     "harness.measure": 1,
     "harness.results": 1,

@@ -24,7 +24,7 @@ import pandas as pd
 from harness import results
 from harness.analysis import summaries
 from harness.protocol import Metric
-from harness.render.units import fmt_bytes, fmt_seconds
+from harness.units import fmt_bytes, fmt_seconds
 
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 from harness.analysis import advice, summaries
 from harness.measure import stats
 from harness.protocol import Metric
-from harness.render.units import fmt_bytes, fmt_seconds
+from harness.units import fmt_bytes, fmt_seconds
 
 COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario", "python"]
 SUPPORTS, PARTLY, DIFFERS, UNDECIDED, NO_BASIS, NO_DATA, NOT_MEASURED = (

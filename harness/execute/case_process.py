@@ -71,7 +71,10 @@ class Emitter:
         self(MetricEvent(metric, float(value), known.unit if known else unit, repeat))
 
 
-def run_case(case: Case, emit: Emitter) -> None:
+def measure_case(case: Case, emit: Emitter) -> None:
+    """Inside the case process: prepare the user's code, the workload and its fixture, then
+    run the phases (`case_runner.run_case` is the parent's side, which starts this process).
+    """
     # Rows say which Python measured them: make sure it is this one, not a stale env's.
     here = interpreters.current().label
     if case.python and case.python != here:
@@ -86,10 +89,10 @@ def run_case(case: Case, emit: Emitter) -> None:
     # A fixture (an HTTP server, a temporary folder) lives as long as the case, in this process.
     fixture = workload.fixture(params) if workload.fixture is not None else nullcontext()
     with fixture as context:
-        _run_case(case, emit, workload, params, context)
+        _run_phases(case, emit, workload, params, context)
 
 
-def _run_case(
+def _run_phases(
     case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any
 ) -> None:
     """The phases of a case in order: baseline, start-up, warm-up, repeats, latency pass,
@@ -379,7 +382,7 @@ def main(argv: list[str]) -> int:
     emit = Emitter(events)
     case = Case.from_json(sys.stdin.read())
     try:
-        run_case(case, emit)
+        measure_case(case, emit)
     except CaseStopped:
         return 128 + signal.SIGTERM  # the runner stopped it and has its status already
     except WorkerCrashed as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.render.units import fmt_seconds
+from harness.units import fmt_seconds
 
 
 def recommendation_sentences(recs: pd.DataFrame, params_label=None) -> list[str]:

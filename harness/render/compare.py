@@ -11,7 +11,7 @@ from harness.analysis.compare import Comparison
 from harness.measure import stats
 from harness.render.formats import FORMATS, markdown_table
 from harness.render.formats import to_json as json_text
-from harness.render.units import fmt_value
+from harness.units import fmt_value
 
 __all__ = ["FORMATS", "caption", "rich_table", "to_csv", "to_json", "to_markdown", "warnings"]
 

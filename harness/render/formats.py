@@ -1,7 +1,7 @@
 """The output formats every reading command shares: names, the flag check, and encoders.
 
 `show`, `claims`, `list` and `compare` take the same `--format`; the table cells come from
-the same place as the terminal's (units.py), so a figure reads alike in a terminal, a pull
+the same place as the terminal's (harness/units.py), so a figure reads alike in a terminal, a pull
 request comment and a spreadsheet.
 """
 

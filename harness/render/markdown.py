@@ -1,6 +1,6 @@
 """Markdown ready to paste into a pull request or an issue: the summary, the claims, the list.
 
-The cells are the terminal's (summary.py, units.py); the notes that qualify the numbers
+The cells are the terminal's (summary.py, harness/units.py); the notes that qualify the numbers
 (interval levels, unstable cases) come along as a list under the table, since a number
 pasted without them says more than was measured.
 """
@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.render.formats import markdown_table, md_cell
 from harness.render.summary import TEXT_COLUMNS, summary_cells, summary_notes
-from harness.render.units import fmt_seconds
+from harness.units import fmt_seconds
 
 
 def summary_markdown(table: pd.DataFrame, title: str = "") -> str:

@@ -24,7 +24,7 @@ from harness.execute.case_runner import CaseOutcome
 from harness.execute.eta import Eta, History, Planned, fmt_duration
 from harness.execute.runner import RunObserver
 from harness.protocol import Event, Metric, MetricEvent, PhaseEvent, WorkersEvent
-from harness.render.units import fmt_seconds
+from harness.units import fmt_seconds
 
 
 class EtaColumn(ProgressColumn):

@@ -12,7 +12,7 @@ from rich.table import Table
 from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.protocol import Metric
-from harness.render.units import (
+from harness.units import (
     EFFICIENCY_MARKS,
     fmt_bytes,
     fmt_efficiency,

@@ -29,10 +29,10 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 from harness.analysis import summaries
 from harness.measure.stats import level_text
 from harness.protocol import Metric
-from harness.render.units import fmt_bytes, fmt_seconds
 from harness.reporting import textfit
 from harness.reporting.data import ReportData, params_label
 from harness.reporting.style import PAPER_SIZES, PHASE_COLORS, machine_styles, order, palette
+from harness.units import fmt_bytes, fmt_seconds
 
 A4_LANDSCAPE = PAPER_SIZES["a4"]
 #: The narrowest paper's width: text placed by hand is wrapped to fit on every paper.

@@ -23,9 +23,9 @@ from harness.analysis import advice
 from harness.analysis.summaries import ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.protocol import Metric
-from harness.render.units import fmt_number, fmt_seconds
 from harness.reporting import figures, style
 from harness.reporting.data import ReportData, params_label
+from harness.units import fmt_number, fmt_seconds
 
 
 @dataclass(frozen=True)
