@@ -82,7 +82,10 @@ class Spec(BaseModel):
     sweep: dict[str, list[Scalar]] = Field(
         default={}, description="parameters whose values each make their own cases"
     )
-    backends: list[str] = Field(default_factory=lambda: list(backends.DEFAULT))
+    backends: list[str] = Field(
+        default_factory=lambda: list(backends.DEFAULT),
+        description='backend names, or "all": every registered one that can run the workload',
+    )
     workers: list[int] = Field(default=[1, 2], min_length=1)
     repeat: int = Field(default=5, ge=1)
     warmup: int = Field(default=1, ge=0)
@@ -120,6 +123,19 @@ class Spec(BaseModel):
         if any(w < 1 for w in value):
             raise ValueError("every workers value must be at least 1")
         return sorted(set(value))
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _every_backend(cls, value: Any, info: ValidationInfo) -> Any:
+        """`backends = "all"`: every registered backend that can run the workload, so that a
+        scenario meant for every engine need not list them (nor miss a new one)."""
+        if value != "all":
+            return value
+        name = info.data.get("workload")
+        if name is None:  # the workload's own error says why
+            return list(backends.DEFAULT)
+        workload = workloads.get(name)
+        return list(backends.every(workload.async_task is not None and workload.program is None))
 
     @field_validator("backends")
     @classmethod

@@ -131,6 +131,8 @@ def test_a_backend_named_with_a_hyphen_is_accepted_by_specs(installed):
             "backends": ["my-pool"], "workers": [1], "params": {"seconds": 0.001}}  # fmt: skip
     (case,) = spec.expand(spec.validate(data, "spec", []))
     assert case.backend == "my-pool" and case.case_id.startswith("hyphen/my-pool/w1")
+    # a scenario of "all" backends takes a new one by its entry point alone
+    assert "my-pool" in spec.validate({**data, "backends": "all"}, "spec", []).backends
 
 
 def test_plugin_colour_and_place_come_from_its_class(installed):

@@ -121,3 +121,14 @@ def test_schema_accepts_every_shipped_scenario_and_rejects_a_broken_one():
     broken["backends"] = ["threads", "nope"]
     messages = {e.message for e in validator.iter_errors(broken)}
     assert len(messages) == 3, messages
+
+
+def test_all_backends_means_every_one_that_can_run_the_workload():
+    """`backends = "all"`: asyncio joins where the workload has a coroutine, never where it
+    has none; executor (whose engine a spec must name) is never implied."""
+    base = {"name": "x", "description": "d", "tasks": 2, "backends": "all"}
+    io = spec.validate({**base, "workload": "sleep", "params": {"seconds": 0.01}}, "spec", [])
+    cpu = spec.validate({**base, "workload": "sum_of_squares", "params": {"n": 10}}, "spec", [])
+    assert "asyncio" in io.backends and "asyncio" not in cpu.backends
+    assert set(cpu.backends) == set(io.backends) - {"asyncio"}
+    assert "executor" not in io.backends and io.backends[0] == "sequential"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from harness import results
 from harness.analysis import summaries
+from harness.analysis.summaries import BASELINE
 from harness.protocol import Metric
 from harness.units import fmt_bytes, fmt_seconds
 
@@ -97,7 +98,7 @@ def crossover(
     column = results.PARAM_PREFIX + param
     if table.empty or column not in table:
         return pd.DataFrame(columns=columns)
-    table = table[table["backend"] != "sequential"].copy()
+    table = table[table["backend"] != BASELINE].copy()
     eff = table["efficiency"]
     low = table.get("speedup_ci_low", pd.Series(np.nan, index=table.index)) / table["workers"]
     high = table.get("speedup_ci_high", pd.Series(np.nan, index=table.index)) / table["workers"]
@@ -141,7 +142,7 @@ def per_worker(df: pd.DataFrame, scenario: str | None, metric: str) -> pd.DataFr
     columns = ["label", "per_worker", "workers", "values"]
     if table.empty or metric not in table:
         return pd.DataFrame(columns=columns)
-    table = table[(table["backend"] != "sequential") & table[metric].notna()]
+    table = table[(table["backend"] != BASELINE) & table[metric].notna()]
     rows = []
     for label, group in table.groupby("label"):
         by_w = group.groupby("workers")[metric].median()

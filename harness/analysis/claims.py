@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import advice, summaries
+from harness.analysis.summaries import BASELINE
 from harness.measure import stats
 from harness.protocol import Metric
 from harness.units import fmt_bytes, fmt_seconds
@@ -269,7 +270,7 @@ def _slopes_per_process(df: pd.DataFrame, metric: str) -> dict[str, list[float]]
     table = advice.ok_cases(df)
     if table.empty:
         return {}
-    table = table[table["backend"] != "sequential"]
+    table = table[table["backend"] != BASELINE]
     sub = df[(df["metric"] == metric) & (df["status"] == "ok")]
     per = sub.groupby(["run_id", "case_id", "round"], observed=True)["value"].median()
     out: dict[str, list[float]] = {}
@@ -403,7 +404,7 @@ def _cpu_parallelism(df: pd.DataFrame) -> Finding | None:
 
 def _io_example(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
-    seq = _at_max_workers(table, "sequential")
+    seq = _at_max_workers(table, BASELINE)
     threads = _at_max_workers(table, "threads")
     if seq is None or threads is None:
         return None
@@ -424,7 +425,7 @@ def _io_example(df: pd.DataFrame) -> Finding | None:
 
 def _cpu_example(df: pd.DataFrame) -> Finding | None:
     table = advice.ok_cases(df)
-    seq = _at_max_workers(table, "sequential")
+    seq = _at_max_workers(table, BASELINE)
     procs = _at_max_workers(table, "processes")
     if seq is None or procs is None:
         return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness.analysis.summaries import BASELINE
 from harness.errors import InputError
 from harness.measure import stats
 from harness.protocol import Metric, MetricInfo, metric_info
@@ -107,7 +108,7 @@ def _samples(df: pd.DataFrame, metric: str, info: MetricInfo, normalize: str) ->
     if normalize == "none":
         return sub
     pair_keys = ["run_id", "scenario", "params", "tasks", "python", "round"]
-    seq = sub[sub["backend"] == "sequential"][[*pair_keys, "value"]]
+    seq = sub[sub["backend"] == BASELINE][[*pair_keys, "value"]]
     seq = seq.drop_duplicates(pair_keys).rename(columns={"value": "sequential_value"})
     missing = sorted(set(sub["run_id"]) - set(seq["run_id"]))
     if missing:
@@ -119,7 +120,7 @@ def _samples(df: pd.DataFrame, metric: str, info: MetricInfo, normalize: str) ->
         out["value"] = out["value"] / out["sequential_value"]
     else:
         out["value"] = out["sequential_value"] / out["value"]
-    return out[out["backend"] != "sequential"].drop(columns="sequential_value")
+    return out[out["backend"] != BASELINE].drop(columns="sequential_value")
 
 
 def _status(df: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -181,8 +182,8 @@ def compare(
                 )
     b_status, c_status = _status(baseline, keys), _status(contender, keys)
     if normalize == "sequential":
-        b_status = b_status[b_status.index.get_level_values("backend") != "sequential"]
-        c_status = c_status[c_status.index.get_level_values("backend") != "sequential"]
+        b_status = b_status[b_status.index.get_level_values("backend") != BASELINE]
+        c_status = c_status[c_status.index.get_level_values("backend") != BASELINE]
     common = b_status.index.intersection(c_status.index)
     if common.empty:
         raise CompareError(

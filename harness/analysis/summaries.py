@@ -171,6 +171,9 @@ def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+#: The backend speedups are over (`Backend.baseline`): the sequential loop.
+BASELINE = backends.baseline()
+
 #: Metrics the case table carries as the median over a case's repeats, one column each.
 MEDIAN_METRICS = [
     Metric.TASKS_PER_S,
@@ -282,7 +285,7 @@ def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
         key: _Walls(group["value"].to_numpy(float), process_values(group))
         for key, group in walls.groupby(CASE_KEYS, observed=True)
     }
-    seq = table[(table["backend"] == "sequential") & (table["status"] == "ok")]
+    seq = table[(table["backend"] == BASELINE) & (table["status"] == "ok")]
     seq = seq.drop_duplicates(BASELINE_KEYS)  # one baseline per run, scenario and parameters
     baselines = {
         _key(r, BASELINE_KEYS): (r["median"], values.get(_key(r, CASE_KEYS)))
@@ -318,7 +321,7 @@ def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | N
     workers = row["workers"] or 1
     out["speedup"] = base_median / row["median"]
     out["efficiency"] = out["speedup"] / workers
-    if row["backend"] == "sequential":
+    if row["backend"] == BASELINE:
         return out  # 1 by definition: the baseline against itself has no interval
     ci, processes = speedup_interval(base, own)
     out.update(

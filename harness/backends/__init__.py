@@ -195,6 +195,23 @@ def is_builtin(name: str) -> bool:
     return _scan()[name].builtin
 
 
+def baseline() -> str:
+    """The backend speedups are measured against: the built-in that declares itself the
+    baseline (`Backend.baseline`). Built-ins only, so a plugin cannot move every speedup;
+    reading it imports one small module, not the registry's entry points."""
+    return next(name for name in BUILTINS if get(name).baseline)
+
+
+def every(runs_coroutines: bool) -> tuple[str, ...]:
+    """Every registered backend a scenario of "all" backends runs on: the default ones,
+    and those that run coroutines when the workload has them; plugins included, which is
+    how a new backend joins every such scenario by its entry point alone."""
+    return tuple(
+        n for n in names()
+        if get(n).default_member and (get(n).task_kind == "sync" or runs_coroutines)
+    )  # fmt: skip
+
+
 def default() -> tuple[str, ...]:
     """What a spec runs on when it names no backends: those that run any workload's plain
     task. (asyncio needs a coroutine variant, so a spec opts in by naming it; so does one

@@ -100,6 +100,9 @@ class Backend(ABC):
     color: ClassVar[str | None] = None
     #: Place in tables and legends, lower first; equal places sort by name.
     display_order: ClassVar[int] = 100
+    #: Speedups and efficiencies are measured against the backend that declares itself the
+    #: baseline: one task after another in the driver, no engine (`sequential`).
+    baseline: ClassVar[bool] = False
 
     #: The command-line flag that runs this backend's cases on an existing cluster, e.g.
     #: "--dask-address"; its value becomes the option `address`. None: this machine only.

@@ -15,6 +15,7 @@ class SequentialBackend(InProcessSharing, Backend):
     scalable = False
     color = "#6c6c6c"
     display_order = 0
+    baseline = True
 
     def start(self) -> None:
         pass

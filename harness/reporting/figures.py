@@ -27,6 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
 from harness.analysis import summaries
+from harness.analysis.summaries import BASELINE
 from harness.measure.stats import level_text
 from harness.protocol import Metric
 from harness.reporting import textfit
@@ -186,16 +187,16 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
         levels: set[tuple[float, str]] = set()
         for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
             sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
-            scalable = sub[sub["backend"] != "sequential"]
-            for backend in [b for b in backends if b != "sequential"]:
+            scalable = sub[sub["backend"] != BASELINE]
+            for backend in [b for b in backends if b != BASELINE]:
                 line = scalable[scalable["backend"] == backend]
                 if not line.empty:
                     levels |= _median_band(ax, line, colors[backend])
-            seq = sub[sub["backend"] == "sequential"]
+            seq = sub[sub["backend"] == BASELINE]
             ws = np.array(sorted(sub["workers"].unique()))
             if not seq.empty:
                 base = float(seq["value"].median())
-                ax.axhline(base, color=colors["sequential"], ls="--", lw=1.2)
+                ax.axhline(base, color=colors[BASELINE], ls="--", lw=1.2)
                 ax.plot(ws, base * ws, color="black", ls=":", lw=1.2)
             _workers_axis(ax, ws)
             ax.set_ylim(bottom=0)
@@ -204,10 +205,10 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
         for ax in list(axes.flat)[len(chunk) :]:
             ax.set_visible(False)
         extra = [
-            Line2D([], [], color=colors.get("sequential", "grey"), ls="--", label="sequential"),
+            Line2D([], [], color=colors.get(BASELINE, "grey"), ls="--", label=BASELINE),
             Line2D([], [], color="black", ls=":", label="ideal = sequential x workers"),
         ]
-        _backend_legend(fig, [b for b in backends if b != "sequential"], extra)
+        _backend_legend(fig, [b for b in backends if b != BASELINE], extra)
         _suptitle(
             fig,
             scenario,
@@ -268,7 +269,7 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
     frame = table[
         (table["scenario"] == scenario)
         & (table["status"] == "ok")
-        & (table["backend"] != "sequential")
+        & (table["backend"] != BASELINE)
     ].dropna(subset=["speedup"])
     if frame.empty:
         return []
@@ -298,7 +299,7 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
                 )  # fmt: skip
             ws = sorted(sub["workers"].unique())
             ax1.plot(ws, ws, color="black", ls=":", lw=1.2)
-            ax1.axhline(1.0, color=colors.get("sequential", "grey"), ls="--", lw=1)
+            ax1.axhline(1.0, color=colors.get(BASELINE, "grey"), ls="--", lw=1)
             ax2.axhline(1.0, color="black", ls=":", lw=1.2)
             title = _title(machine, params, data, frame)
             ax1.set(ylabel="speedup vs sequential", title=f"speedup {title}".strip())
@@ -312,7 +313,7 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
                 _workers_axis(ax, ws)
         extra = [
             Line2D([], [], color="black", ls=":", label="ideal"),
-            Line2D([], [], color=colors.get("sequential", "grey"), ls="--", label="sequential"),
+            Line2D([], [], color=colors.get(BASELINE, "grey"), ls="--", label=BASELINE),
         ]
         _backend_legend(fig, backends, extra)
         _suptitle(
@@ -487,7 +488,7 @@ def startup(data: ReportData, scenario: str) -> list[Page]:
     frame = _ok(
         df[(df["scenario"] == scenario) & df["metric"].isin([Metric.STARTUP_S, Metric.TEARDOWN_S])]
     )
-    frame = frame[frame["backend"] != "sequential"]  # nothing to start: nanoseconds
+    frame = frame[frame["backend"] != BASELINE]  # nothing to start: nanoseconds
     if frame.empty:
         return []
     several = frame["machine"].nunique() > 1
@@ -873,7 +874,7 @@ def sweep_axis(data: ReportData, scenario: str) -> tuple[str, list[str]] | None:
 
 
 def _one_worker_count(data: ReportData, scenario: str) -> bool:
-    df = data.df[(data.df["scenario"] == scenario) & (data.df["backend"] != "sequential")]
+    df = data.df[(data.df["scenario"] == scenario) & (data.df["backend"] != BASELINE)]
     return df["workers"].nunique() <= 1
 
 
@@ -899,7 +900,7 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
     right = "efficiency" if table["efficiency"].notna().any() else "median"
     backends = order(table["backend"])
     colors = palette(backends)
-    several_workers = table.loc[table["backend"] != "sequential", "workers"].nunique() > 1
+    several_workers = table.loc[table["backend"] != BASELINE, "workers"].nunique() > 1
     facet_values = sorted(table["facet"].unique())
     fig, axes = new_figure(
         len(facet_values), 2, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
@@ -911,7 +912,7 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
             style = "--" if several_workers and workers == sub["workers"].min() else "-"
             label = f"{backend} w{workers}" if several_workers else backend
             for ax, metric in zip(row, (rate, right), strict=True):
-                if metric == "efficiency" and backend == "sequential":
+                if metric == "efficiency" and backend == BASELINE:
                     continue
                 ax.plot(line[f"param_{x}"], line[metric], marker="o", ls=style,
                         color=colors[backend], label=label)  # fmt: skip

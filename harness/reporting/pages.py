@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from harness import fingerprint
 from harness.analysis import advice
-from harness.analysis.summaries import ONE_PROCESS
+from harness.analysis.summaries import BASELINE, ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.protocol import Metric
 from harness.reporting import figures, style
@@ -149,7 +149,7 @@ def headline(data: ReportData, scenario: str, machine: str | None = None) -> str
         text += f", but its interval overlaps {owner}: no clear winner"
     others = []
     for backend in style.order(scaled["backend"]):
-        if backend in (best["backend"], "sequential"):
+        if backend in (best["backend"], BASELINE):
             continue
         top = scaled[scaled["backend"] == backend]["speedup"].max()
         others.append(f"{backend} {top:.2f}x")
