@@ -10,7 +10,7 @@ import itertools
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -82,7 +83,12 @@ class Spec(BaseModel):
     sweep: dict[str, list[Scalar]] = Field(
         default={}, description="parameters whose values each make their own cases"
     )
-    backends: list[str] = Field(
+    backends: Annotated[
+        list[str],
+        # "all" is resolved before the field is a list (`_every_backend`); the schema says so
+        WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                  {"const": "all"}]}),  # fmt: skip
+    ] = Field(
         default_factory=lambda: list(backends.DEFAULT),
         description='backend names, or "all": every registered one that can run the workload',
     )
