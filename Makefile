@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 SCENARIO ?= cpu
 ARGS ?=
 RUN ?= latest
+# Folder of run folders: where `bench` writes and where `latest` is looked up.
+OUT ?= results
 ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 FIXTURES ?=
@@ -31,11 +33,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 bench: $(STAMP)
-	$(BIN)/harness run $(SCENARIO) $(ARGS)
-	$(BIN)/harness report latest
+	$(BIN)/harness run $(SCENARIO) --out $(OUT) $(ARGS)
+	$(BIN)/harness report latest --results $(OUT)
 
 report: $(STAMP)
-	$(BIN)/harness report $(RUN)
+	$(BIN)/harness report $(RUN) --results $(OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests benchmarks

@@ -39,9 +39,10 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 DEBUG = False
 
 
-class BadInput(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
+#: Where the reading commands look for `latest`: the folder `harness run --out` wrote to.
+ResultsOption = Annotated[
+    Path, typer.Option("--results", help="folder that holds run folders: where 'latest' is")
+]
 
 #: `--format` of the reading commands: one option, one check (harness.render.formats).
 FormatOption = Annotated[
@@ -55,9 +56,9 @@ def _split_list(text: str | None, flag: str, cast=str) -> list | None:
     try:
         items = [cast(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise BadInput(f"{flag}: expected a comma-separated list, got {text!r}") from None
+        raise InputError(f"{flag}: expected a comma-separated list, got {text!r}") from None
     if not items:
-        raise BadInput(f"{flag}: empty list")
+        raise InputError(f"{flag}: empty list")
     return items
 
 
@@ -103,7 +104,7 @@ def run(
         f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}, "
         f"{_processes_text(the_run.rounds)} each, in a random order (seed {the_run.info['seed']})"
     )
-    with ProgressObserver(shown, _history(the_run), rounds=the_run.rounds) as observer:
+    with ProgressObserver(shown, the_run.history(), rounds=the_run.rounds) as observer:
         result = the_run.execute(observer)
     table = summaries.case_table(the_run.frame())
     if as_json:
@@ -123,20 +124,6 @@ def run(
 
 def _processes_text(rounds: int) -> str:
     return "1 process" if rounds == 1 else f"{rounds} fresh processes"
-
-
-def _history(the_run: runner.Run):
-    """How long each case took in earlier runs of this scenario on this host, for the ETA."""
-    from harness.execute import eta
-
-    return eta.case_history(
-        the_run.run_dir.parent,
-        the_run.spec.name,
-        the_run.info["fingerprint"]["machine"]["hostname"],
-        bool(the_run.options.quick),
-        [c.case_id for c in the_run.cases],
-        exclude=the_run.run_dir.name,
-    )
 
 
 #: Keyword of `run` -> the backend whose `address_flag` it is.
@@ -205,12 +192,11 @@ def cluster_up(
     from harness.execute import clusters as cluster
 
     try:
-        known = engine in backends.names()
-        if allow_remote and known and not cluster.is_loopback(host) and (not tls or backends.get(engine).launch_tls):
-            err.print(cluster.exposure_warning(engine, host, tls), markup=False, soft_wrap=True)
+        if warning := cluster.exposure(engine, host, allow_remote, tls):
+            err.print(warning, markup=False, soft_wrap=True)
         info = cluster.up(engine, workers or os.cpu_count() or 1, host, state, allow_remote, tls)
     except cluster.ClusterError as exc:
-        raise BadInput(f"cluster up {engine}: {exc}") from None
+        raise InputError(f"cluster up {engine}: {exc}") from None
     flag = backends.get(engine).address_flag
     console.print(
         f"{engine} cluster up at [bold]{info['address']}[/] with {info['workers']} workers "
@@ -227,7 +213,7 @@ def cluster_down(state: StateOption = None) -> None:
     try:
         info = cluster.down(state)
     except cluster.ClusterError as exc:
-        raise BadInput(f"cluster down: {exc}") from None
+        raise InputError(f"cluster down: {exc}") from None
     if info is None:
         console.print(f"no cluster started by harness (state {cluster.state_path(state)})")
         return
@@ -235,7 +221,7 @@ def cluster_down(state: StateOption = None) -> None:
         f"{info['engine']} cluster at {info['address']} stopped ({len(info['stopped'])} processes)"
     )
     if info["left"]:
-        raise BadInput(f"cluster down: processes still alive: {info['left']}")
+        raise InputError(f"cluster down: processes still alive: {info['left']}")
 
 
 @cluster_app.command("status")
@@ -246,7 +232,7 @@ def cluster_status(state: StateOption = None) -> None:
     try:
         info = cluster.status(state)
     except cluster.ClusterError as exc:
-        raise BadInput(f"cluster status: {exc}") from None
+        raise InputError(f"cluster status: {exc}") from None
     if info is None:
         console.print(f"no cluster started by harness (state {cluster.state_path(state)})")
         raise typer.Exit(1)
@@ -266,7 +252,7 @@ def list_scenarios(fmt: FormatOption = "table") -> None:
     from harness.render import formats, markdown, records
 
     formats.check_format(fmt)
-    entries = _scenario_entries()
+    entries = spec.catalogue()
     if fmt != "table":
         document = records.list_document(
             entries,
@@ -292,21 +278,6 @@ def list_scenarios(fmt: FormatOption = "table") -> None:
         err.print(f"[yellow]warning:[/] {problem}", highlight=False)
 
 
-def _scenario_entries() -> list[dict]:
-    """Every known scenario as the list renderers take it; an invalid spec names its error."""
-    entries = []
-    for name in spec.available():
-        try:
-            s = spec.load(name)
-        except spec.SpecError as exc:
-            entries.append({"name": name, "workload": "", "backends": [], "description": "",
-                            "error": str(exc)})  # fmt: skip
-            continue
-        entries.append({"name": s.name, "workload": s.workload, "backends": list(s.backends),
-                        "description": s.description, "error": ""})  # fmt: skip
-    return entries
-
-
 def _backend_entry(name: str) -> dict:
     return {"name": name, "origin": backends.origin(name), "builtin": backends.is_builtin(name)}
 
@@ -320,12 +291,13 @@ def _with_origin(name: str) -> str:
 def show(
     runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
     fmt: FormatOption = "table",
+    results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """The summary table of one or more runs."""
     from harness.render import formats
 
     formats.check_format(fmt)
-    table = summaries.case_table(_load(runs))
+    table = summaries.case_table(_load(runs, results_dir))
     if fmt == "table":
         print_summary(console, table)
     else:
@@ -360,16 +332,17 @@ def report(
                      "from the -o extension, else pdf)"),
     ] = None,  # fmt: skip
     paper: Annotated[str, typer.Option(help="page size of PDF and images: a4 or letter")] = "a4",
+    results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Render the report: figures and tables of the runs, as PDF, HTML or image files."""
     from harness import reporting
 
     fmt = reporting.format_for(output, fmt)
     if fmt not in reporting.FORMATS:
-        raise BadInput(f"--format: expected pdf, html, png or svg, got {fmt!r}")
+        raise InputError(f"--format: expected pdf, html, png or svg, got {fmt!r}")
     if paper not in reporting.PAPERS:
-        raise BadInput(f"--paper: expected a4 or letter, got {paper!r}")
-    dirs = _run_dirs(runs)
+        raise InputError(f"--paper: expected a4 or letter, got {paper!r}")
+    dirs = _run_dirs(runs, results_dir)
     problems: list[str] = []
     data = reporting.load_data(dirs, problems)
     for problem in problems:
@@ -412,6 +385,7 @@ def compare(
         str | None, typer.Option(help="match keys to ignore, e.g. workers or backend,workers")
     ] = None,
     fmt: FormatOption = "table",
+    results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Compare a contender with a baseline case by case: ratio, interval, significance."""
     from harness.analysis import compare as cmp
@@ -420,11 +394,11 @@ def compare(
 
     formats.check_format(fmt)
     if not 0 < alpha < 1:
-        raise BadInput("--alpha: must be between 0 and 1")
+        raise InputError("--alpha: must be between 0 and 1")
     try:
         result = cmp.compare(
-            _load([baseline]),
-            _load([contender]),
+            _load([baseline], results_dir),
+            _load([contender], results_dir),
             metric=metric,
             threshold=cmp.parse_threshold(threshold),
             alpha=alpha,
@@ -432,7 +406,7 @@ def compare(
             ignore=tuple(_split_list(ignore, "--ignore") or ()),
         )
     except cmp.CompareError as exc:
-        raise BadInput(str(exc)) from None
+        raise InputError(str(exc)) from None
     if fmt == "table":
         console.print(shown.rich_table(result))
         for warning in shown.warnings(result):
@@ -461,22 +435,23 @@ def export(
             "-o", "--output", help="file to write (default: stdout; parquet needs a file)"
         ),
     ] = None,
+    results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Write runs' frames as csv, parquet or json for other tools."""
     from harness import export as exporter
 
     if fmt not in exporter.FORMATS:
-        raise BadInput(f"--format: expected one of {', '.join(exporter.FORMATS)}, got {fmt!r}")
+        raise InputError(f"--format: expected one of {', '.join(exporter.FORMATS)}, got {fmt!r}")
     if fmt == "parquet" and output is None:
-        raise BadInput("--format parquet: give a file with -o (parquet is binary)")
+        raise InputError("--format parquet: give a file with -o (parquet is binary)")
     try:
-        df, problems = exporter.frame(_run_dirs(runs), table)
+        df, problems = exporter.frame(_run_dirs(runs, results_dir), table)
     except exporter.ExportError as exc:
-        raise BadInput(str(exc)) from None
+        raise InputError(str(exc)) from None
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
     if df.empty:
-        raise BadInput(f"--table {table}: no rows in " + ", ".join(runs))
+        raise InputError(f"--table {table}: no rows in " + ", ".join(runs))
     if output is None:
         sys.stdout.buffer.write(exporter.encode(df, fmt))
         return
@@ -488,13 +463,14 @@ def export(
 def claims(
     runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
     fmt: FormatOption = "table",
+    results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """The article's claims beside this machine's measurements, and a recommendation per scenario."""
     from harness.render import formats, markdown, records
     from harness.render.terminal import claims_tables
 
     formats.check_format(fmt)
-    df = _load(runs)
+    df = _load(runs, results_dir)
     if fmt == "table":
         for table in claims_tables(df):
             console.print(table)
@@ -527,26 +503,17 @@ def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] =
     console.print(table)
 
 
-def _run_dirs(runs: list[str]) -> list[Path]:
-    expanded = []
-    for item in runs:
-        if item == "latest":
-            candidates = sorted(p.parent for p in Path("results").glob(f"*/{results.RUN_JSON}"))
-            if not candidates:
-                raise BadInput("latest: no run under results/ yet (run `harness run` first)")
-            expanded.append(str(candidates[-1]))
-        else:
-            expanded.append(item)
-    return results.run_dirs(expanded)
+def _run_dirs(runs: list[str], out: Path = results.RESULTS_DIR) -> list[Path]:
+    return results.run_dirs(runs, out)
 
 
-def _load(runs: list[str]):
-    dirs = _run_dirs(runs)
+def _load(runs: list[str], out: Path = results.RESULTS_DIR):
+    dirs = _run_dirs(runs, out)
     df, problems = results.load_runs(dirs)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
     if df.empty:
-        raise BadInput("no readable measurements in " + ", ".join(map(str, dirs)))
+        raise InputError("no readable measurements in " + ", ".join(map(str, dirs)))
     return df
 
 
@@ -559,7 +526,7 @@ def main() -> None:
         argv = [a for a in argv if a != "--debug"]
     try:
         code = app(args=argv, prog_name="harness", standalone_mode=False)
-    except (BadInput, InputError) as exc:
+    except InputError as exc:
         _fail(str(exc))
     except NoArgsIsHelpError as exc:
         console.print(exc.ctx.get_help() if exc.ctx else "harness --help")

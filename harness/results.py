@@ -213,11 +213,26 @@ class RunWriter:
         return pd.concat(parts, ignore_index=True) if parts else frame([])
 
 
-def run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand globs; each result must be a run directory (or its measurements file)."""
+#: Where runs are kept unless told otherwise (`harness run --out`).
+RESULTS_DIR = Path("results")
+
+
+def latest(root: Path = RESULTS_DIR) -> Path:
+    """The newest run under `root` (run ids sort by their start time)."""
+    candidates = sorted(p.parent for p in root.glob(f"*/{RUN_JSON}"))
+    if not candidates:
+        raise ResultsError(f"latest: no run under {root}/ yet (run `harness run` first)")
+    return candidates[-1]
+
+
+def run_dirs(
+    paths: Iterable[str | os.PathLike[str]], root: Path = RESULTS_DIR
+) -> list[Path]:
+    """Expand globs and `latest` (the newest run under `root`); each result must be a run
+    directory (or its measurements file)."""
     found: list[Path] = []
     for raw in paths:
-        text = str(raw)
+        text = str(latest(root)) if str(raw) == "latest" else str(raw)
         matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
         if not matches:
             raise ResultsError(f"{text}: no run matches")

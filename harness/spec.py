@@ -415,6 +415,23 @@ def resolve(path_or_name: str | os.PathLike[str]) -> Path:
     return named
 
 
+def catalogue() -> list[dict[str, Any]]:
+    """Every known scenario, as `harness list` shows it: name, workload, backends and
+    description, or the error that keeps a spec from loading (one bad file never hides the
+    others)."""
+    entries = []
+    for name in available():
+        try:
+            s = load(name)
+        except SpecError as exc:
+            entries.append({"name": name, "workload": "", "backends": [], "description": "",
+                            "error": str(exc)})  # fmt: skip
+            continue
+        entries.append({"name": s.name, "workload": s.workload, "backends": list(s.backends),
+                        "description": s.description, "error": ""})  # fmt: skip
+    return entries
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
 

@@ -126,6 +126,17 @@ def test_loopback_is_told_from_addresses_other_hosts_reach():
     assert "token" in exposure_warning("ray", "0.0.0.0")
 
 
+def test_cluster_up_warns_only_where_other_hosts_can_reach_it():
+    from harness.execute.clusters import exposure
+
+    assert exposure("dask", "0.0.0.0", allow_remote=True) is not None
+    assert exposure("dask", "127.0.0.1", allow_remote=True) is None  # loopback
+    assert exposure("dask", "0.0.0.0", allow_remote=False) is None  # up refuses instead
+    assert exposure("nope", "0.0.0.0", allow_remote=True) is None  # up refuses instead
+    assert exposure("ray", "0.0.0.0", allow_remote=True, tls=True) is None  # no TLS launcher
+    assert "TLS" in (exposure("dask", "0.0.0.0", allow_remote=True, tls=True) or "")
+
+
 @pytest.mark.parametrize("engine", ["dask", "ray"])
 def test_cluster_up_status_down_leaves_no_process(engine, tmp_path):
     """The life of a cluster `harness cluster up` starts, on loopback; on Ray, with a case

@@ -178,3 +178,20 @@ def test_seconds_and_bytes_never_read_as_exponents():
 
     assert fmt_seconds(1234.0) == "1,234 s" and fmt_seconds(0.0123) == "12.3 ms"
     assert fmt_bytes(1010 * 2**20) == "1,010 MiB" and fmt_bytes(9.41 * 2**20) == "9.41 MiB"
+
+
+def test_latest_is_the_newest_run_of_the_results_folder_given(tmp_path):
+    """`latest` is looked up where `harness run --out` wrote (`--results`), not always in
+    ./results; an empty folder is one line and exit code 2."""
+    import shutil
+
+    folder = tmp_path / "elsewhere"
+    for name in ("io-w1", "io-w2"):  # run folders sort by name, as run ids by start time
+        shutil.copytree(stored_run(name), folder / name)
+    newest = json.loads((folder / "io-w2" / "run.json").read_text())["run_id"]
+    proc = cli("show", "latest", "--results", str(folder), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert {c["run_id"] for c in json.loads(proc.stdout)["cases"]} == {newest}
+    empty = cli("show", "latest", "--results", str(tmp_path / "none"))
+    assert empty.returncode == 2 and empty.stderr.count("\n") == 1
+    assert f"no run under {tmp_path / 'none'}" in empty.stderr

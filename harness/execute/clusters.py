@@ -120,6 +120,17 @@ def fit_workers(
     return out
 
 
+def exposure(engine: str, host: str, allow_remote: bool, tls: bool = False) -> str | None:
+    """The warning `cluster up` prints before it binds where other hosts can reach it, or
+    None: on loopback, without --allow-remote (up refuses then), for an unknown engine, or
+    with --tls on an engine that cannot launch with it (up refuses that too)."""
+    if not allow_remote or engine not in backends.names() or is_loopback(host):
+        return None
+    if tls and not backends.get(engine).launch_tls:
+        return None
+    return exposure_warning(engine, host, tls)
+
+
 def exposure_warning(engine: str, host: str, tls: bool = False) -> str:
     """The one line `up --allow-remote` prints: what anyone reaching `host` can do."""
     cls = backends.get(engine)

@@ -24,7 +24,7 @@ import pandas as pd
 from harness import backends, fingerprint, results, spec
 from harness.case import Case
 from harness.errors import InputError
-from harness.execute import interpreters
+from harness.execute import eta, interpreters
 from harness.execute.case_runner import (
     CaseOutcome,
     Interrupted,
@@ -92,7 +92,7 @@ class Run:
         scenario: str | Path | Spec,
         options: RunOptions | None = None,
         *,
-        out: Path = Path("results"),
+        out: Path = results.RESULTS_DIR,
         resume: Path | None = None,
         command: str | None = None,
         say: interpreters.Say | None = None,
@@ -167,6 +167,18 @@ class Run:
         self.info["warnings"] = sorted(warnings | set(self.info.get("warnings", [])))
         results.write_json_atomic(self.run_dir / results.RUN_JSON, self.info)
         return result
+
+    def history(self) -> eta.History:
+        """How long each case took in earlier runs of this scenario on this host (the
+        folder of runs this one is in), for the ETA."""
+        return eta.case_history(
+            self.run_dir.parent,
+            self.spec.name,
+            self.info["fingerprint"]["machine"]["hostname"],
+            bool(self.options.quick),
+            [c.case_id for c in self.cases],
+            exclude=self.run_dir.name,
+        )
 
     def frame(self) -> pd.DataFrame:
         return results.load(self.run_dir)
