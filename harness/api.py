@@ -115,11 +115,11 @@ def report(
 ) -> Path:
     """Draw the report of a frame (from `run` or `load`) or of run folders: a PDF, or an
     HTML file when `path` ends in .html."""
-    from harness import reporting
+    from harness.output import reports
 
     if isinstance(runs, pd.DataFrame):
-        data = reporting.from_frame(runs)
+        data = reports.from_frame(runs)
     else:
         items = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
-        data = reporting.load_data(results.run_dirs(items))
-    return reporting.write(data, Path(path))[0]
+        data = reports.load_data(results.run_dirs(items))
+    return reports.write(data, Path(path))[0]

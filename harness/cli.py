@@ -25,7 +25,8 @@ from harness import backends, fingerprint, results, spec, workloads
 from harness.analysis import summaries
 from harness.errors import InputError
 from harness.execute import runner
-from harness.render.summary import print_summary
+from harness.output import formats
+from harness.output.summary import print_summary
 
 app = typer.Typer(
     add_completion=False,
@@ -44,7 +45,7 @@ ResultsOption = Annotated[
     Path, typer.Option("--results", help="folder that holds run folders: where 'latest' is")
 ]
 
-#: `--format` of the reading commands: one option, one check (harness.render.formats).
+#: `--format` of the reading commands: one option, one check (harness.output.formats).
 FormatOption = Annotated[
     str, typer.Option("--format", help="table, markdown (for a PR comment), json or csv")
 ]
@@ -80,7 +81,7 @@ def run(
     **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
-    from harness.render.progress import ProgressObserver
+    from harness.output.progress import ProgressObserver
 
     options = spec.RunOptions.parse(
         backends=_split_list(backends, "--backends"),
@@ -249,9 +250,9 @@ def cluster_status(state: StateOption = None) -> None:
 @app.command("list")
 def list_scenarios(fmt: FormatOption = "table") -> None:
     """The scenarios, workloads and backends this harness knows."""
-    from harness.render import formats, markdown, records
+    from harness.output import markdown, records
 
-    formats.check_format(fmt)
+    formats.check(fmt, "list")
     entries = spec.catalogue()
     if fmt != "table":
         document = records.list_document(
@@ -294,9 +295,8 @@ def show(
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """The summary table of one or more runs."""
-    from harness.render import formats
 
-    formats.check_format(fmt)
+    formats.check(fmt, "show")
     table = summaries.case_table(_load(runs, results_dir))
     if fmt == "table":
         print_summary(console, table)
@@ -306,7 +306,7 @@ def show(
 
 def _summary_text(table, fmt: str, title: str = "", **extra) -> str:
     """The summary as markdown, json or csv (`show`, `run --json`)."""
-    from harness.render import formats, markdown, records
+    from harness.output import markdown, records
 
     if fmt == "markdown":
         return markdown.summary_markdown(table, title)
@@ -335,20 +335,19 @@ def report(
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Render the report: figures and tables of the runs, as PDF, HTML or image files."""
-    from harness import reporting
+    from harness.output import reports
 
-    fmt = reporting.format_for(output, fmt)
-    if fmt not in reporting.FORMATS:
-        raise InputError(f"--format: expected pdf, html, png or svg, got {fmt!r}")
-    if paper not in reporting.PAPERS:
+    fmt = reports.format_for(output, fmt)
+    formats.check(fmt, "report")
+    if paper not in reports.PAPERS:
         raise InputError(f"--paper: expected a4 or letter, got {paper!r}")
     dirs = _run_dirs(runs, results_dir)
     problems: list[str] = []
-    data = reporting.load_data(dirs, problems)
+    data = reports.load_data(dirs, problems)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
     default = dirs[-1] / {"pdf": "report.pdf", "html": "report.html"}.get(fmt, "figures")
-    target, n = reporting.write(data, output or default, fmt, paper)
+    target, n = reports.write(data, output or default, fmt, paper)
     what, unit = {"pdf": ("report", "pages"), "html": ("report", "pages")}.get(
         fmt, ("figures", "files")
     )
@@ -389,10 +388,9 @@ def compare(
 ) -> None:
     """Compare a contender with a baseline case by case: ratio, interval, significance."""
     from harness.analysis import compare as cmp
-    from harness.render import compare as shown
-    from harness.render import formats
+    from harness.output import compare as shown
 
-    formats.check_format(fmt)
+    formats.check(fmt, "compare")
     if not 0 < alpha < 1:
         raise InputError("--alpha: must be between 0 and 1")
     try:
@@ -412,8 +410,7 @@ def compare(
         for warning in shown.warnings(result):
             console.print(f"[yellow]! {warning}[/]")
     else:
-        writer = {"markdown": shown.to_markdown, "csv": shown.to_csv, "json": shown.to_json}[fmt]
-        sys.stdout.write(writer(result))
+        sys.stdout.write(shown.encode(result, fmt))
     regressions = result.regressions
     if fail_on_regression and not regressions.empty:
         err.print(f"{len(regressions)} regression(s) beyond {threshold}")
@@ -438,10 +435,9 @@ def export(
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Write runs' frames as csv, parquet or json for other tools."""
-    from harness import export as exporter
+    from harness.output import export as exporter
 
-    if fmt not in exporter.FORMATS:
-        raise InputError(f"--format: expected one of {', '.join(exporter.FORMATS)}, got {fmt!r}")
+    formats.check(fmt, "export")
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet: give a file with -o (parquet is binary)")
     try:
@@ -466,10 +462,10 @@ def claims(
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """The article's claims beside this machine's measurements, and a recommendation per scenario."""
-    from harness.render import formats, markdown, records
-    from harness.render.terminal import claims_tables
+    from harness.output import markdown, records
+    from harness.output.terminal import claims_tables
 
-    formats.check_format(fmt)
+    formats.check(fmt, "claims")
     df = _load(runs, results_dir)
     if fmt == "table":
         for table in claims_tables(df):

@@ -201,7 +201,7 @@ def test_the_live_bar_shows_the_estimate_and_its_basis_on_one_line(width):
 
     from rich.console import Console
 
-    from harness.render.progress import ProgressObserver
+    from harness.output.progress import ProgressObserver
     from harness.spec import Case
 
     case = Case(scenario="cpu", workload="sum_of_squares", backend="sequential", workers=1,

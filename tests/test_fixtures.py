@@ -17,8 +17,8 @@ from conftest import STORED, stored_run
 
 from harness import results
 from harness.analysis import summaries
+from harness.output.reports.data import ReportData
 from harness.protocol import METRICS, STATUSES
-from harness.reporting.data import ReportData
 
 pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 

@@ -14,8 +14,8 @@ from conftest import cli, stored_copy, stored_run
 
 from harness import results
 from harness.analysis import claims, summaries
+from harness.output import records
 from harness.protocol import METRICS
-from harness.render import records
 
 pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
@@ -195,3 +195,15 @@ def test_latest_is_the_newest_run_of_the_results_folder_given(tmp_path):
     empty = cli("show", "latest", "--results", str(tmp_path / "none"))
     assert empty.returncode == 2 and empty.stderr.count("\n") == 1
     assert f"no run under {tmp_path / 'none'}" in empty.stderr
+
+
+def test_one_registry_names_the_formats_of_every_command():
+    from harness.output import export, formats, reports
+
+    assert formats.check("pdf", "report") == "pdf" and formats.check("parquet", "export")
+    assert reports.FORMATS == formats.BY_COMMAND["report"] and export.FORMATS[0] == "csv"
+    assert set(formats.REGISTRY) == {f for names in formats.BY_COMMAND.values() for f in names}
+    with pytest.raises(formats.FormatError, match="--format: expected one of pdf, html"):
+        formats.check("csv", "report")
+    proc = cli("report", str(stored_run("io-w1")), "--format", "csv")
+    assert proc.returncode == 2 and "expected one of pdf, html, png, svg, got 'csv'" in proc.stderr

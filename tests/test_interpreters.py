@@ -20,7 +20,7 @@ import pytest
 from harness import results, spec
 from harness.analysis import claims, compare, summaries
 from harness.execute import interpreters
-from harness.reporting.data import ReportData
+from harness.output.reports.data import ReportData
 from tests.conftest import cli, harness, marked
 
 

@@ -42,9 +42,9 @@ FLOORS = {
     "harness.execute": 4,
     "harness.analysis": 4,
     # showing it
-    "harness.render": 5,
-    "harness.reporting": 5,
-    "harness.export": 5,
+    "harness.output": 5,
+    "harness.output.reports": 5,
+    "harness.output.export": 5,
     # entry points
     "harness.api": 6,
     "harness.cli": 6,

@@ -18,7 +18,7 @@ from conftest import harness
 
 from harness import backends, results, spec
 from harness.analysis import summaries
-from harness.reporting import style
+from harness.output.reports import style
 
 PLUGIN = "thread_per_task"
 DIST = "harness-thread-per-task"

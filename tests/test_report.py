@@ -19,10 +19,10 @@ from matplotlib.figure import Figure
 
 from harness import results
 from harness.analysis import advice, summaries
-from harness.reporting import pages as assembly
-from harness.reporting.claims_pages import full_report
-from harness.reporting.data import ReportData
-from harness.reporting.pages import Page, Table, Text
+from harness.output.reports import pages as assembly
+from harness.output.reports.claims_pages import full_report
+from harness.output.reports.data import ReportData
+from harness.output.reports.pages import Page, Table, Text
 
 SCENARIO_PAGES = ["throughput", "speedup", "repeats", "startup", "memory", "rtt", "latency",
                   "memory-time"]  # fmt: skip
@@ -217,13 +217,13 @@ def test_a_report_keeps_no_figure_in_pyplot(tmp_path):
     """Every page's figure is pyplot-free, so pyplot's manager holds none of them (it held
     them all while the report was drawn: "More than 20 figures have been opened"), and
     each is freed once written."""
-    from harness import reporting
-    from harness.reporting import sheets
-    from harness.reporting.claims_pages import full_report
+    from harness.output import reports
+    from harness.output.reports import sheets
+    from harness.output.reports.claims_pages import full_report
 
     plt.close("all")
-    pages = full_report(reporting.load_data([stored_run("cpu")]))
+    pages = full_report(reports.load_data([stored_run("cpu")]))
     drawn = sheets.sheets(pages)
     assert len(drawn) > 10 and plt.get_fignums() == []
-    reporting.write(reporting.load_data([stored_run("cpu")]), tmp_path / "r.pdf")
+    reports.write(reports.load_data([stored_run("cpu")]), tmp_path / "r.pdf")
     assert plt.get_fignums() == []

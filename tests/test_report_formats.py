@@ -22,12 +22,13 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text as TextArtist
 
-from harness import reporting, results
-from harness.reporting import html, sheets, textfit
-from harness.reporting.claims_pages import full_report
-from harness.reporting.data import ReportData
-from harness.reporting.figures import modified_z
-from harness.reporting.pages import Page, Table, Text
+from harness import results
+from harness.output import reports
+from harness.output.reports import html, sheets, textfit
+from harness.output.reports.claims_pages import full_report
+from harness.output.reports.data import ReportData
+from harness.output.reports.figures import modified_z
+from harness.output.reports.pages import Page, Table, Text
 
 POINTS = {"a4": (841.68, 595.44), "letter": (792.0, 612.0)}
 
@@ -111,7 +112,7 @@ def test_no_text_runs_off_a_sheet(paper, runs):
     # and a sweep on the narrower paper
     pages = full_report(_data(*runs))
     for name, fig in sheets.sheets(pages, paper):
-        assert tuple(fig.get_size_inches()) == pytest.approx(reporting.PAPER_SIZES[paper])
+        assert tuple(fig.get_size_inches()) == pytest.approx(reports.PAPER_SIZES[paper])
         assert _outside(fig) == [], name
         plt.close(fig)
 

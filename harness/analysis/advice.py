@@ -8,7 +8,7 @@
   question (fastest for a workload; cheapest start per added worker for `startup`; least
   memory per added worker for `memory`), with the figure behind it.
 
-Every function returns a frame; `harness.render` turns frames into text.
+Every function returns a frame; `harness.output` turns frames into text.
 """
 
 from __future__ import annotations

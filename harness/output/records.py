@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import advice, claims
+from harness.output.formats import plain
+from harness.output.summary import summary_notes
 from harness.protocol import METRICS, Metric
-from harness.render.formats import plain
-from harness.render.summary import summary_notes
 
 SUMMARY_VERSION = 1
 

@@ -1,8 +1,10 @@
-"""The output formats every reading command shares: names, the flag check, and encoders.
+"""Every output format in one registry: which command writes which, the flag check, and
+the text encoders.
 
-`show`, `claims`, `list` and `compare` take the same `--format`; the table cells come from
-the same place as the terminal's (harness/units.py), so a figure reads alike in a terminal, a pull
-request comment and a spreadsheet.
+`show`, `claims`, `list` and `compare` take the same text formats; `export` writes plain
+files, `report` figures and pages (like hyperfine's exporters, one list). The table cells
+come from the same place as the terminal's (harness/units.py), so a figure reads alike in a
+terminal, a pull request comment and a spreadsheet.
 """
 
 from __future__ import annotations
@@ -16,7 +18,25 @@ from typing import Any
 
 from harness.errors import InputError
 
-FORMATS = ("table", "markdown", "json", "csv")
+#: Every format, and what it is.
+REGISTRY = {
+    "table": "the terminal's table",
+    "markdown": "GitHub-flavoured markdown, for a pull request comment",
+    "json": "a JSON document with its format name and version (export: records)",
+    "csv": "one header row, one row per case (export: per measurement)",
+    "parquet": "the frame itself, typed (binary: give a file)",
+    "pdf": "the report, one sheet per page",
+    "html": "the report as one self-contained HTML file",
+    "png": "the report's pages as PNG files in a folder",
+    "svg": "the report's pages as SVG files in a folder",
+}
+#: The formats each command writes, its default first.
+BY_COMMAND = {
+    **dict.fromkeys(("show", "claims", "list", "compare"), ("table", "markdown", "json", "csv")),
+    "export": ("csv", "parquet", "json"),
+    "report": ("pdf", "html", "png", "svg"),
+}
+FORMATS = BY_COMMAND["show"]
 
 
 class FormatError(InputError):
@@ -28,6 +48,11 @@ def check_format(fmt: str, allowed: Sequence[str] = FORMATS, flag: str = "--form
     if fmt not in allowed:
         raise FormatError(f"{flag}: expected one of {', '.join(allowed)}, got {fmt!r}")
     return fmt
+
+
+def check(fmt: str, command: str) -> str:
+    """`fmt` if `command` writes it, else one line naming --format and what it takes."""
+    return check_format(fmt, BY_COMMAND[command])
 
 
 def md_cell(text: Any) -> str:

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from harness.analysis.compare import Comparison
 from harness.measure import stats
-from harness.render.formats import FORMATS, markdown_table
-from harness.render.formats import to_json as json_text
+from harness.output.formats import FORMATS, markdown_table
+from harness.output.formats import to_json as json_text
 from harness.units import fmt_value
 
 __all__ = ["FORMATS", "caption", "rich_table", "to_csv", "to_json", "to_markdown", "warnings"]
@@ -180,3 +180,9 @@ def to_json(result: Comparison) -> str:
             "cases": json.loads(result.rows.to_json(orient="records")),
         }
     )
+
+
+def encode(result: Comparison, fmt: str) -> str:
+    """The comparison as markdown, csv or json (`formats.BY_COMMAND["compare"]`)."""
+    writers = {"markdown": to_markdown, "csv": to_csv, "json": to_json}
+    return writers[fmt](result)

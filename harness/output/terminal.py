@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.analysis import advice, claims
-from harness.render.advice_text import crossover_sentences
+from harness.output.advice_text import crossover_sentences
 
 VERDICT_STYLE = {claims.SUPPORTS: "green", claims.PARTLY: "yellow", claims.DIFFERS: "red"}
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.render.formats import markdown_table, md_cell
-from harness.render.summary import TEXT_COLUMNS, summary_cells, summary_notes
+from harness.output.formats import markdown_table, md_cell
+from harness.output.summary import TEXT_COLUMNS, summary_cells, summary_notes
 from harness.units import fmt_seconds
 
 

@@ -29,10 +29,10 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 from harness.analysis import summaries
 from harness.analysis.summaries import BASELINE
 from harness.measure.stats import level_text
+from harness.output.reports import textfit
+from harness.output.reports.data import ReportData, params_label
+from harness.output.reports.style import PAPER_SIZES, PHASE_COLORS, machine_styles, order, palette
 from harness.protocol import Metric
-from harness.reporting import textfit
-from harness.reporting.data import ReportData, params_label
-from harness.reporting.style import PAPER_SIZES, PHASE_COLORS, machine_styles, order, palette
 from harness.units import fmt_bytes, fmt_seconds
 
 A4_LANDSCAPE = PAPER_SIZES["a4"]

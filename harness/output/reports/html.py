@@ -15,7 +15,7 @@ from html import escape
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from harness.reporting.pages import Page, Table, Text
+from harness.output.reports.pages import Page, Table, Text
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;

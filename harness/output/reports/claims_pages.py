@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.analysis import advice, claims
-from harness.render.advice_text import crossover_sentences, recommendation_sentences
-from harness.reporting.data import ReportData, params_label
-from harness.reporting.pages import Content, Page, build, table_page, text_page
+from harness.output.advice_text import crossover_sentences, recommendation_sentences
+from harness.output.reports.data import ReportData, params_label
+from harness.output.reports.pages import Content, Page, build, table_page, text_page
 
 VERDICT_COLOURS = {
     claims.SUPPORTS: "#d4edda",

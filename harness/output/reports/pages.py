@@ -22,9 +22,9 @@ from harness import fingerprint
 from harness.analysis import advice
 from harness.analysis.summaries import BASELINE, ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
+from harness.output.reports import figures, style
+from harness.output.reports.data import ReportData, params_label
 from harness.protocol import Metric
-from harness.reporting import figures, style
-from harness.reporting.data import ReportData, params_label
 from harness.units import fmt_number, fmt_seconds
 
 

@@ -14,8 +14,9 @@ import pandas as pd
 from harness import results
 from harness.analysis import summaries
 from harness.errors import InputError
+from harness.output.formats import BY_COMMAND
 
-FORMATS = ("csv", "parquet", "json")
+FORMATS = BY_COMMAND["export"]
 TABLES = {
     "measurements": results.MEASUREMENTS,
     "latency": results.LATENCY,

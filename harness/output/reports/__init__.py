@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
-from harness.reporting.style import PAPER_SIZES
+from harness.output.formats import BY_COMMAND
+from harness.output.reports.style import PAPER_SIZES
 
-FORMATS = ("pdf", "html", "png", "svg")
+FORMATS = BY_COMMAND["report"]
 PAPERS = tuple(PAPER_SIZES)
 _EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html"}
 
@@ -30,7 +31,7 @@ def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
 
     Runs that cannot be read are left out; each adds a line to `problems` when given.
     """
-    from harness.reporting.data import ReportData
+    from harness.output.reports.data import ReportData
 
     df, unreadable = results.load_runs(run_dirs)
     if problems is not None:
@@ -48,7 +49,7 @@ def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
 
 def from_frame(df: pd.DataFrame):
     """A report's data from a frame alone (a notebook's `harness.run`): no run.json."""
-    from harness.reporting.data import ReportData
+    from harness.output.reports.data import ReportData
 
     return ReportData(df[list(results.SCHEMA)], [])
 
@@ -59,8 +60,8 @@ def write(
     """Draw and write the report; returns the file (or folder of images) and the number of
     pages (PDF sheets, image files, or HTML pages). The format is `fmt`, else the one the
     extension names (.pdf, .html), else PDF."""
-    from harness.reporting import writers
-    from harness.reporting.claims_pages import full_report
+    from harness.output.reports import writers
+    from harness.output.reports.claims_pages import full_report
 
     fmt = format_for(target, fmt)
     if fmt not in FORMATS:

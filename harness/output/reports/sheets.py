@@ -12,9 +12,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from harness.reporting import textfit
-from harness.reporting.pages import Page, Table, Text
-from harness.reporting.style import PAPER_SIZES
+from harness.output.reports import textfit
+from harness.output.reports.pages import Page, Table, Text
+from harness.output.reports.style import PAPER_SIZES
 
 MARGIN = 0.45  # inches, each side
 PAD = 0.04  # inches inside a table cell

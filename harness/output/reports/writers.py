@@ -15,8 +15,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 
-from harness.reporting.pages import Page
-from harness.reporting.sheets import sheets
+from harness.output.reports.pages import Page
+from harness.output.reports.sheets import sheets
 
 
 @contextmanager
@@ -60,7 +60,7 @@ def write_images(pages: list[Page], folder: Path, fmt: str, paper: str = "a4") -
 
 def write_html(pages: list[Page], path: Path) -> int:
     """One self-contained HTML file; returns the number of pages it holds."""
-    from harness.reporting import html
+    from harness.output.reports import html
 
     with _replacing(path) as tmp:
         tmp.write_text(html.document(pages), encoding="utf-8")
