@@ -1,1 +1,4 @@
-"""Presentation: terminal, markdown and JSON renderers and one units module. Frames in, text out."""
+"""Everything shown or written: one registry of formats (`formats`), the terminal and
+markdown tables, JSON and CSV records, compare's table, the progress bar, plain-file
+exports (`export`) and the report (`reports`). Frames in, text and files out.
+"""
