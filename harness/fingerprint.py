@@ -6,11 +6,12 @@ import platform
 import socket
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from harness.measure.software import package_versions
 
 #: Recorded with every run, besides each registered backend's own (`Backend.packages`).
 PACKAGES = (
@@ -50,17 +51,6 @@ def machine() -> dict[str, Any]:
         "kernel": platform.version(),
         "machine": platform.machine(),
     }
-
-
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
-    """Installed version of each package, None where it is missing."""
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def software() -> dict[str, Any]:

@@ -15,13 +15,11 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:  # only for the annotation: workers never import the backends
+if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from harness.backends.base import SharedCounter
 
 # asyncio and hashlib cost 4-8 MiB each: imported where they are used.
 
@@ -282,7 +280,14 @@ def queue_role(item: tuple[Any, ...]) -> tuple[int, int, int]:
 # --- shared state ------------------------------------------------------------------------
 
 
-def increment_task(item: tuple[SharedCounter, int, float]) -> int:
+class Incrementable(Protocol):
+    """What a task needs of a shared counter (each backend's `SharedCounter` is one): said
+    here, so the worker side names no backend, not even in an annotation."""
+
+    def increment(self) -> None: ...
+
+
+def increment_task(item: tuple[Incrementable, int, float]) -> int:
     """The article's `increment`: `increments` times `counter += 1`, stopping early after
     `max_s` seconds (slow shared counters would otherwise take minutes); returns how many."""
     counter, increments, max_s = item

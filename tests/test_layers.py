@@ -49,7 +49,9 @@ FLOORS = {
     "harness.api": 6,
     "harness.cli": 6,
 }
-MAX_UPWARD = 8
+#: The bound ARCHITECTURE.md promises is 8; the house has 1 (the package face's lazy `run`),
+#: so the test holds that: a new upward import must say why here.
+MAX_UPWARD = 1
 
 
 def module_name(path: Path) -> str:

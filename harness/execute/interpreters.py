@@ -434,7 +434,7 @@ def _call(command: list[str], what: str, timeout: float) -> str:
 _FACTS = """
 import json, sys
 import harness.execute.case_process  # what every case imports before it measures
-from harness.fingerprint import package_versions
+from harness.measure.software import package_versions
 versions = package_versions(tuple(sys.argv[1:]))
 print(json.dumps({"packages": versions,
                   "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)()}))

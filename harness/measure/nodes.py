@@ -42,7 +42,7 @@ def node_facts(packages: Sequence[str] = ()) -> dict[str, Any]:
     common ones (called on a worker: the caller names the engine's packages, because a
     worker that was shipped the harness has no registry of backends)."""
     import harness
-    from harness.fingerprint import package_versions
+    from harness.measure.software import package_versions
 
     versions = package_versions(tuple(dict.fromkeys((*packages, *COMMON_PACKAGES))))
 
