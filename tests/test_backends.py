@@ -73,24 +73,39 @@ def test_builtin_backends_resolve_from_a_table_that_says_what_pyproject_register
         assert backends.get(name).name == name
 
 
-LOAD_ONE_BY_ONE = """
-import json
+IMPORT_EVERY_MODULE = """
+import json, pkgutil
 from importlib import import_module
+import harness.workloads as package
 from harness.workloads import registry
-found = {}
-for module in dict.fromkeys(registry.BUILTIN_MODULES.values()):
-    before = set(registry.WORKLOADS)
-    import_module(f"harness.workloads.{module}")
-    found.update(dict.fromkeys(set(registry.WORKLOADS) - before, module))
-print(json.dumps(found))
+for info in pkgutil.iter_modules(package.__path__):
+    import_module(f"harness.workloads.{info.name}")
+print(json.dumps(sorted(registry.WORKLOADS)))
 """
 
 
-def test_each_builtin_workload_is_in_the_module_the_registry_imports_for_it():
-    """A case process imports only its workload's module (`BUILTIN_MODULES`): each module,
-    imported alone in a fresh interpreter, registers exactly the names the table gives it."""
+def test_builtin_workloads_are_named_like_entry_points_and_imports_register_nothing():
+    """Each built-in is "module:OBJECT" (`BUILTINS`), resolved to a Workload of that name;
+    importing every workload module in a fresh interpreter registers nothing by itself."""
+    for name, ref in registry.BUILTINS.items():
+        module, attr = ref.split(":")
+        assert registry.get(name).name == name and attr == name.upper(), ref
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD_ONE_BY_ONE], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", IMPORT_EVERY_MODULE], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == registry.BUILTIN_MODULES
+    assert json.loads(proc.stdout) == []
+    # and nothing a module defines is left out of the table
+    import pkgutil
+    from importlib import import_module
+
+    import harness.workloads as package
+    from harness.workloads import Workload
+
+    defined = {
+        obj.name
+        for info in pkgutil.iter_modules(package.__path__)
+        for obj in vars(import_module(f"harness.workloads.{info.name}")).values()
+        if isinstance(obj, Workload)
+    }
+    assert defined == set(registry.BUILTINS)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from harness.tasks import count_loop, identity, sha256_rounds, square, sum_of_squares  # noqa: F401 (the worker side)
-from harness.workloads.registry import Workload, WorkloadParams, register
+from harness.workloads.registry import Workload, WorkloadParams
 
 
 class SumOfSquaresParams(WorkloadParams):
@@ -26,26 +26,22 @@ class IdentityParams(WorkloadParams):
     pass
 
 
-register(
-    Workload(
-        name="sum_of_squares",
-        description="pure-Python loop sum(i**2), holds the GIL (the article's cpu_intensive)",
-        task=sum_of_squares,
-        params=SumOfSquaresParams,
-        inputs=_sum_inputs,
-        expected=_sum_expected,
-    )
+SUM_OF_SQUARES = Workload(
+    name="sum_of_squares",
+    description="pure-Python loop sum(i**2), holds the GIL (the article's cpu_intensive)",
+    task=sum_of_squares,
+    params=SumOfSquaresParams,
+    inputs=_sum_inputs,
+    expected=_sum_expected,
 )
 
-register(
-    Workload(
-        name="identity",
-        description="returns its argument: the cost of scheduling a task and nothing else",
-        task=identity,
-        params=IdentityParams,
-        inputs=lambda params, tasks: list(range(tasks)),
-        expected=lambda params, inputs: list(inputs),
-    )
+IDENTITY = Workload(
+    name="identity",
+    description="returns its argument: the cost of scheduling a task and nothing else",
+    task=identity,
+    params=IdentityParams,
+    inputs=lambda params, tasks: list(range(tasks)),
+    expected=lambda params, inputs: list(inputs),
 )
 
 
@@ -53,15 +49,13 @@ class CountLoopParams(WorkloadParams):
     n: int = Field(gt=0, description="loop length of one task")
 
 
-register(
-    Workload(
-        name="count_loop",
-        description="the article's GIL example: total += i in a pure-Python loop",
-        task=count_loop,
-        params=CountLoopParams,
-        inputs=lambda params, tasks: [params.n] * tasks,
-        expected=lambda params, inputs: [n * (n - 1) // 2 for n in inputs],
-    )
+COUNT_LOOP = Workload(
+    name="count_loop",
+    description="the article's GIL example: total += i in a pure-Python loop",
+    task=count_loop,
+    params=CountLoopParams,
+    inputs=lambda params, tasks: [params.n] * tasks,
+    expected=lambda params, inputs: [n * (n - 1) // 2 for n in inputs],
 )
 
 
@@ -75,16 +69,14 @@ def _sha_expected(params: Sha256Params, inputs: Sequence[tuple[int, int]]) -> li
     return [once[item] for item in inputs]
 
 
-register(
-    Workload(
-        name="sha256",
-        description="hashlib.sha256 over 1 MiB buffers: CPU work that releases the GIL",
-        task=sha256_rounds,
-        params=Sha256Params,
-        inputs=lambda params, tasks: [(params.buffer_bytes, params.rounds)] * tasks,
-        expected=_sha_expected,
-        bytes_per_task=lambda params: params.buffer_bytes * params.rounds,
-    )
+SHA256 = Workload(
+    name="sha256",
+    description="hashlib.sha256 over 1 MiB buffers: CPU work that releases the GIL",
+    task=sha256_rounds,
+    params=Sha256Params,
+    inputs=lambda params, tasks: [(params.buffer_bytes, params.rounds)] * tasks,
+    expected=_sha_expected,
+    bytes_per_task=lambda params: params.buffer_bytes * params.rounds,
 )
 
 
@@ -92,13 +84,11 @@ class SquareParams(WorkloadParams):
     pass
 
 
-register(
-    Workload(
-        name="square",
-        description="the article's pool.map(square, range(n)): tiny tasks, pure overhead",
-        task=square,
-        params=SquareParams,
-        inputs=lambda params, tasks: list(range(tasks)),
-        expected=lambda params, inputs: [x * x for x in inputs],
-    )
+SQUARE = Workload(
+    name="square",
+    description="the article's pool.map(square, range(n)): tiny tasks, pure overhead",
+    task=square,
+    params=SquareParams,
+    inputs=lambda params, tasks: list(range(tasks)),
+    expected=lambda params, inputs: [x * x for x in inputs],
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from harness.tasks import spin  # noqa: F401 (the worker side)
-from harness.workloads.registry import Workload, WorkloadParams, register
+from harness.workloads.registry import Workload, WorkloadParams
 
 
 class SpinParams(WorkloadParams):
@@ -19,14 +19,12 @@ class SpinParams(WorkloadParams):
     total_s: float = Field(gt=0, le=3600, description="CPU seconds of the whole batch")
 
 
-register(
-    Workload(
-        name="spin",
-        description="fixed total CPU work cut into tasks of task_s CPU seconds each",
-        task=spin,
-        params=SpinParams,
-        inputs=lambda params, tasks: [params.task_s] * tasks,
-        expected=lambda params, inputs: list(inputs),
-        tasks_for=lambda params, tasks: max(1, round(params.total_s / params.task_s)),
-    )
+SPIN = Workload(
+    name="spin",
+    description="fixed total CPU work cut into tasks of task_s CPU seconds each",
+    task=spin,
+    params=SpinParams,
+    inputs=lambda params, tasks: [params.task_s] * tasks,
+    expected=lambda params, inputs: list(inputs),
+    tasks_for=lambda params, tasks: max(1, round(params.total_s / params.task_s)),
 )

@@ -30,23 +30,21 @@ from harness.tasks import (  # noqa: F401 (the worker side)
     sleep_async,
     sleep_task,
 )
-from harness.workloads.registry import Workload, WorkloadParams, register
+from harness.workloads.registry import Workload, WorkloadParams
 
 
 class SleepParams(WorkloadParams):
     seconds: float = Field(ge=0, le=3600, description="how long one task waits")
 
 
-register(
-    Workload(
-        name="sleep",
-        description="time.sleep: a task that waits for I/O and releases the GIL",
-        task=sleep_task,
-        params=SleepParams,
-        inputs=lambda params, tasks: [params.seconds] * tasks,
-        expected=lambda params, inputs: list(inputs),
-        async_task=sleep_async,
-    )
+SLEEP = Workload(
+    name="sleep",
+    description="time.sleep: a task that waits for I/O and releases the GIL",
+    task=sleep_task,
+    params=SleepParams,
+    inputs=lambda params, tasks: [params.seconds] * tasks,
+    expected=lambda params, inputs: list(inputs),
+    async_task=sleep_async,
 )
 
 
@@ -116,18 +114,16 @@ class HttpParams(WorkloadParams):
     server_delay_s: float = Field(default=0.05, ge=0, le=60, description="server wait per GET")
 
 
-register(
-    Workload(
-        name="http_get",
-        description="HTTP GETs against a threaded server on 127.0.0.1, in its own process",
-        task=http_get,
-        params=HttpParams,
-        inputs=lambda params, tasks, url: [(url, params.requests)] * tasks,
-        expected=lambda params, inputs: [params.requests * params.response_bytes] * len(inputs),
-        bytes_per_task=lambda params: params.requests * params.response_bytes,
-        async_task=http_get_async,
-        fixture=http_server,
-    )
+HTTP_GET = Workload(
+    name="http_get",
+    description="HTTP GETs against a threaded server on 127.0.0.1, in its own process",
+    task=http_get,
+    params=HttpParams,
+    inputs=lambda params, tasks, url: [(url, params.requests)] * tasks,
+    expected=lambda params, inputs: [params.requests * params.response_bytes] * len(inputs),
+    bytes_per_task=lambda params: params.requests * params.response_bytes,
+    async_task=http_get_async,
+    fixture=http_server,
 )
 
 
@@ -146,18 +142,16 @@ class FileParams(WorkloadParams):
     fsync: bool = Field(default=False, description="fsync each file before reading it back")
 
 
-register(
-    Workload(
-        name="file_io",
-        description="write a file, read it back, delete it, in a temporary folder",
-        task=file_write_read,
-        params=FileParams,
-        inputs=lambda params, tasks, folder: [
-            (folder, i, params.file_bytes, params.fsync) for i in range(tasks)
-        ],
-        expected=lambda params, inputs: [zlib.crc32(_file_data(i, s)) for _, i, s, _ in inputs],
-        bytes_per_task=lambda params: 2 * params.file_bytes,
-        async_task=file_write_read_async,
-        fixture=temp_folder,
-    )
+FILE_IO = Workload(
+    name="file_io",
+    description="write a file, read it back, delete it, in a temporary folder",
+    task=file_write_read,
+    params=FileParams,
+    inputs=lambda params, tasks, folder: [
+        (folder, i, params.file_bytes, params.fsync) for i in range(tasks)
+    ],
+    expected=lambda params, inputs: [zlib.crc32(_file_data(i, s)) for _, i, s, _ in inputs],
+    bytes_per_task=lambda params: 2 * params.file_bytes,
+    async_task=file_write_read_async,
+    fixture=temp_folder,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from harness.tasks import cpu_then_wait, cpu_then_wait_async  # noqa: F401 (the worker side)
-from harness.workloads.registry import Workload, WorkloadParams, register
+from harness.workloads.registry import Workload, WorkloadParams
 
 
 class MixedParams(WorkloadParams):
@@ -22,14 +22,12 @@ def _mixed_inputs(params: MixedParams, tasks: int) -> list[tuple[float, float]]:
     return [(cpu_s, params.task_s - cpu_s)] * tasks
 
 
-register(
-    Workload(
-        name="cpu_then_wait",
-        description="each task computes cpu_fraction of task_s, then waits the rest",
-        task=cpu_then_wait,
-        params=MixedParams,
-        inputs=_mixed_inputs,
-        expected=lambda params, inputs: list(inputs),
-        async_task=cpu_then_wait_async,
-    )
+CPU_THEN_WAIT = Workload(
+    name="cpu_then_wait",
+    description="each task computes cpu_fraction of task_s, then waits the rest",
+    task=cpu_then_wait,
+    params=MixedParams,
+    inputs=_mixed_inputs,
+    expected=lambda params, inputs: list(inputs),
+    async_task=cpu_then_wait_async,
 )

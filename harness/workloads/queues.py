@@ -18,7 +18,7 @@ from pydantic import Field
 from harness.backends.base import Backend
 from harness.protocol import Metric
 from harness.tasks import queue_role  # noqa: F401 (the worker side)
-from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
+from harness.workloads.registry import ProgramResult, Workload, WorkloadParams
 
 
 class QueueParams(WorkloadParams):
@@ -50,13 +50,11 @@ def queue_program(
     )
 
 
-register(
-    Workload(
-        name="producer_consumer",
-        description="producers put messages into the backend's queue, consumers take them",
-        task=queue_role,
-        params=QueueParams,
-        inputs=lambda params, tasks: [],
-        program=queue_program,
-    )
+PRODUCER_CONSUMER = Workload(
+    name="producer_consumer",
+    description="producers put messages into the backend's queue, consumers take them",
+    task=queue_role,
+    params=QueueParams,
+    inputs=lambda params, tasks: [],
+    program=queue_program,
 )

@@ -97,36 +97,36 @@ class Workload:
         return self.inputs(params, tasks)
 
 
+#: The built-ins, named like a plugin's entry points ("module:OBJECT" in this package):
+#: each module only defines its Workload objects, and importing it registers nothing. A
+#: case process, which needs one workload, imports only that one's module.
+BUILTINS = {
+    "sum_of_squares": "cpu:SUM_OF_SQUARES",
+    "identity": "cpu:IDENTITY",
+    "count_loop": "cpu:COUNT_LOOP",
+    "sha256": "cpu:SHA256",
+    "square": "cpu:SQUARE",
+    "lock_order_deadlock": "faults:LOCK_ORDER_DEADLOCK",
+    "exit_process": "faults:EXIT_PROCESS",
+    "raise_error": "faults:RAISE_ERROR",
+    "spin": "granularity:SPIN",
+    "sleep": "io:SLEEP",
+    "http_get": "io:HTTP_GET",
+    "file_io": "io:FILE_IO",
+    "cpu_then_wait": "mixed:CPU_THEN_WAIT",
+    "producer_consumer": "queues:PRODUCER_CONSUMER",
+    "shared_counter": "shared:SHARED_COUNTER",
+    "echo": "transfer:ECHO",
+}
+#: Built-ins resolved so far, by name (a cache: filled by `get` and `names`).
 WORKLOADS: dict[str, Workload] = {}
 
-#: The module of `harness.workloads` that registers each built-in: a case process, which
-#: needs one workload, imports only its module (all eight cost each case ~30 ms). A test
-#: holds this equal to what the modules register.
-BUILTIN_MODULES = {
-    "sum_of_squares": "cpu",
-    "identity": "cpu",
-    "count_loop": "cpu",
-    "sha256": "cpu",
-    "square": "cpu",
-    "lock_order_deadlock": "faults",
-    "exit_process": "faults",
-    "raise_error": "faults",
-    "spin": "granularity",
-    "sleep": "io",
-    "http_get": "io",
-    "file_io": "io",
-    "cpu_then_wait": "mixed",
-    "producer_consumer": "queues",
-    "shared_counter": "shared",
-    "echo": "transfer",
-}
 
-
-def register(workload: Workload) -> Workload:
-    if workload.name in WORKLOADS:
-        raise ValueError(f"workload {workload.name!r} registered twice")
-    WORKLOADS[workload.name] = workload
-    return workload
+def _builtin(name: str) -> Workload:
+    if name not in WORKLOADS:
+        module, attr = BUILTINS[name].split(":")
+        WORKLOADS[name] = getattr(import_module(f"{__package__}.{module}"), attr)
+    return WORKLOADS[name]
 
 
 class UserParams(WorkloadParams):
@@ -139,23 +139,19 @@ def get(name: str, inputs: str = "", check: str = "") -> Workload:
     """A workload by name: built-in, registered by an installed package, or a user's
     `module:function` (with optional `inputs`/`check` references). References are imported
     without asking here: whether they may be is decided when the spec is validated."""
-    if name in BUILTIN_MODULES:
-        import_module(f"{__package__}.{BUILTIN_MODULES[name]}")
-    else:  # a name no built-in has: every built-in must be known to tell
-        _load_builtin()
-    if name in WORKLOADS and not (inputs or check):
-        return WORKLOADS[name]
+    if name in BUILTINS and not (inputs or check):
+        return _builtin(name)
     if user_code.is_reference(name):
         return _user(name, user_code.resolve(name), inputs, check)
     registered = user_code.entry_points()
-    if name in registered and name not in WORKLOADS:
+    if name in registered and name not in BUILTINS:
         obj: Any = user_code.resolve(registered[name], callable_only=False)
         if isinstance(obj, Workload):
             return replace(obj, name=name)
         if callable(obj):
             return _user(name, obj, inputs, check)
         raise ValueError(f"entry point {name} = {registered[name]}: not a Workload or function")
-    if name in WORKLOADS:
+    if name in BUILTINS:
         raise ValueError(f"inputs/check are for your own workloads, not the built-in {name!r}")
     raise KeyError(f"unknown workload {name!r} (known: {', '.join(names())})")
 
@@ -184,11 +180,4 @@ def _user(name: str, task: Callable[[Any], Any], inputs: str, check: str) -> Wor
 
 def names() -> list[str]:
     """Built-ins and the workloads installed packages register."""
-    _load_builtin()
-    return sorted(set(WORKLOADS) | set(user_code.entry_points()))
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their workloads; done lazily to keep imports cheap.
-    for module in dict.fromkeys(BUILTIN_MODULES.values()):
-        import_module(f"{__package__}.{module}")
+    return sorted(set(BUILTINS) | set(user_code.entry_points()))

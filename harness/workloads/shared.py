@@ -20,7 +20,7 @@ from pydantic import Field
 from harness.backends.base import Backend
 from harness.protocol import Metric
 from harness.tasks import increment_task  # noqa: F401 (the worker side)
-from harness.workloads.registry import ProgramResult, Workload, WorkloadParams, register
+from harness.workloads.registry import ProgramResult, Workload, WorkloadParams
 
 
 class CounterParams(WorkloadParams):
@@ -60,13 +60,11 @@ def counter_program(
     )
 
 
-register(
-    Workload(
-        name="shared_counter",
-        description="tasks increment one shared counter, unlocked or under a lock",
-        task=increment_task,
-        params=CounterParams,
-        inputs=lambda params, tasks: [],
-        program=counter_program,
-    )
+SHARED_COUNTER = Workload(
+    name="shared_counter",
+    description="tasks increment one shared counter, unlocked or under a lock",
+    task=increment_task,
+    params=CounterParams,
+    inputs=lambda params, tasks: [],
+    program=counter_program,
 )

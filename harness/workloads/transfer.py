@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from harness.tasks import echo  # noqa: F401 (the worker side)
-from harness.workloads.registry import Workload, WorkloadParams, register
+from harness.workloads.registry import Workload, WorkloadParams
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,17 +60,15 @@ def _bytes(params: TransferParams) -> int:
     return 2 * size  # there and back
 
 
-register(
-    Workload(
-        name="echo",
-        description="round-trip a bytes or NumPy payload to a task and back",
-        task=echo,
-        params=TransferParams,
-        # A payload of its own per task (same size, different content): the driver holds all.
-        inputs=lambda params, tasks: [make_payload(params, i) for i in range(tasks)],
-        expected=lambda params, inputs: list(inputs),
-        bytes_per_task=_bytes,
-        digest=payload_digest,
-        imports=("numpy",),
-    )
+ECHO = Workload(
+    name="echo",
+    description="round-trip a bytes or NumPy payload to a task and back",
+    task=echo,
+    params=TransferParams,
+    # A payload of its own per task (same size, different content): the driver holds all.
+    inputs=lambda params, tasks: [make_payload(params, i) for i in range(tasks)],
+    expected=lambda params, inputs: list(inputs),
+    bytes_per_task=_bytes,
+    digest=payload_digest,
+    imports=("numpy",),
 )
