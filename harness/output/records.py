@@ -14,15 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import advice, claims
+from harness.analysis import advice, claims, summaries
 from harness.output.formats import plain
 from harness.output.summary import summary_notes
 from harness.protocol import METRICS, Metric
 
 SUMMARY_VERSION = 1
 
-#: The keys of one case that are not metrics, and what each holds.
-CASE_KEYS = {
+#: What each key of a case that is not a metric holds.
+_CASE_KEY_MEANINGS = {
     "run_id": "the run's id, the name of its folder under results/",
     "host": "the machine the run ran on",
     "scenario": "the scenario (spec) name",
@@ -36,6 +36,8 @@ CASE_KEYS = {
     "status": "ok, error, crashed, timeout, interrupted, or skipped (not run: why in error)",
     "error": "why a case that is not ok failed, or empty",
 }
+#: The keys of one case that are not metrics, in the case table's order, and what each holds.
+CASE_KEYS = {k: _CASE_KEY_MEANINGS[k] for k in [*summaries.CASE_KEYS, "status", "error"]}
 #: wall_s is given with its interval; each key and its meaning.
 WALL_KEYS = {
     "median": "median over the case's processes of each process's median wall_s (s); with "
