@@ -12,8 +12,6 @@ from typing import Annotated
 import click
 import typer
 
-from harness.protocol import Metric
-
 try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover
@@ -27,6 +25,7 @@ from harness.errors import InputError
 from harness.execute import runner
 from harness.output import formats
 from harness.output.summary import print_summary
+from harness.protocol import Metric
 
 app = typer.Typer(
     add_completion=False,
@@ -341,7 +340,7 @@ def report(
     formats.check(fmt, "report")
     if paper not in reports.PAPERS:
         raise InputError(f"--paper: expected a4 or letter, got {paper!r}")
-    dirs = _run_dirs(runs, results_dir)
+    dirs = results.run_dirs(runs, results_dir)
     problems: list[str] = []
     data = reports.load_data(dirs, problems)
     for problem in problems:
@@ -441,7 +440,7 @@ def export(
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet: give a file with -o (parquet is binary)")
     try:
-        df, problems = exporter.frame(_run_dirs(runs, results_dir), table)
+        df, problems = exporter.frame(results.run_dirs(runs, results_dir), table)
     except exporter.ExportError as exc:
         raise InputError(str(exc)) from None
     for problem in problems:
@@ -499,12 +498,8 @@ def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] =
     console.print(table)
 
 
-def _run_dirs(runs: list[str], out: Path = results.RESULTS_DIR) -> list[Path]:
-    return results.run_dirs(runs, out)
-
-
 def _load(runs: list[str], out: Path = results.RESULTS_DIR):
-    dirs = _run_dirs(runs, out)
+    dirs = results.run_dirs(runs, out)
     df, problems = results.load_runs(dirs)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")

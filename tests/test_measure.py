@@ -14,7 +14,7 @@ from harness import fingerprint
 from harness.backends.sequential import SequentialBackend
 from harness.backends.threads import ThreadsBackend
 from harness.case import Case
-from harness.measure import quantiles, stats
+from harness.measure import quantiles
 from harness.measure.sampler import TreeSampler
 from harness.workloads.io import sleep_task
 
@@ -73,7 +73,7 @@ def test_sequential_latencies_add_up_the_sleeps():
     # the i-th result cannot arrive before i+1 sleeps have passed
     for i, arrival in enumerate(batch.arrival_s):
         assert arrival >= 0.02 * (i + 1) - 1e-3
-    p50 = stats.percentile(batch.arrival_s, 50)
+    p50 = quantiles.percentile(batch.arrival_s, 50)
     assert p50 == pytest.approx(np.percentile(batch.arrival_s, 50))
     assert p50 >= 0.1
 
@@ -83,7 +83,7 @@ def test_thread_latencies_overlap():
         batch = backend.run(sleep_task, [0.2] * 10)
     assert min(batch.arrival_s) >= 0.2 - 1e-3
     # ten overlapping 0.2 s waits end long before the 2 s they take one after another
-    assert stats.percentile(batch.arrival_s, 99) < 1.0
+    assert quantiles.percentile(batch.arrival_s, 99) < 1.0
 
 
 def test_fingerprint_has_every_field():

@@ -64,10 +64,6 @@ class Summary:
     unstable: bool
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
-
-
 def _finite(values: Sequence[float]) -> np.ndarray:
     data = np.asarray(values, dtype=float)
     return data[np.isfinite(data)]

@@ -14,7 +14,7 @@ import pandas as pd
 from harness import results
 from harness.analysis import summaries
 from harness.errors import InputError
-from harness.output.formats import BY_COMMAND
+from harness.output.formats import BY_COMMAND, check
 
 FORMATS = BY_COMMAND["export"]
 TABLES = {
@@ -42,15 +42,14 @@ def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFra
 
 
 def encode(df: pd.DataFrame, fmt: str) -> bytes:
+    check(fmt, "export")
     if fmt == "csv":
         return df.to_csv(index=False).encode()
     if fmt == "json":
         return (df.to_json(orient="records", indent=1, date_format="iso") + "\n").encode()
-    if fmt == "parquet":
-        buffer = io.BytesIO()
-        df.to_parquet(buffer, index=False)
-        return buffer.getvalue()
-    raise ExportError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    buffer = io.BytesIO()  # parquet
+    df.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def write(df: pd.DataFrame, fmt: str, path: Path) -> Path:

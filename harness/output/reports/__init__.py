@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
-from harness.output.formats import BY_COMMAND
+from harness.output.formats import BY_COMMAND, check
 from harness.output.reports.style import PAPER_SIZES
 
 FORMATS = BY_COMMAND["report"]
@@ -64,8 +64,7 @@ def write(
     from harness.output.reports.claims_pages import full_report
 
     fmt = format_for(target, fmt)
-    if fmt not in FORMATS:
-        raise results.ResultsError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    check(fmt, "report")
     if paper not in PAPERS:
         raise results.ResultsError(f"--paper: expected one of {', '.join(PAPERS)}, got {paper!r}")
     pages = full_report(data)
