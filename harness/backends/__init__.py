@@ -206,17 +206,15 @@ def every(runs_coroutines: bool) -> tuple[str, ...]:
     """Every registered backend a scenario of "all" backends runs on: the default ones,
     and those that run coroutines when the workload has them; plugins included, which is
     how a new backend joins every such scenario by its entry point alone."""
-    return tuple(
-        n for n in names()
-        if get(n).default_member and (get(n).task_kind == "sync" or runs_coroutines)
-    )  # fmt: skip
+    kinds = ("sync", "async") if runs_coroutines else ("sync",)
+    return tuple(n for n in names() if get(n).default_member and get(n).task_kind in kinds)
 
 
 def default() -> tuple[str, ...]:
     """What a spec runs on when it names no backends: those that run any workload's plain
     task. (asyncio needs a coroutine variant, so a spec opts in by naming it; so does one
     for `executor`, whose engine the spec names.)"""
-    return tuple(n for n in names() if get(n).task_kind == "sync" and get(n).default_member)
+    return every(runs_coroutines=False)
 
 
 def with_address_flag() -> dict[str, type[Backend]]:
