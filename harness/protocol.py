@@ -82,6 +82,16 @@ class Metric:
     MESSAGES_PER_S = "messages_per_s"
     SPEEDUP = "speedup"
     EFFICIENCY = "efficiency"
+    MAKESPAN_S = "makespan_s"
+    IDEAL_MAKESPAN_S = "ideal_makespan_s"
+    SCHEDULE_EFFICIENCY = "schedule_efficiency"
+    WORKER_BUSY_MIN = "worker_busy_min"
+    STRAGGLER_RATIO = "straggler_ratio"
+    DISPATCH_P50_S = "dispatch_p50_s"
+    BATCH_SERVICE_P50_S = "batch_service_p50_s"
+    RETURN_P50_S = "return_p50_s"
+    CLOCK_OFFSET_S = "clock_offset_s"
+    CLOCK_UNCERTAINTY_S = "clock_uncertainty_s"
 
 
 def _m(name: str, unit: str, better: Better, per: Per, label: str, description: str) -> MetricInfo:
@@ -167,6 +177,34 @@ _BUILTIN = [
     _m(Metric.SPEEDUP, "ratio", "higher", "case", "speedup",
        "median wall of the sequential case / median wall of this case"),
     _m(Metric.EFFICIENCY, "ratio", "higher", "case", "efficiency", "speedup / workers"),
+    # The timeline pass: the latency pass's batch, each task stamped inside its worker.
+    _m(Metric.MAKESPAN_S, "s", "lower", "round", "makespan",
+       "timeline pass: the first task handed to the engine until the last result was in "
+       "the driver"),
+    _m(Metric.IDEAL_MAKESPAN_S, "s", "none", "round", "ideal makespan",
+       "timeline pass: the tasks' service times summed / workers, the makespan of a "
+       "schedule with no gaps and no engine cost"),
+    _m(Metric.SCHEDULE_EFFICIENCY, "ratio", "higher", "round", "schedule efficiency",
+       "ideal_makespan_s / makespan_s: 1 when the workers never wait"),
+    _m(Metric.WORKER_BUSY_MIN, "ratio", "higher", "round", "least busy worker",
+       "timeline pass: the least busy worker's time in tasks / makespan_s (0 when a worker "
+       "ran none)"),
+    _m(Metric.STRAGGLER_RATIO, "ratio", "lower", "round", "straggler ratio",
+       "timeline pass: the longest task's service time / the median task's"),
+    _m(Metric.DISPATCH_P50_S, "s", "lower", "round", "dispatch p50",
+       "timeline pass: handed to the engine until the task began in its worker (queueing, "
+       "serialization, scheduling), median; withheld on a cluster when below the clock "
+       "uncertainty"),
+    _m(Metric.BATCH_SERVICE_P50_S, "s", "lower", "round", "batch service p50",
+       "timeline pass: the task's start to its end inside the worker, with the whole batch "
+       "in flight, median"),
+    _m(Metric.RETURN_P50_S, "s", "lower", "round", "return p50",
+       "timeline pass: the task's end in the worker until its result was in the driver, "
+       "median; withheld on a cluster when below the clock uncertainty"),
+    _m(Metric.CLOCK_OFFSET_S, "s", "none", "node", "clock offset",
+       "a cluster node's monotonic clock minus the driver's, from the tasks and probes it ran"),
+    _m(Metric.CLOCK_UNCERTAINTY_S, "s", "lower", "node", "clock uncertainty",
+       "half-width of the interval the node's tasks and probes bound its clock offset to"),
 ]
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _BUILTIN}
@@ -277,6 +315,14 @@ class BatchCompletionEvent:
 
 
 @dataclass(frozen=True)
+class TasksEvent:
+    """The timeline pass's task records, column by column (`measure.timeline.COLUMNS`)."""
+
+    kind: ClassVar[str] = "tasks"
+    columns: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
 class FailedEvent:
     kind: ClassVar[str] = "failed"
     status: str
@@ -294,6 +340,7 @@ Event = (
     | BaselineEvent
     | WorkersEvent
     | BatchCompletionEvent
+    | TasksEvent
     | FailedEvent
     | DoneEvent
 )
@@ -305,6 +352,7 @@ _KINDS: dict[str, type] = {
         BaselineEvent,
         WorkersEvent,
         BatchCompletionEvent,
+        TasksEvent,
         FailedEvent,
         DoneEvent,
     )

@@ -2,7 +2,8 @@
 
 A run lives in `results/<run-id>/`: `measurements.parquet` (one row per measured value),
 `timeseries.parquet` (memory over time), `latency.parquet` (batch completion times,
-thinned), and `run.json` (spec, command line, fingerprint). Files are replaced atomically,
+thinned), `tasks.parquet` (where and when each task of the timeline pass ran) and
+`run.json` (spec, command line, fingerprint). Files are replaced atomically,
 so a killed harness leaves valid files holding every case that had finished.
 
 The format has a version. Runs of an older format load through `migrate`, as asv's
@@ -26,11 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import InputError
+from harness.measure import timeline
 from harness.protocol import Metric
 
 MEASUREMENTS = "measurements.parquet"
 TIMESERIES = "timeseries.parquet"
 LATENCY = "latency.parquet"
+TASKS = "tasks.parquet"
 RUN_JSON = "run.json"
 FORMAT_VERSION = 2
 
@@ -59,6 +62,21 @@ SCHEMA: dict[str, str] = {
     # The interpreter of the case process: "3.12.1", "3.13.1t" (free-threaded build), or
     # "PyPy 3.10.14"; runs before the interpreter axis wrote "CPython 3.11.7".
     "python": "string",
+}
+#: Column -> pandas dtype of `tasks.parquet`: one row per task of each case's timeline pass
+#: (the latency pass's batch, each task stamped where it ran). Times are seconds since the
+#: batch was submitted, on the driver's clock; `harness.measure.timeline` says what each
+#: column is.
+TASKS_SCHEMA: dict[str, str] = {
+    "run_id": "string",
+    "scenario": "string",
+    "case_id": "string",
+    "backend": "string",
+    "variant": "string",
+    "workers": "int64",
+    "params": "string",
+    "round": "int64",
+    **timeline.COLUMNS,
 }
 #: Columns that may be absent from a frame built in memory, with their default.
 FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": ""}
@@ -180,7 +198,9 @@ class RunWriter:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.frames: dict[str, list[pd.DataFrame]] = {MEASUREMENTS: [], TIMESERIES: [], LATENCY: []}
+        self.frames: dict[str, list[pd.DataFrame]] = {
+            MEASUREMENTS: [], TIMESERIES: [], LATENCY: [], TASKS: []
+        }
         for name in self.frames:
             if (run_dir / name).exists():  # resuming: keep what was measured
                 df = pd.read_parquet(run_dir / name)
@@ -191,11 +211,13 @@ class RunWriter:
         measurements: pd.DataFrame,
         timeseries: pd.DataFrame | None = None,
         latency: pd.DataFrame | None = None,
+        tasks: pd.DataFrame | None = None,
     ) -> None:
         for name, df in (
             (MEASUREMENTS, measurements),
             (TIMESERIES, timeseries),
             (LATENCY, latency),
+            (TASKS, tasks),
         ):
             if df is None or df.empty:
                 continue

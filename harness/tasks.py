@@ -42,6 +42,80 @@ async def timed_async(task: Callable[[Any], Awaitable[Any]], item: Any) -> tuple
     return output, time.perf_counter() - t0
 
 
+# --- one task, stamped for the timeline ---------------------------------------------------
+
+#: What a stamped task returns beside its output: the node, process and OS thread it ran
+#: in, and its start and end on that node's monotonic clock (`time.perf_counter`, which on
+#: Linux, macOS and Windows is one clock for every process of a host).
+Stamp = tuple[str, int, int, float, float]
+
+
+def stamped(pair: tuple[Callable[[Any], Any], Any]) -> tuple[Any, Stamp]:
+    """`task(item)` with where and when it ran: one timeline record's worker half.
+
+    The task travels inside the input, as in `run_group`: Ray remotes only plain functions.
+    """
+    task, item = pair
+    t0 = time.perf_counter()
+    output = task(item)
+    t1 = time.perf_counter()
+    return output, (node_name(), os.getpid(), threading.get_native_id(), t0, t1)
+
+
+async def stamped_async(pair: tuple[Callable[[Any], Awaitable[Any]], Any]) -> tuple[Any, Stamp]:
+    """The coroutine variant of `stamped`: from the coroutine's first step to its end."""
+    task, item = pair
+    t0 = time.perf_counter()
+    output = await task(item)
+    t1 = time.perf_counter()
+    return output, (node_name(), os.getpid(), threading.get_native_id(), t0, t1)
+
+
+def stamped_group(group: tuple[Callable[[Any], Any], list[Any]]) -> list[tuple[Any, Stamp]]:
+    """`stamped` on each input of a group run as one engine task (batching = "grouped")."""
+    task, items = group
+    return [stamped((task, item)) for item in items]
+
+
+def clock_probe(_: Any = None) -> tuple[str, float]:
+    """The node a probe ran on and its clock then: the driver brackets it with its own
+    clock to bound that node's offset."""
+    return node_name(), time.perf_counter()
+
+
+_NODE: dict[int, str] = {}
+
+
+def node_name() -> str:
+    """The node this process runs on, as its engine names nodes: a Dask worker's host, a
+    Ray node's IP address, else the host name. Read once per process (keyed by pid, so a
+    forked child reads its own)."""
+    pid = os.getpid()
+    if pid not in _NODE:
+        _NODE[pid] = _engine_node() or socket.gethostname()
+    return _NODE[pid]
+
+
+def _engine_node() -> str:
+    """The engine's name for this node, from engines this process has already imported
+    (importing one here would cost the worker what it never needed)."""
+    import sys
+
+    if "distributed" in sys.modules:
+        try:
+            address = sys.modules["distributed"].get_worker().address
+            return urlsplit(address).hostname or ""
+        except (ValueError, AttributeError):  # not inside a Dask worker
+            pass
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        try:
+            return str(ray.util.get_node_ip_address())
+        except Exception:  # noqa: BLE001 - a driver between inits: the host name will do
+            pass
+    return ""
+
+
 # --- CPU ---------------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ class AsyncioBackend(InProcessSharing, Backend):
             return output
 
         outputs = await asyncio.gather(*(one(i, item) for i, item in enumerate(inputs)))
-        return Batch(list(outputs), arrival)
+        return Batch(list(outputs), arrival, t0)
 
     def submit_one(self, fn: Callable[..., Any], *args: Any) -> Any:
         """The coroutine `fn(*args)` run alone on the loop, until it is done."""

@@ -48,10 +48,15 @@ class Batch:
 
     `arrival_s` holds, per task, the seconds from submitting the batch until the driver held
     that task's result: the submit-to-result latency the user of the engine would see.
+    `t0` is that start on the driver's `time.perf_counter` clock (0.0: the backend did not
+    say), and `submit_s` when each task was handed to the engine, in seconds since `t0`
+    (None: the whole batch in one call at `t0`, as `client.map` or `pool.map` take it).
     """
 
     outputs: list[Any]
     arrival_s: list[float]
+    t0: float = 0.0
+    submit_s: list[float] | None = None
 
 
 def executor_batch(pool: Any, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
@@ -61,14 +66,17 @@ def executor_batch(pool: Any, task: Callable[[Any], Any], inputs: Sequence[Any])
     from time import perf_counter
 
     t0 = perf_counter()
-    futures = {pool.submit(task, item): i for i, item in enumerate(inputs)}
+    futures, submit = {}, []
+    for i, item in enumerate(inputs):
+        submit.append(perf_counter() - t0)
+        futures[pool.submit(task, item)] = i
     outputs: list[Any] = [None] * len(inputs)
     arrival = [0.0] * len(inputs)
     for future in as_completed(futures):
         i = futures[future]
         outputs[i] = future.result()
         arrival[i] = perf_counter() - t0
-    return Batch(outputs, arrival)
+    return Batch(outputs, arrival, t0, submit)
 
 
 class WorkerCrashed(RuntimeError):

@@ -211,7 +211,7 @@ class DaskBackend(ClusterNodes, Backend):
             raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
         finally:
             del futures
-        return Batch(outputs, arrival)
+        return Batch(outputs, arrival, t0)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         from distributed.scheduler import KilledWorker

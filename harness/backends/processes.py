@@ -57,7 +57,7 @@ class ProcessesBackend(PoolOfProcesses, Backend):
                 arrival.append(time.perf_counter() - t0)
         except BrokenProcessPool as exc:
             raise WorkerCrashed(f"a worker process died: {exc}") from exc
-        return Batch(outputs, arrival)
+        return Batch(outputs, arrival, t0)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         assert self._pool is not None, "start() first"

@@ -157,7 +157,10 @@ class RayBackend(ClusterNodes, Backend):
 
         remote = self._remote_fn(task)
         t0 = time.perf_counter()
-        refs = [remote.remote(item) for item in inputs]
+        refs, submit = [], []
+        for item in inputs:
+            submit.append(time.perf_counter() - t0)
+            refs.append(remote.remote(item))
         index = {ref: i for i, ref in enumerate(refs)}
         arrival = [0.0] * len(inputs)
         pending = refs
@@ -174,7 +177,7 @@ class RayBackend(ClusterNodes, Backend):
             raise WorkerCrashed(f"a Ray worker died: {exc}") from exc
         except RayTaskError as exc:
             raise _user_error(exc) from None
-        return Batch(list(outputs), arrival)
+        return Batch(list(outputs), arrival, t0, submit)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         import ray

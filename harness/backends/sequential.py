@@ -22,11 +22,12 @@ class SequentialBackend(InProcessSharing, Backend):
 
     def run(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> Batch:
         t0 = time.perf_counter()
-        outputs, arrival = [], []
+        outputs, arrival, submit = [], [], []
         for item in inputs:
+            submit.append(time.perf_counter() - t0)  # the driver reaches the task
             outputs.append(task(item))
             arrival.append(time.perf_counter() - t0)
-        return Batch(outputs, arrival)
+        return Batch(outputs, arrival, t0, submit)
 
     def map(self, task: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
         return [task(item) for item in inputs]

@@ -22,10 +22,11 @@ import psutil
 
 from harness import backends, user_code, workloads
 from harness.backends import _ship
-from harness.backends.base import Backend, WorkerCrashed
+from harness.backends.base import Backend, WorkerCrashed, chunksize_for
 from harness.case import Case
 from harness.execute import interpreters
 from harness.execute.batching import run_map
+from harness.measure import timeline
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.quantiles import percentile
 from harness.protocol import (
@@ -38,10 +39,19 @@ from harness.protocol import (
     Metric,
     MetricEvent,
     PhaseEvent,
+    TasksEvent,
     WorkersEvent,
     encode,
 )
-from harness.tasks import timed, timed_async
+from harness.tasks import (
+    Stamp,
+    clock_probe,
+    stamped,
+    stamped_async,
+    stamped_group,
+    timed,
+    timed_async,
+)
 
 #: How many batch completion times of the latency pass are kept for distribution plots.
 COMPLETION_SAMPLE = 500
@@ -242,12 +252,50 @@ class _Phases:
         wrapper = timed_async if self.backend_cls.task_kind == "async" else timed
         _round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
                      self.workload)  # fmt: skip
-        batch = self.backend.run(self.task, self.inputs)
-        self.check(batch.outputs, self.expected, "latency pass")
+        self.timeline_pass()
+
+    def timeline_pass(self) -> None:
+        """The whole batch once more, each task stamped where it ran: batch completion
+        times, and the task records (`measure.timeline`) behind the Gantt chart."""
+        emit = self.emit
+        outputs, stamps, arrival, submit, t0 = _stamped_batch(self.backend, self.task, self.inputs)
+        self.check(outputs, self.expected, "latency pass")
+        del outputs
         for name, q in ((Metric.BATCH_COMPLETION_P50_S, 50), (Metric.BATCH_COMPLETION_P99_S, 99)):
-            emit.metric(name, percentile(batch.arrival_s, q))
-        step = max(1, len(batch.arrival_s) // COMPLETION_SAMPLE)
-        emit(BatchCompletionEvent(sorted(batch.arrival_s)[::step]))
+            emit.metric(name, percentile(arrival, q))
+        step = max(1, len(arrival) // COMPLETION_SAMPLE)
+        emit(BatchCompletionEvent(sorted(arrival)[::step]))
+        offsets = None
+        if self.backend.remote:  # each node its own clock: bound its offset
+            brackets = [
+                timeline.Bracket(node, start, end, t0 + sent, t0 + back)
+                for (node, _, _, start, end), sent, back in zip(stamps, submit, arrival,
+                                                                 strict=True)  # fmt: skip
+            ]
+            offsets = timeline.clock_offsets([*brackets, *_probe_clocks(self.backend)])
+            for clock in offsets.values():
+                emit(MetricEvent(Metric.CLOCK_OFFSET_S, clock.offset_s, "s", node=clock.node))
+                emit(MetricEvent(Metric.CLOCK_UNCERTAINTY_S, clock.uncertainty_s, "s",
+                                 node=clock.node))  # fmt: skip
+        columns = timeline.records(stamps, arrival, submit, t0, offsets, os.getpid())
+        emit(TasksEvent(columns))
+        found = timeline.shape(columns, self.case.workers)
+        if found is None:
+            return
+        for name, value in (
+            (Metric.MAKESPAN_S, found.makespan_s),
+            (Metric.IDEAL_MAKESPAN_S, found.ideal_makespan_s),
+            (Metric.SCHEDULE_EFFICIENCY, found.schedule_efficiency),
+            (Metric.WORKER_BUSY_MIN, found.worker_busy_min),
+            (Metric.STRAGGLER_RATIO, found.straggler_ratio),
+            (Metric.BATCH_SERVICE_P50_S, found.service_p50_s),
+        ):
+            emit.metric(name, value)
+        # A gap across hosts smaller than the clocks' uncertainty is not a fact.
+        for name, value in ((Metric.DISPATCH_P50_S, found.dispatch_p50_s),
+                            (Metric.RETURN_P50_S, found.return_p50_s)):  # fmt: skip
+            if value >= found.clock_uncertainty_s:
+                emit.metric(name, value)
 
     def teardown(self) -> None:
         self.emit.phase("teardown")
@@ -332,6 +380,53 @@ def _round_trips(
     emit.metric(Metric.SERVICE_P50_S, percentile(service, 50))
     overhead = [r - s for r, s in zip(rtt, service, strict=True)]
     emit.metric(Metric.OVERHEAD_P50_S, percentile(overhead, 50))
+
+
+#: Trivial tasks per worker in each of the probe batches that bound a node's clock offset.
+PROBES_PER_WORKER = 4
+
+
+def _stamped_batch(
+    backend: Backend, task: Callable[[Any], Any], inputs: list[Any]
+) -> tuple[list[Any], list[Stamp], list[float], list[float], float]:
+    """Run the batch with every task stamped: outputs, stamps, and per task its arrival and
+    submit times (seconds since the batch's start `t0`, on the driver's clock).
+
+    With `batching = "grouped"` the groups are the engine's tasks, as in the repeats; each
+    input in a group is stamped, and shares its group's submit and arrival."""
+    t_before = time.perf_counter()
+    if backend.options.batching == "grouped":
+        size = chunksize_for(len(inputs), backend.workers)
+        groups = [(task, list(inputs[i : i + size])) for i in range(0, len(inputs), size)]
+        batch = backend.run(stamped_group, groups)
+        sizes = [len(items) for _, items in groups]
+        pairs = [pair for group in batch.outputs for pair in group]
+        arrival = [a for a, k in zip(batch.arrival_s, sizes, strict=True) for _ in range(k)]
+        sent = batch.submit_s or [0.0] * len(groups)
+        submit = [s for s, k in zip(sent, sizes, strict=True) for _ in range(k)]
+    else:
+        wrapper = stamped_async if backend.task_kind == "async" else stamped
+        batch = backend.run(wrapper, [(task, item) for item in inputs])
+        pairs, arrival = batch.outputs, batch.arrival_s
+        submit = batch.submit_s or [0.0] * len(pairs)
+    outputs = [output for output, _ in pairs]
+    stamps = [stamp for _, stamp in pairs]
+    # A backend that does not say when it started the batch: the moment before it was asked.
+    return outputs, stamps, list(arrival), list(submit), batch.t0 or t_before
+
+
+def _probe_clocks(backend: Backend) -> list[timeline.Bracket]:
+    """Two batches of trivial probes, each bracketed by its own submit and arrival: the
+    tightest bounds on a node's offset come from tasks that do nothing."""
+    brackets = []
+    for _ in range(2):
+        batch = backend.run(clock_probe, [None] * (PROBES_PER_WORKER * backend.workers))
+        submit = batch.submit_s or [0.0] * len(batch.outputs)
+        for (node, clock), sent, back in zip(batch.outputs, submit, batch.arrival_s,
+                                             strict=True):  # fmt: skip
+            brackets.append(timeline.Bracket(node, clock, clock, batch.t0 + sent,
+                                             batch.t0 + back))  # fmt: skip
+    return brackets
 
 
 def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r: int) -> None:

@@ -39,6 +39,7 @@ from harness.protocol import (
     MetricEvent,
     PhaseEvent,
     ProtocolError,
+    TasksEvent,
     WorkersEvent,
     decode,
 )
@@ -66,6 +67,8 @@ class CaseOutcome:
     killed_pids: list[int] = field(default_factory=list)
     description: BackendDescription | None = None
     round: int = 1
+    #: The timeline pass's task records (empty for program workloads and failed cases).
+    tasks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def metric(self, name: str) -> pd.Series:
         m = self.measurements
@@ -314,7 +317,18 @@ def _outcome(
         killed,
         description=description,
         round=round_no,
+        tasks=_tasks(events, {**key, "scenario": case.scenario, "variant": case.variant}),
     )
+
+
+def _tasks(events: list[Event], key: dict[str, Any]) -> pd.DataFrame:
+    """The timeline pass's task records under the case's keys (`results.TASKS_SCHEMA`)."""
+    found: TasksEvent | None = _first(events, TasksEvent)
+    if found is None or not found.columns.get("task"):
+        return pd.DataFrame()
+    records = pd.DataFrame(found.columns)
+    keys = pd.DataFrame([key] * len(records))
+    return pd.concat([keys, records], axis=1).astype(results.TASKS_SCHEMA)
 
 
 def case_columns(case: Case, run_id: str, round_no: int) -> dict[str, Any]:

@@ -326,7 +326,8 @@ def run_cases(
             if interrupted:  # kept until a resume runs the case again
                 writer.append(outcome.measurements)
             else:
-                writer.append(outcome.measurements, outcome.timeseries, outcome.latency)
+                writer.append(outcome.measurements, outcome.timeseries, outcome.latency,
+                              outcome.tasks)
             outcomes.append(outcome)
             observer.on_case_end(outcome)
             if interrupted:
