@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.measure import timeline
+from harness.protocol import Metric
 
 #: The phases of a task, in the order they happen, and what each one is.
 PHASES: dict[str, str] = {
@@ -26,8 +27,8 @@ def representative(tasks: pd.DataFrame) -> pd.DataFrame:
     if tasks.empty:
         return tasks
     grouped = tasks.groupby([*CASE_KEYS, "round"], observed=True)
-    span = (grouped["arrival_s"].max() - grouped["submit_s"].min()).rename("makespan_s")
-    span = span.reset_index().sort_values([*CASE_KEYS, "makespan_s", "round"])
+    span = (grouped["arrival_s"].max() - grouped["submit_s"].min()).rename("span_s")
+    span = span.reset_index().sort_values([*CASE_KEYS, "span_s", "round"])
     middle = span.groupby(CASE_KEYS, observed=True)["round"].transform(
         lambda rounds: rounds.iloc[(len(rounds) - 1) // 2]
     )
@@ -44,7 +45,7 @@ def phase_means(tasks: pd.DataFrame) -> pd.DataFrame:
         .agg(
             tasks=("task", "size"),
             **{name: (name, "mean") for name in PHASES},
-            clock_uncertainty_s=("clock_uncertainty_s", "max"),
+            **{Metric.CLOCK_UNCERTAINTY_S: (Metric.CLOCK_UNCERTAINTY_S, "max")},
         )
         .reset_index()
     )

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.protocol import Metric
+
 #: The columns of one task record, in the order of `tasks.parquet` (after the case keys).
 #: Times are seconds since the batch was submitted, on the driver's clock.
 COLUMNS: dict[str, str] = {
@@ -30,7 +32,7 @@ COLUMNS: dict[str, str] = {
     "dispatch_s": "float64",  # start - submit: queueing, serialization, scheduling
     "service_s": "float64",  # end - start: the task itself
     "return_s": "float64",  # arrival - end: the result's way back, and waiting to be read
-    "clock_uncertainty_s": "float64",  # 0 on the driver's host; else the node's bound
+    Metric.CLOCK_UNCERTAINTY_S: "float64",  # 0 on the driver's host; else its node's
 }
 
 
@@ -111,7 +113,7 @@ def records(
             "dispatch_s": start - submit[i],
             "service_s": end - start,
             "return_s": arrival_s[i] - end,
-            "clock_uncertainty_s": clock.uncertainty_s if clock is not None else 0.0,
+            Metric.CLOCK_UNCERTAINTY_S: clock.uncertainty_s if clock is not None else 0.0,
         }
         for name, value in row.items():
             out[name].append(value)
@@ -176,7 +178,7 @@ def shape(columns: dict[str, Sequence[Any]], workers: int) -> Shape | None:
         dispatch_p50_s=statistics.median(columns["dispatch_s"]),
         service_p50_s=median_service,
         return_p50_s=statistics.median(columns["return_s"]),
-        clock_uncertainty_s=max(columns["clock_uncertainty_s"]),
+        clock_uncertainty_s=max(columns[Metric.CLOCK_UNCERTAINTY_S]),
     )
 
 
