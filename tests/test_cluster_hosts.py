@@ -25,7 +25,7 @@ import pytest
 from conftest import HARNESS, harness, only_run
 
 from harness import results, spec
-from harness.execute.case_process import RTT_TASKS
+from harness.execute.case_process import PROBES_PER_WORKER, RTT_TASKS
 
 # `make test` runs each file on one pytest worker (--dist loadfile): these tests make
 # namespaces, veth pairs and addresses of fixed names, so they must run one after another.
@@ -267,7 +267,9 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
         spec.load("cpu"), quick=True, backends_filter=["dask"], workers_override=[2]
     )
     batches = case.tasks * (case.warmup + case.repeat + 1)
-    assert per_node["node_tasks"].sum() == batches + 1 + min(case.tasks, RTT_TASKS)
+    probes = PROBES_PER_WORKER * case.workers  # the timeline pass's clock probes
+    assert per_node["node_tasks"].sum() == batches + 1 + min(case.tasks, RTT_TASKS) + probes
+    _tasks_carry_their_host(run_dir, w1, w2)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     # the harness stopped nothing it did not start: the cluster still serves
     with Client(address, timeout=30, set_as_default=False) as client:
@@ -335,6 +337,26 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
     per_node = _per_node_metrics(run_dir, w1, w2)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     assert (per_node["node_cpu_util"] > 0).all(), per_node
+    _tasks_carry_their_host(run_dir, w1, w2)
+
+
+def _tasks_carry_their_host(run_dir, w1: str, w2: str) -> None:
+    """The timeline pass on a cluster: each task names the host it ran on, and each host's
+    clock offset is recorded with its uncertainty. The "hosts" share this machine's clock,
+    so the true offset is 0: the stated uncertainty must cover it."""
+    tasks = results.load(run_dir, name=results.TASKS)
+    assert set(tasks["node"]) == {w1, w2}, set(tasks["node"])
+    assert tasks["worker"].str.split(" ").str[0].isin([w1, w2]).all()
+    df = results.load(run_dir)
+    clocks = df[df["metric"].isin(["clock_offset_s", "clock_uncertainty_s"])].pivot_table(
+        index="nodes", columns="metric", values="value"
+    )
+    assert set(clocks.index) == {w1, w2}, clocks
+    for node, row in clocks.iterrows():
+        assert 0 <= row["clock_uncertainty_s"] < 0.5, (node, row)
+        assert abs(row["clock_offset_s"]) <= row["clock_uncertainty_s"] + 1e-6, (node, row)
+    node_rows = tasks.merge(clocks, left_on="node", right_index=True)
+    assert (node_rows["clock_uncertainty_s_x"] == node_rows["clock_uncertainty_s_y"]).all()
 
 
 def _per_node_metrics(run_dir, w1: str, w2: str):

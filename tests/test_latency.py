@@ -57,11 +57,13 @@ BACKENDS = ["sequential", "threads", "processes", "loky", "asyncio", "dask", "ra
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_round_trip_of_a_10_ms_task(backend):
     services: list[str] = []
+    workers_event: list[WorkersEvent] = []
 
     def names_of_services(case, event) -> None:  # while the case runs: its processes exist
         if isinstance(event, WorkersEvent):
             assert set(event.pids).isdisjoint(event.service_pids)
             services.extend(psutil.Process(p).name() for p in event.service_pids)
+            workers_event.append(event)
 
     case = sleep_case(backend)
     outcome = run_case(case, run_id="latency-test", on_event=names_of_services)
@@ -82,6 +84,34 @@ def test_round_trip_of_a_10_ms_task(backend):
     assert m["batch_completion_p50_s"] >= 0.99 * floor, m
     if backend == "ray":  # the engine's own processes are services, not workers
         assert {"gcs_server", "raylet"} <= set(services), services
+    _timeline_of_10_ms_tasks(outcome, workers_event[0])
+
+
+def _timeline_of_10_ms_tasks(outcome, workers: WorkersEvent) -> None:
+    """The timeline pass: each task's service is the sleep, its phases add up to the
+    driver's submit-to-result time, and its rows are the case's real workers."""
+    tasks = outcome.tasks
+    case = outcome.case
+    assert len(tasks) == case.tasks and sorted(tasks["task"]) == list(range(case.tasks))
+    assert abs(tasks["service_s"].median() - SLEEP_S) <= 0.001, tasks["service_s"].describe()
+    # one clock on one host: no phase is negative, and the three add up to the round trip
+    assert (tasks[["dispatch_s", "service_s", "return_s"]] >= 0).all().all(), tasks
+    total = tasks["dispatch_s"] + tasks["service_s"] + tasks["return_s"]
+    assert ((total - (tasks["arrival_s"] - tasks["submit_s"])).abs() < 1e-9).all()
+    assert set(tasks["node"]) == {"local"} and (tasks["clock_uncertainty_s"] == 0).all()
+    if workers.pids:  # worker processes: the rows are their real pids, and both worked
+        assert set(tasks["pid"]) == set(workers.pids), (set(tasks["pid"]), workers.pids)
+        assert set(tasks["worker"]) == {f"pid {pid}" for pid in workers.pids}
+    else:  # threads, coroutines, or the driver itself: one process, rows by thread
+        assert tasks["pid"].nunique() == 1, set(tasks["pid"])
+        assert tasks["worker"].str.startswith("thread ").all(), set(tasks["worker"])
+        assert tasks["worker"].nunique() == case.workers
+    m = metrics(outcome)
+    # the k-th 10 ms task on w workers cannot end before ceil(k/w) sleeps
+    assert m["makespan_s"] >= 0.99 * math.ceil(case.tasks / case.workers) * SLEEP_S, m
+    assert 0 < m["schedule_efficiency"] <= 1.0 + 1e-9, m
+    assert 0 < m["worker_busy_min"] <= 1.0 + 1e-9, m
+    assert m["batch_service_p50_s"] == pytest.approx(tasks["service_s"].median())
 
 
 def test_round_trips_are_capped_and_give_a_p99_from_100():

@@ -382,8 +382,9 @@ def _round_trips(
     emit.metric(Metric.OVERHEAD_P50_S, percentile(overhead, 50))
 
 
-#: Trivial tasks per worker in each of the probe batches that bound a node's clock offset.
-PROBES_PER_WORKER = 4
+#: Batches of one trivial probe per worker that bound each node's clock offset: each
+#: brackets a probe by one round trip, and the tightest bracket of a node wins.
+PROBES_PER_WORKER = 8
 
 
 def _stamped_batch(
@@ -416,11 +417,11 @@ def _stamped_batch(
 
 
 def _probe_clocks(backend: Backend) -> list[timeline.Bracket]:
-    """Two batches of trivial probes, each bracketed by its own submit and arrival: the
-    tightest bounds on a node's offset come from tasks that do nothing."""
+    """Batches of one trivial probe per worker, each bracketed by its own submit and
+    arrival: with no queue behind them, a bracket is about one round trip wide."""
     brackets = []
-    for _ in range(2):
-        batch = backend.run(clock_probe, [None] * (PROBES_PER_WORKER * backend.workers))
+    for _ in range(PROBES_PER_WORKER):
+        batch = backend.run(clock_probe, [None] * backend.workers)
         submit = batch.submit_s or [0.0] * len(batch.outputs)
         for (node, clock), sent, back in zip(batch.outputs, submit, batch.arrival_s,
                                              strict=True):  # fmt: skip
