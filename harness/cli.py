@@ -421,9 +421,9 @@ def export(
     runs: Annotated[
         list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet, json, or trace (Chrome Trace Event JSON for Perfetto and chrome://tracing; --table tasks only)")] = "csv",
     table: Annotated[
-        str, typer.Option(help="measurements, cases (the summary), latency or timeseries")
+        str, typer.Option(help="measurements, cases (the summary), latency, timeseries or tasks (the timeline pass's task records)")
     ] = "measurements",
     output: Annotated[
         Path | None,
@@ -433,25 +433,53 @@ def export(
     ] = None,
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """Write runs' frames as csv, parquet or json for other tools."""
+    """Write runs' frames as csv, parquet or json for other tools, or their tasks as a trace."""
     from harness.output import export as exporter
 
-    formats.check(fmt, "export")
+    exporter.check(fmt, table)
     if fmt == "parquet" and output is None:
         raise InputError("--format parquet: give a file with -o (parquet is binary)")
-    try:
-        df, problems = exporter.frame(results.run_dirs(runs, results_dir), table)
-    except exporter.ExportError as exc:
-        raise InputError(str(exc)) from None
+    df, problems = exporter.frame(results.run_dirs(runs, results_dir), table)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
     if df.empty:
-        raise InputError(f"--table {table}: no rows in " + ", ".join(runs))
+        raise InputError(f"--table {table}: {exporter.nothing(table)} in " + ", ".join(runs))
     if output is None:
         sys.stdout.buffer.write(exporter.encode(df, fmt))
         return
     exporter.write(df, fmt, output)
-    err.print(f"exported {len(df)} rows of {table} to {output}")
+    err.print(f"exported {len(df)} rows of {table} to {output}" + (" as a trace" if fmt == "trace" else ""))
+
+
+@app.command()
+def timeline(
+    run: Annotated[str, typer.Argument(help="a run folder, or 'latest'")],
+    case: Annotated[str | None, typer.Option("--case", help="the case id, or a unique part of it (without: list the cases)")] = None,
+    round_: Annotated[int | None, typer.Option("--round", help="the round to show (default: the median-makespan round)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="also draw the case's Gantt chart: FILE.png or FILE.svg")] = None,
+    results_dir: ResultsOption = results.RESULTS_DIR,
+) -> None:
+    """Where a run's task time went: its cases, or one case's workers over time."""
+    from harness.output import timeline as shown
+
+    if output is not None:
+        shown.figure_format(output)
+    if case is None and (output is not None or round_ is not None):
+        raise InputError(("--output" if output is not None else "--round") + ": give --case too (one case's batch)")
+    dirs = results.run_dirs([run], results_dir)
+    if len(dirs) != 1:
+        raise InputError(f"{run}: matches {len(dirs)} runs; timeline reads one")
+    tasks = shown.load(dirs[0])
+    if case is None:
+        console.print(shown.cases_table(tasks))
+        console.print("pass --case ID (the case id, or a unique part of it) for one case's workers over time")
+        return
+    group, parts = shown.one_case(tasks, case, round_)
+    for part in parts:
+        console.print(part)
+    if output is not None:
+        shown.write_figure(group, output)
+        console.print(f"gantt chart: {output}")
 
 
 @app.command()

@@ -8,6 +8,8 @@ one of them, the round whose makespan is the median, and say which.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 
 from harness.measure import timeline
@@ -20,6 +22,8 @@ PHASES: dict[str, str] = {
     "return_s": "return: its end until the result was in the driver",
 }
 CASE_KEYS = ["run_id", "case_id"]
+#: What a run without `tasks.parquet` (or with no rows in it) is.
+NO_TASKS = "no task records (runs before the timeline pass, or program workloads)"
 
 
 def representative(tasks: pd.DataFrame) -> pd.DataFrame:
@@ -65,3 +69,20 @@ def workers(tasks: pd.DataFrame) -> pd.DataFrame:
                          "worker": worker, "tasks": int(n), "service_s": float(service),
                          "busy_fraction": busy[str(worker)]})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def shapes(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Per case and round: what its tasks add up to (`measure.timeline.Shape`, one column per
+    field: makespan, ideal makespan, schedule efficiency, straggler ratio, ...), its task
+    count and the mean of each phase (`PHASES`), for tables of several cases."""
+    if tasks.empty:
+        return pd.DataFrame()
+    means = phase_means(tasks)
+    rows = []
+    for _, group in tasks.groupby([*CASE_KEYS, "round"], observed=True, sort=False):
+        figures = timeline.shape(group.to_dict("list"), int(group["workers"].iloc[0]))
+        keys = {k: group[k].iloc[0] for k in [*CASE_KEYS, "round"]}
+        rows.append({**keys, **(asdict(figures) if figures is not None else {})})
+    out = means.merge(pd.DataFrame(rows), on=[*CASE_KEYS, "round"],
+                      suffixes=("", "_max"))  # fmt: skip
+    return out.drop(columns=[c for c in out.columns if c.endswith("_max")])

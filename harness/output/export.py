@@ -1,7 +1,8 @@
 """Runs as plain files for people who use their own tools: csv, parquet or json.
 
 The frames are the ones `harness.results.load` returns in a notebook, unchanged, plus
-`cases`: the per-case summary that `show` and the report print.
+`cases`: the per-case summary that `show` and the report print. `tasks` (the timeline pass's
+task records) also goes out as a Chrome trace (`trace`, `harness.output.trace`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
-from harness.analysis import summaries
+from harness.analysis import summaries, timelines
 from harness.errors import InputError
-from harness.output.formats import BY_COMMAND, check
+from harness.output import trace
+from harness.output.formats import BY_COMMAND
+from harness.output.formats import check as check_format
 
 FORMATS = BY_COMMAND["export"]
 TABLES = {
@@ -22,11 +25,26 @@ TABLES = {
     "latency": results.LATENCY,
     "timeseries": results.TIMESERIES,
     "cases": results.MEASUREMENTS,
+    "tasks": results.TASKS,
 }
+#: Formats that only one table can take: format -> that table.
+ONLY_FOR = {"trace": "tasks"}
 
 
 class ExportError(InputError):
     """An export that cannot be written as asked: one line naming the flag."""
+
+
+def check(fmt: str, table: str) -> None:
+    """The format and table, or one line naming the flag that does not fit."""
+    check_format(fmt, "export")
+    if table not in TABLES:
+        raise ExportError(f"--table: expected one of {', '.join(TABLES)}, got {table!r}")
+    if fmt in ONLY_FOR and table != ONLY_FOR[fmt]:
+        raise ExportError(
+            f"--format {fmt}: only with --table {ONLY_FOR[fmt]} (the task records), "
+            f"got --table {table}"
+        )
 
 
 def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFrame, list[str]]:
@@ -41,8 +59,15 @@ def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFra
     return df, problems
 
 
+def nothing(table: str) -> str:
+    """Why a table came out empty, for the line that says so."""
+    return timelines.NO_TASKS if table == "tasks" else "no rows"
+
+
 def encode(df: pd.DataFrame, fmt: str) -> bytes:
-    check(fmt, "export")
+    check_format(fmt, "export")
+    if fmt == "trace":
+        return trace.encode(df)
     if fmt == "csv":
         return df.to_csv(index=False).encode()
     if fmt == "json":

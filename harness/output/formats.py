@@ -29,11 +29,12 @@ REGISTRY = {
     "html": "the report as one self-contained HTML file",
     "png": "the report's pages as PNG files in a folder",
     "svg": "the report's pages as SVG files in a folder",
+    "trace": "Chrome Trace Event JSON of the task records (--table tasks): Perfetto, chrome://tracing",
 }
 #: The formats each command writes, its default first.
 BY_COMMAND = {
     **dict.fromkeys(("show", "claims", "list", "compare"), ("table", "markdown", "json", "csv")),
-    "export": ("csv", "parquet", "json"),
+    "export": ("csv", "parquet", "json", "trace"),
     "report": ("pdf", "html", "png", "svg"),
 }
 FORMATS = BY_COMMAND["show"]
