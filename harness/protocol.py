@@ -92,6 +92,8 @@ class Metric:
     RETURN_P50_S = "return_p50_s"
     CLOCK_OFFSET_S = "clock_offset_s"
     CLOCK_UNCERTAINTY_S = "clock_uncertainty_s"
+    DRIVER_BYTES = "driver_bytes"
+    FIRST_START_S = "first_task_start_s"
 
 
 def _m(name: str, unit: str, better: Better, per: Per, label: str, description: str) -> MetricInfo:
@@ -205,6 +207,13 @@ _BUILTIN = [
        "a cluster node's monotonic clock minus the driver's, from the tasks and probes it ran"),
     _m(Metric.CLOCK_UNCERTAINTY_S, "s", "lower", "node", "clock uncertainty",
        "half-width of the interval the node's tasks and probes bound its clock offset to"),
+    # Graph workloads (harness.graph): their wall_s is the graph's makespan.
+    _m(Metric.DRIVER_BYTES, "B", "lower", "round", "driver bytes",
+       "graph workloads, untimed pass: pickled size of every value the driver sent to a "
+       "worker process or received from one (0 when the workers are its threads)"),
+    _m(Metric.FIRST_START_S, "s", "lower", "repeat", "first task start",
+       "graph workloads on this host: the graph submitted until its first task began in a "
+       "worker (for broadcast: how long placing the shared value held the tasks back)"),
 ]
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _BUILTIN}

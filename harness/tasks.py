@@ -413,7 +413,147 @@ def ray_where_after(seconds: float) -> tuple[str, int]:
     return node, os.getpid()
 
 
+# --- task graphs (harness.graph) ---------------------------------------------------------
+
+
+def apply_node(fn: Callable[..., Any], *args: Any) -> Any:
+    """One graph node where it runs: `fn(*args)`, shared arrays attached first. Dask and Ray
+    pass futures and object refs as top-level arguments and resolve them to values here."""
+    return fn(*(local(a) for a in args))
+
+
+def apply_call(call: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    """`apply_node` for a pool's map: one input per node, the function inside it."""
+    fn, args = call
+    return apply_node(fn, *args)
+
+
+def pick(value: Any, index: int) -> Any:
+    """One output of a node that returns several (a Dask task beside its producer)."""
+    return value[index]
+
+
+class SharedArray:
+    """A NumPy array in shared memory (`multiprocessing.shared_memory`), passed by name:
+    what a process pool's task receives instead of the array's bytes ("by reference").
+
+    The segment is created by the driver with mode 0600 and removed after the graph ran;
+    a worker maps it read-only and keeps only the latest one mapped."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: str) -> None:
+        self.name, self.shape, self.dtype = name, shape, dtype
+
+    def attach(self) -> Any:
+        held = _ATTACHED.get(os.getpid())
+        if held is not None and held[0] == self.name:
+            return held[2]
+        _release_attached()
+        import numpy as np
+
+        segment = _attach_untracked(self.name)
+        array = np.ndarray(self.shape, dtype=self.dtype, buffer=segment.buf)
+        array.flags.writeable = False
+        _ATTACHED[os.getpid()] = (self.name, segment, array)
+        return array
+
+
+_ATTACHED: dict[int, tuple[str, Any, Any]] = {}
+
+
+def _attach_untracked(name: str) -> Any:
+    """Map the driver's segment without registering it with a resource tracker, which would
+    remove it when this worker exits (Python before 3.13 has no `track=False`). Pool
+    workers run one task at a time, so the brief patch is seen by no other thread."""
+    from multiprocessing import resource_tracker, shared_memory
+
+    try:
+        return shared_memory.SharedMemory(name=name, track=False)  # type: ignore[call-arg]
+    except TypeError:
+        pass
+    register = resource_tracker.register
+    resource_tracker.register = lambda *args, **kwargs: None
+    try:
+        return shared_memory.SharedMemory(name=name)
+    finally:
+        resource_tracker.register = register
+
+
+def _release_attached() -> None:
+    held = _ATTACHED.pop(os.getpid(), None)
+    if held is not None:
+        name, segment, array = held
+        del array, held
+        try:
+            segment.close()
+        except BufferError:  # a task still holds a view: the mapping goes with the process
+            pass
+
+
+def local(arg: Any) -> Any:
+    """A node argument as the function sees it: shared arrays attached, else as given."""
+    return arg.attach() if isinstance(arg, SharedArray) else arg
+
+
 def run_group(group: tuple[Callable[[Any], Any], list[Any]]) -> list[Any]:
     """One engine task that runs a task on a group of inputs (batching = "grouped")."""
     task, items = group
     return [task(item) for item in items]
+
+
+# --- graph workloads: tree-reduce, shuffle, broadcast, pipeline -----------------------------
+
+
+def _busy(seconds: float) -> None:
+    """Hold the CPU for `seconds`: a node's own work, beside the data it moves."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _block(seed: int, nbytes: int) -> Any:
+    """`nbytes` of reproducible bytes as a NumPy array: the same on every backend."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, nbytes, dtype=np.uint8)
+
+
+def tree_leaf(seed: int, nbytes: int, work_s: float) -> Any:
+    """A leaf of the reduction: a partial result of `nbytes`."""
+    _busy(work_s)
+    return _block(seed, nbytes)
+
+
+def tree_combine(left: Any, right: Any, work_s: float) -> Any:
+    """Two partial results into one of the same size (bytewise sum, wrapping)."""
+    import numpy as np
+
+    _busy(work_s)
+    return np.add(left, right, dtype=np.uint8)
+
+
+def shuffle_map(seed: int, partitions: int, nbytes: int) -> tuple[Any, ...]:
+    """One mapper: its output cut into `partitions` parts of `nbytes`, one per reducer."""
+    return tuple(_block(seed * 1_000 + p, nbytes) for p in range(partitions))
+
+
+def shuffle_reduce(*parts: Any) -> tuple[int, int]:
+    """One reducer: one part from every mapper, summarised (length, CRC of their bytes)."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part.tobytes(), crc)
+    return sum(len(p) for p in parts), crc
+
+
+def broadcast_read(data: Any, index: int, readers: int) -> tuple[float, float]:
+    """Read every `readers`-th element of the shared array from `index`: its sum, and when
+    this task began on this host's clock (for the time to the first task's start)."""
+    started = time.perf_counter()
+    return float(data[index::readers].sum()), started
+
+
+def pipeline_stage(item: Any, stage: int, work_s: float) -> Any:
+    """One stage of an item's chain: some work, then the item's bytes transformed."""
+    import numpy as np
+
+    _busy(work_s)
+    return np.add(item, stage + 1, dtype=np.uint8)

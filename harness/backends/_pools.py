@@ -3,9 +3,11 @@ and a multiprocessing Manager for the state their tasks share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from harness.backends.base import BackendOptions, SharedCounter, chunksize_for
+from harness.tasks import SharedArray
 
 
 class PoolOptions(BackendOptions):
@@ -24,6 +26,9 @@ class PoolOfProcesses:
     workers: int
     options: PoolOptions
     _manager: Any = None
+    #: Shared-memory segments `share` created, by name, until `unshare` removes them.
+    _segments: dict[str, Any] | None = None
+    worker_pids: Callable[[], list[int]]
 
     def manager_start_method(self) -> str:
         """How the Manager's process is started; spawn unless the backend says otherwise."""
@@ -33,6 +38,30 @@ class PoolOfProcesses:
         if self.options.batching == "per_task":
             return 1
         return self.options.chunksize or chunksize_for(n_tasks, self.workers)
+
+    def share(self, value: Any) -> Any:
+        """A NumPy array goes into shared memory once and tasks receive its name (what a
+        pool user does instead of pickling it into every task); anything else, and every
+        value for a pool of threads, is passed as it is."""
+        if not self.worker_pids() or type(value).__module__ != "numpy":
+            return value
+        from multiprocessing import shared_memory
+
+        import numpy as np
+
+        segment = shared_memory.SharedMemory(create=True, size=max(1, value.nbytes))
+        np.ndarray(value.shape, dtype=value.dtype, buffer=segment.buf)[...] = value
+        if self._segments is None:
+            self._segments = {}
+        self._segments[segment.name] = segment
+        return SharedArray(segment.name, value.shape, value.dtype.str)
+
+    def unshare(self, handles: list[Any]) -> None:
+        for handle in handles:
+            segment = (self._segments or {}).pop(getattr(handle, "name", ""), None)
+            if segment is not None:
+                segment.close()
+                segment.unlink()
 
     def _shared(self) -> Any:
         if self._manager is None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.graph import Graph, Ref, Shared, pick
 from harness.protocol import BackendDescription, MetricEvent
 
 if TYPE_CHECKING:
@@ -79,6 +80,23 @@ def executor_batch(pool: Any, task: Callable[[Any], Any], inputs: Sequence[Any])
     return Batch(outputs, arrival, t0, submit)
 
 
+@dataclass
+class GraphRun:
+    """A graph's outputs (in `Graph.outputs` order), and the bytes that crossed the driver:
+    the pickled size of every value it sent to a worker process or received from one
+    (0 when workers are threads of the driver; None when not counted)."""
+
+    outputs: list[Any]
+    driver_bytes: int | None = None
+
+
+def pickled_size(value: Any) -> int:
+    """Bytes `value` takes pickled: what crosses a process boundary for it."""
+    import pickle
+
+    return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 class WorkerCrashed(RuntimeError):
     """A worker process died while running the case (killed, segfault, out of memory)."""
 
@@ -87,6 +105,11 @@ class Backend(ABC):
     name: ClassVar[str]
     #: How this backend runs a batch, recorded with every case so comparisons stay honest.
     strategy: ClassVar[str]
+    #: How this backend runs a task graph (`run_graph`), recorded with graph cases.
+    graph_strategy: ClassVar[str] = (
+        "level by level through the driver: one map per level, each level's inputs sent from "
+        "the driver; shared values by reference placed once where workers can read them"
+    )
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
     #: False for backends whose degree of parallelism is fixed (sequential).
     scalable: ClassVar[bool] = True
@@ -185,6 +208,63 @@ class Backend(ABC):
         *first, last = args
         return self.map(functools.partial(fn, *first), [last])[0]
 
+    def run_graph(self, graph: Graph, count_bytes: bool = False) -> GraphRun:
+        """Run a task graph (`harness.graph`); `count_bytes` also counts `driver_bytes`.
+
+        This is the pool user's way: level by level through the driver, one `map` per level,
+        each level's inputs the outputs earlier levels returned to the driver. Engines with
+        futures (Dask, Ray) override it to let data stay on the workers."""
+        from harness.tasks import apply_call
+
+        crosses = count_bytes and self.moves_data()
+        handles = self._placed(graph)
+        values: dict[int, Any] = {}
+        # Placing a shared value once (shared memory) moves its bytes once, as ray.put does.
+        moved = 0
+        if crosses and graph.by_reference:
+            moved = sum(map(pickled_size, graph.shared_values().values()))
+        try:
+            for level in graph.levels():
+                calls = [(n.fn, tuple(_argument(a, values, handles) for a in n.args))
+                         for n in level]  # fmt: skip
+                outputs = self.map(apply_call, calls)
+                if crosses:
+                    moved += sum(map(pickled_size, calls)) + sum(map(pickled_size, outputs))
+                values.update((n.key, out) for n, out in zip(level, outputs, strict=True))
+        finally:
+            self.unshare(list(handles.values()))
+        result = [pick(values[r.key], r.index) for r in graph.outputs]
+        return GraphRun(result, moved if count_bytes else None)
+
+    def _placed(self, graph: Graph) -> dict[str, Any]:
+        """The graph's shared values as its tasks receive them: each placed once through
+        `share` when the graph passes them by reference, else the values themselves."""
+        shared = graph.shared_values()
+        if not graph.by_reference:
+            return shared
+        placed: dict[str, Any] = {}
+        try:
+            for key, value in shared.items():
+                placed[key] = self.share(value)
+        except BaseException:
+            self.unshare(list(placed.values()))
+            raise
+        return placed
+
+    def share(self, value: Any) -> Any:
+        """Place `value` once where every worker can read it; tasks receive what this returns.
+
+        Workers that are threads of the driver already share it: the object itself."""
+        return value
+
+    def unshare(self, handles: list[Any]) -> None:
+        """Release what `share` placed, once the graph has run."""
+        return None
+
+    def moves_data(self) -> bool:
+        """Whether a task's arguments and results cross a process boundary."""
+        return bool(self.worker_pids()) or self.remote
+
     @abstractmethod
     def stop(self) -> None:
         """Stop everything `start` started; safe to call twice."""
@@ -250,6 +330,15 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _argument(arg: Any, values: dict[int, Any], placed: dict[str, Any]) -> Any:
+    """A node's argument as the driver passes it: a Ref's value, a shared value's handle."""
+    if isinstance(arg, Ref):
+        return pick(values[arg.key], arg.index)
+    if isinstance(arg, Shared):
+        return placed[arg.key]
+    return arg
 
 
 def chunksize_for(n_tasks: int, workers: int) -> int:

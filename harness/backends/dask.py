@@ -12,6 +12,7 @@ cluster `harness cluster up` started there (`security_for`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -22,10 +23,19 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import Backend, BackendOptions, Batch, SharedCounter, WorkerCrashed
+from harness.backends.base import (
+    Backend,
+    BackendOptions,
+    Batch,
+    GraphRun,
+    SharedCounter,
+    WorkerCrashed,
+    pickled_size,
+)
+from harness.graph import Graph, Ref, Shared
 from harness.measure.nodes import ClusterNodes
 from harness.protocol import BackendDescription
-from harness.tasks import identity
+from harness.tasks import apply_node, identity, pick
 
 if TYPE_CHECKING:
     from harness.backends.launch import LocalLaunch
@@ -39,6 +49,19 @@ class DaskOptions(BackendOptions):
     connect_timeout_s: float = 10.0
 
 
+def _is_future(arg: Any) -> bool:
+    return type(arg).__name__ == "Future"
+
+
+def _future_or_value(arg: Any, futures: dict[tuple[int, int | None], Any],
+                     placed: dict[str, Any]) -> Any:  # fmt: skip
+    if isinstance(arg, Ref):
+        return futures[(arg.key, arg.index)]
+    if isinstance(arg, Shared):
+        return placed.get(arg.key, arg.value)
+    return arg
+
+
 class ClusterTooSmall(RuntimeError):
     """The cluster at the address has fewer workers than the case asks for."""
 
@@ -46,6 +69,10 @@ class ClusterTooSmall(RuntimeError):
 class DaskBackend(ClusterNodes, Backend):
     name = "dask"
     strategy = "client.map(pure=False) then client.gather"
+    graph_strategy = (
+        "futures passed to client.submit: workers fetch their inputs from each other; "
+        "shared values scattered to every worker (broadcast=True)"
+    )
     options_model = DaskOptions
     options: DaskOptions
     engine_module = "distributed"
@@ -232,6 +259,46 @@ class DaskBackend(ClusterNodes, Backend):
             return future.result()
         except KilledWorker as exc:
             raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
+
+    def run_graph(self, graph: Graph, count_bytes: bool = False) -> GraphRun:
+        """Futures passed to `client.submit`: a node's inputs go from the worker that made
+        them to the one that needs them, never through the driver. Shared values by
+        reference are scattered to every worker once (`broadcast=True`). With barriers, each
+        level is waited for before the next is submitted."""
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        client = self._client
+        self._task_names.update({"apply_node", "pick"})
+        placed: dict[str, Any] = {}
+        moved = 0
+        if graph.by_reference:
+            for key, value in graph.shared_values().items():
+                placed[key] = client.scatter(value, broadcast=True, hash=False)
+                moved += pickled_size(value) if count_bytes else 0
+        futures: dict[tuple[int, int | None], Any] = {}
+        submit = functools.partial(client.submit, pure=False, workers=self._restrict)
+        try:
+            for level in graph.levels() if graph.barriers else [graph.nodes]:
+                for node in level:
+                    args = [_future_or_value(a, futures, placed) for a in node.args]
+                    if count_bytes:
+                        moved += pickled_size([a for a in args if not _is_future(a)])
+                    futures[(node.key, None)] = submit(apply_node, node.fn, *args)
+                    for i in range(node.returns if node.returns > 1 else 0):
+                        futures[(node.key, i)] = submit(pick, futures[(node.key, None)], i)
+                if graph.barriers:  # every future of the level done; its data stays put
+                    level_futures = [futures[(n.key, None)] for n in level]
+                    for _ in as_completed(level_futures, loop=client.loop):
+                        pass
+            outputs = client.gather([futures[(r.key, r.index)] for r in graph.outputs])
+        except KilledWorker as exc:
+            raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
+        finally:
+            del futures
+            placed.clear()
+        moved += sum(map(pickled_size, outputs)) if count_bytes else 0
+        return GraphRun(list(outputs), moved if count_bytes else None)
 
     def counter(self, locked: bool) -> SharedCounter:
         import uuid

@@ -12,6 +12,7 @@ from harness.backends.base import Backend, Batch, InProcessSharing
 class SequentialBackend(InProcessSharing, Backend):
     name = "sequential"
     strategy = "for loop in the driver"
+    graph_strategy = "in order in the driver"
     scalable = False
     color = "#6c6c6c"
     display_order = 0

@@ -26,6 +26,7 @@ from harness.backends.base import Backend, WorkerCrashed, chunksize_for
 from harness.case import Case
 from harness.execute import interpreters
 from harness.execute.batching import run_map
+from harness.graph import run_in_order
 from harness.measure import timeline
 from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
 from harness.measure.quantiles import percentile
@@ -141,7 +142,10 @@ class _Phases:
         emit.metric(Metric.USABLE_CPUS, usable_cpus())
         self.inputs = workload.make_inputs(params, case.tasks, context)
         self.expected: list[Any] = []
-        if workload.program is None and workload.verify is None:
+        self.graph = workload.graph(params, case.tasks) if workload.graph is not None else None
+        if self.graph is not None:
+            self.expected = _digested(workload, run_in_order(self.graph))
+        elif workload.program is None and workload.verify is None:
             expected = (
                 workload.expected(params, self.inputs)
                 if workload.expected is not None
@@ -149,9 +153,19 @@ class _Phases:
             )
             self.expected = _digested(workload, expected)
         self.n_tasks = case.tasks if workload.program is not None else len(self.inputs)
+        if self.graph is not None:
+            self.n_tasks = len(self.graph.nodes)
         self.own: set[int] = set()
 
     def one_batch(self) -> tuple[list[Any], list[Any], dict[str, tuple[float, str]]]:
+        if self.graph is not None:
+            t0 = time.perf_counter()
+            outputs = self.backend.run_graph(self.graph).outputs
+            extra = {}
+            # Times read inside workers compare with the driver's only on one host.
+            if self.workload.graph_metrics is not None and not self.backend.remote:
+                extra = self.workload.graph_metrics(outputs, t0)
+            return outputs, self.expected, extra
         if self.workload.program is not None:
             result = self.workload.program(self.backend, self.params, self.case.tasks, self.inputs)
             return result.outputs, result.expected, result.metrics
@@ -185,6 +199,8 @@ class _Phases:
     def describe(self) -> None:
         backend = self.backend
         description = backend.describe()
+        if self.graph is not None:  # how this engine runs a graph, not a map
+            description.strategy = backend.graph_strategy
         if backend.options.batching != "idiom":  # say how the batch became engine tasks
             description.strategy += f"; batching={backend.options.batching}"
         self.emit(WorkersEvent(backend.worker_pids(), description, backend.service_pids()))
@@ -241,6 +257,13 @@ class _Phases:
     def latency_pass(self) -> None:
         emit = self.emit
         emit.phase("latency")
+        if self.graph is not None:
+            # Counting what crosses the driver pickles every value: never in a timed repeat.
+            run = self.backend.run_graph(self.graph, count_bytes=True)
+            self.check(run.outputs, self.expected, "untimed pass")
+            if run.driver_bytes is not None:
+                emit.metric(Metric.DRIVER_BYTES, run.driver_bytes)
+            return
         if self.workload.program is not None:
             # Programs report rates, not latencies; their untimed pass is where the runner
             # reads the warmed-up tree's memory (USS), as it does for map workloads.

@@ -6,11 +6,13 @@ register theirs through the entry-point group `harness.workloads` (a name pointi
 `Workload` or at a plain task function). A spec may also name a user's function as
 `module:function`; `harness.user_code` decides whether that module may be imported.
 
-Two kinds of workload exist. A *map* workload is a task function mapped over inputs, the
+Three kinds of workload exist. A *map* workload is a task function mapped over inputs, the
 way pools, Dask and Ray are usually driven. A *program* workload (shared counters,
 producer/consumer queues) cannot be written as one map: its driver-side `program` uses the
 backend's small primitives (`backend.counter`, `backend.queue`, `backend.map`) and returns
-a `ProgramResult` the harness checks and records like a batch.
+a `ProgramResult` the harness checks and records like a batch. A *graph* workload
+(`harness.graph`) describes tasks that read other tasks' outputs; each backend runs the
+graph its own way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harness import user_code
+from harness.graph import Graph
 
 
 class WorkloadParams(BaseModel):
@@ -89,6 +92,14 @@ class Workload:
     #: the workload's own driver side needs (NumPy to make payloads), so the baseline is
     #: "driver with imports" and the peak above it is the engine's, not an import's.
     imports: tuple[str, ...] = ()
+    #: `graph(params, tasks) -> harness.graph.Graph`: makes this a graph workload, which
+    #: each backend runs its own way (`Backend.run_graph`); outputs are the graph's, checked
+    #: against the graph run in order in the driver.
+    graph: Callable[[Any, int], Graph] | None = None
+    #: `graph_metrics(outputs, t0)`: extra measurements of one repeat from the graph's raw
+    #: outputs and the driver's clock when it was submitted (name -> (value, unit)); called
+    #: only where workers share the driver's clock.
+    graph_metrics: Callable[[list[Any], float], dict[str, tuple[float, str]]] | None = None
 
     def make_inputs(self, params: Any, tasks: int, context: Any = None) -> list[Any]:
         """The inputs of one batch; a workload with a fixture also gets what it yielded."""
@@ -117,6 +128,10 @@ BUILTINS = {
     "producer_consumer": "queues:PRODUCER_CONSUMER",
     "shared_counter": "shared:SHARED_COUNTER",
     "echo": "transfer:ECHO",
+    "tree_reduce": "graphs:TREE_REDUCE",
+    "shuffle": "graphs:SHUFFLE",
+    "broadcast": "graphs:BROADCAST",
+    "pipeline": "graphs:PIPELINE",
 }
 #: Built-ins resolved so far, by name (a cache: filled by `get` and `names`).
 WORKLOADS: dict[str, Workload] = {}
