@@ -1,6 +1,7 @@
-"""Reports, split by job: `data` (what a report reads), `figures` (drawing), `pages`
-(assembling), `claims_pages` (the article's claims and recommendations), `writers`
-(one function per output format). `load_data` and `write` are what callers need.
+"""Reports, split by job: `data` (what a report reads), `figures` (drawing; the timeline
+pass's Gantt and phase pages in `timeline_figures`), `pages` (assembling), `claims_pages`
+(the article's claims and recommendations), `writers` (one function per output format).
+`load_data` and `write` are what callers need.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def format_for(target: Path | None, fmt: str | None) -> str:
 
 
 def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
-    """Every frame a report of these runs reads (measurements, latency, memory over time).
+    """Every frame a report of these runs reads (measurements, latency, memory over time,
+    and the timeline pass's tasks: empty for runs from before it, or that ran none).
 
     Runs that cannot be read are left out; each adds a line to `problems` when given.
     """
@@ -44,11 +46,13 @@ def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
     infos = [results.run_info(d) for d in run_dirs if (d / results.RUN_JSON).exists()]
     latency, _ = results.load_runs(run_dirs, name=results.LATENCY)
     timeseries, _ = results.load_runs(run_dirs, name=results.TIMESERIES)
-    return ReportData(df, infos, latency=latency, timeseries=timeseries)
+    tasks, _ = results.load_runs(run_dirs, name=results.TASKS)
+    return ReportData(df, infos, latency=latency, timeseries=timeseries, tasks=tasks)
 
 
 def from_frame(df: pd.DataFrame):
-    """A report's data from a frame alone (a notebook's `harness.run`): no run.json."""
+    """A report's data from a frame alone (a notebook's `harness.run`): no run.json, and
+    no tasks (the timeline pages are left out)."""
     from harness.output.reports.data import ReportData
 
     return ReportData(df[list(results.SCHEMA)], [])

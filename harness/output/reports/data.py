@@ -75,6 +75,9 @@ class ReportData:
     runs: list[dict[str, Any]] = field(default_factory=list)
     latency: pd.DataFrame = field(default_factory=pd.DataFrame)
     timeseries: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: One row per task of each case's timeline pass (`results.TASKS_SCHEMA`); empty for
+    #: runs without `tasks.parquet`.
+    tasks: pd.DataFrame = field(default_factory=pd.DataFrame)
     table: pd.DataFrame = field(init=False)
     labels: dict[str, str] = field(init=False)
 
@@ -91,6 +94,7 @@ class ReportData:
         keys = self.df[[c for c in columns if c in self.df]].drop_duplicates()
         self.latency = self._join(self.latency, keys)
         self.timeseries = self._join(self.timeseries, keys)
+        self.tasks = self._join(self.tasks, keys)
 
     def _with_case(self, frame: pd.DataFrame) -> pd.DataFrame:
         if frame.empty:

@@ -22,7 +22,7 @@ from harness import fingerprint
 from harness.analysis import advice
 from harness.analysis.summaries import BASELINE, ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
-from harness.output.reports import figures, style
+from harness.output.reports import figures, style, timeline_figures
 from harness.output.reports.data import ReportData, params_label
 from harness.protocol import Metric
 from harness.units import fmt_number, fmt_seconds
@@ -86,6 +86,8 @@ SCENARIO_FIGURES: list[ScenarioPageMaker] = [
     figures.startup,
     figures.memory,
     figures.latency,
+    timeline_figures.gantt,
+    timeline_figures.phases,
     figures.memory_over_time,
 ]
 
