@@ -161,7 +161,12 @@ class Spec(BaseModel):
             return None
         if user_code.is_reference(value):
             imports = (info.context or {}).get("imports", ())
-            user_code.resolve(value, imports)
+            found = user_code.resolve(value, imports, callable_only=False)
+            # A workload may be a function to map, or a whole Workload (a graph of your own).
+            if not callable(found) and not (
+                info.field_name == "workload" and isinstance(found, workloads.Workload)
+            ):
+                raise ValueError(f"{value!r} is a {type(found).__name__}, not a function")
             return value
         if info.field_name != "workload":
             raise ValueError(f"{value!r} is not a reference: write module:function")

@@ -255,16 +255,63 @@ def _cheapest_slope(fit: pd.DataFrame, fmt, what: str, metric: str) -> dict[str,
     return out
 
 
+def _by_reference(df: pd.DataFrame, table: pd.DataFrame) -> dict[str, str] | None:
+    """Per backend, from which size passing the shared array by reference beats passing it
+    by value, with both walls' intervals apart; "either way" where they never part."""
+    if "param_pass_by" not in table or "param_size_bytes" not in table:
+        return None
+    found: dict[str, list[str]] = {}
+    figures = []
+    for label, group in table.groupby("label", sort=False):
+        value = group[group["param_pass_by"] == "value"].set_index("param_size_bytes")
+        ref = group[group["param_pass_by"] == "reference"].set_index("param_size_bytes")
+        sizes = sorted(set(value.index) & set(ref.index))
+        if not sizes:
+            continue
+        wins = np.array([_wholly_below(ref.loc[z], value.loc[z]) for z in sizes])
+        loses = np.array([_wholly_below(value.loc[z], ref.loc[z]) for z in sizes])
+        start = _from_here_on(np.array(sizes, dtype=float), wins)
+        if np.isfinite(start):
+            verdict = f"by reference from {fmt_bytes(start)}"
+        elif loses.any():
+            verdict = "by value"
+        else:
+            verdict = "either way (intervals overlap)"
+        found.setdefault(verdict, []).append(str(label))
+        top = sizes[-1]
+        figures.append(f"{label} {fmt_bytes(top)}: value {fmt_seconds(value.loc[top, 'median'])}"
+                       f", reference {fmt_seconds(ref.loc[top, 'median'])}")  # fmt: skip
+    if not found:
+        return None
+    answer = "; ".join(f"{', '.join(labels)}: {verdict}" for verdict, labels in found.items())
+    return {"answer": answer, "figure": "; ".join(figures), "runner_up": "",
+            "note": "a size counts once its reference interval and every larger size's lie "
+                    "wholly below by value's"}  # fmt: skip
+
+
+def _wholly_below(a: pd.Series, b: pd.Series) -> bool:
+    """Whether case a's wall interval lies wholly below case b's (a clearly faster)."""
+    if not (np.isfinite(a.get("ci_high", np.nan)) and np.isfinite(b.get("ci_low", np.nan))):
+        return False
+    return bool(a["ci_high"] < b["ci_low"])
+
+
 #: Workloads that run for a fixed time or move data: their speed is a rate, not a wall.
 RATE_METRICS = (Metric.INCREMENTS_PER_S, Metric.MESSAGES_PER_S)
 FASTEST = Question("which backend finishes this work first?", _fastest)
+FIRST_GRAPH = Question("which backend finishes this graph first?", _fastest)
 #: A scenario whose question is not "which is fastest" names its own here.
 QUESTIONS: dict[str, list[Question]] = {
     "startup": [Question("which backend adds a worker most cheaply (start-up)?",
                          _cheapest_start)],
     "memory": [Question("which backend adds a worker with the least memory?", _least_memory)],
     "hang": [],  # its point is the timeout status, not a winner
+    **dict.fromkeys(("tree-reduce", "shuffle", "broadcast", "pipeline"), [FIRST_GRAPH]),
 }  # fmt: skip
+#: Questions about a scenario as a whole, across its parameter sets.
+SCENARIO_QUESTIONS: dict[str, list[Question]] = {
+    "broadcast": [Question("by value or by reference, and from what size?", _by_reference)],
+}
 
 
 def recommendations(df: pd.DataFrame) -> pd.DataFrame:
@@ -281,6 +328,12 @@ def recommendations(df: pd.DataFrame) -> pd.DataFrame:
                 continue
             rows.append({"scenario": scenario, "params": params, "question": question.text,
                          **found})  # fmt: skip
+    for scenario, group in table.groupby("scenario", sort=True):
+        for question in SCENARIO_QUESTIONS.get(str(scenario), []):
+            found = question.answer(df[df["scenario"] == scenario], group)
+            if found is not None:
+                rows.append({"scenario": scenario, "params": "", "question": question.text,
+                             **found})  # fmt: skip
     return pd.DataFrame(rows, columns=REC_COLUMNS)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness import results
 from harness.analysis import advice, summaries
 from harness.analysis.summaries import BASELINE
 from harness.measure import stats
@@ -48,7 +49,8 @@ class Finding:
 class Claim:
     aspect: str
     article: str
-    #: Scenarios that can answer, best first ("a|b"); empty: no benchmark can.
+    #: Scenarios that can answer, best first ("a|b"), or all that are present together
+    #: ("a+b"); empty: no benchmark can.
     scenario: str
     measure: Callable[[pd.DataFrame], Finding | None] | None
 
@@ -90,7 +92,12 @@ def _rows_of_claims(df: pd.DataFrame, python: str) -> pd.DataFrame:
     for claim in CLAIMS:
         found: Finding | None = None
         source = claim.scenario.replace("|", " or ") or "-"
-        if claim.measure is not None:
+        if claim.measure is not None and "+" in claim.scenario:  # every one present answers
+            present = [n for n in claim.scenario.split("+") if n in scenarios]
+            source = " + ".join(present) or claim.scenario.replace("+", " or ")
+            part = pd.concat([scenarios[n] for n in present]) if present else None
+            found = claim.measure(part) if part is not None else None
+        elif claim.measure is not None:
             present = [n for n in claim.scenario.split("|") if n in scenarios]
             found = claim.measure(scenarios[present[0]]) if present else None
             if found is not None:  # name the scenario that answered, not every candidate
@@ -344,7 +351,32 @@ def _smallest(table: pd.DataFrame, name: str, by_label: bool = False) -> pd.Seri
 
 
 def _communication(df: pd.DataFrame) -> Finding | None:
-    table = advice.ok_cases(df)
+    """Serialization's cost where it shows: payload round trips (transfer), one large array
+    every task reads, passed by value (broadcast), and an all-to-all exchange (shuffle).
+    Each scenario present gives one check; together they decide."""
+    checks = (_transfer_check(df), _graph_check(df, "broadcast", "size_bytes"),
+              _graph_check(df, "shuffle", "partition_bytes"))  # fmt: skip
+    found = [f for f in checks if f is not None]
+    if not found:
+        return None
+    return Finding(
+        "; ".join(f.measured for f in found),
+        decide([f.check for f in found]),
+        "; ".join(f.figure for f in found),
+        "threads' interval at least 2x processes at the largest payload: bytes/s of round "
+        "trips (transfer), wall time of a broadcast by value and of a shuffle",
+    )
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    measured: str
+    check: Check
+    figure: str
+
+
+def _transfer_check(df: pd.DataFrame) -> _Evidence | None:
+    table = advice.ok_cases(df, "transfer")
     if table.empty or Metric.BYTES_PER_S not in table:
         return None
     table = table.dropna(subset=[Metric.BYTES_PER_S])
@@ -354,8 +386,6 @@ def _communication(df: pd.DataFrame) -> Finding | None:
         return None
     biggest = table[table["param_payload_bytes"] == table["param_payload_bytes"].max()]
     by = biggest.groupby("label")[Metric.BYTES_PER_S].median()
-    if "threads" not in by or "processes" not in by:
-        return None
     threads = _at_max_workers(biggest, "threads")
     procs = _at_max_workers(biggest, "processes")
     if threads is None or procs is None:
@@ -370,11 +400,33 @@ def _communication(df: pd.DataFrame) -> Finding | None:
     size = _bytes(table["param_payload_bytes"].max())
     n = min(len(t_values), len(p_values))
     figure = _ratio_figure(f"threads/processes bytes/s {ratio:.1f}x", ci, n, ".1f")
-    return Finding(
-        f"{size} round trips: {parts}",
-        decide([at_least(ci.low, ci.high, 2.0)]),
-        figure,
-        "threads' interval at least 2x the bytes/s of processes at the largest payload",
+    return _Evidence(f"{size} round trips: {parts}", at_least(ci.low, ci.high, 2.0), figure)
+
+
+def _graph_check(df: pd.DataFrame, scenario: str, size_param: str) -> _Evidence | None:
+    """Processes' wall over threads' at the scenario's largest size (by value for
+    broadcast): how much longer moving the data through pickles took."""
+    table = advice.ok_cases(df, scenario)
+    column = results.PARAM_PREFIX + size_param
+    if table.empty or column not in table:
+        return None
+    if "param_pass_by" in table:
+        table = table[table["param_pass_by"] == "value"]
+    biggest = table[table[column] == table[column].max()]
+    threads = _at_max_workers(biggest, "threads")
+    procs = _at_max_workers(biggest, "processes")
+    if threads is None or procs is None:
+        return None
+    p_values, t_values = _values(df, procs, Metric.WALL_S), _values(df, threads, Metric.WALL_S)
+    ci = stats.process_ratio_interval(p_values, t_values)
+    ratio = procs["median"] / threads["median"]
+    what = "by value " if scenario == "broadcast" else ""
+    n = min(len(t_values), len(p_values))
+    return _Evidence(
+        f"{scenario} {what}of {_bytes(biggest[column].max())}: threads "
+        f"{_seconds(threads['median'])}, processes {_seconds(procs['median'])}",
+        at_least(ci.low, ci.high, 2.0),
+        _ratio_figure(f"{scenario} processes/threads wall {ratio:.1f}x", ci, n, ".1f"),
     )
 
 
@@ -535,7 +587,7 @@ CLAIMS = [
     Claim("creation time", "threads fast (ms), processes slow (100s of ms)",
           "startup|memory|cpu|io", _creation),
     Claim("communication", "threads fast (shared memory), processes slow (serialization)",
-          "transfer", _communication),
+          "transfer+broadcast+shuffle", _communication),
     Claim("CPU parallelism", "threads limited (GIL), processes true parallelism", "gil|cpu",
           _cpu_parallelism),
     Claim("synchronization", "threads complex (locks, races), processes simple", "", None),

@@ -157,6 +157,9 @@ def get(name: str, inputs: str = "", check: str = "") -> Workload:
     if name in BUILTINS and not (inputs or check):
         return _builtin(name)
     if user_code.is_reference(name):
+        found = user_code.resolve(name, callable_only=False)
+        if isinstance(found, Workload):  # a whole workload of your own, a graph for one
+            return replace(found, name=name)
         return _user(name, user_code.resolve(name), inputs, check)
     registered = user_code.entry_points()
     if name in registered and name not in BUILTINS:
