@@ -10,6 +10,7 @@ namespace deleted, also when a test fails. Clusters on this host alone are in te
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -271,9 +272,39 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
     assert per_node["node_tasks"].sum() == batches + 1 + min(case.tasks, RTT_TASKS) + probes
     _tasks_carry_their_host(run_dir, w1, w2)
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
+    _shuffle_moves_data_between_hosts(address, out, w1, w2)
     # the harness stopped nothing it did not start: the cluster still serves
     with Client(address, timeout=30, set_as_default=False) as client:
         assert len(client.scheduler_info()["workers"]) == 2
+
+
+def _shuffle_moves_data_between_hosts(address: str, out, w1: str, w2: str) -> None:
+    """The shuffle on the cluster: each reducer's parts come from the mappers on both hosts,
+    fetched worker to worker (the workers' own transfer logs say from where), while only
+    the reducers' summaries reach the driver."""
+    from urllib.parse import urlsplit
+
+    from distributed import Client
+
+    proc = harness("run", "shuffle", "--quick", "--backends", "dask", "--dask-address", address,
+                   "--workers", "2", "--out", str(out / "shuffle"), timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    df = results.load(only_run(out / "shuffle"))
+    assert set(df["status"]) == {"ok"} and set(df["nodes"]) >= {f"{w1},{w2}"}
+    def incoming(dask_worker) -> list[tuple[str, int]]:  # nested: shipped by value
+        """On each worker: (peer, bytes) of every fetch of task data from another worker."""
+        return [(t["who"], int(t["total"])) for t in dask_worker.transfer_incoming_log]
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        logs = client.run(incoming)
+    host = {addr: urlsplit(addr).hostname for addr in logs}
+    crossed = sum(n for addr, fetched in logs.items() for peer, n in fetched
+                  if urlsplit(peer).hostname != host[addr])  # fmt: skip
+    (params,) = {json.loads(p)["partition_bytes"] for p in df["params"]}
+    assert crossed >= 8 * params, logs  # many parts crossed between the two hosts
+    driver = df.loc[df["metric"] == "driver_bytes", "value"].max()
+    assert driver < crossed / 10, (driver, crossed)
+    print(f"shuffle on the cluster: {crossed:,} B between hosts, {driver:,.0f} B via the driver")
 
 
 def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
