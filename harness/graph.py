@@ -98,19 +98,25 @@ def pick(value: Any, index: int | None) -> Any:
     return value if index is None else value[index]
 
 
+def bound(arg: Any, made: Callable[[Ref], Any], placed: dict[str, Any]) -> Any:
+    """A node's argument as an engine receives it: for a Ref, what the engine made of that
+    output (a value, a Dask future, a Ray object ref: `made`); for a Shared value, its
+    handle where it was placed, else the value; anything else as it is."""
+    if isinstance(arg, Ref):
+        return made(arg)
+    if isinstance(arg, Shared):
+        return placed.get(arg.key, arg.value)
+    return arg
+
+
 def run_in_order(graph: Graph) -> list[Any]:
     """The graph's outputs, every node run in the driver in order: the sequential result
     the other backends are checked against."""
     values: dict[int, Any] = {}
+
+    def made(ref: Ref) -> Any:
+        return pick(values[ref.key], ref.index)
+
     for node in graph.nodes:
-        args = [_plain(a, values) for a in node.args]
-        values[node.key] = node.fn(*args)
-    return [pick(values[r.key], r.index) for r in graph.outputs]
-
-
-def _plain(arg: Any, values: dict[int, Any]) -> Any:
-    if isinstance(arg, Ref):
-        return pick(values[arg.key], arg.index)
-    if isinstance(arg, Shared):
-        return arg.value
-    return arg
+        values[node.key] = node.fn(*(bound(a, made, {}) for a in node.args))
+    return [made(r) for r in graph.outputs]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.graph import Graph, Ref, Shared, pick
+from harness.graph import Graph, Ref, bound, pick
 from harness.protocol import BackendDescription, MetricEvent
 
 if TYPE_CHECKING:
@@ -219,21 +219,24 @@ class Backend(ABC):
         crosses = count_bytes and self.moves_data()
         handles = self._placed(graph)
         values: dict[int, Any] = {}
+
+        def made(ref: Ref) -> Any:
+            return pick(values[ref.key], ref.index)
+
         # Placing a shared value once (shared memory) moves its bytes once, as ray.put does.
         moved = 0
         if crosses and graph.by_reference:
             moved = sum(map(pickled_size, graph.shared_values().values()))
         try:
             for level in graph.levels():
-                calls = [(n.fn, tuple(_argument(a, values, handles) for a in n.args))
-                         for n in level]  # fmt: skip
+                calls = [(n.fn, tuple(bound(a, made, handles) for a in n.args)) for n in level]
                 outputs = self.map(apply_call, calls)
                 if crosses:
                     moved += sum(map(pickled_size, calls)) + sum(map(pickled_size, outputs))
                 values.update((n.key, out) for n, out in zip(level, outputs, strict=True))
         finally:
             self.unshare(list(handles.values()))
-        result = [pick(values[r.key], r.index) for r in graph.outputs]
+        result = [made(r) for r in graph.outputs]
         return GraphRun(result, moved if count_bytes else None)
 
     def _placed(self, graph: Graph) -> dict[str, Any]:
@@ -330,15 +333,6 @@ class Backend(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _argument(arg: Any, values: dict[int, Any], placed: dict[str, Any]) -> Any:
-    """A node's argument as the driver passes it: a Ref's value, a shared value's handle."""
-    if isinstance(arg, Ref):
-        return pick(values[arg.key], arg.index)
-    if isinstance(arg, Shared):
-        return placed[arg.key]
-    return arg
 
 
 def chunksize_for(n_tasks: int, workers: int) -> int:

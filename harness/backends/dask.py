@@ -32,7 +32,7 @@ from harness.backends.base import (
     WorkerCrashed,
     pickled_size,
 )
-from harness.graph import Graph, Ref, Shared
+from harness.graph import Graph, Ref, bound
 from harness.measure.nodes import ClusterNodes
 from harness.protocol import BackendDescription
 from harness.tasks import apply_node, identity, pick
@@ -51,15 +51,6 @@ class DaskOptions(BackendOptions):
 
 def _is_future(arg: Any) -> bool:
     return type(arg).__name__ == "Future"
-
-
-def _future_or_value(arg: Any, futures: dict[tuple[int, int | None], Any],
-                     placed: dict[str, Any]) -> Any:  # fmt: skip
-    if isinstance(arg, Ref):
-        return futures[(arg.key, arg.index)]
-    if isinstance(arg, Shared):
-        return placed.get(arg.key, arg.value)
-    return arg
 
 
 class ClusterTooSmall(RuntimeError):
@@ -277,11 +268,15 @@ class DaskBackend(ClusterNodes, Backend):
                 placed[key] = client.scatter(value, broadcast=True, hash=False)
                 moved += pickled_size(value) if count_bytes else 0
         futures: dict[tuple[int, int | None], Any] = {}
+
+        def made(ref: Ref) -> Any:
+            return futures[(ref.key, ref.index)]
+
         submit = functools.partial(client.submit, pure=False, workers=self._restrict)
         try:
             for level in graph.levels() if graph.barriers else [graph.nodes]:
                 for node in level:
-                    args = [_future_or_value(a, futures, placed) for a in node.args]
+                    args = [bound(a, made, placed) for a in node.args]
                     if count_bytes:
                         moved += pickled_size([a for a in args if not _is_future(a)])
                     futures[(node.key, None)] = submit(apply_node, node.fn, *args)
@@ -294,8 +289,8 @@ class DaskBackend(ClusterNodes, Backend):
             outputs = client.gather([futures[(r.key, r.index)] for r in graph.outputs])
         except KilledWorker as exc:
             raise WorkerCrashed(f"a Dask worker died: {exc}") from exc
-        finally:
-            del futures
+        finally:  # the futures go, so the cluster may release what they hold
+            futures.clear()
             placed.clear()
         moved += sum(map(pickled_size, outputs)) if count_bytes else 0
         return GraphRun(list(outputs), moved if count_bytes else None)

@@ -30,7 +30,7 @@ from harness.backends.base import (
     WorkerCrashed,
     pickled_size,
 )
-from harness.graph import Graph, Ref, Shared
+from harness.graph import Graph, Ref, bound
 from harness.measure.nodes import ClusterNodes
 from harness.protocol import BackendDescription
 from harness.tasks import apply_node, ray_where_after
@@ -231,15 +231,19 @@ class RayBackend(ClusterNodes, Backend):
                 placed[key] = ray.put(value)
                 moved += pickled_size(value) if count_bytes else 0
         refs: dict[tuple[int, int | None], Any] = {}
+
+        def made(ref: Ref) -> Any:
+            return refs[(ref.key, ref.index)]
+
         try:
             for level in graph.levels() if graph.barriers else [graph.nodes]:
                 for node in level:
-                    args = [_ref_or_value(a, refs, placed) for a in node.args]
+                    args = [bound(a, made, placed) for a in node.args]
                     if count_bytes:
                         moved += pickled_size([a for a in args if not _is_ref(a)])
-                    made = remote.options(num_returns=node.returns).remote(node.fn, *args)
-                    refs[(node.key, None)] = made
-                    for i, ref in enumerate(made if node.returns > 1 else []):
+                    out = remote.options(num_returns=node.returns).remote(node.fn, *args)
+                    refs[(node.key, None)] = out
+                    for i, ref in enumerate(out if node.returns > 1 else []):
                         refs[(node.key, i)] = ref
                 if graph.barriers:
                     level_refs = [r for n in level for r in _as_list(refs[(n.key, None)])]
@@ -654,17 +658,8 @@ def _is_ref(arg: Any) -> bool:
     return type(arg).__name__ == "ObjectRef"
 
 
-def _as_list(made: Any) -> list[Any]:
-    return list(made) if isinstance(made, list) else [made]
-
-
-def _ref_or_value(arg: Any, refs: dict[tuple[int, int | None], Any],
-                  placed: dict[str, Any]) -> Any:  # fmt: skip
-    if isinstance(arg, Ref):
-        return refs[(arg.key, arg.index)]
-    if isinstance(arg, Shared):
-        return placed.get(arg.key, arg.value)
-    return arg
+def _as_list(out: Any) -> list[Any]:
+    return list(out) if isinstance(out, list) else [out]
 
 
 def _user_error(exc: Exception) -> Exception:
