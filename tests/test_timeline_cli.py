@@ -4,23 +4,20 @@ on a real quick run whose task records the timeline pass wrote."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import cli, harness, only_run, stored_run
+from conftest import cli, stored_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """cpu --quick on sequential, threads and processes with two workers: about 15 s."""
-    out = tmp_path_factory.mktemp("timeline")
-    proc = harness("run", "cpu", "--quick", "--backends", "sequential,threads,processes",
-                   "--workers", "2", "--out", str(out))  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return only_run(out)
+def run() -> Path:
+    """A real quick cpu run, stored: sequential, threads and processes at 1 and 2 workers."""
+    return stored_run("timeline")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +37,7 @@ def test_the_trace_holds_every_task_as_a_service_slice(run, tasks, tmp_path):
     proc = cli("export", str(run), "--table", "tasks", "--format", "trace", "-o", str(target))
     assert proc.returncode == 0, proc.stderr
     trace = json.loads(target.read_text())
-    assert trace["displayTimeUnit"] == "ms" and trace["otherData"]["runs"] == [run.name]
+    assert trace["displayTimeUnit"] == "ms" and trace["otherData"]["runs"] == [tasks["run_id"][0]]
     events = trace["traceEvents"]
     slices = [e for e in events if e["ph"] == "X"]
     for event in slices:
@@ -83,8 +80,9 @@ def test_the_tasks_table_exports_as_csv(run, tasks):
     assert proc.stdout.count("\n") == len(tasks) + 1 and "service_s" in proc.stdout
 
 
-def test_timeline_lists_the_cases_then_shows_one_worker_per_row(run, tasks):
-    listing = cli("timeline", "latest", "--results", str(run.parent))
+def test_timeline_lists_the_cases_then_shows_one_worker_per_row(run, tasks, tmp_path):
+    shutil.copytree(run, tmp_path / run.name)  # the only run of a results folder
+    listing = cli("timeline", "latest", "--results", str(tmp_path))
     assert listing.returncode == 0, listing.stderr
     for case_id in tasks["case_id"].unique():
         assert case_id in listing.stdout

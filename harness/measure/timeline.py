@@ -123,9 +123,18 @@ def records(
 
 def _slots(workers: list[str], starts: list[float], ends: list[float]) -> list[str]:
     """Worker names with a slot where one worker ran tasks at once (coroutines on an event
-    loop's thread): "thread 7 #2". Each task takes the first slot free at its start, so a
-    worker gets as many slots as it had tasks in flight, and a Gantt row never overlaps."""
-    free_at: dict[str, list[float]] = {}
+    loop's thread): "thread 7 #2", so a Gantt row never overlaps."""
+    slot = slots(workers, starts, ends)
+    most: dict[str, int] = {}
+    for w, k in zip(workers, slot, strict=True):
+        most[w] = max(most.get(w, 0), k)
+    return [f"{w} #{k + 1}" if most[w] else w for w, k in zip(workers, slot, strict=True)]
+
+
+def slots(workers: Sequence[Any], starts: Sequence[float], ends: Sequence[float]) -> list[int]:
+    """Per task, its slot within its worker: each task takes the first slot free at its
+    start, so a worker gets as many slots as it had tasks in flight at once."""
+    free_at: dict[Any, list[float]] = {}
     slot = [0] * len(workers)
     for i in sorted(range(len(workers)), key=lambda i: starts[i]):
         ends_of = free_at.setdefault(workers[i], [])
@@ -134,9 +143,7 @@ def _slots(workers: list[str], starts: list[float], ends: list[float]) -> list[s
             ends_of.append(ends[i])
         ends_of[k] = ends[i]
         slot[i] = k
-    return [
-        f"{w} #{k + 1}" if len(free_at[w]) > 1 else w for w, k in zip(workers, slot, strict=True)
-    ]
+    return slot
 
 
 @dataclass(frozen=True)

@@ -30,17 +30,7 @@ FIGURE_FORMATS = {".png": "png", ".svg": "svg"}
 STRIP_WIDTH = 60
 #: Strip cells: most of the cell in service, some of it, none.
 BUSY, PART, IDLE = "█", "▒", "·"
-X_LABEL = "seconds since the batch was submitted (driver clock)"
-#: Phase column -> (legend label, bar style) of the Gantt chart.
-STYLES = {
-    "dispatch_s": ("dispatch (submit → start)", {"facecolor": "#c6dbef", "edgecolor": "none"}),
-    "service_s": ("service (in the worker)", {"facecolor": "#1f5fa5", "edgecolor": "none"}),
-    "return_s": ("return (end → arrival)", {"facecolor": "#fde0c5", "edgecolor": "#d9822b",
-                                             "hatch": "////", "linewidth": 0}),  # fmt: skip
-}
-#: Phase column -> the columns its bar runs between.
-SPANS = {"dispatch_s": ("submit_s", "start_s"), "service_s": ("start_s", "end_s"),
-         "return_s": ("end_s", "arrival_s")}  # fmt: skip
+
 
 
 class TimelineError(InputError):
@@ -199,34 +189,14 @@ def one_case(tasks: pd.DataFrame, text: str,
 
 
 def figure(group: pd.DataFrame):
-    """The case's Gantt chart: a row per worker, each task's dispatch, service and return."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    """The case's Gantt chart: the report's panel for one case, with its figures above."""
+    from harness.output.reports.timeline_figures import case_figure
 
-    workers = sorted(group["worker"].unique(), key=natural)
-    labels = [track_name(group[group["worker"] == w].iloc[0].to_dict()) for w in workers]
-    fig = Figure(figsize=(10, 1.6 + 0.45 * len(workers)), layout="constrained")
-    ax = fig.add_subplot()
-    for zorder, (phase, (_, style)) in enumerate(STYLES.items(), 1):
-        begin, end = SPANS[phase]
-        for y, worker in enumerate(workers):
-            rows = group[group["worker"] == worker]
-            bars = [(b, max(e - b, 0.0)) for b, e in zip(rows[begin], rows[end], strict=True)]
-            ax.broken_barh(bars, (y - 0.3, 0.6), zorder=zorder, **style)
-    makespan = group["arrival_s"].max()
-    ax.axvline(makespan, color="0.3", linestyle="--", linewidth=0.8, zorder=5)
-    ax.set_yticks(range(len(workers)), labels)
-    ax.invert_yaxis()
-    ax.set_xlim(left=min(0.0, group["submit_s"].min()))
-    ax.set_xlabel(X_LABEL)
     first = group.iloc[0]
     shape = timelines.shapes(group).iloc[0]
-    ax.set_title(f"{first['case_id']} · round {first['round']}: makespan "
-                 f"{fmt_seconds(shape[Metric.MAKESPAN_S])} (dashed), schedule efficiency "
-                 f"{_efficiency(shape[Metric.SCHEDULE_EFFICIENCY])}", fontsize=10)  # fmt: skip
-    handles = [Patch(label=label, **style) for label, style in STYLES.values()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
-    return fig
+    return case_figure(group, f"{first['case_id']} · round {first['round']}: makespan "
+                       f"{fmt_seconds(shape[Metric.MAKESPAN_S])} (dashed), schedule efficiency "
+                       f"{_efficiency(shape[Metric.SCHEDULE_EFFICIENCY])}")  # fmt: skip
 
 
 def write_figure(group: pd.DataFrame, path: Path) -> Path:

@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from harness.analysis import timelines
 from harness.analysis.summaries import BASELINE
+from harness.measure import timeline
 from harness.output.reports.data import ReportData, params_label
 from harness.output.reports.figures import (
     A4_LANDSCAPE,
@@ -74,20 +75,13 @@ def _tasks(data: ReportData, scenario: str) -> pd.DataFrame:
 
 
 def _lanes(tasks: pd.DataFrame) -> pd.Series:
-    """Per task, its lane within its worker's row: 0, unless the worker ran tasks at once
-    (coroutines on one thread, threads of one process), when each task in flight takes the
-    first lane free at its start, so no bar hides another."""
-    lane = pd.Series(0, index=tasks.index, dtype=int)
-    for _, group in tasks.groupby([*timelines.CASE_KEYS, "round", "worker"], observed=True):
-        ends: list[float] = []
-        for index, start, end in zip(group.index, group["start_s"], group["end_s"],
-                                     strict=True):  # fmt: skip
-            free = next((i for i, e in enumerate(ends) if e <= start), len(ends))
-            if free == len(ends):
-                ends.append(end)
-            ends[free] = end
-            lane[index] = free
-    return lane
+    """Per task, its lane within its worker's row (`measure.timeline.slots`): 0, unless the
+    worker ran tasks at once (runs before worker names carried their slot), so no bar hides
+    another."""
+    keys = [*timelines.CASE_KEYS, "round", "worker"]
+    workers = list(tasks[keys].itertuples(index=False, name=None))
+    lane = timeline.slots(workers, tasks["start_s"].tolist(), tasks["end_s"].tolist())
+    return pd.Series(lane, index=tasks.index, dtype=int)
 
 
 def _rows(case: pd.DataFrame) -> list[tuple[str, int]]:
@@ -263,6 +257,27 @@ def _gantt_figure(
             visible[-1].set_xlabel("seconds since the batch was submitted (driver clock)")
     axes[0, 0].set_xlim(0, span * 1.02)  # shared: every panel of every page alike
     _seconds_ticks(axes[0, 0])
+    _bottom_legend(fig, [
+        Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
+    ])  # fmt: skip
+    return fig
+
+
+def case_figure(case: pd.DataFrame, title: str) -> Figure:
+    """One case's round as a Gantt chart of its own (`harness timeline --output`): the same
+    panel, colours and legend as the report's Gantt page."""
+    case = case.assign(lane=_lanes(case), rounds=case["round"].nunique(),
+                       variant=case["variant"].astype("string").fillna(""))  # fmt: skip
+    rows = sum(n for _, n in _rows(case))
+    fig, axes = new_figure(1, 1, figsize=(10, 1.8 + 0.35 * rows), layout="constrained",
+                           squeeze=False)  # fmt: skip
+    ax = axes[0, 0]
+    backend = str(case["backend"].iloc[0])
+    _gantt_panel(ax, case, timelines.workers(case), palette([backend])[backend])
+    ax.set_title(title, loc="left", fontsize=9, pad=14)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds since the batch was submitted (driver clock)")
+    _seconds_ticks(ax)
     _bottom_legend(fig, [
         Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
     ])  # fmt: skip
