@@ -4,10 +4,11 @@ and the plain per-case lines of a short real sequential run whose output is not 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import STORED, harness, stored_run
+from conftest import harness, stored_copy, stored_run
 
 from harness.execute.eta import Eta, History, Planned, case_history, fmt_duration
 
@@ -40,9 +41,19 @@ def test_durations_read_in_whole_seconds(seconds, text):
     assert fmt_duration(seconds) == text
 
 
-def test_history_takes_each_case_from_the_newest_run_of_this_scenario_and_host():
+@pytest.fixture(scope="module")
+def history_root(tmp_path_factory) -> Path:
+    """A results folder of the two stored cpu runs the history tests are about (the stored
+    runs of other tests, some of them cpu runs on this host too, stay out of it)."""
+    root = tmp_path_factory.mktemp("history")
+    for name in ("cpu", "cpu-1cpu"):
+        stored_copy(name, root / name)
+    return root
+
+
+def test_history_takes_each_case_from_the_newest_run_of_this_scenario_and_host(history_root):
     """cpu-1cpu (newer) has the pool cases; the older cpu run fills in Dask and Ray."""
-    history = case_history(STORED, "cpu", "vm", True, CPU_IDS)
+    history = case_history(history_root, "cpu", "vm", True, CPU_IDS)
     newer, older = _elapsed("cpu-1cpu"), _elapsed("cpu")
     assert history.runs == ["20261126T111340Z-vm", "20261126T111309Z-vm"]
     for case_id in CPU_IDS:
@@ -50,10 +61,10 @@ def test_history_takes_each_case_from_the_newest_run_of_this_scenario_and_host()
         assert history.seconds[case_id] == pytest.approx(expected)
 
 
-def test_history_scales_a_case_planned_with_other_repeats_or_tasks():
+def test_history_scales_a_case_planned_with_other_repeats_or_tasks(history_root):
     """The stored cpu runs had 5 repeats of 4 tasks; a run with --repeat 10 (or twice the
     tasks) expects the fixed part as it was and the batches scaled."""
-    history = case_history(STORED, "cpu", "vm", True, CPU_IDS)
+    history = case_history(history_root, "cpu", "vm", True, CPU_IDS)
     case_id = "cpu/sequential/w1/n=200000"
     df = pd.read_parquet(stored_run("cpu-1cpu") / "measurements.parquet")
     wall = df[(df["case_id"] == case_id) & (df["metric"] == "wall_s")]["value"].median()
@@ -74,8 +85,10 @@ def test_history_scales_a_case_planned_with_other_repeats_or_tasks():
     ("host", "quick", "exclude"),
     [("other-host", True, ""), ("vm", False, ""), ("vm", True, "20261126T111340Z-vm")],
 )
-def test_history_ignores_other_hosts_other_sizes_and_the_run_itself(host, quick, exclude):
-    history = case_history(STORED, "cpu", host, quick, CPU_IDS, exclude=exclude)
+def test_history_ignores_other_hosts_other_sizes_and_the_run_itself(
+    host, quick, exclude, history_root
+):
+    history = case_history(history_root, "cpu", host, quick, CPU_IDS, exclude=exclude)
     if exclude:
         assert history.runs == ["20261126T111309Z-vm"]
         assert history.seconds == pytest.approx(_elapsed("cpu"))

@@ -375,6 +375,15 @@ def _memory_metrics(
         # Workers live on other nodes (see node_peak_rss_bytes): only the driver is local.
         return rows
     pids = workers_event.pids if workers_event else []
+    # Per worker from the largest sample that read every worker: a sample the reader took
+    # late (a loaded machine) may find the workers already gone, and say 0 for them.
+    whole = [s for s in with_uss if all(p in s.per_pid_uss for p in pids)]
+    if pids and not whole:
+        return rows  # no sample saw the workers: their memory is not measured, not 0
+    if whole:
+        peak = max(whole, key=lambda s: s.uss_bytes or 0)
+        peak_pss = max(whole, key=lambda s: s.pss_bytes or 0)
+    assert peak.uss_bytes is not None and peak_pss.pss_bytes is not None
     worker_uss = _per_worker(peak.per_pid_uss, pids, baseline.pid, base_uss, case.workers)
     added = peak.uss_bytes - base_uss
     rows += [
