@@ -11,7 +11,7 @@ ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 FIXTURES ?=
 
-.PHONY: bench report test test-fast lint fixtures overhead load cluster-up cluster-down clean help
+.PHONY: bench report test test-fast lint fixtures overhead timeline-cost load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-fast                            lint and run the tests of pure logic alone (no engine)"
 	@echo "make fixtures [FIXTURES='io-w1 format1']  remake the stored runs the tests read"
 	@echo "make overhead                             the harness's own overhead against bare loops"
+	@echo "make timeline-cost                        what the timeline pass adds to a cpu and an io case"
 	@echo "make load                                 150 cases and 100,000 tiny tasks: the harness's own memory"
 	@echo "make cluster-up ENGINE=dask|ray / cluster-down"
 
@@ -61,6 +62,9 @@ fixtures: $(STAMP)
 
 overhead: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+timeline-cost: $(STAMP)
+	$(BIN)/python benchmarks/timeline_cost.py
 
 load: $(STAMP)
 	$(BIN)/python benchmarks/load.py
