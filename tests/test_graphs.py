@@ -12,12 +12,14 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import harness, only_run
+from conftest import harness, only_run, stored_run
 
 from harness import results, spec
 from harness.analysis import advice
 from harness.execute import runner
 from harness.graph import Graph, Shared, run_in_order
+from harness.output import reports
+from harness.output.reports.claims_pages import full_report
 from harness.tasks import shuffle_map, shuffle_reduce, tree_combine, tree_leaf
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -122,6 +124,14 @@ def test_a_broadcast_by_reference_crosses_the_driver_once_and_leaves_no_shared_m
     assert not {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("psm_")}
     recs = advice.recommendations(df)
     assert "by value or by reference, and from what size?" in set(recs["question"])
+    # the report's page of where the data went: driver bytes and the first task's start
+    pages = full_report(reports.load_data([tmp_path / "broadcast"]))
+    (page,) = [p for p in pages if p.name == "broadcast-data"]
+    panels = [ax.get_title() for ax in page.content.axes if ax.get_title()]
+    assert any("through the driver" in t for t in panels)
+    assert any("first task began" in t for t in panels)
+    assert not [p for p in full_report(reports.load_data([stored_run("cpu")]))
+                if p.name.endswith("-data")]  # fmt: skip
 
 
 def test_tree_and_pipeline_graphs_run_on_loky_and_dask(tmp_path):

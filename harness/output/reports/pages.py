@@ -22,7 +22,7 @@ from harness import fingerprint
 from harness.analysis import advice
 from harness.analysis.summaries import BASELINE, ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
-from harness.output.reports import figures, style, timeline_figures
+from harness.output.reports import figures, graph_figures, style, timeline_figures
 from harness.output.reports.data import ReportData, params_label
 from harness.protocol import Metric
 from harness.units import fmt_number, fmt_seconds
@@ -80,6 +80,7 @@ ScenarioPageMaker = Callable[[ReportData, str], Iterable[tuple[str, Content]]]
 #: The figures drawn for every scenario, in page order.
 SCENARIO_FIGURES: list[ScenarioPageMaker] = [
     figures.sweep,
+    graph_figures.data_paths,
     figures.throughput,
     figures.speedup,
     figures.distribution,
