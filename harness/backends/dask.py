@@ -49,6 +49,11 @@ class DaskOptions(BackendOptions):
     connect_timeout_s: float = 10.0
 
 
+def _run_on(client: Any, addr: str) -> float:
+    """The clock of the worker at `addr`, read there (`client.run`, no task)."""
+    return float(client.run(time.perf_counter, workers=[addr])[addr])
+
+
 def _is_future(arg: Any) -> bool:
     return type(arg).__name__ == "Future"
 
@@ -399,6 +404,15 @@ class DaskBackend(ClusterNodes, Backend):
             self._sampler_at[host] = addrs[0]  # first: stopped even if this start fails
             self._client.run(start_sampling, token, pids, interval_s, max_s, workers=[addrs[0]])
         self._stream_start = self._client.sync(self._client.scheduler.get_task_stream_index)
+
+    def _clock_readers(self) -> dict[str, Callable[[], float]]:
+        """One of the case's workers per host: `client.run` calls it directly, no task."""
+        if not hasattr(self, "_worker_pid"):
+            self._node_records()
+        at = {self._workers_info[a]["host"]: a for a in sorted(self._addresses, reverse=True)}
+        return {
+            host: functools.partial(_run_on, self._client, addr) for host, addr in at.items()
+        }
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         from harness.measure.nodes import stop_sampling

@@ -11,6 +11,7 @@ runs `ray start --head --block` for `harness cluster up ray`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -380,6 +381,20 @@ class RayBackend(ClusterNodes, Backend):
         self._probe_nodes()
         assert self._probes is not None
         ray.get([p.start.remote(token, interval_s, max_s) for p in self._probes.values()])
+
+    def _clock_readers(self) -> dict[str, Callable[[], float]]:
+        """The probe actor pinned to each node of the case's workers reads its clock."""
+        import ray
+
+        self._probe_nodes()
+        assert self._probes is not None
+        used = self._bundles_per_node()
+        return {
+            self._address_of[i]: functools.partial(lambda actor: ray.get(actor.clock.remote()),
+                                                   actor)  # fmt: skip
+            for i, actor in self._probes.items()
+            if used.get(i)
+        }
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         import ray

@@ -440,9 +440,12 @@ def _stamped_batch(
 
 
 def _probe_clocks(backend: Backend) -> list[timeline.Bracket]:
-    """Batches of one trivial probe per worker, each bracketed by its own submit and
-    arrival: with no queue behind them, a bracket is about one round trip wide."""
-    brackets = []
+    """Each node's clock read by a call pinned to it (where the engine can), and batches of
+    one trivial probe per worker: each reading bracketed by the driver's clock, about one
+    round trip wide."""
+    pinned = getattr(backend, "clock_readings", None)
+    brackets = [timeline.Bracket(node, clock, clock, before, after)
+                for node, clock, before, after in (pinned() if pinned else [])]  # fmt: skip
     for _ in range(PROBES_PER_WORKER):
         batch = backend.run(clock_probe, [None] * backend.workers)
         submit = batch.submit_s or [0.0] * len(batch.outputs)

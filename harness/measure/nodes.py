@@ -22,8 +22,9 @@ import select
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import psutil
@@ -157,6 +158,10 @@ class NodeProbe:
     def stop(self, token: str) -> dict[str, float]:
         return stop_sampling(token)
 
+    def clock(self) -> float:
+        """This node's monotonic clock, the one task stamps read (`tasks.stamped`)."""
+        return time.perf_counter()
+
 
 # ---------------------------------------------------------------- driver side
 
@@ -204,6 +209,25 @@ class ClusterNodes:
 
     def _node_tasks(self) -> dict[str, int] | None:
         return None
+
+    def _clock_readers(self) -> dict[str, Callable[[], float]]:
+        """Node address -> a call that reads that node's clock, pinned to it."""
+        raise NotImplementedError
+
+    def clock_readings(self, rounds: int = 8) -> list[tuple[str, float, float, float]]:
+        """Each node's clock read `rounds` times by a call pinned to it, each bracketed by
+        the driver's clock: (node, its reading, driver before, driver after). One round
+        trip wide, so a node's offset is bounded however the engine places tasks."""
+        if not self.remote or not self._connected():
+            return []
+        readers = self._clock_readers()
+        out = []
+        for _ in range(rounds):
+            for node, read in readers.items():
+                before = time.perf_counter()
+                reading = read()
+                out.append((node, reading, before, time.perf_counter()))
+        return out
 
     def describe_nodes(self, info: BackendDescription) -> BackendDescription:
         """`info` with every node, the nodes the case used, and version warnings."""
