@@ -160,7 +160,9 @@ def get(name: str, inputs: str = "", check: str = "") -> Workload:
         found = user_code.resolve(name, callable_only=False)
         if isinstance(found, Workload):  # a whole workload of your own, a graph for one
             return replace(found, name=name)
-        return _user(name, user_code.resolve(name), inputs, check)
+        if not callable(found):
+            raise ValueError(f"{name!r} is a {type(found).__name__}, not a function")
+        return _user(name, found, inputs, check)
     registered = user_code.entry_points()
     if name in registered and name not in BUILTINS:
         obj: Any = user_code.resolve(registered[name], callable_only=False)

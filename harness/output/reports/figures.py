@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import matplotlib as mpl
@@ -84,6 +84,27 @@ def _grid(n: int) -> tuple[int, int]:
 def _chunks(items: Sequence, size: int) -> Iterable[tuple[int, Sequence]]:
     for i in range(0, len(items), size):
         yield i // size, items[i : i + size]
+
+
+def _panel_pages(
+    frame: pd.DataFrame, machines: Sequence[str], per_page: int, **figure: Any
+) -> Iterator[tuple[int, int, Figure, list[tuple[Axes, str, str, pd.DataFrame]]]]:
+    """A grid of panels per page, one panel per (machine, params) present in `frame`: per
+    page its index, the page count, its figure, and each panel's axes, machine, params and
+    rows. Axes past the last panel are hidden."""
+    chunks = list(_chunks(_panels(frame, machines), per_page))
+    for index, chunk in chunks:
+        rows, cols = _grid(len(chunk))
+        fig, axes = new_figure(rows, cols, figsize=A4_LANDSCAPE, squeeze=False,
+                               layout="constrained", **figure)  # fmt: skip
+        for ax in list(axes.flat)[len(chunk) :]:
+            ax.set_visible(False)
+        cells = [
+            (ax, machine, params,
+             frame[(frame["machine"] == machine) & (frame["params"] == params)])
+            for ax, (machine, params) in zip(axes.flat, chunk, strict=False)
+        ]  # fmt: skip
+        yield index, len(chunks), fig, cells
 
 
 def _page_name(base: str, index: int, total: int) -> str:
@@ -176,17 +197,11 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
         return []
     backends = order(frame["backend"])
     colors = palette(backends)
-    panels = _panels(frame, data.machines)
-    chunks = list(_chunks(panels, MAX_PANELS))
     pages = []
-    for index, chunk in chunks:
-        rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(
-            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", sharey=False
-        )
+    panel_pages = _panel_pages(frame, data.machines, MAX_PANELS, sharey=False)
+    for index, total, fig, cells in panel_pages:
         levels: set[tuple[float, str]] = set()
-        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
-            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+        for ax, machine, params, sub in cells:
             scalable = sub[sub["backend"] != BASELINE]
             for backend in [b for b in backends if b != BASELINE]:
                 line = scalable[scalable["backend"] == backend]
@@ -202,8 +217,6 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
             ax.set_ylim(bottom=0)
             ax.set_ylabel("tasks/s")
             ax.set_title(_title(machine, params, data, frame))
-        for ax in list(axes.flat)[len(chunk) :]:
-            ax.set_visible(False)
         extra = [
             Line2D([], [], color=colors.get(BASELINE, "grey"), ls="--", label=BASELINE),
             Line2D([], [], color="black", ls=":", label="ideal = sequential x workers"),
@@ -216,7 +229,7 @@ def throughput(data: ReportData, scenario: str) -> list[Page]:
             "median tasks/s; band: the median's interval, the process as the unit, "
             f"{_levels_text(levels)}; higher is better",
         )
-        pages.append((_page_name(f"{scenario}-throughput", index, len(chunks)), fig))
+        pages.append((_page_name(f"{scenario}-throughput", index, total), fig))
     return pages
 
 
@@ -364,19 +377,12 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
     table = data.table.assign(variant=data.table["variant"].fillna("").astype(str))
     backends = order(frame["backend"])
     colors = palette(backends)
-    panels = _panels(frame, data.machines)
-    chunks = list(_chunks(panels, 4))
     rng = np.random.default_rng(0)  # the jitter only: the same figure every time
     pages = []
-    for index, chunk in chunks:
-        rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(
-            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
-        )
+    for index, total, fig, cells in _panel_pages(frame, data.machines, 4):
         levels: set[tuple[str, str]] = set()
         outliers = 0
-        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
-            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+        for ax, machine, params, sub in cells:
             cases = sub[["backend", "variant", "workers"]].drop_duplicates()
             cases = cases.assign(rank=cases["backend"].map({b: i for i, b in enumerate(backends)}))
             cases = cases.sort_values(["rank", "variant", "workers"])
@@ -407,8 +413,6 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
             ax.set_xlim(-0.6, len(labels) - 0.4)
             ax.grid(axis="x", visible=False)
             ax.set_title(_title(machine, params, data, frame))
-        for ax in list(axes.flat)[len(chunk) :]:
-            ax.set_visible(False)
         handles = _repeats_legend(round_colors, outliers)
         _bottom_legend(fig, handles)
         interval = "; ".join(f"{level} from {scope}" for level, scope in sorted(levels))
@@ -423,7 +427,7 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
             "the case (Iglewicz and Hoaglin, as hyperfine flags outliers); outliers are "
             "drawn, never dropped.",
         )
-        pages.append((_page_name(f"{scenario}-repeats", index, len(chunks)), fig))
+        pages.append((_page_name(f"{scenario}-repeats", index, total), fig))
     return pages
 
 
@@ -631,20 +635,11 @@ def round_trips(data: ReportData, scenario: str) -> list[Page]:
     wide = wide.reindex(columns=[*wide.columns, *(m for m in RTT_METRICS if m not in wide)])
     backends = order(wide["backend"])
     colors = palette(backends)
-    panels = _panels(wide, data.machines)
-    chunks = list(_chunks(panels, 4))
     pages = []
-    for index, chunk in chunks:
-        rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(
-            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
-        )
-        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
-            sub = wide[(wide["machine"] == machine) & (wide["params"] == params)]
+    for index, total, fig, cells in _panel_pages(wide, data.machines, 4):
+        for ax, machine, params, sub in cells:
             _rtt_panel(ax, sub, [b for b in backends if b in set(sub["backend"])], colors)
             ax.set_title(_title(machine, params, data, wide))
-        for ax in list(axes.flat)[len(chunk) :]:
-            ax.set_visible(False)
         _bottom_legend(fig, [
             Patch(facecolor="grey", alpha=0.35, label="rtt p50: submit until the result is "
                   "in the driver, one task in flight"),
@@ -660,7 +655,7 @@ def round_trips(data: ReportData, scenario: str) -> list[Page]:
             "untimed); label: workers and the median overhead (rtt minus service per task); "
             "p99 only from 100 round trips or more",
         )
-        pages.append((_page_name(f"{scenario}-rtt", index, len(chunks)), fig))
+        pages.append((_page_name(f"{scenario}-rtt", index, total), fig))
     return pages
 
 
@@ -708,16 +703,9 @@ def batch_completion(data: ReportData, scenario: str) -> list[Page]:
         return []
     frame = frame.assign(workers=frame["workers"].astype(str))
     backends = order(frame["backend"])
-    panels = _panels(frame, data.machines)
-    chunks = list(_chunks(panels, 4))
     pages = []
-    for index, chunk in chunks:
-        rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(
-            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
-        )
-        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
-            sub = frame[(frame["machine"] == machine) & (frame["params"] == params)]
+    for index, total, fig, cells in _panel_pages(frame, data.machines, 4):
+        for ax, machine, params, sub in cells:
             hue_order = sorted(sub["workers"].unique(), key=int)
             sns.boxplot(
                 data=sub, x="backend", y="completion_s", hue="workers", order=backends,
@@ -731,8 +719,6 @@ def batch_completion(data: ReportData, scenario: str) -> list[Page]:
             ax.legend(title="workers", fontsize=8)
             for label in ax.get_xticklabels():
                 label.set_color(palette(backends).get(label.get_text(), "black"))
-        for ax in list(axes.flat)[len(chunk) :]:
-            ax.set_visible(False)
         _suptitle(
             fig,
             scenario,
@@ -742,7 +728,7 @@ def batch_completion(data: ReportData, scenario: str) -> list[Page]:
             "each engine's way (as completed; Pool.map in order; Ray polls every 2 ms); box: "
             "quartiles, whiskers: 1.5 IQR",
         )
-        pages.append((_page_name(f"{scenario}-latency", index, len(chunks)), fig))
+        pages.append((_page_name(f"{scenario}-latency", index, total), fig))
     return pages
 
 

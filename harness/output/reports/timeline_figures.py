@@ -27,10 +27,8 @@ from harness.output.reports.data import ReportData, params_label
 from harness.output.reports.figures import (
     A4_LANDSCAPE,
     _bottom_legend,
-    _chunks,
-    _grid,
     _page_name,
-    _panels,
+    _panel_pages,
     _suptitle,
     _title,
     new_figure,
@@ -357,19 +355,11 @@ def phases(data: ReportData, scenario: str) -> list[Page]:
     if frame.empty:
         return []
     means = _case_means(frame)
-    panels = _panels(means, data.machines)
-    chunks = list(_chunks(panels, 4))
     pages = []
-    for index, chunk in chunks:
-        rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(rows, cols, figsize=A4_LANDSCAPE, squeeze=False,
-                               layout="constrained")  # fmt: skip
-        for ax, (machine, params) in zip(axes.flat, chunk, strict=False):
-            sub = means[(means["machine"] == machine) & (means["params"] == params)]
+    for index, total, fig, cells in _panel_pages(means, data.machines, 4):
+        for ax, machine, params, sub in cells:
             _phase_panel(ax, sub)
             ax.set_title(_title(machine, params, data, means))
-        for ax in list(axes.flat)[len(chunk):]:
-            ax.set_visible(False)
         _bottom_legend(fig, [
             Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
         ])  # fmt: skip
@@ -385,7 +375,7 @@ def phases(data: ReportData, scenario: str) -> list[Page]:
             "time a task queued behind others, so it grows with the batch per worker."
             + _phase_uncertainty(means),
         )  # fmt: skip
-        pages.append((_page_name(f"{scenario}-phases", index, len(chunks)), fig))
+        pages.append((_page_name(f"{scenario}-phases", index, total), fig))
     return pages
 
 
