@@ -42,6 +42,13 @@ class Case:
     #: own. Part of the case id when a run has more than one.
     python: str = ""
     python_in_id: bool = False
+    #: Time the baseline's sequential loop on the same inputs beside every warm-up and
+    #: repeat, in this process, the order alternating (`reference_wall_s`): a speedup
+    #: paired in time, within one process, where the machine's speed swings in seconds.
+    reference: bool = False
+    #: Run the latency and timeline passes after the repeats. The first process of a case
+    #: does; the extra processes a budget buys (`execute.budget`) only warm up and repeat.
+    passes: bool = True
 
     @property
     def params_key(self) -> str:

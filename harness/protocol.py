@@ -50,6 +50,7 @@ class Metric:
     STARTUP_S = "startup_s"
     TEARDOWN_S = "teardown_s"
     WALL_S = "wall_s"
+    REFERENCE_WALL_S = "reference_wall_s"
     TASKS_PER_S = "tasks_per_s"
     BYTES_PER_S = "bytes_per_s"
     CPU_UTIL = "cpu_util"
@@ -106,6 +107,10 @@ _BUILTIN = [
     _m(Metric.TEARDOWN_S, "s", "lower", "round", "teardown", "backend stop until it returned"),
     _m(Metric.WALL_S, "s", "lower", "repeat", "wall",
        "one repeat: the batch submitted until the driver held every output"),
+    _m(Metric.REFERENCE_WALL_S, "s", "lower", "repeat", "reference wall",
+       "the same batch in the baseline's sequential loop, timed in the same case process "
+       "right before or after repeat N (the order alternates): each repeat's partner in a "
+       "paired speedup"),
     _m(Metric.TASKS_PER_S, "1/s", "higher", "repeat", "tasks/s",
        "tasks of one repeat / its wall_s"),
     _m(Metric.BYTES_PER_S, "B/s", "higher", "repeat", "bytes/s",

@@ -58,6 +58,10 @@ class QuickSettings(BaseModel):
     rounds: int = Field(default=1, ge=1)
 
 
+#: With a budget, a case needs no more processes once its interval's half-width is this
+#: fraction of its estimate (a speedup's, or the wall time's where there is no speedup).
+DEFAULT_PRECISION = 0.05
+
 #: Fresh case processes per case by default: the process is the sampling unit, and three
 #: is the fewest with which an interval or a test sees the spread between processes
 #: with a degree of freedom to spare.
@@ -101,6 +105,25 @@ class Spec(BaseModel):
         description="fresh case processes per case (rounds), each with its warm-up and repeats",
     )
     timeout_s: float = Field(default=600.0, gt=0)
+    budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds the whole run may take: after `rounds` processes a case, more "
+        "fresh processes go to the cases whose intervals are widest until each reaches "
+        "`precision` or the budget is spent",
+    )
+    precision: float = Field(
+        default=DEFAULT_PRECISION,
+        gt=0,
+        lt=1,
+        description="with a budget: the half-width (a fraction of the estimate) at which a "
+        "case's interval needs no more processes",
+    )
+    reference: bool = Field(
+        default=True,
+        description="time the sequential loop on the same inputs beside each repeat, in the "
+        "same process, for speedups paired in time",
+    )
     backend_options: dict[str, dict[str, Scalar | list[Scalar]]] = Field(
         default={}, description="per backend; a list of values makes a case per value"
     )
@@ -255,6 +278,8 @@ FLAGS = {
     "addresses": "",  # its messages name the backend's own flag
     "imports": "--import",
     "python": "--python",
+    "budget_s": "--budget",
+    "precision": "--precision",
 }
 
 
@@ -280,6 +305,11 @@ class RunOptions(BaseModel):
     #: Interpreters for the case processes, by path or version (`--python`): overrides the
     #: spec's `python`.
     python: list[str] | None = Field(default=None, min_length=1)
+    #: Seconds the run may take (`--budget`), over the spec's `budget_s`.
+    budget_s: float | None = Field(default=None, gt=0)
+    #: The half-width a case's interval must reach before the budget stops buying it
+    #: processes (`--precision`), over the spec's.
+    precision: float | None = Field(default=None, gt=0, lt=1)
 
     @field_validator("python")
     @classmethod
@@ -365,6 +395,23 @@ def rounds(loaded: Spec, options: RunOptions) -> int:
     if options.rounds is not None:
         return options.rounds
     return loaded.quick.rounds if options.quick else loaded.rounds
+
+
+def budget(loaded: Spec, options: RunOptions) -> float | None:
+    """Seconds the run may take, or None for exactly `rounds` processes a case.
+
+    --quick is a smoke run and spends none; --rounds alone asks for an exact number of
+    processes, so the spec's budget yields to it (--budget with --rounds: at least that many).
+    """
+    if options.quick:
+        return None
+    if options.budget_s is not None:
+        return options.budget_s
+    return None if options.rounds is not None else loaded.budget_s
+
+
+def precision(loaded: Spec, options: RunOptions) -> float:
+    return options.precision if options.precision is not None else loaded.precision
 
 
 def load(path_or_name: str | os.PathLike[str], imports: list[str] | None = None) -> Spec:
@@ -522,6 +569,7 @@ def expand(
                         code=code,
                         python=python,
                         python_in_id=len(labels) > 1,
+                        reference=spec.reference and not backends.get(backend).baseline,
                     )
                 )
     return cases

@@ -7,12 +7,13 @@ wherever it is printed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from harness import backends
+from harness.measure import stats
 from harness.measure.stats import (
     MIN_PROCESSES,
     UNSTABLE_CV,
@@ -259,15 +260,45 @@ SCALING_COLUMNS = [
     "efficiency_ci_low",
     "efficiency_ci_high",
     "efficiency_note",
+    "speedup_pairing",
+    "pairing_rho",
 ]
+#: How a speedup's two sides were matched (`speedup_pairing`).
+PAIRED_IN_PROCESS = "in process"
+UNPAIRED = "unpaired"
 
 
 @dataclass(frozen=True)
 class _Walls:
-    """A case's wall times: every repeat, and one median per process."""
+    """A case's wall times: every repeat, one median per process, and (where the case
+    timed the sequential loop beside its repeats) per process the median over its repeats
+    of log(reference / wall), with every pair's two logs for the correlation."""
 
     repeats: np.ndarray
     processes: np.ndarray
+    paired: np.ndarray = field(default_factory=lambda: np.array([]))
+    pair_logs: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.array([]), np.array([]))
+    )
+
+
+def _walls(group: pd.DataFrame, references: pd.DataFrame | None) -> _Walls:
+    """A case's walls, paired with its reference loop's where every process timed one."""
+    repeats, processes = group["value"].to_numpy(float), process_values(group)
+    if references is None or references.empty:
+        return _Walls(repeats, processes)
+    pairs = group.merge(references, on=["round", "repeat"], suffixes=("", "_ref"))
+    pairs = pairs[(pairs["value"] > 0) & (pairs["value_ref"] > 0)]
+    if pairs["round"].nunique() < group["round"].nunique():
+        return _Walls(repeats, processes)  # some process dropped its reference: unpaired
+    logs = np.log(pairs["value_ref"].to_numpy(float)), np.log(pairs["value"].to_numpy(float))
+    paired = (
+        pairs.assign(log_ratio=logs[0] - logs[1])
+        .groupby("round")["log_ratio"]
+        .median()
+        .to_numpy(float)
+    )
+    return _Walls(repeats, processes, paired, logs)
 
 
 def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
@@ -280,9 +311,16 @@ def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     interval of the repeats, `speedup_ci_scope` says "within 1 process", and an
     efficiency above 1 is then only noted, never marked superlinear.
     """
-    walls = df[(df["metric"] == Metric.WALL_S) & (df["status"] == "ok")]
+    ok = df[df["status"] == "ok"]
+    walls = ok[ok["metric"] == Metric.WALL_S]
+    refs = {
+        key: group[["round", "repeat", "value"]]
+        for key, group in ok[ok["metric"] == Metric.REFERENCE_WALL_S].groupby(
+            CASE_KEYS, observed=True
+        )
+    }
     values = {
-        key: _Walls(group["value"].to_numpy(float), process_values(group))
+        key: _walls(group[["round", "repeat", "value"]], refs.get(key))
         for key, group in walls.groupby(CASE_KEYS, observed=True)
     }
     seq = table[(table["backend"] == BASELINE) & (table["status"] == "ok")]
@@ -311,19 +349,43 @@ def speedup_interval(base: _Walls, own: _Walls) -> tuple[Interval, int]:
     return ratio_interval(base.repeats, own.repeats), processes
 
 
+def pairing_rho(own: _Walls) -> float:
+    """Correlation of log reference and log wall over a case's pairs: how much of the
+    machine's swing both sides of a pair shared, which the paired speedup cancels."""
+    ref, wall = own.pair_logs
+    if len(ref) < 3 or np.ptp(ref) == 0 or np.ptp(wall) == 0:
+        return float("nan")
+    return float(np.corrcoef(ref, wall)[0, 1])
+
+
 def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | None):
     out = dict.fromkeys(SCALING_COLUMNS, np.nan)
     out["efficiency_note"] = ""
     out["speedup_ci_scope"] = ""
+    out["speedup_pairing"] = ""
     out["sequential_wall_s"] = base_median
-    if row["status"] != "ok" or base is None or own is None or not len(own.repeats):
+    if row["status"] != "ok" or own is None or not len(own.repeats):
         return out
-    workers = row["workers"] or 1
-    out["speedup"] = base_median / row["median"]
-    out["efficiency"] = out["speedup"] / workers
     if row["backend"] == BASELINE:
+        out.update(speedup=1.0, efficiency=1.0)
         return out  # 1 by definition: the baseline against itself has no interval
-    ci, processes = speedup_interval(base, own)
+    workers = row["workers"] or 1
+    if len(own.paired):
+        # Each process timed the sequential loop beside its own repeats: one paired log
+        # ratio per process, so the machine's swings between processes cancel.
+        found = stats.paired_ratio(own.paired)
+        ci, processes = found.ci, found.n
+        out.update(speedup=found.ratio, speedup_pairing=PAIRED_IN_PROCESS,
+                   pairing_rho=pairing_rho(own))  # fmt: skip
+        if len(own.paired) < MIN_PROCESSES:  # one process: its pairs, within it
+            logs = own.pair_logs[0] - own.pair_logs[1]
+            ci = median_interval(np.exp(logs))
+    elif base is None:
+        return out
+    else:
+        ci, processes = speedup_interval(base, own)
+        out.update(speedup=base_median / row["median"], speedup_pairing=UNPAIRED)
+    out["efficiency"] = out["speedup"] / workers
     out.update(
         speedup_ci_low=ci.low,
         speedup_ci_high=ci.high,

@@ -60,6 +60,9 @@ COMPLETION_SAMPLE = 500
 RTT_TASKS = 200
 #: Fewest round trips behind a 99th percentile: below it p99 would only be the maximum.
 RTT_P99_MIN = 100
+#: A reference loop slower than this many times the case's own batch (seen in the warm-up)
+#: is dropped for the process: it would spend most of the budget on the baseline.
+REFERENCE_MAX_COST = 4.0
 
 
 class Emitter:
@@ -114,7 +117,8 @@ def _run_phases(
         phases.describe()
         phases.warm_up()
         phases.repeats()
-        phases.latency_pass()
+        if case.passes:
+            phases.latency_pass()
         for event in phases.backend.node_metrics():
             emit(event)
     finally:
@@ -141,43 +145,72 @@ class _Phases:
         emit(BaselineEvent(info.uss, info.rss, os.getpid(), getattr(info, "pss", 0)))
         emit.metric(Metric.USABLE_CPUS, usable_cpus())
         self.inputs = workload.make_inputs(params, case.tasks, context)
-        self.expected: list[Any] = []
+        #: The baseline's backend, when this case times its loop beside each repeat.
+        self.reference: Backend | None = None
+        if case.reference and not self.backend_cls.baseline and workload.program is None:
+            base_cls = backends.get(backends.baseline())
+            self.reference = base_cls(1, base_cls.options_model())
+        #: None until the first batch of the sequential loop (the reference's, or the
+        #: baseline case's own) gives it: that loop is the sequential result, and computing
+        #: it once more up front cost every process one more batch.
+        self.expected: list[Any] | None = []
         self.graph = workload.graph(params, case.tasks) if workload.graph is not None else None
         if self.graph is not None:
             self.expected = _digested(workload, run_in_order(self.graph))
         elif workload.program is None and workload.verify is None:
-            expected = (
-                workload.expected(params, self.inputs)
-                if workload.expected is not None
-                else [workload.task(item) for item in self.inputs]
-            )
-            self.expected = _digested(workload, expected)
+            if workload.expected is not None:
+                self.expected = _digested(workload, workload.expected(params, self.inputs))
+            elif self.reference is not None or self.backend_cls.baseline:
+                self.expected = None
+            else:
+                self.expected = _digested(workload, [workload.task(i) for i in self.inputs])
         self.n_tasks = case.tasks if workload.program is not None else len(self.inputs)
         if self.graph is not None:
             self.n_tasks = len(self.graph.nodes)
         self.own: set[int] = set()
 
-    def one_batch(self) -> tuple[list[Any], list[Any], dict[str, tuple[float, str]]]:
+    def one_batch(
+        self, backend: Backend | None = None
+    ) -> tuple[list[Any], list[Any] | None, dict[str, tuple[float, str]]]:
+        """The whole batch once, on the case's backend or (`backend`) the reference's."""
+        own = backend is None
+        backend = self.backend if backend is None else backend
         if self.graph is not None:
             t0 = time.perf_counter()
-            outputs = self.backend.run_graph(self.graph).outputs
+            outputs = backend.run_graph(self.graph).outputs
             extra = {}
             # Times read inside workers compare with the driver's only on one host.
-            if self.workload.graph_metrics is not None and not self.backend.remote:
+            if own and self.workload.graph_metrics is not None and not backend.remote:
                 extra = self.workload.graph_metrics(outputs, t0)
             return outputs, self.expected, extra
         if self.workload.program is not None:
-            result = self.workload.program(self.backend, self.params, self.case.tasks, self.inputs)
+            result = self.workload.program(backend, self.params, self.case.tasks, self.inputs)
             return result.outputs, result.expected, result.metrics
-        return run_map(self.backend, self.task, self.inputs), self.expected, {}
+        task = self.workload.task if backend is not self.backend else self.task
+        return run_map(backend, task, self.inputs), self.expected, {}
 
-    def check(self, outputs: list[Any], wanted: list[Any], where: str) -> None:
+    def check(self, outputs: list[Any], wanted: list[Any] | None, where: str) -> None:
         if self.workload.verify is not None:
             _verify(self.workload.verify, self.inputs, outputs, where)
             return
         # Digests are taken after the clock stops: summarising is not the backend's work.
         digested = outputs if self.workload.program else _digested(self.workload, outputs)
+        if wanted is None:  # the first sequential batch: it is the expected result
+            self.expected = digested
+            return
         _check(digested, wanted, where)
+
+    def reference_batch(self, where: str) -> float:
+        """The baseline's loop on the same inputs, timed; its phase keeps it out of the
+        case's memory peak and CPU share."""
+        assert self.reference is not None
+        self.emit.phase("reference")
+        t0 = time.perf_counter()
+        outputs, wanted, _ = self.one_batch(self.reference)
+        wall = time.perf_counter() - t0
+        self.emit.phase("between")
+        self.check(outputs, wanted, f"{where} (sequential reference)")
+        return wall
 
     def start(self) -> None:
         if self.backend.remote:
@@ -195,6 +228,8 @@ class _Phases:
             self.backend.stop()
             raise
         self.emit.metric(Metric.STARTUP_S, time.perf_counter() - t0)
+        if self.reference is not None:
+            self.reference.start()
 
     def describe(self) -> None:
         backend = self.backend
@@ -213,19 +248,37 @@ class _Phases:
 
     def warm_up(self) -> None:
         for i in range(self.case.warmup):
+            reference = self.reference_batch(f"warm-up {i + 1}") if self.reference else None
             self.emit.phase("warmup", repeat=i)
+            t0 = time.perf_counter()
             outputs, wanted, _ = self.one_batch()
+            wall = time.perf_counter() - t0
             self.check(outputs, wanted, f"warm-up {i + 1}")
+            if reference is not None and reference > REFERENCE_MAX_COST * wall:
+                # The pairing would cost more than it buys: this process's speedup is
+                # then unpaired, from the sequential case's own processes.
+                self.reference = None
 
     def repeats(self) -> None:
         steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
         for r in range(1, self.case.repeat + 1):
+            if self.reference is None:
+                self.repeat(r)
+                continue
+            # Pairs in alternating order (ref, case, case, ref, ...): whichever goes first
+            # in a pair is not always the same side.
+            first = r % 2 == 1
+            reference = self.reference_batch(f"repeat {r}") if first else 0.0
             self.repeat(r)
+            if not first:
+                reference = self.reference_batch(f"repeat {r}")
+            self.emit.metric(Metric.REFERENCE_WALL_S, reference, r)
         if not self.backend.remote:
             steady = time.perf_counter() - steady_t0
             steady_cpu1 = cpu_by_pid(tree(os.getpid()))
-            _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady, self.case.workers,
-                      None, Metric.STEADY_CPU_UTIL)  # fmt: skip
+            if self.reference is None:  # the reference's loop would count as the driver's
+                _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady,
+                          self.case.workers, None, Metric.STEADY_CPU_UTIL)  # fmt: skip
             _emit_engine_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady)
 
     def repeat(self, r: int) -> None:
@@ -325,6 +378,8 @@ class _Phases:
         t0 = time.perf_counter()
         self.backend.stop()
         self.emit.metric(Metric.TEARDOWN_S, time.perf_counter() - t0)
+        if self.reference is not None:
+            self.reference.stop()
 
 
 def _emit_cpu(

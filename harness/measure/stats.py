@@ -379,3 +379,27 @@ def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Inte
     mean, se = float(data.mean()), float(data.std(ddof=1) / math.sqrt(n))
     half = _t_quantile((1 + level) / 2, n - 1) * se
     return Interval(mean - half, mean + half, level)
+
+
+# --- provisional: replaced by the robust estimators of the noise-model work ---------------
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    ratio: float
+    ci: Interval
+    n: int
+    method: str
+
+
+def paired_ratio(log_ratios: Sequence[float], level: float = DEFAULT_LEVEL) -> RatioEstimate:
+    """Interval of a ratio from one paired log ratio per process: t on the logs."""
+    data = _finite(log_ratios)
+    n = len(data)
+    if n < MIN_PROCESSES:
+        est = math.exp(float(np.median(data))) if n else math.nan
+        return RatioEstimate(est, Interval.none("fewer than two processes"), n, "paired")
+    mean, se = float(data.mean()), float(data.std(ddof=1) / math.sqrt(n))
+    half = _t_quantile((1 + level) / 2, n - 1) * se
+    ci = Interval(math.exp(mean - half), math.exp(mean + half), level)
+    return RatioEstimate(math.exp(float(np.median(data))), ci, n, "paired, t on log ratios")
