@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 from rich.console import Console
 from rich.table import Table
 
-from harness import backends, fingerprint, results, spec, workloads
+from harness import backends, fingerprint, results, spec, units, workloads
 from harness.analysis import summaries
 from harness.errors import InputError
 from harness.execute import runner
@@ -77,12 +77,16 @@ def run(
     import_: Annotated[list[str] | None, typer.Option("--import", help="allow the spec's workload to import this module of your own (repeatable)")] = None,
     python: Annotated[str | None, typer.Option("--python", help="comma-separated interpreters (paths or versions, e.g. 3.12,3.13t) to run the cases under, each in an environment the harness prepares")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout at the end (progress goes to stderr)")] = False,
+    budget: Annotated[str | None, typer.Option(help="time the whole run may take, e.g. 90s or 2m: after the rounds, fresh processes go to the cases whose intervals are widest (default: the spec's budget_s)")] = None,
+    precision: Annotated[str | None, typer.Option(help="with a budget: the half-width, e.g. 5%, at which a case needs no more processes (default: the spec's, 5%)")] = None,
     **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Run a scenario's cases and save them under OUT/<run-id>/."""
     from harness.output.progress import ProgressObserver
 
     options = spec.RunOptions.parse(
+        budget_s=_parsed(units.parse_duration, budget, "--budget"),
+        precision=_parsed(units.parse_fraction, precision, "--precision"),
         backends=_split_list(backends, "--backends"),
         workers=_split_list(workers, "--workers", int),
         repeat=repeat,
@@ -104,6 +108,12 @@ def run(
         f"[bold]{the_run.spec.name}[/] ({the_run.spec.description}){' --quick' if quick else ''}, "
         f"{_processes_text(the_run.rounds)} each, in a random order (seed {the_run.info['seed']})"
     )
+    if the_run.budget_s is not None:
+        shown.print(
+            f"budget {units.fmt_seconds(the_run.budget_s)}: then more fresh processes where the "
+            f"intervals are widest, until each is within +-{the_run.precision:.0%} or the "
+            "budget is spent"
+        )
     with ProgressObserver(shown, the_run.history(), rounds=the_run.rounds) as observer:
         result = the_run.execute(observer)
     table = summaries.case_table(the_run.frame())
@@ -120,6 +130,16 @@ def run(
             highlight=False,
         )
         raise typer.Exit(130)
+
+
+def _parsed(parse, text: str | None, flag: str):
+    """`parse(text, flag)`, its ValueError as one line of bad input; None stays None."""
+    if text is None:
+        return None
+    try:
+        return parse(text, flag)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _processes_text(rounds: int) -> str:

@@ -98,3 +98,32 @@ def fmt_value(value: float, unit: str = "") -> str:
     if unit == "1/s":
         return f"{fmt_number(value)}/s"
     return f"{value:.4g}"
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """'90', '90s', '2m', '1m30s' -> seconds; anything else is a ValueError naming `flag`."""
+    import re
+
+    raw = text.strip().lower()
+    found = re.fullmatch(r"(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw)
+    if not raw or found is None or not any(found.groups()):
+        raise ValueError(f"{flag}: expected seconds such as 90, 90s, 2m or 1m30s, got {text!r}")
+    minutes, seconds = (float(g) if g else 0.0 for g in found.groups())
+    total = 60 * minutes + seconds
+    if total <= 0:
+        raise ValueError(f"{flag}: must be more than 0 seconds, got {text!r}")
+    return total
+
+
+def parse_fraction(text: str, flag: str) -> float:
+    """'5%' or '0.05' -> 0.05, strictly between 0 and 1; a ValueError naming `flag`."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"{flag}: expected e.g. 5% or 0.05, got {text!r}") from None
+    if not raw.endswith("%") and value >= 1:
+        raise ValueError(f"{flag}: {text!r} is ambiguous; write {value:g}% or a fraction")
+    if not 0 < value < 1:
+        raise ValueError(f"{flag}: must be between 0% and 100%, got {text!r}")
+    return value

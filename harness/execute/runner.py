@@ -6,12 +6,14 @@ the same run.json, the same cluster checks and the same resume as one made by `h
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from harness import backends, fingerprint, results, spec
 from harness.case import Case
 from harness.errors import InputError
 from harness.execute import eta, interpreters
+from harness.execute.budget import Budget
 from harness.execute.case_runner import (
     CaseOutcome,
     Interrupted,
@@ -52,6 +55,13 @@ class RunObserver:
 
     def on_case_end(self, outcome: CaseOutcome) -> None: ...
 
+    def on_budget_start(self, case: Case, left_s: float) -> None:
+        """A process the budget bought starts; `left_s` seconds of the budget are left."""
+
+    def on_budget(self, case: Case, text: str, left_s: float) -> None:
+        """A process the budget bought has ended: `text` says where its case's interval
+        stands now ('speedup +-6.1% (target 5%), 7 processes'); `left_s` of the budget."""
+
 
 @dataclass
 class RunResult:
@@ -59,6 +69,8 @@ class RunResult:
     outcomes: list[CaseOutcome]
     skipped: list[Case]
     interrupted: bool
+    #: Why the budget's extra processes stopped ("" without a budget).
+    budget_stop: str = ""
 
     @property
     def resume_command(self) -> str:
@@ -141,11 +153,26 @@ class Run:
             return self.options.rounds
         return int(self.info.get("rounds") or spec.rounds(self.spec, self.options))
 
+    @property
+    def budget_s(self) -> float | None:
+        """Seconds the run may take (--budget, else the spec's), None for fixed rounds."""
+        return spec.budget(self.spec, self.options)
+
+    @property
+    def precision(self) -> float:
+        return spec.precision(self.spec, self.options)
+
     def execute(self, observer: RunObserver | None = None) -> RunResult:
         """Run every case `rounds` times, then finalise run.json (also when interrupted)."""
         observer = observer or RunObserver()
         for note in self.notes:
             observer.on_note(note)
+        seconds = self.budget_s
+        plan = None
+        if seconds is not None:
+            plan = Budget(seconds, self.precision)
+            self.info["budget"] = {"seconds": seconds, "precision": plan.precision}
+        started = time.monotonic()
         result = run_cases(
             self.cases,
             self.run_dir,
@@ -154,7 +181,12 @@ class Run:
             sample_interval_s=self.options.sample_interval_s,
             observer=observer,
             pythons={i.label: i for i in self.pythons},
+            budget=plan,
         )
+        if plan is not None:
+            self.info["budget"].update(
+                spent_s=round(time.monotonic() - started, 1), stopped=result.budget_stop
+            )
         self.info["rounds"] = self.rounds
         self.info["status"] = "interrupted" if result.interrupted else "complete"
         self.info["finished"] = _now()
@@ -269,6 +301,7 @@ def run_cases(
     sample_interval_s: float = 0.05,
     observer: RunObserver | None = None,
     pythons: dict[str, interpreters.Interpreter] | None = None,
+    budget: Budget | None = None,
 ) -> RunResult:
     """Run every case `rounds` times, round after round, saving after each case.
 
@@ -278,7 +311,12 @@ def run_cases(
     last, so it does not land on the speedups over the sequential case. Each round is a
     fresh process per case, so intervals see the variation between processes. A resumed
     run does only the rounds not yet recorded, in the order the seed gave them.
+
+    With a `budget`, the rounds are the fewest processes a case gets; then fresh processes
+    go one at a time where `budget.next_case` says, each doing only its warm-up and
+    repeats (`Case.passes`), until that rule stops them.
     """
+    started = time.monotonic()
     observer = observer or RunObserver()
     writer = results.RunWriter(run_dir)
     writer.drop_interrupted()
@@ -290,49 +328,114 @@ def run_cases(
         if done.get(case.case_id, 0) < r
     ]
     skipped = [c for c in cases if done.get(c.case_id, 0) >= rounds]
-    logs = run_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    outcomes: list[CaseOutcome] = []
+    processes = _CaseProcesses(run_dir, writer, observer, sample_interval_s, pythons or {})
     interrupted = False
     observer.on_plan([case for _, case in plan])
+    if budget is not None:  # a resumed run's processes count toward its cases' intervals
+        _record_done(budget, writer.measurements(), rounds)
+    budget_stop = ""
+    one = processes.one
     with _sigterm_as_interrupt():
-        for i, (round_no, case) in enumerate(plan):
-            observer.on_case_start(case, i, len(plan))
-            log_path = logs / (case.case_id.replace("/", "__") + f".r{round_no}.log")
-            interp = (pythons or {}).get(case.python)
-            try:
-                if interp is not None and case.backend in interp.unavailable:
-                    outcome = skipped_case(
-                        case,
-                        run_id=run_dir.name,
-                        round_no=round_no,
-                        reason=interp.unavailable[case.backend],
-                    )
-                else:
-                    outcome = run_case(
-                        case,
-                        run_id=run_dir.name,
-                        round_no=round_no,
-                        log_path=log_path,
-                        sample_interval_s=sample_interval_s,
-                        on_event=observer.on_event,
-                        python=interp.executable if interp is not None else None,
-                    )
-            except InterruptedCase as exc:
-                outcome, interrupted = exc.outcome, True
-            except (KeyboardInterrupt, Interrupted):
-                interrupted = True
-                break
-            if interrupted:  # kept until a resume runs the case again
-                writer.append(outcome.measurements)
+        try:
+            for i, (round_no, case) in enumerate(plan):
+                observer.on_case_start(case, i, len(plan))
+                outcome = one(round_no, case)
+                if budget is not None:
+                    budget.record(case.case_id, outcome.measurements, outcome.elapsed_s, False)
+            if budget is not None:
+                budget_stop = _spend(budget, cases, started, one, observer)
+        except _Stop:
+            interrupted = True
+            budget_stop = "interrupted" if budget is not None else ""
+    return RunResult(run_dir, processes.outcomes, skipped, interrupted, budget_stop)
+
+
+@dataclass
+class _CaseProcesses:
+    """Starts one case process at a time, saves its rows, tells the observer."""
+
+    run_dir: Path
+    writer: results.RunWriter
+    observer: RunObserver
+    sample_interval_s: float
+    pythons: dict[str, interpreters.Interpreter]
+    outcomes: list[CaseOutcome] = dataclasses.field(default_factory=list)
+
+    def one(self, round_no: int, case: Case) -> CaseOutcome:
+        """One case process; saves its rows; raises _Stop when the run is interrupted."""
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / (case.case_id.replace("/", "__") + f".r{round_no}.log")
+        interp = self.pythons.get(case.python)
+        stop = False
+        try:
+            if interp is not None and case.backend in interp.unavailable:
+                outcome = skipped_case(case, run_id=self.run_dir.name, round_no=round_no,
+                                       reason=interp.unavailable[case.backend])  # fmt: skip
             else:
-                writer.append(outcome.measurements, outcome.timeseries, outcome.latency,
-                              outcome.tasks)
-            outcomes.append(outcome)
-            observer.on_case_end(outcome)
-            if interrupted:
-                break
-    return RunResult(run_dir, outcomes, skipped, interrupted)
+                outcome = run_case(
+                    case,
+                    run_id=self.run_dir.name,
+                    round_no=round_no,
+                    log_path=log_path,
+                    sample_interval_s=self.sample_interval_s,
+                    on_event=self.observer.on_event,
+                    python=interp.executable if interp is not None else None,
+                )
+        except InterruptedCase as exc:
+            outcome, stop = exc.outcome, True
+        except (KeyboardInterrupt, Interrupted):
+            raise _Stop(None) from None
+        if stop:  # kept until a resume runs the case again
+            self.writer.append(outcome.measurements)
+        else:
+            self.writer.append(outcome.measurements, outcome.timeseries, outcome.latency,
+                               outcome.tasks)  # fmt: skip
+        self.outcomes.append(outcome)
+        self.observer.on_case_end(outcome)
+        if stop:
+            raise _Stop(outcome)
+        return outcome
+
+
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM during a case process: the run ends, what finished is kept."""
+
+    def __init__(self, outcome: CaseOutcome | None) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
+#: Why a budget's extra processes stopped, as run.json records it.
+PRECISION_REACHED = "every case reached its precision (or its cap of processes)"
+BUDGET_SPENT = "the budget was spent"
+
+
+def _spend(budget_: Budget, cases: list[Case], started: float, one,
+           observer: RunObserver) -> str:  # fmt: skip
+    """The budget's extra processes, one at a time, where `Budget.next_case` says."""
+    by_id = {c.case_id: c for c in cases}
+    while True:
+        left = budget_.seconds - (time.monotonic() - started)
+        case_id = budget_.next_case(left)
+        if case_id is None:
+            return PRECISION_REACHED if not budget_.open_cases() else BUDGET_SPENT
+        case = dataclasses.replace(by_id[case_id], passes=False)
+        round_no = budget_.cases[case_id].rounds + 1
+        observer.on_budget_start(case, left)
+        outcome = one(round_no, case)
+        budget_.record(case_id, outcome.measurements, outcome.elapsed_s, True)
+        left = budget_.seconds - (time.monotonic() - started)
+        observer.on_budget(case, budget_.describe(case_id), max(left, 0.0))
+
+
+def _record_done(budget_: Budget, measurements: pd.DataFrame, rounds: int) -> None:
+    """The processes a resumed run already holds, each as the budget would have seen it."""
+    done = measurements[measurements["status"] != "interrupted"]
+    for (case_id, round_no), rows in done.groupby(["case_id", "round"], observed=True):
+        elapsed = rows.loc[rows["metric"] == Metric.ELAPSED_S, "value"]
+        seconds = float(elapsed.iloc[0]) if len(elapsed) else 0.0
+        budget_.record(str(case_id), rows, seconds, int(round_no) > rounds)
 
 
 def round_orders(cases: list[Case], rounds: int, seed: int | None) -> list[list[Case]]:

@@ -5,6 +5,7 @@ basis (harness.execute.eta) and none when there is no basis."""
 from __future__ import annotations
 
 import math
+import time
 
 from rich.console import Console
 from rich.markup import escape
@@ -64,6 +65,8 @@ class ProgressObserver(RunObserver):
         self.bar = self.progress.add_task("starting", total=None)
         self.warned: set[str] = set()
         self._rounds_started: dict[str, int] = {}
+        #: When the budget ends (monotonic clock), once its extra processes have begun.
+        self._budget_end: float | None = None
         self._round = 1
 
     def __enter__(self) -> ProgressObserver:
@@ -80,6 +83,9 @@ class ProgressObserver(RunObserver):
         self.progress.__exit__(*exc)
 
     def eta_text(self) -> str:
+        if self._budget_end is not None:
+            left = max(0.0, self._budget_end - time.monotonic())
+            return f"at most {fmt_duration(left)} left (the budget)"
         estimate = self.eta.estimate() if self.eta is not None else None
         return estimate.text() if estimate is not None else ""
 
@@ -132,7 +138,9 @@ class ProgressObserver(RunObserver):
             self.eta.case_done(index, ok=outcome.status == "ok")
         self.progress.advance(self.bar)
         if not self.live:
-            line = case_line(outcome, index + 1, self.total, took, self._where(), self.rounds)
+            # A process the budget bought has no place in the plan: "[+]" instead of "[i/n]".
+            number = None if self._budget_end is not None else index + 1
+            line = case_line(outcome, number, self.total, took, self._where(), self.rounds)
             self._print(escape(line))
         if outcome.status != "ok":
             style = "dim" if outcome.status == "skipped" else "red"  # not a failure: not run
@@ -141,17 +149,32 @@ class ProgressObserver(RunObserver):
                 f"{escape(outcome.error)}"
             )
 
+    def on_budget_start(self, case: Case, left_s: float) -> None:
+        """Past the planned rounds the time left is the budget's, not an estimate."""
+        self.eta = None
+        self._budget_end = time.monotonic() + left_s
+        self._round = self._rounds_started.get(case.case_id, 0) + 1
+        self._rounds_started[case.case_id] = self._round
+        self.progress.update(self.bar, total=None, description=f"{case.case_id} (budget)")
+
+    def on_budget(self, case: Case, text: str, left_s: float) -> None:
+        """The budget's process ended: where the case's interval stands now."""
+        self._print(
+            escape(f"budget: {case.case_id} {text}; {fmt_duration(left_s)} of the budget left")
+        )
+
     def _where(self) -> str:
         """'elapsed 1m02s, ~30s left (from first repeats)'; no ETA without a basis."""
         if self.eta is None:
-            return ""
+            return self.eta_text() if self._budget_end is not None else ""
         text = f"elapsed {fmt_duration(self.eta.elapsed())}"
         left = self.eta_text() if self.eta.done < len(self.eta.plan) else ""
         return f"{text}, {left}" if left else text
 
 
 def case_line(
-    outcome: CaseOutcome, number: int, total: int, took: float, where: str, rounds: int = 1
+    outcome: CaseOutcome, number: int | None, total: int, took: float, where: str,
+    rounds: int = 1,
 ) -> str:
     """One finished case process as a plain line: what it is, which of the case's processes
     (the intervals are built from these), how it ended, its wall, the run's time."""
@@ -161,8 +184,11 @@ def case_line(
         if len(walls) and math.isfinite(float(walls.median()))
         else "no wall"
     )
-    parts = [f"[{number}/{total}] {outcome.case.case_id}", outcome.status, wall,
+    place = "[+]" if number is None else f"[{number}/{total}]"
+    parts = [f"{place} {outcome.case.case_id}", outcome.status, wall,
              f"case {fmt_seconds(took)}"]  # fmt: skip
-    if rounds > 1 or outcome.round > 1:
+    if number is None:
+        parts[0] += f" process {outcome.round}"
+    elif rounds > 1 or outcome.round > 1:
         parts[0] += f" process {outcome.round}/{max(rounds, outcome.round)}"
     return " | ".join([" ".join(parts[:2]), *parts[2:], *([where] if where else [])])
