@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import time
+import uuid
 
 import numpy as np
+import psutil
 import pytest
+from conftest import HARNESS, MARK, REPO, cli, harness, marked
 
 from harness.measure import noise_probe
 
@@ -80,3 +87,89 @@ def test_too_few_records_give_none_not_nan():
     assert summary["two_speeds"]["detected"] is False and summary["lag1_autocorr"] is None
     assert summary["slot_correlation"] is None and summary["sd_alternating_log_ratio"] is None
     json.dumps(summary, allow_nan=False)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("seconds", ["0", "500", "-3", "nan"])
+def test_a_bad_seconds_is_one_line_and_exit_2(seconds):
+    proc = cli("env", "--noise", "--seconds", seconds)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("harness: error: --seconds") and proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+@pytest.mark.fast
+def test_seconds_without_noise_is_refused():
+    proc = cli("env", "--seconds", "5")
+    assert proc.returncode == 2 and "--seconds: only with --noise" in proc.stderr
+
+
+def test_a_short_probe_as_json():
+    """Three seconds of real processes: every field there with its type, the records in the
+    shape of /work/shared/noise's `processes`, and no process left behind."""
+    mark = uuid.uuid4().hex
+    proc = harness("env", "--noise", "--seconds", "3", "--json", mark=mark, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert marked(mark) == []
+    result = json.loads(proc.stdout)
+    assert set(result) == {"probe", "machine", "summary", "rules", "processes", "alternating"}
+
+    records = result["processes"]
+    assert len(records) >= 4
+    for r in records:
+        assert list(r) == ["slot", "side", "t", "median"]
+        assert isinstance(r["slot"], int) and r["side"] in ("A", "B")
+        assert isinstance(r["t"], float) and 0 < r["median"] < 1
+    slots = [r["slot"] for r in records]
+    assert slots == sorted(slots) and set(slots) == set(range(slots[-1] + 1))
+    assert all(sorted(r["side"] for r in records if r["slot"] == s) == ["A", "B"]
+               for s in set(slots))  # fmt: skip
+    times = [r["t"] for r in records]
+    assert times == sorted(times) and times[-1] < 10
+
+    alternating = result["alternating"]
+    assert len(alternating) >= 2
+    for row in alternating:
+        assert isinstance(row["log_ratio"], float)
+        assert len(row["a"]) == len(row["b"]) == noise_probe.PAIRS
+
+    summary = result["summary"]
+    assert summary["processes"] == len(records) and summary["slots"] == slots[-1] + 1
+    floats = ["median_s", "min_s", "max_s", "sd_log", "robust_sd_log", "lag1_autocorr",
+              "slot_correlation", "sd_slot_log_ratio", "sd_alternating_log_ratio"]  # fmt: skip
+    for key in floats:
+        assert summary[key] is None or isinstance(summary[key], float), key
+    assert isinstance(summary["sd_log"], float)
+    assert isinstance(summary["two_speeds"]["detected"], bool)
+    assert set(summary["detectable"]["unpaired"]) == {"3", "10", "20"}
+    assert set(summary["detectable"]["alternating"]) == {"10", "30"}
+    assert summary["verdict"] in ("quiet", "noisy", "very noisy")
+    assert result["machine"]["cpus"] >= 1 and len(result["machine"]["loadavg"]) == 3
+    assert result["probe"]["loop_n"] > 0 and 2.5 < result["probe"]["seconds_taken"] < 10
+
+
+def test_ctrl_c_leaves_no_timing_process():
+    """SIGINT to the harness alone (not its group): it ends the process it waits on."""
+    mark = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [HARNESS, "env", "--noise", "--seconds", "10"],
+        cwd=REPO,
+        env={**os.environ, MARK: mark},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30
+        while not parent.children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert parent.children(), "the probe started no process"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert marked(mark) == []
