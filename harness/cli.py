@@ -531,8 +531,25 @@ def schema() -> None:
 
 
 @app.command()
-def env(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
-    """This machine and its software, as a run records them."""
+def env(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+    noise: Annotated[bool, typer.Option("--noise", help="instead: probe this machine for --seconds with fresh processes and say how noisy it is (as pyperf's `system show`)")] = False,
+    seconds: Annotated[float | None, typer.Option("--seconds", help="how long --noise probes (2-120, default 15)")] = None,
+) -> None:
+    """This machine and its software, as a run records them; with --noise, how noisy it is."""
+    if noise or seconds is not None:
+        from harness.measure import noise_probe
+        from harness.output import noise as noise_text
+
+        if not noise:
+            raise InputError("--seconds: only with --noise")
+        result = noise_probe.probe(noise_probe.check_seconds(seconds), say=lambda line: err.print(line, highlight=False))
+        if as_json:
+            print(json.dumps(result, indent=2))
+        else:
+            for line in noise_text.lines(result):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
     fp = fingerprint.collect()
     if as_json:
         print(json.dumps(fp, indent=2, default=str))
