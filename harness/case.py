@@ -49,6 +49,11 @@ class Case:
     #: Run the latency and timeline passes after the repeats. The first process of a case
     #: does; the extra processes a budget buys (`execute.budget`) only warm up and repeat.
     passes: bool = True
+    #: "a" or "b" in an A/B run (`harness ab`), "" elsewhere: part of the case id.
+    side: str = ""
+    #: The other side's case (as `to_json` gives it), run in this same process with its
+    #: repeats alternating with this case's on one engine: an A/B pair paired in time.
+    partner: dict[str, Any] | None = None
 
     @property
     def params_key(self) -> str:
@@ -60,7 +65,11 @@ class Case:
         backend = f"{self.backend}[{self.variant}]" if self.variant else self.backend
         if self.python_in_id:
             backend += f"@{self.python}"
-        return f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
+        found = f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
+        return f"{self.side}:{found}" if self.side else found
+
+    def partner_case(self) -> Case | None:
+        return Case(**self.partner) if self.partner else None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -436,6 +436,83 @@ def compare(
         raise typer.Exit(1)
 
 
+def ab(
+    spec_a: Annotated[str, typer.Argument(help="side A, the baseline: a scenario name or a .toml path")],
+    spec_b: Annotated[str, typer.Argument(help="side B, the contender: a scenario name or a .toml path")],
+    backends: Annotated[str | None, typer.Option(help="comma-separated backends, e.g. sequential,processes")] = None,
+    workers: Annotated[str | None, typer.Option(help="comma-separated worker counts, e.g. 2")] = None,
+    repeat: Annotated[int | None, typer.Option(help="measured repeats per case process")] = None,
+    rounds: Annotated[int | None, typer.Option(help="slots every pair gets before the budget is spent where intervals are widest (default: spec A's rounds)")] = None,
+    budget: Annotated[str | None, typer.Option(help="time the whole A/B run may take, e.g. 90s or 2m (default: spec A's budget_s, else 90s)")] = None,
+    precision: Annotated[str | None, typer.Option(help="half-width, e.g. 2%, at which a pair needs no more slots (default: spec A's, 5%)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the slots' random orders (default: drawn, and recorded in run.json)")] = None,
+    timeout: Annotated[float | None, typer.Option(help="per-case timeout in seconds")] = None,
+    out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
+    import_: Annotated[list[str] | None, typer.Option("--import", help="allow a spec's workload to import this module of your own (repeatable)")] = None,
+    metric: Annotated[str, typer.Option(help="metric to compare, e.g. wall_s or tasks_per_s")] = Metric.WALL_S,
+    threshold: Annotated[str, typer.Option(help="smallest change worth calling, e.g. 5% or 0.05")] = "5%",
+    alpha: Annotated[float, typer.Option(help="family-wise error rate over all the pairs")] = 0.05,
+    fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="exit 1 when B is called worse than A on any pair")] = False,
+    fmt: FormatOption = "table",
+) -> None:
+    """Run two specs interleaved in one run, slot by slot, and compare them paired."""
+    from harness.analysis import ab as ab_analysis
+    from harness.analysis import compare as cmp
+    from harness.execute import ab as ab_run
+    from harness.output import compare as shown
+    from harness.output.progress import ProgressObserver
+
+    formats.check(fmt, "compare")
+    if not 0 < alpha < 1:
+        raise InputError("--alpha: must be between 0 and 1")
+    limit = cmp.parse_threshold(threshold)
+    options = spec.RunOptions.parse(
+        backends=_split_list(backends, "--backends"),
+        workers=_split_list(workers, "--workers", int),
+        repeat=repeat,
+        rounds=rounds,
+        seed=seed,
+        timeout_s=timeout,
+        imports=import_ or None,
+        budget_s=_parsed(units.parse_duration, budget, "--budget"),
+        precision=_parsed(units.parse_fraction, precision, "--precision"),
+    )
+    the_run = ab_run.AbRun.create(spec_a, spec_b, options, out=out,
+                                  say=lambda line: err.print(line, highlight=False))  # fmt: skip
+    shown_on = console if fmt == "table" else err
+    pairs = the_run.info["ab"]["pairs"]
+    together = sum(p["in_process"] for p in pairs)
+    shown_on.print(
+        f"A/B run [bold]{the_run.run_dir.name}[/]: A = {the_run.specs[0].name}, B = "
+        f"{the_run.specs[1].name}; {len(pairs)} pairs ({together} alternating in one process "
+        f"each slot, {len(pairs) - together} as two processes back to back); "
+        f"{the_run.info['rounds']} slots each, then more within a budget of "
+        f"{units.fmt_seconds(the_run.info['budget']['seconds'])}"
+    )
+    with ProgressObserver(shown_on, rounds=the_run.info["rounds"]) as observer:
+        result = the_run.execute(observer)
+    try:
+        comparison = ab_analysis.compare_sides(results.load(the_run.run_dir), pairs, metric,
+                                               limit, alpha)  # fmt: skip
+    except cmp.CompareError as exc:
+        raise InputError(str(exc)) from None
+    if fmt == "table":
+        console.print(shown.rich_table(comparison))
+        for warning in shown.warnings(comparison):
+            console.print(f"[yellow]! {warning}[/]")
+    else:
+        sys.stdout.write(shown.encode(comparison, fmt))
+    shown_on.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
+    if result.interrupted:
+        raise typer.Exit(130)
+    if fail_on_regression and not comparison.regressions.empty:
+        err.print(f"{len(comparison.regressions)} regression(s) beyond {threshold}")
+        raise typer.Exit(1)
+
+
+ab = app.command("ab")(ab)
+
+
 @app.command()
 def export(
     runs: Annotated[

@@ -298,6 +298,8 @@ class MetricEvent:
     repeat: int | None = None
     #: One node of a cluster for the per-node metrics; None means the case as a whole.
     node: str | None = None
+    #: A value of the partner case that shared the process (`Case.partner`, harness ab).
+    partner: bool = False
 
 
 @dataclass(frozen=True)

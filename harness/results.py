@@ -62,6 +62,8 @@ SCHEMA: dict[str, str] = {
     # The interpreter of the case process: "3.12.1", "3.13.1t" (free-threaded build), or
     # "PyPy 3.10.14"; runs before the interpreter axis wrote "CPython 3.11.7".
     "python": "string",
+    # "a" or "b": which spec of an A/B run (`harness ab`) the row measured; "" elsewhere.
+    "side": "string",
 }
 #: Column -> pandas dtype of `tasks.parquet`: one row per task of each case's timeline pass
 #: (the latency pass's batch, each task stamped where it ran). Times are seconds since the
@@ -79,7 +81,7 @@ TASKS_SCHEMA: dict[str, str] = {
     **timeline.COLUMNS,
 }
 #: Columns that may be absent from a frame built in memory, with their default.
-FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": ""}
+FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": "", "side": ""}
 #: Metric names of format 1 and what they are called now.
 RENAMED_METRICS = {
     "latency_p50_s": Metric.BATCH_COMPLETION_P50_S,
@@ -123,6 +125,8 @@ def migrate(df: pd.DataFrame) -> pd.DataFrame:
         df["variant"] = df["case_id"].str.extract(r"^[^/]+/[^/\[]+\[([^\]]*)\]")[0].fillna("")
     if "python" not in df.columns:
         df["python"] = ""
+    if "side" not in df.columns:  # before A/B runs
+        df["side"] = ""
     # CPython was named until runs could hold several interpreters; now the version is, so
     # an older run of 3.11.7 matches a new one in compare.
     df["python"] = df["python"].astype(str).str.removeprefix("CPython ")

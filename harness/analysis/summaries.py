@@ -28,7 +28,7 @@ from harness.protocol import Metric
 
 CASE_KEYS = [
     "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
-    "python",
+    "python", "side",
 ]
 
 
@@ -244,7 +244,7 @@ def case_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 #: A speedup is over the sequential case of the same run, parameters and interpreter.
-BASELINE_KEYS = ["run_id", "scenario", "params", "python"]
+BASELINE_KEYS = ["run_id", "scenario", "params", "python", "side"]
 SUPERLINEAR = "superlinear"
 ABOVE_ONE = "above 1: noise or an effect to explain"
 #: Efficiency above 1 from a single process a side: nothing can be called from it.

@@ -8,6 +8,7 @@ cannot corrupt them.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import signal
@@ -103,7 +104,52 @@ def measure_case(case: Case, emit: Emitter) -> None:
     # A fixture (an HTTP server, a temporary folder) lives as long as the case, in this process.
     fixture = workload.fixture(params) if workload.fixture is not None else nullcontext()
     with fixture as context:
-        _run_phases(case, emit, workload, params, context)
+        partner = case.partner_case()
+        if partner is None:
+            _run_phases(case, emit, workload, params, context)
+        else:
+            _run_pair(case, partner, emit, workload, params, context)
+
+
+class PartnerEmitter(Emitter):
+    """The partner case's events: its values marked as the partner's, its phases kept (the
+    memory sampler reads them), what describes the process (baseline, workers) dropped:
+    the case itself says that once."""
+
+    def __init__(self, inner: Emitter) -> None:
+        super().__init__(inner.stream)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, MetricEvent):
+            super().__call__(dataclasses.replace(event, partner=True))
+        elif isinstance(event, PhaseEvent):
+            super().__call__(event)
+
+
+def _run_pair(
+    case: Case, partner: Case, emit: Emitter, workload: workloads.Workload, params: Any,
+    context: Any,
+) -> None:  # fmt: skip
+    """Two cases on one engine in one process, their warm-ups and repeats alternating
+    (A B, B A, A B, ...): each pair of repeats a moment apart, so the machine's swings
+    land on both sides alike. Only the repeats: no latency or timeline pass."""
+    phases = _Phases(case, emit, workload, params, context)
+    other_workload = workloads.get(partner.workload, partner.inputs, partner.check)
+    other_params = other_workload.params(**partner.params)
+    other = _Phases(partner, PartnerEmitter(emit), other_workload, other_params, None,
+                    backend=phases.backend)  # fmt: skip
+    phases.start()
+    try:
+        phases.describe()
+        other.own = phases.own
+        for i in range(max(case.warmup, partner.warmup)):
+            for side in (other, phases) if i % 2 == 0 else (phases, other):
+                side.warm_one(i)
+        for r in range(1, max(case.repeat, partner.repeat) + 1):
+            for side in (other, phases) if r % 2 == 1 else (phases, other):
+                side.repeat(r)
+    finally:
+        phases.teardown()
 
 
 def _run_phases(
@@ -132,11 +178,13 @@ class _Phases:
     are loaded first, so the baseline is "driver with imports"."""
 
     def __init__(
-        self, case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any
-    ) -> None:
+        self, case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any,
+        backend: Backend | None = None,
+    ) -> None:  # fmt: skip
+        """`backend`: an engine another case in this process started (`_run_pair`)."""
         self.case, self.emit, self.workload, self.params = case, emit, workload, params
         self.backend_cls = backends.get(case.backend)
-        self.backend = self.backend_cls(
+        self.backend = backend or self.backend_cls(
             case.workers, self.backend_cls.options_model(**case.backend_options)
         )
         self.task = workload.async_task if self.backend_cls.task_kind == "async" else workload.task
@@ -249,15 +297,20 @@ class _Phases:
     def warm_up(self) -> None:
         for i in range(self.case.warmup):
             reference = self.reference_batch(f"warm-up {i + 1}") if self.reference else None
-            self.emit.phase("warmup", repeat=i)
-            t0 = time.perf_counter()
-            outputs, wanted, _ = self.one_batch()
-            wall = time.perf_counter() - t0
-            self.check(outputs, wanted, f"warm-up {i + 1}")
+            wall = self.warm_one(i)
             if reference is not None and reference > REFERENCE_MAX_COST * wall:
                 # The pairing would cost more than it buys: this process's speedup is
                 # then unpaired, from the sequential case's own processes.
                 self.reference = None
+
+    def warm_one(self, i: int) -> float:
+        """One untimed batch, checked; its wall time (for the reference's cost)."""
+        self.emit.phase("warmup", repeat=i)
+        t0 = time.perf_counter()
+        outputs, wanted, _ = self.one_batch()
+        wall = time.perf_counter() - t0
+        self.check(outputs, wanted, f"warm-up {i + 1}")
+        return wall
 
     def repeats(self) -> None:
         steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()

@@ -257,9 +257,16 @@ def _outcome(
     remote = description.remote if description else bool(case.backend_options.get("address"))
     nodes = (description.nodes_used if description else "") or ("" if remote else "local")
     base = {**case_columns(case, run_id, round_no), "status": status, "error": error}
+    partner = case.partner_case()
+    # The partner's values (harness ab, one process for both sides) are its own case's rows.
+    partner_base = (
+        {**case_columns(partner, run_id, round_no), "status": status, "error": error}
+        if partner is not None
+        else base
+    )
     rows = [
         {
-            **base,
+            **(partner_base if e.partner else base),
             "nodes": e.node or nodes,
             "repeat": e.repeat,
             "metric": e.metric,
@@ -273,7 +280,9 @@ def _outcome(
     rows.append({**once, "metric": Metric.ELAPSED_S, "value": elapsed,
                  "unit": METRICS[Metric.ELAPSED_S].unit})  # fmt: skip
     baseline: BaselineEvent | None = _first(events, BaselineEvent)
-    for metric, value in _memory_metrics(case, samples, baseline, workers_event):
+    # Two cases sharing a process share its memory: neither side's alone is measured.
+    memory = _memory_metrics(case, samples, baseline, workers_event) if partner is None else []
+    for metric, value in memory:
         rows.append({**once, "metric": metric, "value": value, "unit": METRICS[metric].unit})
     measurements = results.frame(rows)
 
@@ -345,6 +354,7 @@ def case_columns(case: Case, run_id: str, round_no: int) -> dict[str, Any]:
         "tasks": case.tasks,
         "round": round_no,
         "python": case.python or PYTHON,
+        "side": case.side,
     }
 
 

@@ -328,7 +328,7 @@ def run_cases(
         if done.get(case.case_id, 0) < r
     ]
     skipped = [c for c in cases if done.get(c.case_id, 0) >= rounds]
-    processes = _CaseProcesses(run_dir, writer, observer, sample_interval_s, pythons or {})
+    processes = CaseProcesses(run_dir, writer, observer, sample_interval_s, pythons or {})
     interrupted = False
     observer.on_plan([case for _, case in plan])
     if budget is not None:  # a resumed run's processes count toward its cases' intervals
@@ -351,7 +351,7 @@ def run_cases(
 
 
 @dataclass
-class _CaseProcesses:
+class CaseProcesses:
     """Starts one case process at a time, saves its rows, tells the observer."""
 
     run_dir: Path

@@ -33,6 +33,7 @@ _CASE_KEY_MEANINGS = {
     "params": "the workload's parameters of this case (an object; a JSON string in CSV)",
     "tasks": "tasks per repeat",
     "python": "the interpreter version the case ran under",
+    "side": "a or b: which spec of an A/B run (harness ab) the case is; empty elsewhere",
     "status": "ok, error, crashed, timeout, interrupted, or skipped (not run: why in error)",
     "error": "why a case that is not ok failed, or empty",
 }
