@@ -27,7 +27,10 @@ def _type(schema: dict) -> str:
         kinds = [_type(s) for s in schema["anyOf"] if s.get("type") != "null"]
         kinds = list(dict.fromkeys(k for k in kinds if k))
         optional = any(s.get("type") == "null" for s in schema["anyOf"])
-        return " or ".join(kinds) + (" (optional)" if optional else "")
+        text = " or ".join(kinds) + (" (optional)" if optional else "")
+        if "items" in schema:  # json_schema() names the list's allowed items beside anyOf
+            text += f"; items: {_type(schema['items'])}"
+        return text
     kind = schema.get("type", "")
     if kind == "array":
         inner = _type(schema.get("items", {}))
@@ -42,7 +45,7 @@ def _type(schema: dict) -> str:
             ("exclusiveMinimum", ">"),
             ("maximum", "<="),
             ("exclusiveMaximum", "<"),
-            ("minItems", "items >="),
+            ("minItems", "items at least"),
         )
         if key in schema
     ]
