@@ -11,13 +11,14 @@ ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 FIXTURES ?=
 
-.PHONY: bench report test test-fast lint fixtures overhead timeline-cost load cluster-up cluster-down clean help
+.PHONY: bench report test test-fast lint docs fixtures overhead timeline-cost load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
 	@echo "make report RUN=results/<run-id>          render the report of a run"
 	@echo "make test                                 lint and run the test suite"
 	@echo "make test-fast                            lint and run the tests of pure logic alone (no engine)"
+	@echo "make docs                                 build the documentation site into site/ (strict)"
 	@echo "make fixtures [FIXTURES='io-w1 format1']  remake the stored runs the tests read"
 	@echo "make overhead                             the harness's own overhead against bare loops"
 	@echo "make timeline-cost                        what the timeline pass adds to a cpu and an io case"
@@ -42,6 +43,13 @@ report: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link, anchor or page fails.
+# `make test` builds it too (tests/test_docs.py). The variables quiet a notice the docs
+# plugins print about a future MkDocs 2; the docs extra keeps MkDocs below 2.
+MKDOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+docs: $(STAMP)
+	$(MKDOCS_ENV) $(BIN)/mkdocs build --strict
 
 # Three pytest workers on two cores: much of a test's time is an engine starting or a case
 # waiting out its timeout, which leaves a core idle (the same tests here: 448 s at -n 2,
