@@ -1,7 +1,14 @@
-"""Load: a sweep of 150 cases and a case of 100,000 tiny tasks, through the real CLI.
+"""Load: a sweep of 150 cases and a case of 100,000 tiny tasks, through the real CLI; and
+what one case process costs beyond its timed work.
 
 Watches the harness's own process (not the case processes it starts) and reports its
 peak RSS: a harness that runs for hours must not grow with the number of cases or tasks.
+
+The per-process cost is read from a budgeted run of one-task cases: the processes the
+budget buys (warm-up and repeats only) each say how long they took from the runner's
+start of the process to its end (`elapsed_s`), how long the engine took to start
+(`startup_s`) and stop (`teardown_s`), and the batches' own walls. What is left is what the
+harness adds: the interpreter, its imports, the events and the runner's clean-up.
 """
 
 from __future__ import annotations
@@ -47,6 +54,44 @@ timeout_s = 600
 """
 
 
+PER_PROCESS = """
+name = "load-process"
+description = "one trivial task a repeat: a case process's cost beyond its work"
+workload = "sum_of_squares"
+tasks = 1
+backends = ["sequential", "processes", "dask", "ray"]
+workers = [2]
+repeat = 1
+warmup = 0
+rounds = 1
+timeout_s = 120
+reference = false
+[params]
+n = 10
+"""
+
+
+def per_process(folder: Path) -> None:
+    """Median seconds per budget-bought process, whole and beyond the engine and the work."""
+    (folder / "process.toml").write_text(PER_PROCESS)
+    out = folder / "out-process"
+    for backend in ("sequential", "processes", "dask", "ray"):  # a budget each: all get some
+        watch(["run", str(folder / "process.toml"), "--out", str(out), "--backends", backend,
+               "--budget", "25s", "--precision", "0.1%"])  # fmt: skip
+    df = results.load(str(out / "*"))
+    extra = df[df["round"] > 1]
+    wide = extra.pivot_table(index=["backend", "round"], columns="metric", values="value",
+                             aggfunc="sum")  # fmt: skip
+    engine = wide.get("startup_s", 0).fillna(0) + wide.get("teardown_s", 0).fillna(0)
+    wide["added_s"] = wide["elapsed_s"] - engine - wide["wall_s"]
+    for backend, rows in wide.groupby(level="backend"):
+        print(
+            f"per process ({backend}, {len(rows)} processes the budget bought): "
+            f"{rows['elapsed_s'].median():.3f} s in all, engine start and stop "
+            f"{engine.loc[backend].median():.3f} s, harness {rows['added_s'].median():.3f} s"
+        )
+
+
 def watch(args: list[str]) -> tuple[float, int, float]:
     """Run the CLI; returns (seconds, peak RSS of the harness process itself, exit code)."""
     started = time.perf_counter()
@@ -81,6 +126,7 @@ def main() -> None:
                 f"processes, in {seconds:.0f} s ({seconds / processes:.2f} s a process); "
                 f"harness peak RSS {peak / 2**20:.0f} MiB"
             )
+        per_process(folder)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def run(
     if the_run.budget_s is not None:
         shown.print(
             f"budget {units.fmt_seconds(the_run.budget_s)}: then more fresh processes where the "
-            f"intervals are widest, until each is within +-{the_run.precision:.0%} or the "
+            f"intervals are widest, until each is within +-{units.fmt_percent(the_run.precision)} or the "
             "budget is spent"
         )
     with ProgressObserver(shown, the_run.history(), rounds=the_run.rounds) as observer:

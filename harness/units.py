@@ -127,3 +127,8 @@ def parse_fraction(text: str, flag: str) -> float:
     if not 0 < value < 1:
         raise ValueError(f"{flag}: must be between 0% and 100%, got {text!r}")
     return value
+
+
+def fmt_percent(fraction: float) -> str:
+    """0.05 -> '5%', 0.001 -> '0.1%', 0.025 -> '2.5%': as many digits as it has, up to 3."""
+    return f"{fraction * 100:.3g}%"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fingerprint, results, spec, workloads
+from harness import fingerprint, results, spec, units, workloads
 from harness.case import Case
 from harness.errors import InputError
 from harness.execute import interpreters
@@ -242,7 +242,7 @@ def _describe(logs: list[float], precision: float) -> str:
     width = _half_width(logs)
     shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
     ratio = math.exp(float(np.median(logs))) if logs else math.nan
-    return f"B/A {ratio:.3f} {shown} (target {precision:.0%}), {len(logs)} slots"
+    return f"B/A {ratio:.3f} {shown} (target {units.fmt_percent(precision)}), {len(logs)} slots"
 
 
 def _now() -> str:

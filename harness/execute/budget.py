@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness import units
 from harness.measure import stats
 from harness.protocol import Metric
 
@@ -155,4 +156,5 @@ class Budget:
         width = s.half_width()
         what = "speedup" if s.paired_kind else "wall"
         shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
-        return f"{what} {shown} (target {self.precision:.0%}), {s.processes} processes"
+        target = units.fmt_percent(self.precision)
+        return f"{what} {shown} (target {target}), {s.processes} processes"
