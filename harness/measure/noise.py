@@ -109,7 +109,8 @@ MODEL = NoiseModel(
 )
 
 #: The data the constants above come from (a copy of ../shared/noise/).
-DATA = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "noise" / "processes-2026-12-07.json"
+DATA = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "noise"
+DATA = DATA / "processes-2026-12-07.json"
 
 
 def _median_var(repeats: int, draws: int = 200_000) -> float:
