@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -402,6 +402,11 @@ def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Inte
 #   differences are symmetric about the true log ratio: random A/B order per pair makes
 #   them so, and the regime chain is reversible, so "fast then slow" is as likely as
 #   "slow then fast" inside one process too. 5 pairs reach 93.75%, 6 pairs 96.9%;
+# - **too few for ranks**: where the exact Mann-Whitney cannot reach the level asked at all
+#   (3 a side at 95%: its widest interval covers 90%), Welch's t on the logs instead; with
+#   processes spread in time its "95%" covered 95-97% in the simulations at 3 a side. Three
+#   processes a side still cannot see a 1.2x change here; they can a 2x one. Pairs keep the
+#   signed-rank interval at its own, lower, level (5 pairs: 93.75%);
 # - a typical per-process value: the median's order-statistic interval (exact for any
 #   continuous distribution), not t on logs.
 #
@@ -468,6 +473,13 @@ class RatioEstimate:
     def _one_sided(self, bound: float) -> tuple[float, float]:
         """(p of "log ratio <= bound" against ">", p of "log ratio >= -bound" against "<")."""
         x, y = self._sides()
+        if self.kind in ("welch", "paired-t"):
+            from scipy.stats import t
+
+            est, se, df = self._t_view()
+            if se == 0:
+                return float(est <= bound), float(est >= -bound)
+            return float(t.sf((est - bound) / se, df)), float(t.sf((-bound - est) / se, df))
         if self.kind == "paired":
             n = len(x)
             cdf = _w_cdf(n)
@@ -484,6 +496,15 @@ class RatioEstimate:
         u_down = float((down > 0).sum() + 0.5 * (down == 0).sum())
         return _upper_p(cdf, u_up), _upper_p(cdf, u_down)
 
+    def _t_view(self) -> tuple[float, float, float]:
+        """(estimate, standard error, degrees of freedom) of the log ratio, for the t kinds."""
+        x, y = self._sides()
+        if self.kind == "paired-t":
+            return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))), len(x) - 1.0
+        diff = log_difference(np.exp(x), np.exp(y))
+        assert diff is not None
+        return diff.estimate, diff.se, diff.df
+
     def beyond_threshold_p(self, threshold: float) -> float:
         """p of "|log ratio| <= log1p(threshold)": small only when the ratio lies beyond
         1 + threshold (or below 1 / (1 + threshold)); twice the smaller one-sided p."""
@@ -495,6 +516,10 @@ class RatioEstimate:
     def interval_at(self, level: float) -> Interval:
         """The same estimator's interval at another level."""
         x, y = self._sides()
+        if self.kind in ("welch", "paired-t"):
+            est, se, df = self._t_view()
+            half = _t_quantile((1 + level) / 2, df) * se
+            return Interval(math.exp(est - half), math.exp(est + half), level)
         if self.kind == "paired":
             return _signed_rank_interval(x, level)
         return _shift_interval(x, y, level)
@@ -523,7 +548,7 @@ class RatioEstimate:
         if gap <= 0:
             return None
         x, y = self._sides()
-        if self.kind == "paired":
+        if self.kind in ("paired", "paired-t"):
             var = float(x.var(ddof=1)) if len(x) > 1 else math.nan
             floor = next(k for k in range(1, 64) if 2 / 2**k < alpha)
         else:
@@ -590,6 +615,8 @@ def case_interval(process_values: Sequence[float], level: float = DEFAULT_LEVEL)
 
 UNPAIRED_METHOD = "unpaired, Mann-Whitney (Hodges-Lehmann)"
 PAIRED_METHOD = "paired, Wilcoxon signed-rank (Hodges-Lehmann)"
+WELCH_METHOD = "unpaired, Welch t on logs (too few for ranks)"
+PAIRED_T_METHOD = "paired, t on log ratios (too few for ranks)"
 
 
 def unpaired_ratio(
@@ -603,6 +630,15 @@ def unpaired_ratio(
         return RatioEstimate(
             math.nan, Interval.none("no values, or values <= 0"), 0, UNPAIRED_METHOD
         )
+    logs = (tuple(map(float, la)), tuple(map(float, lb)))
+    widest = _u_cdf(len(la), len(lb))[0] if len(la) and len(lb) else 1.0
+    if 1 - 2 * widest < level - 1e-12 and min(len(la), len(lb)) >= MIN_PROCESSES:
+        # too few for a rank interval at this level: Welch on the logs
+        diff = log_difference(np.exp(la), np.exp(lb))
+        assert diff is not None
+        est = RatioEstimate(math.exp(diff.estimate), Interval.none(""), min(len(la), len(lb)),
+                            WELCH_METHOD, "welch", logs)  # fmt: skip
+        return replace(est, ci=est.interval_at(level))
     shift = float(np.median((la[:, None] - lb[None, :]).ravel()))
     return RatioEstimate(
         ratio=math.exp(shift),
@@ -610,7 +646,7 @@ def unpaired_ratio(
         n=min(len(la), len(lb)),
         method=UNPAIRED_METHOD,
         kind="unpaired",
-        logs=(tuple(map(float, la)), tuple(map(float, lb))),
+        logs=logs,
     )
 
 
