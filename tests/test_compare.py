@@ -137,7 +137,8 @@ def test_a_change_within_the_threshold_is_never_called():
     base, cont = _many_cases(np.random.default_rng(8), 5, 40, 1.0, 1.03, between=0.005)
     result = compare.compare(base, cont)
     assert set(result.rows["change"]) == {"same"}
-    assert result.rows["note"].str.contains("could call a change beyond").all()
+    # 5 a side cannot reach alpha / 40 with ranks at all, and says so
+    assert result.rows["note"].str.contains("could call no change: 5 processes").all()
 
 
 def test_two_x_at_three_processes_is_always_caught_among_two_hundred_cases():
@@ -304,7 +305,8 @@ def test_fewer_workers_is_slower_and_fails_the_gate(io_w4, io_w1):
     assert threads["workers"] == "4 -> 1"
     assert threads["change"] == "slower" and threads["regression"]
     assert threads["ratio"] > 2 and threads["ci_low"] > 1.5 and threads["ci_level"] == 0.95
-    assert threads["test"] == "welch-beyond-threshold" and threads["p_adjusted"] < 0.05
+    assert threads["test"].startswith("unpaired, Welch") and threads["p_adjusted"] < 0.05
+    assert threads.get("pairing_rho") is None  # two runs: nothing paired (NaN)
     # the sequential loop did not change: one worker on both sides
     assert _case(report, "sequential")["change"] == "same"
 
@@ -350,3 +352,46 @@ def test_the_in_process_cli_answers_as_the_real_one(io_w4, io_w1):
         real, here = harness(*args), cli(*args)
         assert (here.returncode, here.stdout, here.stderr) == (
             real.returncode, real.stdout, real.stderr), args  # fmt: skip
+
+
+# Paired: both sides from one run that interleaved them ------------------------------------
+
+
+def _ab_run(ratio: float, slots: int, seed: int, layout: str = "alternate", cases: int = 1):
+    """One run of A and B under this VM's fitted noise (harness.measure.noise): per case,
+    `slots` rounds, each pairing a process (or, alternated, calls) of A and of B."""
+    from harness.measure import noise
+
+    sides = {"a": [], "b": []}
+    for i in range(cases):
+        sim = noise.simulate(slots, 5, 0.025, ratio=ratio, layout=layout, rng=seed + i)
+        for side, values in (("a", sim.a[0]), ("b", sim.b[0])):
+            for rnd, repeats in enumerate(values, start=1):
+                sides[side] += rows("ab", "threads", repeats, params={"i": i}, rnd=rnd)
+    return results.frame(sides["a"]), results.frame(sides["b"])
+
+
+def test_paired_calls_a_ten_percent_change_that_unpaired_cannot_see():
+    base, cont = _ab_run(1.1, 30, seed=11)
+    (paired,) = compare.compare(base, cont, paired=True, threshold=0.02).rows.to_dict("records")
+    (unpaired,) = compare.compare(base, cont, threshold=0.02).rows.to_dict("records")
+    assert paired["change"] == "slower" and paired["ratio"] == pytest.approx(1.1, abs=0.04)
+    assert paired["test"].startswith("paired, Wilcoxon signed-rank")
+    assert np.isfinite(paired["pairing_rho"]) and np.isnan(unpaired["pairing_rho"])
+    assert (paired["ci_high"] - paired["ci_low"]) < (unpaired["ci_high"] - unpaired["ci_low"])
+    assert paired["ci_level"] >= 0.95
+
+
+def test_paired_a_a_says_same_in_both_directions():
+    base, cont = _ab_run(1.0, 20, seed=21, cases=5)
+    for a, b in ((base, cont), (cont, base)):
+        result = compare.compare(a, b, paired=True)
+        assert set(result.rows["change"]) == {"same"}
+        assert not result.rows["regression"].any()
+
+
+def test_paired_falls_back_to_the_ratio_of_medians_without_matching_repeats():
+    base, cont = _ab_run(1.5, 8, seed=31, layout="separate")
+    cont = cont[cont["repeat"] != 5]  # the contender lost a repeat: no repeat-matched ratios
+    (row,) = compare.compare(base, cont, paired=True).rows.to_dict("records")
+    assert row["change"] == "slower" and row["ratio"] == pytest.approx(1.5, rel=0.15)

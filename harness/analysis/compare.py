@@ -11,10 +11,15 @@ Repeats inside one process share its memory layout, hash seed and core; tested a
 independent, they turn the difference between two processes into a "change" (an A/A of
 one process a side fails a gate that way). So:
 
-- the interval is Welch's t on the log per-process values (`stats.process_ratio_interval`),
-  at the level 1 - alpha, and holds when the two sides spread differently;
+- unpaired (two runs): the Hodges-Lehmann ratio of the per-process values with its exact
+  Mann-Whitney interval (`stats.unpaired_ratio`), at the level 1 - alpha; Welch's t on the
+  logs where too few processes for ranks (3 a side);
+- paired (``paired=True``: both sides from one run that interleaved them): processes pair on
+  run and round; a pair's value is the median of its repeat-matched log ratios (or the log
+  ratio of its medians), and the ratio is the signed-rank Hodges-Lehmann one
+  (`stats.paired_ratio`); `pairing_rho` says how much the pairing shared;
 - a change is called only when that interval lies wholly beyond the threshold: the test's
-  null is "the ratio is within 1 +- threshold" (`stats.beyond_threshold_p`), so a real
+  null is "the ratio is within 1 +- threshold" (`RatioEstimate.beyond_threshold_p`), so a real
   difference smaller than the threshold (machine drift) reads as "same";
 - Holm's step-down adjustment runs over every tested case, so the chance of any false
   change in an A/A comparison is at most alpha, however many cases it has;
@@ -166,8 +171,10 @@ def compare(
     alpha: float = 0.05,
     normalize: str = "none",
     ignore: tuple[str, ...] = (),
+    paired: bool = False,
 ) -> Comparison:
-    """Case-by-case comparison of two tidy frames (each may hold several runs)."""
+    """Case-by-case comparison of two tidy frames (each may hold several runs). `paired`:
+    both come from the same run(s), and processes of one run and round pair up."""
     info, keys = _check(baseline, contender, metric, normalize, ignore)
     b_samples = _samples(baseline, metric, info, normalize)
     c_samples = _samples(contender, metric, info, normalize)
@@ -208,7 +215,10 @@ def compare(
             rounds_baseline=_rounds(b),
             rounds_contender=_rounds(c),
         )
-        row.update(_measure(b["value"].to_numpy(float), c["value"].to_numpy(float), alpha))
+        pairs = (
+            _pair_logs(baseline, contender, metric, keys, key, b, c, normalize) if paired else None
+        )
+        row.update(_measure(b, c, alpha, pairs))
         rows.append(row)
     return Comparison(
         rows=_decide(pd.DataFrame(rows), shown, threshold, alpha),
@@ -238,23 +248,74 @@ def _rounds(group: pd.DataFrame) -> int:
 ONE_PROCESS_NOTE = "1 process on a side: run --rounds 3 or more on both sides"
 
 
-def _measure(bv: np.ndarray, cv: np.ndarray, alpha: float) -> dict:
-    """Medians, the ratio, its interval and the test's raw p for one case (not yet a verdict:
-    that needs every case's p, for Holm)."""
+def _pair_logs(
+    baseline: pd.DataFrame,
+    contender: pd.DataFrame,
+    metric: str,
+    keys: list[str],
+    key: tuple,
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    normalize: str,
+) -> pd.DataFrame:
+    """Per pair of processes (same run and round): the log ratio contender / baseline and each
+    side's log value. Repeat-matched when both sides hold the same repeat numbers (the median
+    of log(c_r / b_r)), else the log ratio of the two processes' values."""
+    on = ["run_id", "round"]
+    if b.empty or c.empty:
+        return pd.DataFrame(columns=[*on, "log_ratio", "log_b", "log_c"])
+    merged = b[[*on, "value"]].merge(c[[*on, "value"]], on=on, suffixes=("_b", "_c"))
+    merged = merged[(merged["value_b"] > 0) & (merged["value_c"] > 0)]
+    merged["log_b"] = np.log(merged["value_b"])
+    merged["log_c"] = np.log(merged["value_c"])
+    merged["log_ratio"] = merged["log_c"] - merged["log_b"]
+    if normalize == "none" and not merged.empty:
+        raw = []
+        for df in (baseline, contender):
+            sub = df[(df["metric"] == metric) & (df["status"] == "ok") & df["repeat"].notna()]
+            match = np.ones(len(sub), dtype=bool)
+            for name, value in zip(keys, key, strict=True):
+                match &= (sub[name] == value).to_numpy()
+            raw.append(sub[match & np.isfinite(sub["value"]) & (sub["value"] > 0)])
+        both = raw[0][[*on, "repeat", "value"]].merge(
+            raw[1][[*on, "repeat", "value"]], on=[*on, "repeat"], suffixes=("_b", "_c")
+        )
+        sets = [r.groupby(on)["repeat"].agg(frozenset) for r in raw]
+        same = sets[0].to_frame("b").join(sets[1].to_frame("c"), how="inner")
+        same = same[same["b"] == same["c"]].index
+        both["lr"] = np.log(both["value_c"]) - np.log(both["value_b"])
+        matched = both.groupby(on)["lr"].median()
+        matched = matched[matched.index.isin(same)]
+        index = pd.MultiIndex.from_frame(merged[on])
+        repl = matched.reindex(index).to_numpy()
+        merged["log_ratio"] = np.where(np.isfinite(repl), repl, merged["log_ratio"])
+    return merged[[*on, "log_ratio", "log_b", "log_c"]]
+
+
+def _measure(b: pd.DataFrame, c: pd.DataFrame, alpha: float, pairs: pd.DataFrame | None) -> dict:
+    """Medians, the ratio, its interval and the estimate behind the test for one case (not
+    yet a verdict: that needs every case's p, for Holm)."""
+    bv, cv = b["value"].to_numpy(float), c["value"].to_numpy(float)
     base_med = float(np.median(bv)) if len(bv) else math.nan
     cont_med = float(np.median(cv)) if len(cv) else math.nan
-    ratio = cont_med / base_med if len(bv) and len(cv) and base_med else math.nan
-    ci = stats.process_ratio_interval(cv, bv, level=1 - alpha)
+    rho = math.nan
+    if pairs is not None:
+        est = stats.paired_ratio(pairs["log_ratio"].to_numpy(float), level=1 - alpha)
+        rho = stats.pairing_gain(pairs["log_c"].to_numpy(float), pairs["log_b"].to_numpy(float))[0]
+    else:
+        est = stats.unpaired_ratio(cv, bv, level=1 - alpha)
+    testable = est.n >= 1 and math.isfinite(est.ratio)
     return {
         "n_baseline": len(bv),
         "n_contender": len(cv),
         "baseline_median": base_med,
         "contender_median": cont_med,
-        "ratio": ratio,
-        "ci_low": ci.low,
-        "ci_high": ci.high,
-        "ci_level": ci.level,
-        "_diff": stats.log_difference(cv, bv),
+        "ratio": est.ratio,
+        "ci_low": est.ci.low,
+        "ci_high": est.ci.high,
+        "ci_level": est.ci.level,
+        "pairing_rho": rho,
+        "_est": est if testable and min(len(bv), len(cv)) >= stats.MIN_PROCESSES else None,
     }
 
 
@@ -266,20 +327,20 @@ def _decide(rows: pd.DataFrame, info: MetricInfo, threshold: float, alpha: float
     p = np.full(len(rows), np.nan)
     tested = np.zeros(len(rows), dtype=bool)
     for i, r in enumerate(rows.to_dict("records")):
-        if _untestable(r) is None and r["_diff"] is not None:
-            p[i] = stats.beyond_threshold_p(r["_diff"], threshold)
-            tested[i] = True
+        if _untestable(r) is None and r["_est"] is not None:
+            p[i] = r["_est"].beyond_threshold_p(threshold)
+            tested[i] = np.isfinite(p[i])
     adjusted = stats.holm(p)
     changes, notes, regressions = [], [], []
     for i, r in enumerate(rows.to_dict("records")):
         change, note = _untestable(r) or ("same", "")
         if tested[i] and adjusted[i] < alpha:
-            up = r["_diff"].estimate > 0
+            up = r["_est"].log_ratio > 0
             change = better_word if up == (info.better == "higher") else worse_word
             if info.better == "none":
                 change = "higher" if up else "lower"
         elif tested[i]:
-            note = _reach_note(r["_diff"], threshold, alpha, int(tested.sum()))
+            note = _reach_note(r["_est"], threshold, alpha, int(tested.sum()))
         elif change == "same":  # nothing to test: no values, or values <= 0
             change = "n/a"
         changes.append(change)
@@ -288,10 +349,11 @@ def _decide(rows: pd.DataFrame, info: MetricInfo, threshold: float, alpha: float
             change == "failed"
             or (info.better != "none" and change == worse_word and better_word != worse_word)
         )
-    return rows.drop(columns="_diff").assign(
+    methods = [r["_est"].method if r["_est"] is not None else "" for r in rows.to_dict("records")]
+    return rows.drop(columns="_est").assign(
         p_value=p,
         p_adjusted=adjusted,
-        test="welch-beyond-threshold",
+        test=[f"{m}, beyond threshold" if m else "" for m in methods],
         significant=adjusted < alpha,
         change=changes,
         note=notes,
@@ -310,13 +372,18 @@ def _untestable(r: dict) -> tuple[str, str] | None:
     return None
 
 
-def _reach_note(diff: stats.LogDifference, threshold: float, alpha: float, family: int) -> str:
-    """What these processes could call, and how many a side would call twice the threshold."""
-    smallest = stats.detectable_change(diff, threshold, alpha / max(family, 1))
-    need = stats.processes_needed(diff, threshold, 2 * threshold, alpha / max(family, 1))
-    text = f"could call a change beyond {smallest:.0%}"
+def _reach_note(est: stats.RatioEstimate, threshold: float, alpha: float, family: int) -> str:
+    """What these processes could call, and how many would call twice the threshold."""
+    level = alpha / max(family, 1)
+    smallest = est.detectable_change(threshold, level)
+    need = est.processes_needed(threshold, 2 * threshold, level)
+    unit = "pairs" if est.kind.startswith("paired") else "processes a side"
+    if math.isfinite(smallest):
+        text = f"could call a change beyond {smallest:.0%}"
+    else:
+        text = f"could call no change: {est.n} {unit.split()[0]} cannot reach the level"
     if need is not None:
-        text += f"; {need} processes a side would call {2 * threshold:.0%}"
+        text += f"; {need} {unit} would call {2 * threshold:.0%}"
     return text
 
 

@@ -19,8 +19,6 @@ from harness.measure.stats import (
     UNSTABLE_CV,
     Interval,
     median_interval,
-    process_interval,
-    process_ratio_interval,
     ratio_interval,
     summarize,
 )
@@ -74,14 +72,15 @@ class Typical:
 def typical(group: pd.DataFrame) -> Typical:
     """The median and its interval, with the process as the sampling unit.
 
-    Several processes: the median of their per-process medians, and the t interval of the
-    typical process on a log scale (`stats.process_interval`). One process: the median of
+    Several processes: the median of their per-process medians and its order-statistic
+    interval over the processes (`stats.case_interval`: exact whatever the shape, so two
+    speeds cannot fool it; at 3 processes it covers 75% and says so). One process: the median of
     its repeats and their order-statistic interval, which covers that process alone
     (`processes` says so, and nothing is called from it).
     """
     per_process = process_values(group)
     if len(per_process) >= MIN_PROCESSES:
-        return Typical(float(np.median(per_process)), process_interval(per_process),
+        return Typical(float(np.median(per_process)), stats.case_interval(per_process),
                        len(per_process))  # fmt: skip
     values = group["value"].to_numpy(float)
     values = values[np.isfinite(values)]
@@ -305,9 +304,12 @@ def add_scaling(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """speedup = sequential median wall / this median wall, same run, scenario, parameters
     and interpreter; efficiency = speedup / workers.
 
-    The interval carries both cases' variation. With several processes a side it is
-    Welch's, from the per-process medians (`stats.process_ratio_interval`), and holds when
-    the two sides spread differently; with one process a side it is the Hodges-Lehmann
+    Where the case timed the sequential loop beside its repeats (`reference_wall_s`), the
+    speedup is paired in process: one log ratio per process, its interval the Wilcoxon
+    signed-rank one (`stats.paired_ratio`), and no sequential case is needed. Else the
+    interval carries both cases' variation: with several processes a side the
+    Hodges-Lehmann one of exact Mann-Whitney (`stats.unpaired_ratio`); with one process a
+    side it is the Hodges-Lehmann
     interval of the repeats, `speedup_ci_scope` says "within 1 process", and an
     efficiency above 1 is then only noted, never marked superlinear.
     """
@@ -345,7 +347,7 @@ def speedup_interval(base: _Walls, own: _Walls) -> tuple[Interval, int]:
     """The speedup's interval and the processes behind its thinner side (1: within one)."""
     processes = min(len(base.processes), len(own.processes))
     if processes >= MIN_PROCESSES:
-        return process_ratio_interval(base.processes, own.processes), processes
+        return stats.unpaired_ratio(base.processes, own.processes).ci, processes
     return ratio_interval(base.repeats, own.repeats), processes
 
 

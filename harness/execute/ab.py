@@ -36,6 +36,7 @@ from harness import fingerprint, results, spec, units, workloads
 from harness.case import Case
 from harness.errors import InputError
 from harness.execute import interpreters
+from harness.execute.budget import log_half_width
 from harness.execute.runner import (
     BUDGET_SPENT,
     PRECISION_REACHED,
@@ -232,10 +233,7 @@ def json_case(case: Case) -> dict[str, Any]:
 
 
 def _half_width(logs: list[float]) -> float:
-    ci = stats.paired_ratio(logs).ci
-    if not (math.isfinite(ci.low) and math.isfinite(ci.high)) or ci.low <= 0:
-        return math.inf
-    return (math.log(ci.high) - math.log(ci.low)) / 2
+    return log_half_width(stats.paired_ratio(logs).ci)
 
 
 def _describe(logs: list[float], precision: float) -> str:

@@ -55,14 +55,11 @@ class CaseSamples:
 
     def half_width(self) -> float:
         """Half the log width of the case's interval: inf while there is none yet."""
-        values = self.paired if len(self.paired) == len(self.walls) and self.paired else None
-        if values is not None:
-            ci = stats.paired_ratio(values).ci
+        if self.paired_kind:
+            ci = stats.paired_ratio(self.paired).ci
         else:
-            ci = stats.process_interval(self.walls)
-        if not (math.isfinite(ci.low) and math.isfinite(ci.high)) or ci.low <= 0:
-            return math.inf
-        return (math.log(ci.high) - math.log(ci.low)) / 2
+            ci = stats.case_interval(self.walls)
+        return log_half_width(ci)
 
     @property
     def paired_kind(self) -> bool:
@@ -74,6 +71,15 @@ class CaseSamples:
         if self.costs:
             return float(np.median(self.costs))
         return self.first_cost if math.isfinite(self.first_cost) else 0.0
+
+
+def log_half_width(ci: stats.Interval) -> float:
+    """Half the log width of an interval; inf while it has no interval at the level asked
+    (3 pairs give a narrow 75% one, which must not pass for a precise 95% one)."""
+    finite = math.isfinite(ci.low) and math.isfinite(ci.high) and ci.low > 0
+    if not finite or not ci.level >= stats.DEFAULT_LEVEL - 1e-9:
+        return math.inf
+    return (math.log(ci.high) - math.log(ci.low)) / 2
 
 
 def process_values(measurements: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -98,6 +104,8 @@ class Budget:
     seconds: float
     precision: float
     cases: dict[str, CaseSamples] = field(default_factory=dict)
+    #: The case the last extra process went to.
+    last: str = ""
 
     @property
     def target(self) -> float:
@@ -148,7 +156,13 @@ class Budget:
         fitting = [cid for cid in self.open_cases() if self.cases[cid].cost() <= left_s]
         if not fitting:
             return None
-        return max(fitting, key=lambda cid: (self.gain_per_second(cid), -self.cases[cid].cost()))
+        # Never one case twice in a row while another wants a process: back to back, a
+        # case's processes share the machine's slow or fast spell, and its interval would
+        # cover less than it says (see the stats module on independent units).
+        others = [cid for cid in fitting if cid != self.last] or fitting
+        found = max(others, key=lambda cid: (self.gain_per_second(cid), -self.cases[cid].cost()))
+        self.last = found
+        return found
 
     def describe(self, case_id: str) -> str:
         """'speedup +-6.1% (target 5%), 7 processes' for a progress line."""

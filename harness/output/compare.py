@@ -105,12 +105,19 @@ def warnings(result: Comparison) -> list[str]:
     return out
 
 
+def _methods(result: Comparison) -> str:
+    """The tests the rows used, as the table's `test` column names them."""
+    if result.rows.empty or "test" not in result.rows:
+        return "none"
+    return "; ".join(sorted(set(result.rows["test"].dropna().astype(str)))) or "none"
+
+
 def caption(result: Comparison) -> str:
     better = result.info.better
     direction = f"{better} is better" if better != "none" else "no better direction"
     return (
         f"{result.metric} ({direction}); one value per case process (the median of its "
-        f"repeats); ratio = contender / baseline; interval: Welch's t on log values at "
+        f"repeats); ratio = contender / baseline; interval: {_methods(result)} at "
         f"{1 - result.alpha:.0%}; a change is called only when that interval lies wholly "
         f"beyond {result.threshold:.0%}, with Holm's adjustment over the cases (p: "
         f"adjusted). baseline: {', '.join(result.baseline_runs)}; contender: "

@@ -45,8 +45,8 @@ WALL_KEYS = {
     "one process, the median of its repeats",
     "ci_low": "lower end of the median's interval (s)",
     "ci_high": "upper end of the median's interval (s)",
-    "ci_level": "the interval's real coverage, 0-1 (several processes: Student's t on log "
-    "process medians; within 1 process: exact order statistics of its repeats)",
+    "ci_level": "the interval's real coverage, 0-1 (several processes: exact order "
+    "statistics of the process medians; within 1 process: of its repeats)",
     "ci_scope": "what the interval covers: 'N processes' (fresh, independent) or 'within 1 "
     "process' (its repeats only: nothing is called from it)",
     "ci_note": "why the interval is as it is, or missing",
@@ -61,8 +61,9 @@ SCALING_KEYS = {
     "speedup / workers)",
     "ci_low": "lower end of its interval",
     "ci_high": "upper end of its interval",
-    "ci_level": "the interval's real coverage, 0-1 (Welch's t on log process medians; "
-    "Hodges-Lehmann within 1 process)",
+    "ci_level": "the interval's real coverage, 0-1 (paired in process: Wilcoxon signed-rank "
+    "on one log ratio per process; unpaired: Hodges-Lehmann with exact Mann-Whitney, Welch's "
+    "t at 3 a side; Hodges-Lehmann of the repeats within 1 process)",
     "ci_scope": "what the interval covers: 'N processes' (the thinner side) or 'within 1 "
     "process'",
 }
