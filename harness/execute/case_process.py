@@ -455,7 +455,7 @@ def _emit_cpu(
     """cpu_util of one repeat (or, as steady_cpu_util with no repeat, of all the repeats at
     once: where CPU times come in clock ticks, a 400 ms repeat on two workers is too short
     for the ticks of three processes, five of them together are not): the driver and the
-    workers only.
+    workers only. A repeat read from schedstat also gets cpu_wait_ratio.
 
     A ratio the clock ticks cannot carry (a repeat too short) is left out, not guessed.
     """
@@ -463,6 +463,8 @@ def _emit_cpu(
     util = cpu_ratio(use.cpu_s, use.ticked, wall, workers)
     if util is not None:
         emit.metric(name, util, repeat)
+    if repeat is not None and use.wait_s is not None and wall > 0:
+        emit.metric(Metric.CPU_WAIT_RATIO, use.wait_s / (wall * workers), repeat)
 
 
 def _emit_engine_cpu(
