@@ -56,6 +56,7 @@ class Metric:
     CPU_UTIL = "cpu_util"
     STEADY_CPU_UTIL = "steady_cpu_util"
     ENGINE_CPU_UTIL = "engine_cpu_util"
+    CPU_WAIT_RATIO = "cpu_wait_ratio"
     RTT_P50_S = "rtt_p50_s"
     RTT_P99_S = "rtt_p99_s"
     SERVICE_P50_S = "service_p50_s"
@@ -118,7 +119,8 @@ _BUILTIN = [
     _m(Metric.CPU_UTIL, "ratio", "none", "repeat", "cpu",
        "CPU seconds of the driver and worker processes over a repeat / (wall x workers); "
        "engine service processes excluded (a Dask LocalCluster's scheduler and nannies are "
-       "threads of the driver and count here); none where clock ticks are too coarse"),
+       "threads of the driver and count here); read in ns from schedstat, else in clock ticks, "
+       "and none where those are too coarse"),
     _m(Metric.STEADY_CPU_UTIL, "ratio", "none", "round", "steady cpu",
        "CPU seconds of the driver and worker processes from the first repeat's start to the "
        "last one's end (the checks between repeats included) / (that time x workers): one "
@@ -127,6 +129,11 @@ _BUILTIN = [
        "CPU seconds of the engine's service processes (Ray gcs_server, raylet, agents; "
        "multiprocessing's resource tracker, manager) from the first repeat's start to the "
        "last one's end / that time"),
+    _m(Metric.CPU_WAIT_RATIO, "ratio", "lower", "repeat", "cpu wait",
+       "seconds the driver's and the workers' threads (summed, so it may pass 1) were "
+       "runnable but waiting on a run queue for a CPU (the kernel's schedstat) over a "
+       "repeat / (wall x workers), the same processes and span as cpu_util: cpu_util plus "
+       "this is the CPU they wanted; near 0 when none waited; none without schedstat"),
     _m(Metric.RTT_P50_S, "s", "lower", "round", "rtt p50",
        "one task alone in flight: submit until its result is in the driver, median"),
     _m(Metric.RTT_P99_S, "s", "lower", "round", "rtt p99",

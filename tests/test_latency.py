@@ -146,13 +146,13 @@ def test_cpu_of_a_service_process_is_not_the_workers():
         wall = time.perf_counter() - t0
     finally:
         child.communicate(b"\n", timeout=10)
-    own, n_own = cpu_between(before, after, lambda pid: pid == me)
+    own = cpu_between(before, after, lambda pid: pid == me)
     # Only the child: the test process may have other children (pytest's resource tracker).
-    engine, n_engine = cpu_between(before, after, lambda pid: pid == child.pid)
-    assert (n_own, n_engine) == (1, 1)
-    assert engine >= 0.6 - 2 * TICK_S
-    assert own < 0.2  # this process waited on a pipe
-    assert cpu_ratio(engine, n_engine, wall) == pytest.approx(engine / wall)
+    engine = cpu_between(before, after, lambda pid: pid == child.pid)
+    assert (own.processes, engine.processes) == (1, 1)
+    assert engine.cpu_s >= 0.6 - 2 * TICK_S
+    assert own.cpu_s < 0.2  # this process waited on a pipe
+    assert cpu_ratio(engine.cpu_s, engine.ticked, wall) == pytest.approx(engine.cpu_s / wall)
 
 
 def test_cpu_ratio_is_withheld_where_clock_ticks_cannot_carry_it():

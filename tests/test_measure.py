@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,18 @@ from harness import fingerprint
 from harness.backends.sequential import SequentialBackend
 from harness.backends.threads import ThreadsBackend
 from harness.case import Case
+from harness.execute.case_runner import run_case
 from harness.measure import quantiles
+from harness.measure.proctree import (
+    PROC,
+    TICK_S,
+    CpuUse,
+    cpu_between,
+    cpu_by_pid,
+    cpu_ratio,
+    thread_schedstats,
+    tree,
+)
 from harness.measure.sampler import TreeSampler
 from harness.workloads.io import sleep_task
 
@@ -244,3 +259,176 @@ def test_node_sampler_is_a_process_of_its_own_that_always_ends():
     )  # fmt: skip
     orphan = int(json.loads(owner.stdout.strip().splitlines()[-1]))
     assert _gone(orphan, 10), "a sampler outlived the worker that started it"
+
+
+# --- CPU time: schedstat's nanoseconds, and clock ticks where it is missing -----------------
+
+#: Waits for a line, burns argv[1] seconds of CPU by its own clock (on CPU argv[2] alone when
+#: given), says so, and waits for another line: read while alive, its times are still there.
+BURN = """
+import os, sys, time
+if len(sys.argv) > 2:
+    os.sched_setaffinity(0, {int(sys.argv[2])})
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.process_time() + float(sys.argv[1])
+while time.process_time() < end:
+    pass
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+needs_schedstat = pytest.mark.skipif(
+    thread_schedstats(os.getpid()) is None, reason="this system gives no schedstat"
+)
+
+
+def _burners(seconds: float, cpus: list[int | None], proc: str = PROC) -> tuple[CpuUse, float]:
+    """One child per entry of `cpus` burning `seconds` of CPU (pinned there unless None),
+    all at once: what they used between a reading before the go and one after the last
+    said done, and the wall time between the two."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", BURN, str(seconds), *([] if cpu is None else [str(cpu)])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for cpu in cpus
+    ]
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == b"ready"
+        ours = {child.pid for child in children}
+        before = cpu_by_pid(tree(os.getpid()), proc)
+        t0 = time.perf_counter()
+        for child in children:
+            child.stdin.write(b"\n")
+            child.stdin.flush()
+        for child in children:
+            assert child.stdout.readline().strip() == b"done"
+        wall = time.perf_counter() - t0
+        after = cpu_by_pid(tree(os.getpid()), proc)
+    finally:
+        for child in children:
+            child.communicate(b"\n", timeout=30)
+    return cpu_between(before, after, lambda pid: pid in ours), wall
+
+
+def _idlest_cpu() -> int:
+    """The usable CPU that was idle longest over 0.2 s (someone else's benchmark may hold
+    the other one)."""
+
+    def idle() -> dict[int, int]:
+        lines = Path("/proc/stat").read_text().splitlines()
+        return {int(f[0][3:]): int(f[4]) for f in (line.split() for line in lines)
+                if f[0].startswith("cpu") and f[0] != "cpu"}  # fmt: skip
+
+    first = idle()
+    time.sleep(0.2)
+    then = idle()
+    return max(os.sched_getaffinity(0), key=lambda cpu: then[cpu] - first[cpu])
+
+
+@needs_schedstat
+def test_cpu_of_a_short_burst_is_read_in_nanoseconds():
+    """20 ms of CPU, two ticks: schedstat reads it to the nanosecond, and the ratio the tick
+    guard would withhold for so short a span is carried."""
+    use, wall = _burners(0.02, [None])
+    assert (use.processes, use.ticked) == (1, 0) and use.wait_s is not None
+    assert 0.015 <= use.cpu_s <= 0.06, use
+    ticks = use.cpu_s / TICK_S
+    assert abs(ticks - round(ticks)) > 1e-6, f"{use.cpu_s} s is a whole number of ticks"
+    assert cpu_ratio(use.cpu_s, 1, wall) is None  # the same span, read in ticks
+    assert cpu_ratio(use.cpu_s, use.ticked, wall) == pytest.approx(use.cpu_s / wall)
+
+
+@needs_schedstat
+def test_two_busy_processes_on_one_core_wait_for_it_and_one_alone_does_not():
+    """What cpu_wait_ratio reads: two processes pinned to one core each wait about as long
+    as the other runs, about a second of wait per second of CPU; one alone there waits only
+    for whatever else runs on the core (nothing, on an idle machine).
+
+    Another load on the core makes both wait longer, by about the same time per CPU second
+    (fair shares: w / r for one alone, 1 + w / r for each of two), so the pair is compared
+    with the one alone, both read in turn three times."""
+    cpu = _idlest_cpu()
+    pairs, solos = [], []
+    for _ in range(3):
+        pairs.append(_burners(0.2, [cpu, cpu])[0])
+        solos.append(_burners(0.2, [cpu])[0])
+    pair = sum(u.wait_s for u in pairs) / sum(u.cpu_s for u in pairs)
+    solo = sum(u.wait_s for u in solos) / sum(u.cpu_s for u in solos)
+    assert pair > 0.5, pairs
+    assert solo < pair - 0.5, (solos, pairs)
+
+
+def test_cpu_falls_back_to_clock_ticks_where_schedstat_is_missing(tmp_path):
+    """Pointed at a /proc without schedstat, readings are psutil's user plus system times:
+    within two ticks of what was burned, no wait figure, and a ratio the ticks cannot carry
+    withheld."""
+    missing = str(tmp_path / "no-proc")
+    readings = cpu_by_pid(tree(os.getpid()), missing)
+    assert readings and all(r.threads is None for r in readings.values())
+    use, _ = _burners(0.2, [None], proc=missing)
+    assert (use.processes, use.ticked, use.wait_s) == (1, 1, None)
+    assert 0.2 - 2 * TICK_S <= use.cpu_s <= 0.2 + 0.05, use
+    # two ticks are more than 5% of a 0.2 s span: withheld, not guessed; of 1 s, carried
+    assert cpu_ratio(use.cpu_s, use.ticked, 0.2) is None
+    assert cpu_ratio(use.cpu_s, use.ticked, 1.0) == pytest.approx(use.cpu_s)
+
+
+def test_a_thread_or_process_that_ended_between_readings_is_lost_not_negative():
+    """A thread that burned CPU and ended, or a process that did, takes its time with it:
+    the process's sum of threads drops, but the difference per thread never goes below 0,
+    and the ended process is not counted."""
+    me = os.getpid()
+    halfway = threading.Event()
+
+    tids: list[int] = []
+
+    def burn() -> None:
+        tids.append(threading.get_native_id())
+        end = time.thread_time() + 0.1
+        while time.thread_time() < end:
+            if time.thread_time() > 0.05:
+                halfway.set()
+        halfway.set()
+
+    worker = threading.Thread(target=burn)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    worker.start()
+    halfway.wait(10)
+    before = cpu_by_pid(tree(me))
+    worker.join()
+    child.communicate(b"\n", timeout=30)
+    # join() returns before the OS thread is gone; its schedstat line goes with it
+    for _ in range(200):
+        if not os.path.exists(f"/proc/{me}/task/{tids[0]}"):
+            break
+        time.sleep(0.01)
+    after = cpu_by_pid(tree(me))
+    own = cpu_between(before, after, lambda pid: pid == me)
+    assert own.processes == 1 and own.cpu_s >= 0 and (own.wait_s or 0) >= 0
+    if after[me].threads is not None:  # the sum of live threads fell with the thread
+        assert tids[0] in before[me].threads and tids[0] not in after[me].threads
+        assert after[me].cpu_s < before[me].cpu_s + own.cpu_s
+    assert child.pid in before and child.pid not in after
+    gone = cpu_between(before, after, lambda pid: pid == child.pid)
+    assert (gone.processes, gone.cpu_s) == (0, 0.0)
+
+
+@needs_schedstat
+def test_every_repeat_of_a_short_processes_case_has_cpu_util_and_cpu_wait():
+    """Repeats of ~0.1 s on two processes: too short for clock ticks (three processes x two
+    ticks > 5% of 0.2 s), every one of them has cpu_util, and cpu_wait_ratio beside it."""
+    case = Case(scenario="cpu-test", workload="spin", backend="processes", workers=2,
+                tasks=10, params={"task_s": 0.01, "total_s": 0.1}, repeat=3, warmup=1,
+                timeout_s=120)  # fmt: skip
+    outcome = run_case(case, run_id="cpu-test")
+    assert outcome.status == "ok", outcome.error
+    m = outcome.measurements
+    for name in ("cpu_util", "cpu_wait_ratio"):
+        values = m[m["metric"] == name].set_index("repeat")["value"]
+        assert sorted(values.index) == [1, 2, 3], (name, m)
+        assert ((values >= 0) & (values < 1.5)).all(), values

@@ -29,7 +29,14 @@ from harness.execute import interpreters
 from harness.execute.batching import run_map
 from harness.graph import run_in_order
 from harness.measure import timeline
-from harness.measure.proctree import cpu_between, cpu_by_pid, cpu_ratio, tree, usable_cpus
+from harness.measure.proctree import (
+    CpuReading,
+    cpu_between,
+    cpu_by_pid,
+    cpu_ratio,
+    tree,
+    usable_cpus,
+)
 from harness.measure.quantiles import percentile
 from harness.protocol import (
     METRICS,
@@ -437,8 +444,8 @@ class _Phases:
 
 def _emit_cpu(
     emit: Emitter,
-    before: dict[int, float],
-    after: dict[int, float],
+    before: dict[int, CpuReading],
+    after: dict[int, CpuReading],
     own: set[int],
     wall: float,
     workers: int,
@@ -446,28 +453,36 @@ def _emit_cpu(
     name: str = Metric.CPU_UTIL,
 ) -> None:
     """cpu_util of one repeat (or, as steady_cpu_util with no repeat, of all the repeats at
-    once: a 400 ms repeat on two workers is too short for the ticks of three processes, five
-    of them together are not): the driver and the workers only.
+    once: where CPU times come in clock ticks, a 400 ms repeat on two workers is too short
+    for the ticks of three processes, five of them together are not): the driver and the
+    workers only. A repeat read from schedstat also gets cpu_wait_ratio.
 
     A ratio the clock ticks cannot carry (a repeat too short) is left out, not guessed.
     """
-    cpu, counted = cpu_between(before, after, lambda pid: pid in own)
-    util = cpu_ratio(cpu, counted, wall, workers)
+    use = cpu_between(before, after, lambda pid: pid in own)
+    util = cpu_ratio(use.cpu_s, use.ticked, wall, workers)
     if util is not None:
         emit.metric(name, util, repeat)
+    if repeat is not None and use.wait_s is not None and wall > 0:
+        emit.metric(Metric.CPU_WAIT_RATIO, use.wait_s / (wall * workers), repeat)
 
 
 def _emit_engine_cpu(
-    emit: Emitter, before: dict[int, float], after: dict[int, float], own: set[int], span: float
+    emit: Emitter,
+    before: dict[int, CpuReading],
+    after: dict[int, CpuReading],
+    own: set[int],
+    span: float,
 ) -> None:
     """engine_cpu_util: every other process the driver started, over all the repeats.
 
     One value per round, not per repeat: Ray runs eight or so mostly idle services, whose
-    tick rounding (two ticks each) no single repeat of a second could carry.
+    tick rounding (two ticks each, where schedstat is missing) no single repeat of a second
+    could carry.
     """
-    engine, services = cpu_between(before, after, lambda pid: pid not in own)
-    if services:
-        util = cpu_ratio(engine, services, span)
+    use = cpu_between(before, after, lambda pid: pid not in own)
+    if use.processes:
+        util = cpu_ratio(use.cpu_s, use.ticked, span)
         if util is not None:
             emit.metric(Metric.ENGINE_CPU_UTIL, util)
 
