@@ -258,24 +258,7 @@ def _outcome(
     nodes = (description.nodes_used if description else "") or ("" if remote else "local")
     base = {**case_columns(case, run_id, round_no), "status": status, "error": error}
     partner = case.partner_case()
-    # The partner's values (harness ab, one process for both sides) are its own case's rows.
-    partner_base = (
-        {**case_columns(partner, run_id, round_no), "status": status, "error": error}
-        if partner is not None
-        else base
-    )
-    rows = [
-        {
-            **(partner_base if e.partner else base),
-            "nodes": e.node or nodes,
-            "repeat": e.repeat,
-            "metric": e.metric,
-            "value": e.value,
-            "unit": e.unit,
-        }
-        for e in events
-        if isinstance(e, MetricEvent)
-    ]
+    rows = _metric_rows(events, base, partner, nodes)
     once = {**base, "nodes": nodes, "repeat": None}
     rows.append({**once, "metric": Metric.ELAPSED_S, "value": elapsed,
                  "unit": METRICS[Metric.ELAPSED_S].unit})  # fmt: skip
@@ -328,6 +311,27 @@ def _outcome(
         round=round_no,
         tasks=_tasks(events, {**key, "scenario": case.scenario, "variant": case.variant}),
     )
+
+
+def _metric_rows(events: list[Event], base: dict[str, Any], partner: Case | None,
+                 nodes: str) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per value; the partner's (harness ab, both sides in one process) under its
+    own case's columns."""
+    other = base
+    if partner is not None:
+        other = {**base, **case_columns(partner, base["run_id"], base["round"])}
+    return [
+        {
+            **(other if e.partner else base),
+            "nodes": e.node or nodes,
+            "repeat": e.repeat,
+            "metric": e.metric,
+            "value": e.value,
+            "unit": e.unit,
+        }
+        for e in events
+        if isinstance(e, MetricEvent)
+    ]
 
 
 def _tasks(events: list[Event], key: dict[str, Any]) -> pd.DataFrame:
