@@ -13,9 +13,9 @@ FIXTURES ?=
 # The set-up installs uv.lock (every package, pinned, with hashes) with uv, which pip puts in
 # the venv; uv's version is pinned here so `make lock` and its check read the lock alike.
 UV_VERSION ?= 0.13.9
-UV := $(BIN)/uv
-export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
-export UV_PYTHON_DOWNLOADS := never
+UV_BIN := $(BIN)/uv
+# uv syncs this venv (VENV may be elsewhere), with the Python it was made with
+UV := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_PYTHON_DOWNLOADS=never $(UV_BIN)
 
 .PHONY: lock lock-upgrade bench report test test-fast lint fixtures overhead timeline-cost load cluster-up cluster-down clean help
 
@@ -39,11 +39,11 @@ help:
 # A pyproject.toml whose dependencies the lock no longer matches stops here with one line
 # (checked offline, in milliseconds) rather than re-locking: a re-lock would resolve against
 # the registry of that day and leave a venv, and runs, from a lock no commit holds.
-$(UV):
+$(UV_BIN):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock | $(UV_BIN)
 	@$(UV) lock --check --offline --quiet 2>/dev/null || { echo "uv.lock does not match \
 	pyproject.toml's dependencies: run \`make lock\` and commit uv.lock" >&2; exit 1; }
 	@# the distribution was called `harness` before 0.3: sync removes it, but its metadata
@@ -55,10 +55,10 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	@touch $(STAMP)
 
 # The lock's smallest change after an edit of pyproject.toml: other pins stay.
-lock: | $(UV)
+lock: | $(UV_BIN)
 	$(UV) lock
 
-lock-upgrade: | $(UV)
+lock-upgrade: | $(UV_BIN)
 	$(UV) lock --upgrade
 
 bench: $(STAMP)
