@@ -10,8 +10,14 @@ OUT ?= results
 ENGINE ?= dask
 STAMP := $(VENV)/.installed-stamp
 FIXTURES ?=
+# The set-up installs uv.lock (every package, pinned, with hashes) with uv, which pip puts in
+# the venv; uv's version is pinned here so `make lock` and its check read the lock alike.
+UV_VERSION ?= 0.13.9
+UV_BIN := $(BIN)/uv
+# uv syncs this venv (VENV may be elsewhere), with the Python it was made with
+UV := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_PYTHON_DOWNLOADS=never $(UV_BIN)
 
-.PHONY: bench report test test-fast lint docs fixtures overhead timeline-cost load cluster-up cluster-down clean help
+.PHONY: lock lock-upgrade bench report test test-fast lint docs fixtures overhead timeline-cost load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
@@ -24,15 +30,37 @@ help:
 	@echo "make timeline-cost                        what the timeline pass adds to a cpu and an io case"
 	@echo "make load                                 150 cases and 100,000 tiny tasks: the harness's own memory"
 	@echo "make cluster-up ENGINE=dask|ray / cluster-down"
+	@echo "make lock                                 update uv.lock after editing pyproject.toml's dependencies"
+	@echo "make lock-upgrade                         move every pin in uv.lock to the newest version pyproject allows"
 
-$(STAMP): pyproject.toml
+# Set-up installs exactly uv.lock: the whole tree (runtime and the `dev` extra) pinned with
+# hashes for every platform and Python >= 3.10, so two machines set up a month apart measure
+# the same packages, and a run records the lock's hash (software.lock_sha256 in run.json).
+# pyproject.toml keeps ranges, for `pip install concurrency-harness`.
+# A pyproject.toml whose dependencies the lock no longer matches stops here with one line
+# (checked offline, in milliseconds) rather than re-locking: a re-lock would resolve against
+# the registry of that day and leave a venv, and runs, from a lock no commit holds.
+$(UV_BIN):
 	$(PYTHON) -m venv $(VENV)
-	@# the distribution was called `harness` before 0.3: drop it and its metadata in the
-	@# checkout (seen whenever the checkout is on sys.path), so its entry points go too
-	@$(BIN)/python -m pip uninstall --quiet --yes harness 2>/dev/null || true
-	rm -rf harness.egg-info
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV_BIN)
+	@$(UV) lock --check --offline --quiet 2>/dev/null || { echo "uv.lock does not match \
+	pyproject.toml's dependencies: run \`make lock\` and commit uv.lock" >&2; exit 1; }
+	@# the distribution was called `harness` before 0.3: sync removes it, but its metadata
+	@# in the checkout is seen whenever the checkout is on sys.path, with its entry points
+	rm -rf harness.egg-info $(VENV)/lock.sha256
+	@# bytecode now, as pip did: else a run's first processes pay for compiling it
+	$(UV) sync --locked --extra dev --compile-bytecode --quiet
+	@$(BIN)/python -c "import hashlib; print(hashlib.sha256(open('uv.lock', 'rb').read()).hexdigest())" > $(VENV)/lock.sha256
 	@touch $(STAMP)
+
+# The lock's smallest change after an edit of pyproject.toml: other pins stay.
+lock: | $(UV_BIN)
+	$(UV) lock
+
+lock-upgrade: | $(UV_BIN)
+	$(UV) lock --upgrade
 
 bench: $(STAMP)
 	$(BIN)/harness run $(SCENARIO) --out $(OUT) $(ARGS)

@@ -421,6 +421,10 @@ def compare(
             alpha=alpha,
             normalize=normalize,
             ignore=tuple(_split_list(ignore, "--ignore") or ()),
+            locks={
+                "baseline": results.lock_hashes([baseline], results_dir),
+                "contender": results.lock_hashes([contender], results_dir),
+            },
         )
     except cmp.CompareError as exc:
         raise InputError(str(exc)) from None

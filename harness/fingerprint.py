@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -31,6 +32,8 @@ PACKAGES = (
     "tornado",
 )
 REPO = Path(__file__).resolve().parent.parent
+#: Written into the venv by the set-up (`make`): the sha256 of the uv.lock it installed.
+LOCK_MARK = "lock.sha256"
 
 
 def machine() -> dict[str, Any]:
@@ -65,8 +68,23 @@ def software() -> dict[str, Any]:
         "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)(),
         "executable": sys.executable,
         "packages": versions,
+        "lock_sha256": lock_sha256(),
         "git": git_state(),
     }
+
+
+def lock_sha256(prefix: str | Path | None = None) -> str | None:
+    """The sha256 of the uv.lock this environment was installed from, as the set-up wrote
+    it into the venv; None when it was installed otherwise (a wheel, pip on the ranges).
+
+    Read from the environment, not hashed from the checkout: the checkout's lock may have
+    moved on since the environment was synced, and its packages are the old lock's.
+    """
+    try:
+        text = (Path(prefix or sys.prefix) / LOCK_MARK).read_text().strip()
+    except OSError:
+        return None
+    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
 
 
 def git_state() -> dict[str, Any]:

@@ -321,3 +321,20 @@ def run_info(run_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read ({exc})") from None
+
+
+def lock_hashes(
+    paths: Iterable[str | os.PathLike[str]], root: Path = RESULTS_DIR
+) -> dict[str, str | None]:
+    """Each run's uv.lock hash (`software.lock_sha256` in its run.json), by run id; None for
+    a run that recorded none: set up without the lock, made before runs recorded it, or a
+    folder of measurements alone."""
+    found: dict[str, str | None] = {}
+    for run_dir in run_dirs(paths, root):
+        try:
+            info = run_info(run_dir) if (run_dir / RUN_JSON).is_file() else {}
+        except ResultsError:
+            info = {}
+        software = (info.get("fingerprint") or {}).get("software") or {}
+        found[str(info.get("run_id") or run_dir.name)] = software.get("lock_sha256")
+    return found

@@ -9,6 +9,7 @@ the `harness` the fresh venv imports is the wheel's (asserted below).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,6 @@ def test_wheel_runs_cpu_quick_from_an_empty_folder(fresh: Path, tmp_path: Path) 
     frame = pd.read_parquet(run_dir / "measurements.parquet")
     assert set(frame["backend"]) == {"sequential", "threads"}
     assert set(frame["status"]) == {"ok"}
+    # installed from the wheel, not set up from uv.lock: no lock to record
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["fingerprint"]["software"]["lock_sha256"] is None

@@ -84,6 +84,20 @@ class Comparison:
     baseline_runs: list[str] = field(default_factory=list)
     contender_runs: list[str] = field(default_factory=list)
     unmatched: dict[str, int] = field(default_factory=dict)
+    #: Per side, each run's uv.lock hash by run id (None: it recorded none); empty when the
+    #: caller had no run.json to read (frames alone), so nothing is said about locks.
+    locks: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    @property
+    def lock_state(self) -> str | None:
+        """'same', 'different' (two known hashes differ), 'unknown' (a run recorded none),
+        or None when the locks were not looked at."""
+        if not self.locks:
+            return None
+        hashes = [h for side in self.locks.values() for h in side.values()]
+        if len({h for h in hashes if h is not None}) > 1:
+            return "different"
+        return "unknown" if None in hashes else "same"
 
     @property
     def higher_is_better(self) -> bool:
@@ -172,9 +186,15 @@ def compare(
     normalize: str = "none",
     ignore: tuple[str, ...] = (),
     paired: bool = False,
+    locks: dict[str, dict[str, str | None]] | None = None,
 ) -> Comparison:
     """Case-by-case comparison of two tidy frames (each may hold several runs). `paired`:
-    both come from the same run(s), and processes of one run and round pair up."""
+    both come from the same run(s), and processes of one run and round pair up.
+
+    `locks` ({"baseline": {run_id: sha256 or None}, "contender": ...}, as
+    `results.lock_hashes` reads them) lets the result say whether both sides were set up
+    from one uv.lock.
+    """
     info, keys = _check(baseline, contender, metric, normalize, ignore)
     b_samples = _samples(baseline, metric, info, normalize)
     c_samples = _samples(contender, metric, info, normalize)
@@ -234,6 +254,7 @@ def compare(
             "baseline": len(b_status.index.difference(common)),
             "contender": len(c_status.index.difference(common)),
         },
+        locks={side: dict(hashes) for side, hashes in (locks or {}).items()},
     )
 
 

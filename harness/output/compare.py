@@ -13,7 +13,10 @@ from harness.output.formats import FORMATS, markdown_table
 from harness.output.formats import to_json as json_text
 from harness.units import fmt_value
 
-__all__ = ["FORMATS", "caption", "rich_table", "to_csv", "to_json", "to_markdown", "warnings"]
+__all__ = [
+    "FORMATS", "caption", "lock_warning", "rich_table", "to_csv", "to_json", "to_markdown",
+    "warnings",
+]
 
 
 # Output ---------------------------------------------------------------------------------
@@ -102,6 +105,9 @@ def warnings(result: Comparison) -> list[str]:
     failed = rows[rows["change"] == "failed"]
     if not failed.empty:
         out.append(f"{len(failed)} case(s) failed in the contender but not in the baseline.")
+    lock = lock_warning(result)
+    if lock:
+        out.append(lock)
     return out
 
 
@@ -110,6 +116,35 @@ def _methods(result: Comparison) -> str:
     if result.rows.empty or "test" not in result.rows:
         return "none"
     return "; ".join(sorted(set(result.rows["test"].dropna().astype(str)))) or "none"
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "none"
+
+
+def lock_warning(result: Comparison) -> str | None:
+    """One line when the two sides may not have run the same packages: their runs were set
+    up from different uv.locks, or a run recorded no lock. None when every run has one."""
+    state = result.lock_state
+    if state in (None, "same"):
+        return None
+    unknown = [run for side in result.locks.values() for run, h in side.items() if h is None]
+    if state == "different":
+        sides = "; ".join(
+            f"{side} {', '.join(sorted({_short(h) for h in hashes.values() if h}))}"
+            for side, hashes in result.locks.items()
+        )
+        also = f"; {len(unknown)} run(s) recorded none" if unknown else ""
+        return (
+            f"runs set up from different locks (uv.lock sha256 {sides}{also}): their package "
+            "versions may differ; run.json's software.packages says which."
+        )
+    named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+    return (
+        f"lock unknown for {len(unknown)} run(s) ({named}): set up without uv.lock (a wheel, "
+        "pip on the ranges, or before runs recorded it), so the package versions on the two "
+        "sides may differ unseen."
+    )
 
 
 def caption(result: Comparison) -> str:
@@ -184,6 +219,8 @@ def to_json(result: Comparison) -> str:
             "baseline_runs": result.baseline_runs,
             "contender_runs": result.contender_runs,
             "warnings": warnings(result),
+            "locks": {"state": result.lock_state, **result.locks},
+            "lock_warning": lock_warning(result),
             "cases": json.loads(result.rows.to_json(orient="records")),
         }
     )
