@@ -481,7 +481,7 @@ def ab(
         budget_s=_parsed(units.parse_duration, budget, "--budget"),
         precision=_parsed(units.parse_fraction, precision, "--precision"),
     )
-    the_run = ab_run.AbRun.create(spec_a, spec_b, options, out=out,
+    the_run = ab_run.AbRun.create(spec_a, spec_b, options, out=out, alpha=alpha,
                                   say=lambda line: err.print(line, highlight=False))  # fmt: skip
     shown_on = console if fmt == "table" else err
     pairs = the_run.info["ab"]["pairs"]
@@ -490,7 +490,8 @@ def ab(
         f"A/B run [bold]{the_run.run_dir.name}[/]: A = {the_run.specs[0].name}, B = "
         f"{the_run.specs[1].name}; {len(pairs)} pairs ({together} alternating in one process "
         f"each slot, {len(pairs) - together} as two processes back to back); "
-        f"{the_run.info['rounds']} slots each, then more within a budget of "
+        f"at least {max(the_run.info['rounds'], ab_run.slots_to_reach(alpha, len(pairs)))} "
+        "slots each, then more where intervals are wide, within a budget of "
         f"{units.fmt_seconds(the_run.info['budget']['seconds'])}"
     )
     with ProgressObserver(shown_on, rounds=the_run.info["rounds"]) as observer:

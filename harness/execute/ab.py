@@ -121,7 +121,8 @@ class AbRun:
     @classmethod
     def create(cls, spec_a: str | Path, spec_b: str | Path, options: RunOptions, *,
                out: Path = results.RESULTS_DIR, command: str | None = None,
-               say: Any = None) -> AbRun:  # fmt: skip
+               say: Any = None, alpha: float = 0.05) -> AbRun:  # fmt: skip
+        """`alpha`: the comparison's family-wise level, which sets the fewest slots."""
         if options.python:
             raise InputError("--python: give each side its interpreter in its spec (python)")
         specs = (spec.load(spec_a, options.imports), spec.load(spec_b, options.imports))
@@ -154,6 +155,7 @@ class AbRun:
             "options": options.model_dump(),
             "quick": options.quick,
             "rounds": spec.rounds(specs[0], options),
+            "alpha": alpha,
             "budget": {"seconds": seconds, "precision": spec.precision(specs[0], options)},
             "seed": seed,
             "command": command or shlex.join(["harness", *sys.argv[1:]]),
@@ -173,6 +175,9 @@ class AbRun:
         processes = CaseProcesses(self.run_dir, writer, observer,
                                   self.options.sample_interval_s, self.pythons)  # fmt: skip
         rounds, budget = self.info["rounds"], self.info["budget"]
+        # Fewer slots than this could not call any change at the family's level, however
+        # clear it is: the exact signed-rank test's smallest p is 2 / 2**n.
+        rounds = max(rounds, slots_to_reach(self.info["alpha"], len(self.pairs)))
         target = math.log1p(budget["precision"])
         paired: dict[int, list[float]] = {i: [] for i in range(len(self.pairs))}
         started, slot, interrupted, stop = time.monotonic(), 0, False, ""
@@ -215,6 +220,15 @@ class AbRun:
         self.info["budget"].update(spent_s=round(time.monotonic() - started, 1), stopped=stop)
         results.write_json_atomic(self.run_dir / results.RUN_JSON, self.info)
         return RunResult(self.run_dir, processes.outcomes, [], interrupted, stop)
+
+
+def slots_to_reach(alpha: float, pairs: int) -> int:
+    """The fewest slots with which a paired test can reach alpha / pairs (Holm's first step,
+    its strictest): 2 / 2**n < alpha / pairs."""
+    n = 1
+    while 2 * 0.5**n >= alpha / max(pairs, 1):
+        n += 1
+    return n
 
 
 def _processes_of(pair: Pair, rng: random.Random | None = None, full: bool = False) -> list[Case]:
