@@ -86,6 +86,13 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
             "on process medians (Welch's t at 3 a side)"
         )
         out.append(f"speedup intervals ({how}): {span}")
+        half = _median_half_width(table)
+        if half is not None:
+            out.append(
+                f"what these speedups can see: median half-width {half:.1%}, so two cases "
+                f"whose speedups differ by about {math.sqrt(2) * half:.0%} or more are told "
+                "apart (a normal approximation from the widths)"
+            )
         rho = table.get("pairing_rho", pd.Series(dtype=float)).dropna()
         if len(rho):
             out.append(
@@ -97,6 +104,15 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
         worst = table["round_cv"].max()
         out.append(f"between processes: the CV of process medians is up to {worst:.1%}")
     return out
+
+
+def _median_half_width(table: pd.DataFrame) -> float | None:
+    """The median over cases of a speedup interval's half-width, as a fraction."""
+    low, high = table["speedup_ci_low"], table["speedup_ci_high"]
+    ok = (low > 0) & (high > 0)
+    if not ok.any():
+        return None
+    return float(math.expm1(((high[ok].map(math.log) - low[ok].map(math.log)) / 2).median()))
 
 
 def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
