@@ -126,7 +126,8 @@ def test_ab_pairs_two_specs_in_one_process_a_slot_and_compares_them_paired(tmp_p
     # one process a slot holds both sides: their rows share the slot (round) and repeats
     for _, slot in walls.groupby(["backend", "round"]):
         assert sorted(slot["side"].unique()) == ["a", "b"]
-        assert slot.groupby("side")["repeat"].apply(sorted).nunique() == 1
+        repeats = slot.groupby("side")["repeat"].apply(lambda r: tuple(sorted(r)))
+        assert repeats.nunique() == 1
     assert (df[df.metric == "elapsed_s"]["side"] == "b").all()
 
 

@@ -59,7 +59,14 @@ def test_each_round_runs_its_cases_in_an_order_the_seed_fixes():
 
 
 def test_default_rounds_come_from_the_spec_and_one_for_quick():
-    loaded = spec.load("cpu")
+    loaded = spec.load("io")
     assert spec.rounds(loaded, spec.RunOptions()) == spec.DEFAULT_ROUNDS >= 3
     assert spec.rounds(loaded, spec.RunOptions(quick=True)) == 1
+    # cpu asks for two full processes a case, then spends a budget; --rounds alone or
+    # --quick spend none, --budget wins over --rounds
+    cpu = spec.load("cpu")
+    assert spec.rounds(cpu, spec.RunOptions()) == 2 and spec.budget(cpu, spec.RunOptions()) == 110
+    assert spec.budget(cpu, spec.RunOptions(rounds=3)) is None
+    assert spec.budget(cpu, spec.RunOptions(quick=True, budget_s=5)) is None
+    assert spec.budget(cpu, spec.RunOptions(rounds=3, budget_s=5)) == 5
     assert spec.rounds(loaded, spec.RunOptions(quick=True, rounds=4)) == 4

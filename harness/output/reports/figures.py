@@ -422,7 +422,8 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
             "every repeat, by round",
             "each point one timed repeat (wall time per batch), coloured by the round it ran "
             "in, spread sideways so none hides another; black: the case's median with its "
-            f"interval ({interval or 'none: too few repeats'}). Outlier rule: "
+            f"interval ({interval or 'none: too few processes or repeats for one'}). Outlier "
+            "rule: "
             f"|modified z-score| > {OUTLIER_Z}, where z = 0.6745 (x - median) / MAD within "
             "the case (Iglewicz and Hoaglin, as hyperfine flags outliers); outliers are "
             "drawn, never dropped.",
