@@ -27,8 +27,8 @@ from harness.output import reports
 from harness.output.reports import html, sheets, textfit
 from harness.output.reports.claims_pages import full_report
 from harness.output.reports.data import ReportData
-from harness.output.reports.figures import modified_z
 from harness.output.reports.pages import Page, Table, Text
+from harness.output.reports.repeat_figures import modified_z
 
 POINTS = {"a4": (841.68, 595.44), "letter": (792.0, 612.0)}
 

@@ -3,26 +3,29 @@
 With an address the harness only connects a client: it never starts or stops the cluster.
 It ships its own package to the workers (a zip through a worker plugin, so workers need only
 Dask and pydantic), uses `workers` of the cluster's workers spread over its hosts, records
-every node, and samples memory and CPU on each node while the case runs. `launch_cluster`
-starts `dask scheduler` + `dask worker` for `harness cluster up dask`, with `--tls` over
-mutual TLS (Dask's own `Security`, certificates generated into the cluster's private
-folder); a `tls://` address finds its certificates in Dask's config or in the state of the
-cluster `harness cluster up` started there (`security_for`).
+every node, and samples memory and CPU on each node while the case runs (`_dask_nodes`).
+`launch_cluster` starts `dask scheduler` + `dask worker` for `harness cluster up dask`,
+with `--tls` over mutual TLS; a `tls://` address finds its certificates in Dask's config or
+in the state of the cluster `harness cluster up` started there (both in `_dask_cluster`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
-import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.backends import _dask_cluster
+from harness.backends._dask_cluster import TLS_SCHEME, security_for
+from harness.backends._dask_cluster import (  # where callers have always found it
+    write_certificates as write_certificates,
+)
+from harness.backends._dask_nodes import DaskNodes
 from harness.backends.base import (
     Backend,
     BackendOptions,
@@ -33,7 +36,6 @@ from harness.backends.base import (
     pickled_size,
 )
 from harness.graph import Graph, Ref, bound
-from harness.measure.nodes import ClusterNodes
 from harness.protocol import BackendDescription
 from harness.tasks import apply_node, identity, pick
 
@@ -49,10 +51,6 @@ class DaskOptions(BackendOptions):
     connect_timeout_s: float = 10.0
 
 
-def _run_on(client: Any, addr: str) -> float:
-    """The clock of the worker at `addr`, read there (`client.run`, no task)."""
-    return float(client.run(time.perf_counter, workers=[addr])[addr])
-
 
 def _is_future(arg: Any) -> bool:
     return type(arg).__name__ == "Future"
@@ -62,7 +60,7 @@ class ClusterTooSmall(RuntimeError):
     """The cluster at the address has fewer workers than the case asks for."""
 
 
-class DaskBackend(ClusterNodes, Backend):
+class DaskBackend(DaskNodes, Backend):
     name = "dask"
     strategy = "client.map(pure=False) then client.gather"
     graph_strategy = (
@@ -356,230 +354,18 @@ class DaskBackend(ClusterNodes, Backend):
         info.details["scheduler"] = self._client.scheduler.address
         return self.describe_nodes(info) if self.remote else info
 
-    # ---- what ClusterNodes needs: the cluster's hosts, reached through client.run
-
-    def _connected(self) -> bool:
-        return self._client is not None
-
-    def _node_records(self) -> list[dict[str, Any]]:
-        """Every host of the cluster: its facts (from one of its workers) and worker counts."""
-        from harness.measure.nodes import node_facts
-
-        facts = self._client.run(node_facts, self.packages, workers=list(self._workers_info))
-        by_host: dict[str, list[str]] = defaultdict(list)
-        for addr, w in self._workers_info.items():
-            by_host[w["host"]].append(addr)
-        used = self._workers_per_node()
-        nodes = []
-        for host in sorted(by_host):
-            first = facts[sorted(by_host[host])[0]]
-            nodes.append(
-                {
-                    "address": host,
-                    **{k: v for k, v in first.items() if k != "pid"},
-                    "cluster_workers": len(by_host[host]),
-                    "workers": used.get(host, 0),
-                    "worker_pids": sorted(facts[a]["pid"] for a in by_host[host] if a in facts),
-                }
-            )
-        self._worker_pid = {a: f["pid"] for a, f in facts.items()}
-        return nodes
-
-    def _workers_per_node(self) -> dict[str, int]:
-        return dict(Counter(self._workers_info[a]["host"] for a in self._addresses))
-
-    def _start_samplers(self, token: str, interval_s: float, max_s: float) -> None:
-        """One sampler process per host, started by one of the case's workers, over the
-        case's workers there."""
-        from harness.measure.nodes import start_sampling
-
-        if not hasattr(self, "_worker_pid"):
-            self._node_records()
-        per_host: dict[str, list[str]] = defaultdict(list)
-        for addr in self._addresses:
-            per_host[self._workers_info[addr]["host"]].append(addr)
-        self._sampler_at: dict[str, str] = {}
-        for host, addrs in per_host.items():
-            pids = [self._worker_pid[a] for a in addrs]
-            self._sampler_at[host] = addrs[0]  # first: stopped even if this start fails
-            self._client.run(start_sampling, token, pids, interval_s, max_s, workers=[addrs[0]])
-        self._stream_start = self._client.sync(self._client.scheduler.get_task_stream_index)
-
-    def _clock_readers(self) -> dict[str, Callable[[], float]]:
-        """One of the case's workers per host: `client.run` calls it directly, no task."""
-        if not hasattr(self, "_worker_pid"):
-            self._node_records()
-        at = {self._workers_info[a]["host"]: a for a in sorted(self._addresses, reverse=True)}
-        return {
-            host: functools.partial(_run_on, self._client, addr) for host, addr in at.items()
-        }
-
-    def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
-        from harness.measure.nodes import stop_sampling
-
-        at = getattr(self, "_sampler_at", {})
-        answers = self._client.run(stop_sampling, token, workers=sorted(set(at.values())))
-        return {host: answers.get(addr, {}) for host, addr in at.items()}
-
-    def _node_tasks(self) -> dict[str, int]:
-        """The case's tasks per host, from the scheduler's task stream since sampling began."""
-        stream = self._client.sync(
-            self._client.scheduler.get_task_stream, start_index=self._stream_start
-        )
-        host_of = {a: w["host"] for a, w in self._workers_info.items()}
-        return dict(
-            Counter(
-                host_of.get(t.get("worker"), "")
-                for t in stream
-                if str(t.get("key", "")).split("-")[0] in self._task_names
-            )
-        )
-
-    # ---- clusters: counting an existing one, launching a local one
+    # ---- clusters: counting an existing one, launching a local one (`_dask_cluster`)
 
     @classmethod
     def cluster_size(cls, address: str, timeout_s: float) -> int:
         """The scheduler's workers, asked over one comm (a Client would linger on failure)."""
-        import asyncio
-
-        from distributed.core import rpc
-
-        from harness.backends.launch import ClusterError, first_line
-
-        try:
-            security = security_for(address)
-        except ValueError as exc:
-            raise ClusterError(str(exc)) from None
-        args = security.get_connection_args("client") if security else {}
-
-        async def identity() -> dict[str, Any]:
-            async with rpc(address, timeout=timeout_s, connection_args=args) as scheduler:
-                return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
-
-        try:
-            info = asyncio.run(asyncio.wait_for(identity(), timeout_s * 2))
-        except Exception as exc:  # noqa: BLE001 - anything but an answer means "not a scheduler"
-            why = "it speaks another protocol" if isinstance(exc, MemoryError) else first_line(exc)
-            raise ClusterError(f"{address} does not answer as a Dask scheduler ({why})") from None
-        if not isinstance(info, dict) or info.get("type") != "Scheduler":
-            raise ClusterError(f"{address} answers, but not as a Dask scheduler")
-        return int(info.get("n_workers", 0))
+        return _dask_cluster.cluster_size(address, timeout_s)
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
         """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off;
         with `launch.tls`, every connection mutual TLS with certificates made for it."""
-        from harness.backends.launch import ClusterError, first_line
-
-        host, workers = launch.host, launch.workers
-        dask = launch.tool("dask", "distributed.cli.dask_scheduler")
-        scheduler = [*dask, "scheduler"] if dask[0].endswith("dask") else dask
-        tls: list[str] = []
-        security = None
-        if launch.tls:
-            files = write_certificates(launch.temp_dir / "tls")
-            launch.info["tls"] = files
-            security = _security_from(files)
-            tls = ["--protocol", "tls", "--tls-ca-file", files["ca_file"],
-                   "--tls-cert", files["cert"], "--tls-key", files["key"]]  # fmt: skip
-        # Port 0: the scheduler binds a free port itself and writes its address to the
-        # scheduler file, so no port is picked ahead and raced for.
-        sched_file = launch.temp_dir / "scheduler.json"
-        # --no-dashboard leaves Dask's HTTP server (/health, /metrics) on, at :8787 for the
-        # scheduler and :0 for workers, every interface: it gets the cluster's host too.
-        http = ["--dashboard-address", f"[{host}]:0" if ":" in host else f"{host}:0"]
-        launch.spawn(
-            [*scheduler, "--host", host, "--port", "0", "--no-dashboard", *http,
-             "--scheduler-file", str(sched_file), *tls],
-            "scheduler.log",
-        )  # fmt: skip
-        address = launch.wait_file_value(sched_file, "address", 60, "scheduler.log")
-        launch.address = address
-        worker = [*dask, "worker"] if dask[0].endswith("dask") else [
-            sys.executable, "-m", "distributed.cli.dask_worker",
-        ]  # fmt: skip
-        log = launch.spawn(
-            [*worker, address, "--nworkers", str(workers), "--nthreads", "1", "--host", host,
-             "--no-dashboard", *http, "--local-directory", str(launch.temp_dir / "workers"),
-             *tls],
-            "workers.log",
-        )  # fmt: skip
-        from distributed import Client
-
-        try:
-            with Client(address, timeout=30, set_as_default=False, security=security) as client:
-                client.wait_for_workers(workers, timeout=120)
-        except Exception as exc:  # noqa: BLE001
-            raise ClusterError(
-                f"dask workers did not join {address}: {first_line(exc)} (log: {log})"
-            ) from None
-
-
-TLS_SCHEME = "tls://"
-#: Dask's config keys that, set (in ~/.config/dask or DASK_DISTRIBUTED__COMM__TLS__...),
-#: give a client its certificate: Dask's own way, for clusters the harness did not start.
-TLS_CONFIG = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")
-
-
-def write_certificates(folder: os.PathLike[str] | str) -> dict[str, str]:
-    """A fresh self-signed certificate and key (`Security.temporary`, used as its own CA)
-    written to `folder`, made mode 700, the files mode 600; returns their paths.
-
-    One certificate for every role: the scheduler, workers and clients each present it and
-    accept only it, so whoever can read the key can connect, and nobody else.
-    """
-    from pathlib import Path
-
-    from distributed.security import Security
-
-    made = Security.temporary()
-    folder = Path(folder)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    files = {"ca_file": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
-    contents = {"ca_file": made.tls_ca_file, "cert": made.tls_client_cert,
-                "key": made.tls_client_key}  # fmt: skip
-    for name, path in files.items():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(contents[name])
-    return {name: str(path) for name, path in files.items()}
-
-
-def _security_from(files: dict[str, str]) -> Any:
-    from distributed.security import Security
-
-    return Security(
-        tls_ca_file=files["ca_file"],
-        tls_client_cert=files["cert"],
-        tls_client_key=files["key"],
-        require_encryption=True,
-    )
-
-
-def security_for(address: str) -> Any:
-    """The `Security` a client needs for `address`: None for tcp://; for tls://, Dask's own
-    TLS config when it names a certificate, else the certificates of the cluster
-    `harness cluster up --tls` started at that address (its state file). ValueError when
-    neither has one, naming both ways."""
-    if not address.startswith(TLS_SCHEME):
-        return None
-    import dask
-    from distributed.security import Security
-
-    if all(dask.config.get(key, None) for key in TLS_CONFIG):
-        return Security(require_encryption=True)
-    from harness.backends.launch import load_state
-
-    state = load_state()
-    files = (state or {}).get("tls")
-    if state and state.get("address") == address and files:
-        return _security_from(files)
-    raise ValueError(
-        f"{address}: no TLS certificate for it: set Dask's config "
-        "(DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, ..._CLIENT__KEY) or start "
-        "the cluster with `harness cluster up dask --tls`"
-    )
+        _dask_cluster.launch_cluster(launch)
 
 
 def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:

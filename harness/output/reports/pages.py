@@ -22,7 +22,15 @@ from harness import fingerprint
 from harness.analysis import advice
 from harness.analysis.summaries import BASELINE, ONE_PROCESS
 from harness.measure.stats import UNSTABLE_CV, level_text
-from harness.output.reports import figures, graph_figures, style, timeline_figures
+from harness.output.reports import (
+    cost_figures,
+    graph_figures,
+    latency_figures,
+    repeat_figures,
+    scaling_figures,
+    style,
+    timeline_figures,
+)
 from harness.output.reports.data import ReportData, params_label
 from harness.protocol import Metric
 from harness.units import fmt_number, fmt_seconds
@@ -79,17 +87,17 @@ ScenarioPageMaker = Callable[[ReportData, str], Iterable[tuple[str, Content]]]
 
 #: The figures drawn for every scenario, in page order.
 SCENARIO_FIGURES: list[ScenarioPageMaker] = [
-    figures.sweep,
+    scaling_figures.sweep,
     graph_figures.data_paths,
-    figures.throughput,
-    figures.speedup,
-    figures.distribution,
-    figures.startup,
-    figures.memory,
-    figures.latency,
+    scaling_figures.throughput,
+    scaling_figures.speedup,
+    repeat_figures.distribution,
+    cost_figures.startup,
+    cost_figures.memory,
+    latency_figures.latency,
     timeline_figures.gantt,
     timeline_figures.phases,
-    figures.memory_over_time,
+    cost_figures.memory_over_time,
 ]
 
 
