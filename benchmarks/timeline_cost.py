@@ -28,8 +28,8 @@ from rich.table import Table
 
 from harness import backends, results, workloads
 from harness.case import Case
-from harness.execute.case_process import _stamped_batch
 from harness.execute.case_runner import _tasks, run_case
+from harness.execute.passes import stamped_batch as _stamped_batch
 from harness.measure import timeline
 from harness.protocol import TasksEvent, decode, encode
 

@@ -26,7 +26,7 @@ import pytest
 from conftest import HARNESS, harness, only_run
 
 from harness import results, spec
-from harness.execute.case_process import PROBES_PER_WORKER, RTT_TASKS
+from harness.execute.passes import PROBES_PER_WORKER, RTT_TASKS
 
 # `make test` runs each file on one pytest worker (--dist loadfile): these tests make
 # namespaces, veth pairs and addresses of fixed names, so they must run one after another.

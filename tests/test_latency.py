@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 from harness.case import Case
-from harness.execute.case_process import RTT_P99_MIN, RTT_TASKS
 from harness.execute.case_runner import run_case
+from harness.execute.passes import RTT_P99_MIN, RTT_TASKS
 from harness.measure.proctree import (
     MAX_TICK_ERROR,
     TICK_S,

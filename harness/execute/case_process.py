@@ -8,25 +8,33 @@ cannot corrupt them.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import psutil
 
 from harness import backends, user_code, workloads
 from harness.backends import _ship
-from harness.backends.base import Backend, WorkerCrashed, chunksize_for
+from harness.backends.base import Backend, WorkerCrashed
 from harness.case import Case
 from harness.execute import interpreters
 from harness.execute.batching import run_map
+from harness.execute.emitter import Emitter, PartnerEmitter
+from harness.execute.passes import (
+    COMPLETION_SAMPLE,
+    check_outputs,
+    digested,
+    probe_clocks,
+    round_trips,
+    stamped_batch,
+    verify_outputs,
+)
 from harness.graph import run_in_order
 from harness.measure import timeline
 from harness.measure.proctree import (
@@ -39,58 +47,23 @@ from harness.measure.proctree import (
 )
 from harness.measure.quantiles import percentile
 from harness.protocol import (
-    METRICS,
     BaselineEvent,
     BatchCompletionEvent,
     DoneEvent,
-    Event,
     FailedEvent,
     Metric,
     MetricEvent,
-    PhaseEvent,
     TasksEvent,
     WorkersEvent,
-    encode,
 )
 from harness.tasks import (
-    Stamp,
-    clock_probe,
-    stamped,
-    stamped_async,
-    stamped_group,
     timed,
     timed_async,
 )
 
-#: How many batch completion times of the latency pass are kept for distribution plots.
-COMPLETION_SAMPLE = 500
-#: Most tasks the round-trip loop submits one at a time (fewer when the batch is smaller).
-RTT_TASKS = 200
-#: Fewest round trips behind a 99th percentile: below it p99 would only be the maximum.
-RTT_P99_MIN = 100
 #: A reference loop slower than this many times the case's own batch (seen in the warm-up)
 #: is dropped for the process: it would spend most of the budget on the baseline.
 REFERENCE_MAX_COST = 4.0
-
-
-class Emitter:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def __call__(self, event: Event) -> None:
-        self.stream.write(encode(event))
-        self.stream.flush()
-
-    def phase(self, name: str, repeat: int | None = None) -> None:
-        self(PhaseEvent(name, repeat, time.perf_counter()))
-
-    def metric(
-        self, metric: str, value: float, repeat: int | None = None, *, unit: str = ""
-    ) -> None:
-        """One value; its unit is the catalogue's (`unit` only for a metric it lacks, such
-        as a program workload's own)."""
-        known = METRICS.get(metric)
-        self(MetricEvent(metric, float(value), known.unit if known else unit, repeat))
 
 
 def measure_case(case: Case, emit: Emitter) -> None:
@@ -116,21 +89,6 @@ def measure_case(case: Case, emit: Emitter) -> None:
             _run_phases(case, emit, workload, params, context)
         else:
             _run_pair(case, partner, emit, workload, params, context)
-
-
-class PartnerEmitter(Emitter):
-    """The partner case's events: its values marked as the partner's, its phases kept (the
-    memory sampler reads them), what describes the process (baseline, workers) dropped:
-    the case itself says that once."""
-
-    def __init__(self, inner: Emitter) -> None:
-        super().__init__(inner.stream)
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, MetricEvent):
-            super().__call__(dataclasses.replace(event, partner=True))
-        elif isinstance(event, PhaseEvent):
-            super().__call__(event)
 
 
 def _run_pair(
@@ -211,14 +169,14 @@ class _Phases:
         self.expected: list[Any] | None = []
         self.graph = workload.graph(params, case.tasks) if workload.graph is not None else None
         if self.graph is not None:
-            self.expected = _digested(workload, run_in_order(self.graph))
+            self.expected = digested(workload, run_in_order(self.graph))
         elif workload.program is None and workload.verify is None:
             if workload.expected is not None:
-                self.expected = _digested(workload, workload.expected(params, self.inputs))
+                self.expected = digested(workload, workload.expected(params, self.inputs))
             elif self.reference is not None or self.backend_cls.baseline:
                 self.expected = None
             else:
-                self.expected = _digested(workload, [workload.task(i) for i in self.inputs])
+                self.expected = digested(workload, [workload.task(i) for i in self.inputs])
         self.n_tasks = case.tasks if workload.program is not None else len(self.inputs)
         if self.graph is not None:
             self.n_tasks = len(self.graph.nodes)
@@ -246,14 +204,14 @@ class _Phases:
 
     def check(self, outputs: list[Any], wanted: list[Any] | None, where: str) -> None:
         if self.workload.verify is not None:
-            _verify(self.workload.verify, self.inputs, outputs, where)
+            verify_outputs(self.workload.verify, self.inputs, outputs, where)
             return
         # Digests are taken after the clock stops: summarising is not the backend's work.
-        digested = outputs if self.workload.program else _digested(self.workload, outputs)
+        summary = outputs if self.workload.program else digested(self.workload, outputs)
         if wanted is None:  # the first sequential batch: it is the expected result
-            self.expected = digested
+            self.expected = summary
             return
-        _check(digested, wanted, where)
+        check_outputs(summary, wanted, where)
 
     def reference_batch(self, where: str) -> float:
         """The baseline's loop on the same inputs, timed; its phase keeps it out of the
@@ -389,7 +347,7 @@ class _Phases:
         # Latency gets a pass of its own: per-task timestamps cost time that the
         # throughput repeats must not pay. (Program workloads report rates.)
         wrapper = timed_async if self.backend_cls.task_kind == "async" else timed
-        _round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
+        round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
                      self.workload)  # fmt: skip
         self.timeline_pass()
 
@@ -397,7 +355,7 @@ class _Phases:
         """The whole batch once more, each task stamped where it ran: batch completion
         times, and the task records (`measure.timeline`) behind the Gantt chart."""
         emit = self.emit
-        outputs, stamps, arrival, submit, t0 = _stamped_batch(self.backend, self.task, self.inputs)
+        outputs, stamps, arrival, submit, t0 = stamped_batch(self.backend, self.task, self.inputs)
         self.check(outputs, self.expected, "latency pass")
         del outputs
         for name, q in ((Metric.BATCH_COMPLETION_P50_S, 50), (Metric.BATCH_COMPLETION_P99_S, 99)):
@@ -411,7 +369,7 @@ class _Phases:
                 for (node, _, _, start, end), sent, back in zip(stamps, submit, arrival,
                                                                  strict=True)  # fmt: skip
             ]
-            offsets = timeline.clock_offsets([*brackets, *_probe_clocks(self.backend)])
+            offsets = timeline.clock_offsets([*brackets, *probe_clocks(self.backend)])
             for clock in offsets.values():
                 emit(MetricEvent(Metric.CLOCK_OFFSET_S, clock.offset_s, "s", node=clock.node))
                 emit(MetricEvent(Metric.CLOCK_UNCERTAINTY_S, clock.uncertainty_s, "s",
@@ -490,98 +448,6 @@ def _emit_engine_cpu(
             emit.metric(Metric.ENGINE_CPU_UTIL, util)
 
 
-def _round_trips(
-    emit: Emitter,
-    backend: Backend,
-    wrapper: Callable[..., Any],
-    task: Callable[[Any], Any],
-    inputs: list[Any],
-    expected: list[Any],
-    workload: workloads.Workload,
-) -> None:
-    """Tasks submitted one at a time, each waited for: rtt, service time and overhead.
-
-    The round trip is timed in the driver from submit to result; the service time inside
-    the worker by `timed`, around the task alone. The same loop on every backend, after
-    one untimed round trip (the first call ships the function and warms the path).
-    """
-    n = min(len(inputs), RTT_TASKS)
-    if n == 0:
-        return
-    backend.submit_one(wrapper, task, inputs[0])
-    rtt, service, outputs = [], [], []
-    for item in inputs[:n]:
-        t0 = time.perf_counter()
-        output, seconds = backend.submit_one(wrapper, task, item)
-        rtt.append(time.perf_counter() - t0)
-        service.append(seconds)
-        # Summarised as they arrive: n large payloads need not all stay in memory.
-        outputs.append(workload.digest(output) if workload.digest is not None else output)
-        del output
-    if workload.verify is not None:
-        _verify(workload.verify, inputs[:n], outputs, "round-trip pass")
-    else:
-        _check(outputs, expected[:n], "round-trip pass")
-    emit.metric(Metric.RTT_TASKS, n)
-    emit.metric(Metric.RTT_P50_S, percentile(rtt, 50))
-    if n >= RTT_P99_MIN:
-        emit.metric(Metric.RTT_P99_S, percentile(rtt, 99))
-    emit.metric(Metric.SERVICE_P50_S, percentile(service, 50))
-    overhead = [r - s for r, s in zip(rtt, service, strict=True)]
-    emit.metric(Metric.OVERHEAD_P50_S, percentile(overhead, 50))
-
-
-#: Batches of one trivial probe per worker that bound each node's clock offset: each
-#: brackets a probe by one round trip, and the tightest bracket of a node wins.
-PROBES_PER_WORKER = 8
-
-
-def _stamped_batch(
-    backend: Backend, task: Callable[[Any], Any], inputs: list[Any]
-) -> tuple[list[Any], list[Stamp], list[float], list[float], float]:
-    """Run the batch with every task stamped: outputs, stamps, and per task its arrival and
-    submit times (seconds since the batch's start `t0`, on the driver's clock).
-
-    With `batching = "grouped"` the groups are the engine's tasks, as in the repeats; each
-    input in a group is stamped, and shares its group's submit and arrival."""
-    t_before = time.perf_counter()
-    if backend.options.batching == "grouped":
-        size = chunksize_for(len(inputs), backend.workers)
-        groups = [(task, list(inputs[i : i + size])) for i in range(0, len(inputs), size)]
-        batch = backend.run(stamped_group, groups)
-        sizes = [len(items) for _, items in groups]
-        pairs = [pair for group in batch.outputs for pair in group]
-        arrival = [a for a, k in zip(batch.arrival_s, sizes, strict=True) for _ in range(k)]
-        sent = batch.submit_s or [0.0] * len(groups)
-        submit = [s for s, k in zip(sent, sizes, strict=True) for _ in range(k)]
-    else:
-        wrapper = stamped_async if backend.task_kind == "async" else stamped
-        batch = backend.run(wrapper, [(task, item) for item in inputs])
-        pairs, arrival = batch.outputs, batch.arrival_s
-        submit = batch.submit_s or [0.0] * len(pairs)
-    outputs = [output for output, _ in pairs]
-    stamps = [stamp for _, stamp in pairs]
-    # A backend that does not say when it started the batch: the moment before it was asked.
-    return outputs, stamps, list(arrival), list(submit), batch.t0 or t_before
-
-
-def _probe_clocks(backend: Backend) -> list[timeline.Bracket]:
-    """Each node's clock read by a call pinned to it (where the engine can), and batches of
-    one trivial probe per worker: each reading bracketed by the driver's clock, about one
-    round trip wide."""
-    pinned = getattr(backend, "clock_readings", None)
-    brackets = [timeline.Bracket(node, clock, clock, before, after)
-                for node, clock, before, after in (pinned() if pinned else [])]  # fmt: skip
-    for _ in range(PROBES_PER_WORKER):
-        batch = backend.run(clock_probe, [None] * backend.workers)
-        submit = batch.submit_s or [0.0] * len(batch.outputs)
-        for (node, clock), sent, back in zip(batch.outputs, submit, batch.arrival_s,
-                                             strict=True):  # fmt: skip
-            brackets.append(timeline.Bracket(node, clock, clock, batch.t0 + sent,
-                                             batch.t0 + back))  # fmt: skip
-    return brackets
-
-
 def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r: int) -> None:
     """A worker that died or restarted during repeat `r` ends the case as crashed: its
     time would be the engine's recovery, not the workload."""
@@ -592,37 +458,12 @@ def _same_workers(before: dict[str, str] | None, after: dict[str, str] | None, r
         raise WorkerCrashed(f"repeat {r}: {', '.join(lost)} died or restarted during the repeat")
 
 
-def _digested(workload: workloads.Workload, outputs: list[Any]) -> list[Any]:
-    return [workload.digest(o) for o in outputs] if workload.digest is not None else outputs
-
-
 def _import_engine(backend_cls: type[backends.Backend], workload: workloads.Workload) -> None:
     """Import the engine (and what the workload's driver side needs) before the baseline,
     so the baseline is 'driver with imports'."""
     for module in (backend_cls.engine_module, *workload.imports):
         if module:
             importlib.import_module(module)
-
-
-class OutputMismatch(RuntimeError):
-    pass
-
-
-def _check(outputs: list[Any], expected: list[Any], where: str) -> None:
-    if outputs != expected:
-        wrong = sum(1 for a, b in zip(outputs, expected, strict=False) if a != b)
-        wrong += abs(len(outputs) - len(expected))
-        raise OutputMismatch(
-            f"{where}: {wrong} of {len(expected)} outputs differ from the sequential result"
-        )
-
-
-def _verify(verify: Any, inputs: list[Any], outputs: list[Any], where: str) -> None:
-    """The user's `check(input, output)` on every output; False for any is a mismatch."""
-    wrong = abs(len(outputs) - len(inputs))
-    wrong += sum(1 for i, o in zip(inputs, outputs, strict=False) if not verify(i, o))
-    if wrong:
-        raise OutputMismatch(f"{where}: {wrong} of {len(inputs)} outputs fail the spec's check")
 
 
 def main(argv: list[str]) -> int:
