@@ -154,6 +154,22 @@ class Backend(ABC):
     #: what such a cluster then exposes (the warning instead of `exposure`).
     launch_tls: ClassVar[bool] = False
     tls_exposure: ClassVar[str] = ""
+    #: The option that points a case at a local engine the runner keeps warm (its
+    #: `launch_cluster` on loopback, `workers` in size) while a budget buys processes: the
+    #: case connects as a fresh driver and gets fresh workers, so its process costs no
+    #: engine start. None: every process starts its own engine.
+    warm_option: ClassVar[str | None] = None
+
+    @property
+    def warm(self) -> bool:
+        """Whether this case joined a warm engine: its start and stop are a connection's,
+        not the engine's, and are not reported as start-up or teardown."""
+        return bool(self.warm_option and getattr(self.options, self.warm_option, ""))
+
+    def outside_pids(self) -> list[int]:
+        """Worker processes on this host that are not descendants of the driver (a warm
+        engine's): their CPU counts as the case's."""
+        return []
 
     def __init__(self, workers: int, options: BackendOptions | None = None) -> None:
         if workers < 1:

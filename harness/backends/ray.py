@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import field_validator
+
 from harness.backends.base import (
     Backend,
     BackendOptions,
@@ -51,6 +53,19 @@ class RayOptions(BackendOptions):
     #: Seconds from the start of `start` (ray.init included) until every requested worker
     #: has run a task; falling short is an error, never a case run on fewer workers.
     startup_timeout_s: float = 120.0
+    #: A local Ray the runner keeps warm for a budget's processes (host:port on loopback,
+    #: exactly `workers` CPUs): this driver joins it as a new job, whose workers are new
+    #: processes. Set by the runner, not by specs.
+    warm_address: str = ""
+
+    @field_validator("warm_address")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        from harness.backends.launch import address_is_loopback
+
+        if value and not address_is_loopback(value):
+            raise ValueError("warm_address: only a Ray on this host's loopback")
+        return value
 
 
 class RayBackend(ClusterNodes, Backend):
@@ -69,6 +84,7 @@ class RayBackend(ClusterNodes, Backend):
     address_flag = "--ray-address"
     address_help = "host:port of an existing Ray cluster"
     cluster_unit = "CPUs"
+    warm_option = "warm_address"
     exposure = (
         "token authentication on (token in ~/.ray/auth_token or $RAY_AUTH_TOKEN), but traffic "
         "is not encrypted: whoever reads the token off the network can run code on it"
@@ -99,6 +115,17 @@ class RayBackend(ClusterNodes, Backend):
                 ray.init(
                     address=self.options.address,
                     runtime_env={"py_modules": [str(package_dir()), *user]},
+                    log_to_driver=False,
+                    configure_logging=False,
+                    logging_level=logging.ERROR,
+                )
+        elif self.options.warm_address:
+            # A new job on the runner's warm Ray: new worker processes, the same raylet.
+            use_token_auth_if_available()
+            with _cwd(bundle_dir()), ray_node_on_loopback(True):
+                ray.init(
+                    address=self.options.warm_address,
+                    runtime_env={"py_modules": user} if user else None,
                     log_to_driver=False,
                     configure_logging=False,
                     logging_level=logging.ERROR,
@@ -289,6 +316,10 @@ class RayBackend(ClusterNodes, Backend):
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self, "_pids", [])) if not self.remote else []
+
+    def outside_pids(self) -> list[int]:
+        """A warm Ray's workers are the raylet's children, not this driver's."""
+        return self.worker_pids() if self.options.warm_address else []
 
     def worker_identities(self) -> dict[str, str] | None:
         """The local Ray's worker processes by PID (Ray replaces a dead worker with a new

@@ -182,6 +182,18 @@ class _Phases:
             self.n_tasks = len(self.graph.nodes)
         self.own: set[int] = set()
 
+    def processes(self) -> list[psutil.Process]:
+        """The driver's process tree, and workers outside it (a warm engine's)."""
+        procs = tree(os.getpid())
+        have = {p.pid for p in procs}
+        for pid in self.backend.outside_pids():
+            if pid not in have:
+                try:
+                    procs.append(psutil.Process(pid))
+                except psutil.Error:
+                    continue
+        return procs
+
     def one_batch(
         self, backend: Backend | None = None
     ) -> tuple[list[Any], list[Any] | None, dict[str, tuple[float, str]]]:
@@ -243,7 +255,8 @@ class _Phases:
             # plugins on a cluster's scheduler or samplers on its nodes: every `stop` takes it.
             self.backend.stop()
             raise
-        self.emit.metric(Metric.STARTUP_S, time.perf_counter() - t0)
+        if not self.backend.warm:  # joining a warm engine is not starting one
+            self.emit.metric(Metric.STARTUP_S, time.perf_counter() - t0)
         if self.reference is not None:
             self.reference.start()
 
@@ -281,7 +294,7 @@ class _Phases:
         return wall
 
     def repeats(self) -> None:
-        steady_cpu0, steady_t0 = cpu_by_pid(tree(os.getpid())), time.perf_counter()
+        steady_cpu0, steady_t0 = cpu_by_pid(self.processes()), time.perf_counter()
         for r in range(1, self.case.repeat + 1):
             if self.reference is None:
                 self.repeat(r)
@@ -296,7 +309,7 @@ class _Phases:
             self.emit.metric(Metric.REFERENCE_WALL_S, reference, r)
         if not self.backend.remote:
             steady = time.perf_counter() - steady_t0
-            steady_cpu1 = cpu_by_pid(tree(os.getpid()))
+            steady_cpu1 = cpu_by_pid(self.processes())
             if self.reference is None:  # the reference's loop would count as the driver's
                 _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady,
                           self.case.workers, None, Metric.STEADY_CPU_UTIL)  # fmt: skip
@@ -306,14 +319,14 @@ class _Phases:
         emit, backend = self.emit, self.backend
         workers = backend.worker_identities()
         emit.phase("steady", repeat=r)
-        cpu0 = cpu_by_pid(tree(os.getpid()))
+        cpu0 = cpu_by_pid(self.processes())
         t0 = time.perf_counter()
         try:
             outputs, wanted, extra = self.one_batch()
         except WorkerCrashed as exc:
             raise WorkerCrashed(f"repeat {r}: {exc}") from exc
         wall = time.perf_counter() - t0
-        cpu1 = cpu_by_pid(tree(os.getpid()))
+        cpu1 = cpu_by_pid(self.processes())
         emit.phase("between", repeat=r)
         _same_workers(workers, backend.worker_identities(), r)
         self.check(outputs, wanted, f"repeat {r}")
@@ -398,7 +411,8 @@ class _Phases:
         self.emit.phase("teardown")
         t0 = time.perf_counter()
         self.backend.stop()
-        self.emit.metric(Metric.TEARDOWN_S, time.perf_counter() - t0)
+        if not self.backend.warm:
+            self.emit.metric(Metric.TEARDOWN_S, time.perf_counter() - t0)
         if self.reference is not None:
             self.reference.stop()
 

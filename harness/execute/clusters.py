@@ -170,6 +170,16 @@ def up(
             f"a {current['engine']} cluster started by harness runs at {current['address']} "
             f"(state {path}); stop it with `harness cluster down` first"
         )
+    info = launch_local(cls, engine, workers, host, tls)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def launch_local(cls: type[backends.Backend], engine: str, workers: int,
+                 host: str = "127.0.0.1", tls: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Start the engine's local cluster and return what `stop_local` needs: no state file
+    (a run's warm engine is its own, not `harness cluster`'s)."""
     token = uuid.uuid4().hex
     temp_dir = Path(tempfile.mkdtemp(prefix=f"harness-{engine}-"))
     info: dict[str, Any] = {
@@ -192,9 +202,16 @@ def up(
         _stop(info)
         raise
     info["pids"] = sorted(p.pid for p in members(info))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def stop_local(info: dict[str, Any]) -> list[int]:
+    """Stop a cluster `launch_local` started: every process that carries its token at once
+    (SIGTERM, SIGKILL after 3 s). A launcher alone takes its time: `ray start --block`
+    outlived a SIGTERM by 15 s here, which a run would have waited out."""
+    stopped = terminate(members(info))
+    stopped += _stop(info)  # anything that appeared meanwhile, and the temp dir
+    return sorted(set(stopped))
 
 
 def _stop(info: dict[str, Any]) -> list[int]:

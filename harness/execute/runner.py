@@ -38,6 +38,9 @@ from harness.execute.case_runner import (
 from harness.protocol import Event, Metric
 from harness.spec import RunOptions, Spec
 
+#: The harness's own interpreter label: a warm engine runs under it.
+PYTHON = interpreters.current().label
+
 
 class RunObserver:
     """What a run tells its caller as it goes; the CLI draws a progress bar from it."""
@@ -413,20 +416,80 @@ BUDGET_SPENT = "the budget was spent"
 
 def _spend(budget_: Budget, cases: list[Case], started: float, one,
            observer: RunObserver) -> str:  # fmt: skip
-    """The budget's extra processes, one at a time, where `Budget.next_case` says."""
+    """The budget's extra processes, one at a time, where `Budget.next_case` says; engines
+    that can be kept warm (`Backend.warm_option`) are, while the budget lasts."""
     by_id = {c.case_id: c for c in cases}
-    while True:
-        left = budget_.seconds - (time.monotonic() - started)
-        case_id = budget_.next_case(left)
-        if case_id is None:
-            return PRECISION_REACHED if not budget_.open_cases() else BUDGET_SPENT
-        case = dataclasses.replace(by_id[case_id], passes=False)
-        round_no = budget_.cases[case_id].rounds + 1
-        observer.on_budget_start(case, left)
-        outcome = one(round_no, case)
-        budget_.record(case_id, outcome.measurements, outcome.elapsed_s, True)
-        left = budget_.seconds - (time.monotonic() - started)
-        observer.on_budget(case, budget_.describe(case_id), max(left, 0.0))
+    with WarmEngines(observer) as warm:
+        while True:
+            left = budget_.seconds - (time.monotonic() - started)
+            case_id = budget_.next_case(left)
+            if case_id is None:
+                return PRECISION_REACHED if not budget_.open_cases() else BUDGET_SPENT
+            bought = dataclasses.replace(by_id[case_id], passes=False)
+            case = warm.join(bought)
+            round_no = budget_.cases[case_id].rounds + 1
+            observer.on_budget_start(case, left)
+            outcome = one(round_no, case)
+            if case is not bought and outcome.status != "ok":
+                warm.drop(case)  # a warm engine a case failed on is not trusted again
+            budget_.record(case_id, outcome.measurements, outcome.elapsed_s, True)
+            left = budget_.seconds - (time.monotonic() - started)
+            observer.on_budget(case, budget_.describe(case_id), max(left, 0.0))
+
+
+class WarmEngines:
+    """Local engines kept running while a budget buys processes, one per backend and
+    worker count: a bought process joins one as a fresh driver (its workers fresh too)
+    instead of starting the engine. Start-up is measured in the rounds, which start their
+    own. Every engine started here is stopped on the way out, whatever ended the loop."""
+
+    def __init__(self, observer: RunObserver) -> None:
+        self.observer = observer
+        self.running: dict[tuple[str, int], dict[str, Any]] = {}
+        self.failed: set[tuple[str, int]] = set()
+
+    def __enter__(self) -> WarmEngines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from harness.execute import clusters
+
+        for info in self.running.values():
+            clusters.stop_local(info)
+        self.running.clear()
+
+    def join(self, case: Case) -> Case:
+        """The case pointed at a warm engine of its kind, or unchanged where there is none."""
+        cls = backends.get(case.backend)
+        key = (case.backend, case.workers)
+        foreign = (case.python or PYTHON) != PYTHON  # a warm engine runs under our Python
+        if (cls.warm_option is None or cls.launch_cluster is None or key in self.failed
+                or case.backend_options.get("address") or foreign):  # fmt: skip
+            return case
+        if key not in self.running:
+            from harness.execute import clusters
+
+            try:
+                self.running[key] = clusters.launch_local(cls, case.backend, case.workers)
+            except Exception as exc:  # the case then starts its own engine, as in the rounds
+                self.failed.add(key)
+                self.observer.on_note(f"{case.backend}: no warm engine ({exc}); each process "
+                                      "starts its own")  # fmt: skip
+                return case
+            self.observer.on_note(
+                f"{case.backend} w{case.workers}: the budget's processes join a warm local "
+                f"engine at {self.running[key]['address']} (fresh driver and workers each)"
+            )
+        options = {**case.backend_options, cls.warm_option: self.running[key]["address"]}
+        return dataclasses.replace(case, backend_options=options)
+
+    def drop(self, case: Case) -> None:
+        from harness.execute import clusters
+
+        key = (case.backend, case.workers)
+        if key in self.running:
+            clusters.stop_local(self.running.pop(key))
+        self.failed.add(key)
 
 
 def _record_done(budget_: Budget, measurements: pd.DataFrame, rounds: int) -> None:
