@@ -5,18 +5,16 @@ of the cluster, usually the head, or use a `ray://` client address) and never st
 stops the cluster. The harness package travels as a `runtime_env` py_module, so nodes need
 only Ray and pydantic. `workers` CPUs are reserved in a SPREAD placement group, so a case
 uses exactly that many of the cluster's CPUs, spread over its nodes; one zero-CPU probe
-actor per node records what the node is and samples its memory and CPU. `launch_cluster`
-runs `ray start --head --block` for `harness cluster up ray`.
+actor per node records what the node is and samples its memory and CPU (`_ray_nodes`).
+`launch_cluster` runs `ray start --head --block` for `harness cluster up ray`; that launch,
+counting a cluster's CPUs, the auth token and keeping Ray on 127.0.0.1 are in `_ray_cluster`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
 
+from harness.backends import _ray_cluster
+from harness.backends._ray_cluster import LOOPBACK_SWITCH as LOOPBACK_SWITCH  # as before
+from harness.backends._ray_cluster import ensure_auth_token as ensure_auth_token  # as before
+from harness.backends._ray_cluster import ray_node_on_loopback, use_token_auth_if_available
+from harness.backends._ray_nodes import RayNodes
 from harness.backends.base import (
     Backend,
     BackendOptions,
@@ -34,7 +37,6 @@ from harness.backends.base import (
     pickled_size,
 )
 from harness.graph import Graph, Ref, bound
-from harness.measure.nodes import ClusterNodes
 from harness.protocol import BackendDescription
 from harness.tasks import apply_node, ray_where_after
 
@@ -68,7 +70,7 @@ class RayOptions(BackendOptions):
         return value
 
 
-class RayBackend(ClusterNodes, Backend):
+class RayBackend(RayNodes, Backend):
     name = "ray"
     strategy = "remote tasks, one ray.get on the list"
     graph_strategy = (
@@ -93,7 +95,6 @@ class RayBackend(ClusterNodes, Backend):
     _started = False
     _pg: Any = None
     _strategy: Any = None
-    _probes: dict[str, Any] | None = None
 
     @property
     def remote(self) -> bool:
@@ -349,268 +350,19 @@ class RayBackend(ClusterNodes, Backend):
         info.details["address"] = self.options.address
         return self.describe_nodes(info)
 
-    # ---- what ClusterNodes needs: one zero-CPU probe actor pinned to each node
-
-    def _connected(self) -> bool:
-        return self._started
-
-    def _node_records(self) -> list[dict[str, Any]]:
-        """Every alive node: Ray's view (address, CPUs, memory) plus its probe actor's facts."""
-        import ray
-
-        alive = self._probe_nodes()
-        ids = list(self._probes or {})
-        answers = ray.get([self._probes[i].facts.remote(self.packages) for i in ids], timeout=120)
-        facts = dict(zip(ids, answers, strict=True))
-        used = self._bundles_per_node()
-        return [
-            {
-                "address": n["NodeManagerAddress"],
-                "node_id": n["NodeID"],
-                **{k: v for k, v in facts.get(n["NodeID"], {}).items() if k != "pid"},
-                "cluster_cpus": n["Resources"].get("CPU", 0.0),
-                "workers": used.get(n["NodeID"], 0),
-                "head": "node:__internal_head__" in n["Resources"],
-            }
-            for n in sorted(alive, key=lambda n: n["NodeManagerAddress"])
-        ]
-
-    def _probe_nodes(self) -> list[dict[str, Any]]:
-        """The alive nodes; starts one probe actor on each, once."""
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        from harness.measure.nodes import NodeProbe
-
-        alive = [n for n in ray.nodes() if n.get("Alive")]
-        if self._probes is None:
-            actor = ray.remote(num_cpus=0)(NodeProbe)
-            self._probes = {
-                n["NodeID"]: actor.options(
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-                ).remote()
-                for n in alive
-            }
-        self._address_of = {n["NodeID"]: n["NodeManagerAddress"] for n in alive}
-        return alive
-
-    def _bundles_per_node(self) -> Counter[str]:
-        """The case's one-CPU bundles per node id."""
-        from ray.util.placement_group import placement_group_table
-
-        bundles = placement_group_table(self._pg)["bundles_to_node_id"] if self._pg else {}
-        return Counter(bundles.values())
-
-    def _workers_per_node(self) -> dict[str, int]:
-        return {self._address_of.get(i, i): n for i, n in self._bundles_per_node().items()}
-
-    def _start_samplers(self, token: str, interval_s: float, max_s: float) -> None:
-        """Each node's probe actor starts a sampler process over that node's raylet and its
-        worker processes (the actor dies with this driver, and its sampler with it)."""
-        import ray
-
-        self._probe_nodes()
-        assert self._probes is not None
-        ray.get([p.start.remote(token, interval_s, max_s) for p in self._probes.values()])
-
-    def _clock_readers(self) -> dict[str, Callable[[], float]]:
-        """The probe actor pinned to each node of the case's workers reads its clock."""
-        import ray
-
-        self._probe_nodes()
-        assert self._probes is not None
-        used = self._bundles_per_node()
-        return {
-            self._address_of[i]: functools.partial(lambda actor: ray.get(actor.clock.remote()),
-                                                   actor)  # fmt: skip
-            for i, actor in self._probes.items()
-            if used.get(i)
-        }
-
-    def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
-        import ray
-
-        ids = list(self._probes or {})
-        samples = ray.get([self._probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
-        return {self._address_of[i]: s for i, s in zip(ids, samples, strict=True)}
-
-    # ---- clusters: counting an existing one, launching a local one
+    # ---- clusters: counting an existing one, launching a local one (`_ray_cluster`)
 
     @classmethod
     def cluster_size(cls, address: str, timeout_s: float) -> int:
         """The cluster's CPUs, from a driver in a child process that gets `2 x timeout_s`
         to connect once Ray is imported (`ray.init` itself has no timeout), then is killed."""
-        import json
-        import queue
-        import signal
-        import subprocess
-        import threading
-
-        from harness.backends.launch import ClusterError, address_is_loopback
-
-        use_token_auth_if_available()  # before importing Ray; inherited by the cases
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        env = dict(os.environ)
-        if address_is_loopback(address):
-            env[LOOPBACK_SWITCH] = "0"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True, env=env,
-        )  # fmt: skip
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.put(line.strip())
-            lines.put("")
-
-        threading.Thread(target=read, daemon=True).start()
-
-        def next_json(deadline: float) -> dict[str, Any] | None:
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    line = lines.get(timeout=left)
-                except queue.Empty:
-                    return None
-                if not line:
-                    return {"error": "the connecting process exited"}
-                if line.startswith("{"):
-                    return json.loads(line)
-            return None
-
-        try:
-            # Importing Ray is not connecting: it gets its own, generous, allowance.
-            ready = next_json(time.monotonic() + 60)
-            answer = next_json(time.monotonic() + 2 * timeout_s) if ready == {"ready": 1} else ready
-        finally:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            proc.wait()
-        if answer is None:
-            why = f"no answer within {2 * timeout_s:g} s"
-        elif "error" in answer:
-            why = answer["error"]
-        else:
-            return int(answer["cpus"])
-        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {why}")
+        return _ray_cluster.cluster_size(address, timeout_s)
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
         """`ray start --head --block` with `workers` CPUs and every port of its own, so other
-        Ray instances on this machine keep theirs.
-
-        Ray 2.60 binds port 0 itself for the GCS (`--port 0`, its address read back from
-        `<temp dir>/ray_current_cluster`), the raylet, object manager, agents, metrics and
-        workers (`--min-worker-port 0`): nothing is picked ahead and raced for. The one
-        exception is Ray's client server (started only when `ray[client]` is installed),
-        whose port must be 1024-65535: that one is picked just before `ray start`.
-        """
-        from harness.backends.launch import ClusterError, is_loopback
-
-        host = launch.host
-        launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
-        if is_loopback(host):
-            launch.env[LOOPBACK_SWITCH] = "0"  # else `ray start` swaps 127.0.0.1 for eth0's
-        # Always token authentication: without it, anyone who reaches a port runs code.
-        launch.env["RAY_AUTH_MODE"] = "token"
-        launch.info["auth_token"] = ensure_auth_token(launch.env)
-        ports = {
-            "--port": 0,
-            "--node-manager-port": 0,
-            "--object-manager-port": 0,
-            "--metrics-export-port": 0,
-            "--dashboard-agent-listen-port": 0,  # else Ray's fixed 52365
-            "--dashboard-agent-grpc-port": 0,
-            "--runtime-env-agent-port": 0,
-            "--min-worker-port": 0,  # else 10002-19999, shared with every Ray on the host
-            "--max-worker-port": 0,
-        }
-        if _ray_client_installed():
-            # The client server refuses port 0 (Ray checks 1024-65535) and would take a
-            # fixed 10001: picked here, the race window is the few ms until `ray start`.
-            ports["--ray-client-server-port"] = launch.free_port()
-        cmd = [
-            *launch.tool("ray", "ray.scripts.scripts"), "start", "--head", "--block",
-            "--node-ip-address", host, "--num-cpus", str(launch.workers),
-            "--include-dashboard=false", "--disable-usage-stats",
-            "--temp-dir", str(launch.temp_dir),
-            *[str(x) for item in ports.items() for x in item],
-        ]  # fmt: skip
-        log = launch.spawn(cmd, "ray-start.log")
-        # `ray start --head` writes the GCS address it bound once the head is up.
-        launch.address = launch.wait_file_text(
-            launch.temp_dir / "ray_current_cluster", 90, "ray-start.log"
-        )
-        deadline = time.monotonic() + 60
-        while not launch.running("raylet"):
-            if time.monotonic() > deadline:
-                raise ClusterError(f"no raylet started (log: {log})")
-            time.sleep(0.2)
-
-
-def _ray_client_installed() -> bool:
-    """Whether `ray start --head` would start Ray's client server (it needs grpc)."""
-    try:
-        from ray._private.utils import get_ray_client_dependency_error
-    except ImportError:  # a Ray that moved it: assume the server starts, pick its port
-        return True
-    return get_ray_client_dependency_error() is None
-
-
-#: Run in a child process by `cluster_size`: JSON lines on stdout, {"ready": 1} once Ray is
-#: imported, then {"cpus": N} or {"error": "..."}.
-_COUNT_CPUS = """
-import json, logging, sys
-import ray
-print(json.dumps({"ready": 1}), flush=True)
-try:
-    ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False,
-             logging_level=logging.ERROR)
-    print(json.dumps({"cpus": ray.cluster_resources().get("CPU", 0)}), flush=True)
-except Exception as exc:
-    text = str(exc).strip().splitlines()
-    print(json.dumps({"error": text[0] if text else type(exc).__name__}), flush=True)
-finally:
-    ray.shutdown()
-"""
-
-
-#: Ray's switch for "clusters of several hosts" (read at import into
-#: `ray_constants.ENABLE_RAY_CLUSTER`). On, `ray.init` and `ray start` replace a node address
-#: of 127.0.0.1 with the host's reachable one, and Ray's GCS, raylet and workers then listen
-#: on every interface. Off, the node address stays 127.0.0.1 and every server binds to it.
-LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextmanager
-def ray_node_on_loopback(on: bool) -> Iterator[None]:
-    """Keep a Ray this block starts or joins on 127.0.0.1 (`on`), or leave Ray's default.
-
-    The processes Ray starts in the block (GCS, raylet, and through it the workers) inherit
-    the environment; the driver reads the constant, which is restored afterwards, so a
-    process that later joins a cluster of several hosts is not held to loopback."""
-    if not on:
-        yield
-        return
-    from ray._private import ray_constants
-
-    before_env = os.environ.get(LOOPBACK_SWITCH)
-    before_constant = ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[LOOPBACK_SWITCH] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = before_constant
-        if before_env is None:
-            os.environ.pop(LOOPBACK_SWITCH, None)
-        else:
-            os.environ[LOOPBACK_SWITCH] = before_env
+        Ray instances on this machine keep theirs."""
+        _ray_cluster.launch_cluster(launch)
 
 
 @contextmanager
@@ -622,44 +374,6 @@ def _cwd(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
-
-
-def ensure_auth_token(env: dict[str, str]) -> str:
-    """Where the token of a cluster the harness starts comes from: $RAY_AUTH_TOKEN or
-    $RAY_AUTH_TOKEN_PATH when set, else Ray's default file `~/.ray/auth_token`, created
-    (mode 600, a random 256-bit token) when missing, made mode 600 when others can read it.
-    Drivers on this host find it there (`use_token_auth_if_available`); other hosts need a
-    copy."""
-    import secrets
-
-    if env.get("RAY_AUTH_TOKEN"):
-        return "$RAY_AUTH_TOKEN"
-    path = Path(env.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if not path.is_file() or not path.read_text().strip():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32))
-    elif path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-        path.chmod(0o600)  # a token others on this host can read protects nothing
-    return str(path)
-
-
-def use_token_auth_if_available() -> None:
-    """Send Ray's auth token when one exists and the user did not choose a mode.
-
-    Ray 2.5x+ clusters started where a token exists (`~/.ray/auth_token`, $RAY_AUTH_TOKEN)
-    require it, but a driver joining by address only sends it in `RAY_AUTH_MODE=token`.
-    """
-    if os.environ.get("RAY_AUTH_MODE"):
-        return
-    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
-    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
-        os.environ["RAY_AUTH_MODE"] = "token"
-        if "ray" in sys.modules:  # Ray read its config at import: make it read it again
-            from ray._raylet import Config
-
-            Config.initialize("")
 
 
 class CounterActor:
