@@ -144,3 +144,32 @@ def test_ab_refuses_specs_whose_cases_do_not_match_and_writes_nothing(tmp_path):
     assert bad.returncode == 2 and "--budget" in bad.stderr
     assert "Traceback" not in proc.stderr + bad.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_budget_keeps_ray_warm_its_processes_join_as_fresh_drivers_and_nothing_outlives_it(
+    tmp_path,
+):
+    from conftest import marked
+
+    spec = tmp_path / "ray.toml"
+    spec.write_text('name = "warm"\ndescription = "x"\nworkload = "sum_of_squares"\n'
+                    'tasks = 4\nbackends = ["ray"]\nworkers = [2]\nrepeat = 2\nrounds = 1\n'
+                    'reference = false\n[params]\nn = 50000\n')  # fmt: skip
+    mark = "warm-ray-" + tmp_path.name
+    proc = harness("run", str(spec), "--budget", "25s", "--precision", "0.1%",
+                   "--out", str(tmp_path / "out"), mark=mark)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "join a warm local engine at 127.0.0.1:" in proc.stdout
+    df = results.load(only_run(tmp_path / "out"))
+    elapsed = df[df.metric == "elapsed_s"].set_index("round")["value"]
+    assert elapsed.index.max() >= 3  # the budget bought processes
+    starts = df[df.metric == "startup_s"]
+    assert list(starts["round"]) == [1]  # only the first process started its own Ray
+    bought = df[df["round"] > 1]
+    # the workers of a warm engine are not the driver's children, yet their CPU is counted
+    cpu = bought[bought.metric == "cpu_util"]["value"]
+    assert len(cpu) and (cpu > 0.3).all(), cpu
+    assert not bought["metric"].isin(["teardown_s", "rtt_p50_s"]).any()
+    # a joining process costs less than one that starts and stops its own Ray
+    assert elapsed[elapsed.index > 1].median() < elapsed[1]
+    assert marked(mark) == [], [p.cmdline() for p in marked(mark)]
