@@ -23,8 +23,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
+
+#: What the functions below take: a sequence of floats, a NumPy array or a pandas Series
+#: (each goes through `np.asarray`).
+Sample: TypeAlias = Sequence[float] | np.ndarray
 
 #: Coefficient of variation above which a case is flagged unstable (pyperf warns near 10%).
 UNSTABLE_CV = 0.10
@@ -64,9 +69,10 @@ class Summary:
     unstable: bool
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: Sample) -> np.ndarray:
     data = np.asarray(values, dtype=float)
-    return data[np.isfinite(data)]
+    result: np.ndarray = data[np.isfinite(data)]
+    return result
 
 
 def _pick(coverages: np.ndarray, level: float) -> int:
@@ -90,10 +96,11 @@ def _median_coverages(n: int) -> np.ndarray:
     from scipy.stats import binom  # here, not at import: every case process imports this module
 
     j = np.arange(1, n // 2 + 1)
-    return binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    result: np.ndarray = binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    return result
 
 
-def median_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def median_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Order-statistic interval of the median with its exact (binomial) coverage.
 
     [x_(j), x_(n+1-j)] holds the true median unless fewer than j of n values fall below
@@ -123,7 +130,8 @@ def _u_cdf(m: int, n: int) -> np.ndarray:
 
         u = np.arange(m * n + 1)
         sd = math.sqrt(m * n * (m + n + 1) / 12)
-        return norm.cdf((u + 0.5 - m * n / 2) / sd)
+        result: np.ndarray = norm.cdf((u + 0.5 - m * n / 2) / sd)
+        return result
     # counts[j][u]: arrangements of i values of one side and j of the other with U = u
     prev = [np.ones(1) for _ in range(n + 1)]
     for i in range(1, m + 1):
@@ -135,11 +143,12 @@ def _u_cdf(m: int, n: int) -> np.ndarray:
             cur.append(out)
         prev = cur
     counts = prev[n]
-    return np.cumsum(counts) / counts.sum()
+    result = np.cumsum(counts) / counts.sum()
+    return result
 
 
 def ratio_interval(
-    numerator: Sequence[float], denominator: Sequence[float], level: float = DEFAULT_LEVEL
+    numerator: Sample, denominator: Sample, level: float = DEFAULT_LEVEL
 ) -> Interval:
     """Interval of median(numerator) / median(denominator) from both samples' variation.
 
@@ -190,7 +199,7 @@ def needed_each(alpha: float) -> int:
     return k
 
 
-def summarize(values: Sequence[float], unstable_cv: float = UNSTABLE_CV) -> Summary:
+def summarize(values: Sample, unstable_cv: float = UNSTABLE_CV) -> Summary:
     data = _finite(values)
     n = len(data)
     if n == 0:
@@ -248,7 +257,7 @@ def level_text(level: float) -> str:
 MIN_PROCESSES = 2
 
 
-def _logs(values: Sequence[float]) -> np.ndarray | None:
+def _logs(values: Sample) -> np.ndarray | None:
     data = _finite(values)
     return np.log(data) if len(data) and (data > 0).all() else None
 
@@ -259,7 +268,7 @@ def _t_quantile(q: float, df: float) -> float:
     return float(t.ppf(q, df))
 
 
-def process_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def process_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Interval of the typical per-process value: t on logs, n - 1 degrees of freedom.
 
     `values` hold one value per process. Fewer than two, or values <= 0, give no interval.
@@ -286,7 +295,7 @@ class LogDifference:
     sd_b: float
 
 
-def log_difference(a: Sequence[float], b: Sequence[float]) -> LogDifference | None:
+def log_difference(a: Sample, b: Sample) -> LogDifference | None:
     """Welch's view of log(a) against log(b); None when a side has fewer than two values
     or any value is <= 0."""
     la, lb = _logs(a), _logs(b)
@@ -303,7 +312,7 @@ def log_difference(a: Sequence[float], b: Sequence[float]) -> LogDifference | No
 
 
 def process_ratio_interval(
-    numerator: Sequence[float], denominator: Sequence[float], level: float = DEFAULT_LEVEL
+    numerator: Sample, denominator: Sample, level: float = DEFAULT_LEVEL
 ) -> Interval:
     """Welch interval of the ratio of typical per-process values, numerator / denominator."""
     diff = log_difference(numerator, denominator)
@@ -330,7 +339,7 @@ def beyond_threshold_p(diff: LogDifference, threshold: float) -> float:
     return min(1.0, 2 * one_sided)
 
 
-def holm(pvalues: Sequence[float]) -> np.ndarray:
+def holm(pvalues: Sample) -> np.ndarray:
     """Holm's step-down adjustment: family-wise error at most alpha over all the tests,
     whatever their dependence, and never less power than Bonferroni. NaN stays NaN."""
     p = np.asarray(pvalues, dtype=float)
@@ -369,7 +378,7 @@ def processes_needed(
     return max(MIN_PROCESSES + 1, math.ceil(need) + 2)
 
 
-def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def mean_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Student's t interval of the mean of per-process values that may be 0 or negative
     (a slope, a difference): for those a log scale cannot serve."""
     data = _finite(values)
@@ -431,12 +440,14 @@ def _w_cdf(n: int) -> np.ndarray:
 
         w = np.arange(top + 1)
         sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
-        return norm.cdf((w + 0.5 - top / 2) / sd)
+        result: np.ndarray = norm.cdf((w + 0.5 - top / 2) / sd)
+        return result
     counts = np.zeros(top + 1)
     counts[0] = 1.0
     for rank in range(1, n + 1):
         counts[rank:] = counts[rank:] + counts[:-rank].copy()
-    return np.cumsum(counts) / counts.sum()
+    result = np.cumsum(counts) / counts.sum()
+    return result
 
 
 def _upper_p(cdf: np.ndarray, observed: float) -> float:
@@ -566,7 +577,8 @@ class RatioEstimate:
 def _ranks(values: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
-    return rankdata(values)
+    result: np.ndarray = rankdata(values)
+    return result
 
 
 def _shift_interval(x: np.ndarray, y: np.ndarray, level: float) -> Interval:
@@ -607,7 +619,7 @@ def _signed_rank_interval(d: np.ndarray, level: float) -> Interval:
     return Interval(math.exp(walsh[k - 1]), math.exp(walsh[top - k]), got, note)
 
 
-def case_interval(process_values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def case_interval(process_values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Interval of a case's typical per-process value (the median process): order
     statistics, with their exact binomial coverage whatever the values' shape."""
     return median_interval(process_values, level)
@@ -620,8 +632,8 @@ PAIRED_T_METHOD = "paired, t on log ratios (too few for ranks)"
 
 
 def unpaired_ratio(
-    numerator_values: Sequence[float],
-    denominator_values: Sequence[float],
+    numerator_values: Sample,
+    denominator_values: Sample,
     level: float = DEFAULT_LEVEL,
 ) -> RatioEstimate:
     """Ratio of typical values of two sets of independent processes (one value each)."""
@@ -650,7 +662,7 @@ def unpaired_ratio(
     )
 
 
-def paired_ratio(log_ratios: Sequence[float], level: float = DEFAULT_LEVEL) -> RatioEstimate:
+def paired_ratio(log_ratios: Sample, level: float = DEFAULT_LEVEL) -> RatioEstimate:
     """Ratio from one log(numerator / denominator) per pair (a slot, or one process that
     alternated both): the Hodges-Lehmann centre and its signed-rank interval."""
     d = _finite(log_ratios)
@@ -668,7 +680,7 @@ def paired_ratio(log_ratios: Sequence[float], level: float = DEFAULT_LEVEL) -> R
     )
 
 
-def pairing_gain(num_logs: Sequence[float], den_logs: Sequence[float]) -> tuple[float, float]:
+def pairing_gain(num_logs: Sample, den_logs: Sample) -> tuple[float, float]:
     """(rho between paired logs, variance of the paired difference / variance if unpaired).
 
     The second is 1 - rho when both sides spread alike: what pairing saved (0.58 at
