@@ -263,7 +263,7 @@ class RayBackend(ClusterNodes, Backend):
     def counter(self, locked: bool) -> SharedCounter:
         import ray
 
-        actor = ray.remote(num_cpus=0)(CounterActor).remote()
+        actor: Any = ray.remote(num_cpus=0)(CounterActor).remote()
         ray.get(actor.get.remote())  # ready: the actor process exists
         return RayCounter(actor, locked)
 
@@ -328,8 +328,9 @@ class RayBackend(ClusterNodes, Backend):
         import ray
 
         alive = self._probe_nodes()
-        ids = list(self._probes or {})
-        answers = ray.get([self._probes[i].facts.remote(self.packages) for i in ids], timeout=120)
+        probes = self._probes or {}
+        ids = list(probes)
+        answers = ray.get([probes[i].facts.remote(self.packages) for i in ids], timeout=120)
         facts = dict(zip(ids, answers, strict=True))
         used = self._bundles_per_node()
         return [
@@ -399,8 +400,9 @@ class RayBackend(ClusterNodes, Backend):
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         import ray
 
-        ids = list(self._probes or {})
-        samples = ray.get([self._probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
+        probes = self._probes or {}
+        ids = list(probes)
+        samples = ray.get([probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
         return {self._address_of[i]: s for i, s in zip(ids, samples, strict=True)}
 
     # ---- clusters: counting an existing one, launching a local one
@@ -626,7 +628,7 @@ def use_token_auth_if_available() -> None:
     if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
         os.environ["RAY_AUTH_MODE"] = "token"
         if "ray" in sys.modules:  # Ray read its config at import: make it read it again
-            from ray._raylet import Config
+            from ray._raylet import Config  # type: ignore[attr-defined]  # not in its stub
 
             Config.initialize("")
 
