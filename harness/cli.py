@@ -7,7 +7,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -15,7 +15,8 @@ import typer
 try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    # the same names for the checker, which sees the Typer installed here
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 from rich.console import Console
 from rich.table import Table
 
@@ -118,7 +119,7 @@ def run(
         result = the_run.execute(observer)
     table = summaries.case_table(the_run.frame())
     if as_json:
-        extra = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
+        extra: dict[str, Any] = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
         sys.stdout.write(_summary_text(table, "json", **extra))
     else:
         host = the_run.info["fingerprint"]["machine"]["hostname"]

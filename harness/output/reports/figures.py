@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
@@ -44,8 +46,8 @@ MiB = 2**20
 
 
 def new_figure(
-    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None,
-    **subplots: Any,
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],
+    layout: Literal["constrained", "compressed", "tight"] | None = None, **subplots: Any,
 ) -> tuple[Figure, Any]:
     """`plt.subplots` without pyplot: a report's figures are not kept by pyplot's figure
     manager, so each is freed once written ("More than 20 figures have been opened", and a
@@ -180,7 +182,7 @@ def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
         fig.text(0.01, 1 - y / height, line, fontsize=9, color="#444444", va="top")
         y += 9 * 1.3 / 72
     engine = fig.get_layout_engine()
-    if engine is not None:
+    if isinstance(engine, ConstrainedLayoutEngine):  # every figure here is constrained
         engine.set(rect=(0, 0, 1, 1 - (y + 0.08) / height))
 
 
@@ -254,7 +256,7 @@ def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, s
 
 
 def _speedup_levels(frame: pd.DataFrame) -> str:
-    levels = frame["speedup_ci_level"].dropna() if "speedup_ci_level" in frame else []
+    levels = frame["speedup_ci_level"].dropna() if "speedup_ci_level" in frame else pd.Series()
     if not len(levels):
         return "none drawn (too few repeats)"
     low, high = level_text(levels.min()), level_text(levels.max())
@@ -682,8 +684,8 @@ def _rtt_panel(ax: Axes, sub: pd.DataFrame, backends: list[str], colors: dict[st
             ax.annotate(label, (x, top), xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", rotation=90, fontsize=7)  # fmt: skip
     ax.set_xticks(range(len(backends)), backends)
-    for label in ax.get_xticklabels():
-        label.set_color(colors.get(label.get_text(), "black"))
+    for tick in ax.get_xticklabels():
+        tick.set_color(colors.get(tick.get_text(), "black"))
     values = pd.concat([sub[Metric.RTT_P50_S], sub[Metric.SERVICE_P50_S], sub[Metric.RTT_P99_S]])
     log = _maybe_log(ax, values)
     if tops:  # room for the labels above the bars
@@ -788,7 +790,7 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
     for ax in list(axes.flat)[len(backends) :]:
         ax.set_visible(False)
     phases = [p for p in PHASE_COLORS if p in set(seen_phases)]
-    handles = [Patch(color=PHASE_COLORS[p], label=p) for p in phases]
+    handles: list[Artist] = [Patch(color=PHASE_COLORS[p], label=p) for p in phases]
     handles += [
         Line2D([], [], color="black", label="USS (unique memory)"),
         *([Line2D([], [], color="black", ls=":", label="RSS")] if not several else []),
@@ -825,7 +827,7 @@ def _bars(
     several: bool,
     fmt,
     rotate: bool = False,
-) -> list[str]:
+) -> None:
     """Median bars per backend, one per worker count (or machine), each labelled by value."""
     hue_order = machines if several else sorted(sub["workers"].unique(), key=int)
     hue_order = [h for h in hue_order if h in set(sub[hue])]
