@@ -367,7 +367,7 @@ Event = (
     | FailedEvent
     | DoneEvent
 )
-_KINDS: dict[str, type] = {
+_KINDS: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         PhaseEvent,

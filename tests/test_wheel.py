@@ -60,6 +60,8 @@ def test_wheel_holds_the_scenarios_and_is_what_runs(fresh: Path, tmp_path: Path)
     where = _run([str(fresh / "bin" / "python"), "-c", "import harness; print(harness.__file__)"],
                  cwd=tmp_path)  # fmt: skip
     assert Path(where.stdout.strip()).is_relative_to(fresh), where.stdout + where.stderr
+    # PEP 561: without the marker, checkers ignore the annotations of an installed harness
+    assert (Path(where.stdout.strip()).parent / "py.typed").is_file()
     listed = _run([str(fresh / "bin" / "harness"), "list"], cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     shipped = sorted(p.stem for p in (REPO / "harness" / "scenarios").glob("*.toml"))

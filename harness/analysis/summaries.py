@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -361,7 +362,7 @@ def pairing_rho(own: _Walls) -> float:
 
 
 def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | None):
-    out = dict.fromkeys(SCALING_COLUMNS, np.nan)
+    out: dict[str, Any] = dict.fromkeys(SCALING_COLUMNS, np.nan)
     out["efficiency_note"] = ""
     out["speedup_ci_scope"] = ""
     out["speedup_pairing"] = ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.backends.base import Backend, BackendOptions, Batch, WorkerCrashed
@@ -250,6 +250,13 @@ def display_rank(name: str) -> tuple[int, str]:
     Names not installed here (a run from elsewhere) come last."""
     cls = _try(name)
     return (cls.display_order if cls is not None else 1_000_000, name)
+
+
+if TYPE_CHECKING:
+    # Declared for the type checker, which otherwise types them through `__getattr__`
+    # below (and mypy crashes on that return type when spec.py reads them).
+    NAMES: tuple[str, ...]
+    DEFAULT: tuple[str, ...]
 
 
 def __getattr__(attr: str) -> tuple[str, ...]:

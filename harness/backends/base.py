@@ -17,7 +17,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +26,12 @@ from harness.protocol import BackendDescription, MetricEvent
 
 if TYPE_CHECKING:
     from harness.backends.launch import LocalLaunch
+
+
+class _Launcher(Protocol):
+    # `Backend.launch_cluster`'s type: a Callable in a ClassVar would be read as a method
+    # whose first argument is the class, so a classmethod taking a LocalLaunch would not fit
+    def __call__(self, launch: LocalLaunch) -> None: ...
 
 
 class BackendOptions(BaseModel):
@@ -146,7 +152,7 @@ class Backend(ABC):
     cluster_unit: ClassVar[str] = "workers"
     #: Starts a local multi-process cluster for `harness cluster up NAME` (a classmethod
     #: taking a `harness.backends.launch.LocalLaunch`); None: this backend has no launcher.
-    launch_cluster: ClassVar[Callable[[LocalLaunch], None] | None] = None
+    launch_cluster: ClassVar[_Launcher | None] = None
     #: What a launched cluster bound to a non-loopback address exposes to anyone who can
     #: reach it: the warning `harness cluster up --allow-remote` prints.
     exposure: ClassVar[str] = "anyone who can connect can send it work to run"

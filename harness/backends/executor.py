@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 from pydantic import ValidationInfo, field_validator
@@ -145,7 +145,9 @@ class ExecutorBackend(PoolOfProcesses, Backend):
 
     name = "executor"
     strategy = "Executor.map with chunking (the class named in backend_options)"
-    options_model = ExecutorOptions
+    # PoolOptions: a subclass that builds its own pool (loky) takes no executor option
+    options_model: ClassVar[type[PoolOptions]] = ExecutorOptions
+    options: ExecutorOptions
     color = "#bcbd22"
     display_order = 60
     #: Opt-in: which Executor to run is the spec's choice, so a spec naming no backends
@@ -157,7 +159,8 @@ class ExecutorBackend(PoolOfProcesses, Backend):
 
     def make_executor(self) -> Executor:
         """The executor with `workers` workers, not yet started."""
-        cls = executor_class(self.options.executor, None)
+        # Executor itself takes no arguments: the class named must take max_workers (the doc)
+        cls: Callable[..., Executor] = executor_class(self.options.executor, None)
         return cls(max_workers=self.workers, **self.options.constructor_kwargs())
 
     def shutdown(self, pool: Executor) -> None:

@@ -106,7 +106,7 @@ def label_of(facts: dict[str, Any]) -> str:
 
 def current() -> Interpreter:
     """The interpreter running the harness, which case processes use by default."""
-    facts = {
+    facts: dict[str, Any] = {
         "version": platform.python_version(),
         "implementation": platform.python_implementation(),
         "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),

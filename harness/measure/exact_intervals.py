@@ -21,8 +21,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
+
+#: What the statistics take: a sequence of floats, or a NumPy array or pandas Series of them.
+Sample: TypeAlias = Sequence[float] | np.ndarray
 
 #: The coverage asked of every interval; the one given may be higher, or lower at small n.
 DEFAULT_LEVEL = 0.95
@@ -46,7 +50,7 @@ class Interval:
         return cls(math.nan, math.nan, math.nan, note)
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: Sample) -> np.ndarray:
     data = np.asarray(values, dtype=float)
     return data[np.isfinite(data)]
 
@@ -75,7 +79,7 @@ def _median_coverages(n: int) -> np.ndarray:
     return binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
 
 
-def median_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def median_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Order-statistic interval of the median with its exact (binomial) coverage.
 
     [x_(j), x_(n+1-j)] holds the true median unless fewer than j of n values fall below
@@ -121,7 +125,7 @@ def _u_cdf(m: int, n: int) -> np.ndarray:
 
 
 def ratio_interval(
-    numerator: Sequence[float], denominator: Sequence[float], level: float = DEFAULT_LEVEL
+    numerator: Sample, denominator: Sample, level: float = DEFAULT_LEVEL
 ) -> Interval:
     """Interval of median(numerator) / median(denominator) from both samples' variation.
 

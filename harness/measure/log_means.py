@@ -6,7 +6,6 @@ correction, and how many processes a change needs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from harness.measure.exact_intervals import (
     DEFAULT_LEVEL,
     Interval,
+    Sample,
     _finite,
 )
 
@@ -43,7 +43,7 @@ from harness.measure.exact_intervals import (
 MIN_PROCESSES = 2
 
 
-def _logs(values: Sequence[float]) -> np.ndarray | None:
+def _logs(values: Sample) -> np.ndarray | None:
     data = _finite(values)
     return np.log(data) if len(data) and (data > 0).all() else None
 
@@ -54,7 +54,7 @@ def _t_quantile(q: float, df: float) -> float:
     return float(t.ppf(q, df))
 
 
-def process_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def process_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Interval of the typical per-process value: t on logs, n - 1 degrees of freedom.
 
     `values` hold one value per process. Fewer than two, or values <= 0, give no interval.
@@ -81,7 +81,7 @@ class LogDifference:
     sd_b: float
 
 
-def log_difference(a: Sequence[float], b: Sequence[float]) -> LogDifference | None:
+def log_difference(a: Sample, b: Sample) -> LogDifference | None:
     """Welch's view of log(a) against log(b); None when a side has fewer than two values
     or any value is <= 0."""
     la, lb = _logs(a), _logs(b)
@@ -98,7 +98,7 @@ def log_difference(a: Sequence[float], b: Sequence[float]) -> LogDifference | No
 
 
 def process_ratio_interval(
-    numerator: Sequence[float], denominator: Sequence[float], level: float = DEFAULT_LEVEL
+    numerator: Sample, denominator: Sample, level: float = DEFAULT_LEVEL
 ) -> Interval:
     """Welch interval of the ratio of typical per-process values, numerator / denominator."""
     diff = log_difference(numerator, denominator)
@@ -125,7 +125,7 @@ def beyond_threshold_p(diff: LogDifference, threshold: float) -> float:
     return min(1.0, 2 * one_sided)
 
 
-def holm(pvalues: Sequence[float]) -> np.ndarray:
+def holm(pvalues: Sample) -> np.ndarray:
     """Holm's step-down adjustment: family-wise error at most alpha over all the tests,
     whatever their dependence, and never less power than Bonferroni. NaN stays NaN."""
     p = np.asarray(pvalues, dtype=float)
@@ -164,7 +164,7 @@ def processes_needed(
     return max(MIN_PROCESSES + 1, math.ceil(need) + 2)
 
 
-def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def mean_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Student's t interval of the mean of per-process values that may be 0 or negative
     (a slope, a difference): for those a log scale cannot serve."""
     data = _finite(values)

@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
@@ -189,7 +189,11 @@ class ClusterNodes:
     """
 
     packages: ClassVar[tuple[str, ...]]
-    remote: bool
+    if TYPE_CHECKING:  # the engine's `remote` property, read here
+
+        @property
+        def remote(self) -> bool: ...
+
     _sampling_token: str | None = None
 
     def _connected(self) -> bool:

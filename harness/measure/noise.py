@@ -318,10 +318,10 @@ def simulate(
         order = np.broadcast_to(np.arange(slots), (replicates, slots))
         return Simulated(out[0], out[1], order, order)
     if layout == "alternate":
-        calls = 2 * per
-        proc = np.repeat(np.arange(slots), calls)
-        side_b = np.tile(np.arange(calls) % 2 == 1, slots)
-        timed = np.tile(np.arange(calls) >= 2 * warmup, slots)
+        n_calls = 2 * per
+        proc = np.repeat(np.arange(slots), n_calls)
+        side_b = np.tile(np.arange(n_calls) % 2 == 1, slots)
+        timed = np.tile(np.arange(n_calls) >= 2 * warmup, slots)
         nominal = np.where(side_b, db, da)[None, :].repeat(replicates, axis=0)
         times = _timeline(rng, model, nominal, proc, slots, gap_s, side_b)
         a = times[:, timed & ~side_b].reshape(replicates, slots, repeats)

@@ -227,7 +227,7 @@ def robust_sd(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
-def lag1_autocorrelation(values: Sequence[float]) -> float | None:
+def lag1_autocorrelation(values: stats.Sample) -> float | None:
     """Lag-1 autocorrelation of a series (as anatomy.py computes it): 0 when neighbours
     are independent, towards 1 when the level drifts slowly."""
     x = np.asarray(values, dtype=float)
@@ -238,7 +238,7 @@ def lag1_autocorrelation(values: Sequence[float]) -> float | None:
     return _num(float((d[:-1] * d[1:]).sum()) / total) if total > 0 else None
 
 
-def two_speeds(logs: Sequence[float]) -> dict[str, Any]:
+def two_speeds(logs: stats.Sample) -> dict[str, Any]:
     """Do the log values fall in two clusters? The split of the sorted values into a low
     and a high cluster with the least within-cluster sum of squares (1-D 2-means, exact),
     each cluster at least max(MIN_CLUSTER, MIN_CLUSTER_SHARE of all); then Ashman's D, the

@@ -156,7 +156,7 @@ def cpu_between(
         else:
             if then is not None and then.threads is None:
                 continue
-            earlier = then.threads if then is not None else {}
+            earlier = then.threads if then is not None and then.threads is not None else {}
             for tid, (c1, w1) in now.threads.items():
                 c0, w0 = earlier.get(tid, (0, 0))
                 if c0 > c1:  # the tid is a new thread's: all of its time is since

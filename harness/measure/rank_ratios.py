@@ -7,7 +7,6 @@ its interval and its test against a threshold.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -17,6 +16,7 @@ from harness.measure.exact_intervals import (
     DEFAULT_LEVEL,
     MIN_CI_LEVEL,
     Interval,
+    Sample,
     _finite,
     _level_note,
     _pick,
@@ -257,7 +257,7 @@ def _signed_rank_interval(d: np.ndarray, level: float) -> Interval:
     return Interval(math.exp(walsh[k - 1]), math.exp(walsh[top - k]), got, note)
 
 
-def case_interval(process_values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+def case_interval(process_values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
     """Interval of a case's typical per-process value (the median process): order
     statistics, with their exact binomial coverage whatever the values' shape."""
     return median_interval(process_values, level)
@@ -270,8 +270,8 @@ PAIRED_T_METHOD = "paired, t on log ratios (too few for ranks)"
 
 
 def unpaired_ratio(
-    numerator_values: Sequence[float],
-    denominator_values: Sequence[float],
+    numerator_values: Sample,
+    denominator_values: Sample,
     level: float = DEFAULT_LEVEL,
 ) -> RatioEstimate:
     """Ratio of typical values of two sets of independent processes (one value each)."""
@@ -300,7 +300,7 @@ def unpaired_ratio(
     )
 
 
-def paired_ratio(log_ratios: Sequence[float], level: float = DEFAULT_LEVEL) -> RatioEstimate:
+def paired_ratio(log_ratios: Sample, level: float = DEFAULT_LEVEL) -> RatioEstimate:
     """Ratio from one log(numerator / denominator) per pair (a slot, or one process that
     alternated both): the Hodges-Lehmann centre and its signed-rank interval."""
     d = _finite(log_ratios)
@@ -318,7 +318,7 @@ def paired_ratio(log_ratios: Sequence[float], level: float = DEFAULT_LEVEL) -> R
     )
 
 
-def pairing_gain(num_logs: Sequence[float], den_logs: Sequence[float]) -> tuple[float, float]:
+def pairing_gain(num_logs: Sample, den_logs: Sample) -> tuple[float, float]:
     """(rho between paired logs, variance of the paired difference / variance if unpaired).
 
     The second is 1 - rho when both sides spread alike: what pairing saved (0.58 at

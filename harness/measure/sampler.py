@@ -84,9 +84,9 @@ class TreeSampler:
                     per_pid_pss[proc.pid] = info.pss
                     uss += info.uss
                     pss += info.pss
+                    rss += info.rss
                 else:
-                    info = proc.memory_info()
-                rss += info.rss
+                    rss += proc.memory_info().rss
                 self.seen_pids.add(proc.pid)
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue

@@ -17,7 +17,6 @@ too large to trust is flagged rather than hidden.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +26,7 @@ from harness.measure.exact_intervals import (
     EXACT_PAIRS,
     MIN_CI_LEVEL,
     Interval,
+    Sample,
     _finite,
     can_reach,
     level_text,
@@ -63,7 +63,8 @@ from harness.measure.rank_ratios import (
 __all__ = [
     "DEFAULT_LEVEL", "EXACT_PAIRS", "EXACT_SIGNED_RANK", "MIN_CI_LEVEL", "MIN_PROCESSES",
     "PAIRED_METHOD", "PAIRED_T_METHOD", "UNPAIRED_METHOD", "UNSTABLE_CV", "WELCH_METHOD",
-    "Interval", "LogDifference", "RatioEstimate", "Summary", "beyond_threshold_p", "can_reach",
+    "Interval", "LogDifference", "RatioEstimate", "Sample", "Summary", "beyond_threshold_p",
+    "can_reach",
     "case_interval", "detectable_change", "holm", "level_text", "log_difference",
     "mean_interval", "median_interval", "needed_each", "paired_ratio", "pairing_gain",
     "process_interval", "process_ratio_interval", "processes_needed", "ratio_interval",
@@ -89,7 +90,7 @@ class Summary:
 
 
 
-def summarize(values: Sequence[float], unstable_cv: float = UNSTABLE_CV) -> Summary:
+def summarize(values: Sample, unstable_cv: float = UNSTABLE_CV) -> Summary:
     data = _finite(values)
     n = len(data)
     if n == 0:

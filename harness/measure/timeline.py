@@ -11,7 +11,7 @@ uncertainty. Cross-host gaps smaller than it are not facts, and are never emitte
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,7 +163,7 @@ class Shape:
     clock_uncertainty_s: float
 
 
-def shape(columns: dict[str, Sequence[Any]], workers: int) -> Shape | None:
+def shape(columns: Mapping[str, Sequence[Any]], workers: int) -> Shape | None:
     """The case's makespan, how well its workers were kept busy, and its medians; None for
     an empty batch."""
     n = len(columns["task"])
@@ -189,7 +189,7 @@ def shape(columns: dict[str, Sequence[Any]], workers: int) -> Shape | None:
     )
 
 
-def busy_fractions(columns: dict[str, Sequence[Any]], makespan_s: float) -> dict[str, float]:
+def busy_fractions(columns: Mapping[str, Sequence[Any]], makespan_s: float) -> dict[str, float]:
     """Per worker, the share of the makespan in which it was running a task of the batch.
 
     Intervals are merged first: coroutines on one event loop thread overlap, and their

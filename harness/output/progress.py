@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -74,7 +75,7 @@ class ProgressObserver(RunObserver):
             self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:  # rich's Progress.__exit__'s three
         if not self.live:
             return
         total = self.progress.tasks[0].total

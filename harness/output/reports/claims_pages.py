@@ -23,8 +23,10 @@ VERDICT_COLOURS = {
 def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
     """The article's comparison table beside this machine's values, one verdict a row."""
     table = claims.claims_table(data.df.drop(columns=["machine"], errors="ignore"))
-    measured = ~table["verdict"].isin([claims.NO_DATA, claims.NOT_MEASURED]) if len(table) else []
-    if table.empty or not measured.any():
+    if table.empty:
+        return []
+    measured = ~table["verdict"].isin([claims.NO_DATA, claims.NOT_MEASURED])
+    if not measured.any():
         return []
     rows = [
         [r.aspect, r.article, r.measured, r.figure, r.verdict, r.basis, r.scenario, r.python]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from harness.output.reports.data import ReportData
@@ -26,7 +27,7 @@ from harness.output.reports.style import order, palette
 from harness.protocol import Metric
 from harness.units import fmt_bytes, fmt_seconds
 
-Page = tuple[str, object]
+Page = tuple[str, Figure]
 PANELS = {
     Metric.DRIVER_BYTES: "bytes through the driver per run of the graph (median over rounds)",
     Metric.FIRST_START_S: "graph submitted until its first task began (median)",

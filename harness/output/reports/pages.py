@@ -79,7 +79,7 @@ class Page(NamedTuple):
     def title(self) -> str:
         if isinstance(self.content, Table | Text):
             return self.content.title
-        return self.content.get_label() or self.name
+        return str(self.content.get_label() or self.name)
 
 
 PageMaker = Callable[[ReportData], Iterable[tuple[str, Content]]]
@@ -183,11 +183,11 @@ def title_page(data: ReportData) -> Text:
         version = packages.get("concurrency-harness") or packages.get("harness", "?")
         git = software.get("git") or {}
         commit = (git.get("commit") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
-        machine = data.labels.get(run.get("run_id"), "?")
+        label = data.labels.get(run.get("run_id", ""), "?")
         affinity = fp.get("machine", {}).get("cpu_affinity") or []
         quick = "  --quick" if run.get("quick") else ""
         runs.append(
-            f"{machine}: run {run.get('run_id')}, {run.get('scenario', '')}, started "
+            f"{label}: run {run.get('run_id')}, {run.get('scenario', '')}, started "
             f"{str(run.get('started', ''))[:16].replace('T', ' ')}{quick}\n"
             f"    {fingerprint.short(fp)}, {len(affinity)} cpus usable\n"
             f"    harness {version} @ {commit}"
@@ -222,9 +222,9 @@ def table_page(
 ) -> Table:
     """A table; `colors` gives each row a background (None: white), `widths` each column
     its share of the page (long cells wrap to it)."""
-    rows = [[str(c) for c in r] for r in rows]
+    cells = [[str(c) for c in r] for r in rows]
     return Table(
-        title, list(columns), rows, list(colors) if colors else [None] * len(rows), note,
+        title, list(columns), cells, list(colors) if colors else [None] * len(cells), note,
         list(widths) if widths else None,
     )  # fmt: skip
 

@@ -178,6 +178,7 @@ def _gantt_pages(
         ].groupby("workers"))
         for b, v, m in keys
     ]  # fmt: skip
+    chunk: list[tuple[tuple[str, str, str], int]]
     pages, chunk, rows = [], [], 0.0
     for key, height in zip(keys, heights, strict=True):
         if chunk and rows + height + PANEL_PAD > PAGE_ROWS:
@@ -290,8 +291,9 @@ def _bars(ax: Axes, y: np.ndarray, left: np.ndarray, width: np.ndarray, height: 
         np.column_stack([x0, y - height / 2]), np.column_stack([x0, y + height / 2]),
         np.column_stack([x1, y + height / 2]), np.column_stack([x1, y - height / 2]),
     ], axis=1)  # fmt: skip
+    # an (N, 4, 2) array of vertices: matplotlib takes it, its stub lists only sequences
     ax.add_collection(PolyCollection(
-        verts, facecolors=color, edgecolors=edge, linewidths=0.3, zorder=zorder
+        verts, facecolors=color, edgecolors=edge, linewidths=0.3, zorder=zorder  # type: ignore[arg-type]
     ))  # fmt: skip
 
 
