@@ -1,4 +1,4 @@
-"""The walking skeleton end to end: a quick cpu run on every default backend."""
+"""The walking skeleton end to end: a quick cpu run on every default built-in backend."""
 
 from __future__ import annotations
 
