@@ -15,7 +15,9 @@ from conftest import cli, stored_copy, stored_run
 from harness import results
 from harness.analysis import claims, summaries
 from harness.output import records
-from harness.protocol import METRICS
+from harness.output.reports import pages as assembly
+from harness.output.reports.data import ReportData
+from harness.protocol import METRICS, MetricInfo
 
 pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
@@ -52,8 +54,9 @@ def test_show_json_carries_every_case_with_units_and_agrees_with_the_table(names
         assert case["wall_s"]["ci_level"] == pytest.approx(row.ci_level)
         assert set(case) >= set(records.CASE_KEYS) | {"wall_s", "speedup", "efficiency"}
         assert set(case["wall_s"]) == set(records.WALL_KEYS)
-        for metric in records.PLAIN_METRICS:  # every metric key is a catalogued metric
-            assert metric in METRICS and metric in doc["metrics"]
+        # a key for every metric the cases table has a column for, in the catalogue's order
+        metrics = [m for m in METRICS if m in case and m not in ("speedup", "efficiency")]
+        assert metrics == summaries.metric_columns(table) and set(metrics) <= set(doc["metrics"])
     seq = next(c for c in doc["cases"] if c["backend"] == "sequential")
     assert seq["speedup"]["value"] == pytest.approx(1.0)
     assert any("wall intervals" in note for note in doc["notes"])
@@ -207,3 +210,32 @@ def test_one_registry_names_the_formats_of_every_command():
         formats.check("csv", "report")
     proc = cli("report", str(stored_run("io-w1")), "--format", "csv")
     assert proc.returncode == 2 and "expected one of pdf, html, png, svg, got 'csv'" in proc.stderr
+
+
+def test_a_metric_added_to_the_catalogue_reaches_every_cases_table(tmp_path, monkeypatch):
+    """No list of metrics to edit: one the catalogue gains is a column of the cases table,
+    a key of show's JSON and CSV, a column of `export --table cases` and of the report's
+    table of every metric, after the catalogue's others."""
+    info = MetricInfo("widgets_per_s", "1/s", "higher", "repeat", "widgets/s", "a test's rate")
+    monkeypatch.setitem(METRICS, info.name, info)
+    run = stored_copy("cpu", tmp_path / "run")
+    df = pd.read_parquet(run / results.MEASUREMENTS)
+    walls = df[df["metric"] == "wall_s"]
+    widgets = walls.assign(metric=info.name, unit=info.unit, value=10 / walls["value"])
+    pd.concat([df, widgets], ignore_index=True).to_parquet(run / results.MEASUREMENTS)
+
+    table = summaries.case_table(results.load(run))
+    assert summaries.metric_columns(table)[-1] == info.name
+    doc = json.loads(cli("show", str(run), "--format", "json").stdout)
+    assert list(doc["metrics"])[-1] == info.name and doc["metrics"][info.name]["unit"] == "1/s"
+    for case in doc["cases"]:  # 5 repeats in one process: 10 / the median wall
+        assert case[info.name] == pytest.approx(10 / case["wall_s"]["median"])
+    shown = pd.read_csv(io.StringIO(cli("show", str(run), "--format", "csv").stdout))
+    exported = pd.read_csv(io.StringIO(cli("export", str(run), "--table", "cases").stdout))
+    for frame in (shown, exported):
+        assert frame[info.name].tolist() == pytest.approx([c[info.name] for c in doc["cases"]])
+    in_order = [c for c in exported.columns if c in summaries.case_metrics()]
+    assert in_order == summaries.metric_columns(table)  # the catalogue's order
+    pages = assembly.metric_table_pages(ReportData(results.load(run), [results.run_info(run)]))
+    headers = [column for _, page in pages for column in page.columns]
+    assert headers[-1] == "widgets/s" and "start-up" in headers and "peak PSS" in headers

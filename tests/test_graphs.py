@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import harness, only_run, stored_run
+from conftest import cli, harness, only_run, stored_run
 
 from harness import results, spec
 from harness.analysis import advice
@@ -130,6 +130,12 @@ def test_a_broadcast_by_reference_crosses_the_driver_once_and_leaves_no_shared_m
     panels = [ax.get_title() for ax in page.content.axes if ax.get_title()]
     assert any("through the driver" in t for t in panels)
     assert any("first task began" in t for t in panels)
+    # and every exported cases table: driver bytes a column, each case's median over rounds
+    proc = cli("export", str(tmp_path / "broadcast"), "--table", "cases", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    exported = {(r["backend"], r["params"]): r for r in json.loads(proc.stdout)}
+    assert {key: r["driver_bytes"] for key, r in exported.items()} == pytest.approx(moved)
+    assert all(r["first_task_start_s"] >= 0 for r in exported.values())
     assert not [p for p in full_report(reports.load_data([stored_run("cpu")]))
                 if p.name.endswith("-data")]  # fmt: skip
 

@@ -10,6 +10,7 @@ are checked by key before use, so only a session on a fresh machine pays for mak
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,7 +131,12 @@ def test_run_json_records_each_interpreter(two_run, two_pythons):
         assert isinstance(entry["gil_enabled"], bool)
         assert entry["gil_enabled"] or entry["free_threaded"]  # only a t build may lose it
         if path == sys.executable:  # the harness's own: cases run in its environment
-            assert entry["env"] == "" and entry["executable"] == sys.executable
+            # the same file, not the same string: a `harness` script pip wrote names
+            # bin/python3 in its shebang, while pytest may run as bin/python. In the same
+            # folder too, so a venv's interpreter is not taken for the base one it links to.
+            ours, recorded = Path(sys.executable), Path(entry["executable"])
+            assert entry["env"] == "" and os.path.samefile(recorded, ours)
+            assert os.path.samefile(recorded.parent, ours.parent)
         else:
             env_python = Path(entry["executable"])
             assert env_python.is_relative_to(entry["env"]) and env_python.exists()

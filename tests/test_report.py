@@ -23,11 +23,15 @@ from harness.output.reports import pages as assembly
 from harness.output.reports.claims_pages import full_report
 from harness.output.reports.data import ReportData
 from harness.output.reports.pages import Page, Table, Text
+from harness.protocol import METRICS, Metric
+from harness.units import fmt_seconds
 
 SCENARIO_PAGES = ["throughput", "speedup", "repeats", "startup", "memory", "rtt", "latency",
                   "memory-time"]  # fmt: skip
+#: The table of every metric: a page per METRICS_PER_PAGE of the 21 the stored cpu run measured.
+METRIC_PAGES = ["metrics-1", "metrics-2", "metrics-3"]
 CPU_REPORT = ["title", "claims", *(f"cpu-{p}" for p in SCENARIO_PAGES), "cpu-recommendation",
-              "cases"]  # fmt: skip
+              "cases", *METRIC_PAGES]  # fmt: skip
 
 
 def _data(*run_dirs: Path) -> ReportData:
@@ -186,6 +190,20 @@ def test_failed_and_unstable_cases_are_marked(cpu_run):
     notes = [row[-1] for row in table.rows]
     assert notes[0] == "FAILED: boom" and notes[1].startswith("! unstable")
     assert table.colors[0] and table.colors[1] and table.colors[0] != table.colors[1]
+
+
+def test_the_metric_pages_carry_every_measured_metric_in_the_catalogues_order(cpu_pages):
+    table = _data(stored_run("cpu")).table
+    measured = summaries.metric_columns(table)
+    assert len(measured) == 21 and len(METRIC_PAGES) == -(-21 // assembly.METRICS_PER_PAGE)
+    pages = _named(cpu_pages)
+    headers = [c for n in METRIC_PAGES for c in pages[n].columns if c not in ("scenario", "case")]
+    assert headers == [METRICS[m].label for m in measured]
+    first = pages[METRIC_PAGES[0]]
+    assert [r[1] for r in first.rows] == [f"{b} w{w}" for b, w in table[["backend", "workers"]]
+                                          .itertuples(index=False)]  # fmt: skip
+    wall = first.columns.index(METRICS[Metric.WALL_S].label)
+    assert [r[wall] for r in first.rows] == [fmt_seconds(v) for v in table["median"]]
 
 
 def test_export_round_trips(cpu_run, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness import spec
+from harness import backends, spec
 
 pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 
@@ -31,9 +31,11 @@ def test_good_spec_loads_and_expands(tmp_path):
     s = spec.load(write(tmp_path, GOOD))
     assert s.workers == [1, 2]
     cases = spec.expand(s)
-    # sequential once, five scalable backends (threads, processes, loky, dask, ray) at two
-    # worker counts
-    assert len(cases) == 1 + 5 * 2
+    # of the built-ins: sequential once, five scalable backends (threads, processes, loky,
+    # dask, ray) at two worker counts; an installed plugin's backend joins them as designed
+    builtin = [c for c in cases if c.backend in backends.BUILTINS]
+    assert len(builtin) == 1 + 5 * 2
+    assert {c.backend for c in cases} - set(backends.BUILTINS) <= set(backends.DEFAULT)
     assert len({c.case_id for c in cases}) == len(cases)
     assert all(c.params == {"n": 100} for c in cases)
 

@@ -1,16 +1,18 @@
-"""The walking skeleton end to end: a quick cpu run on every default backend."""
+"""The walking skeleton end to end: a quick cpu run on every default built-in backend."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pandas as pd
 import pytest
-from conftest import harness, marked
+from conftest import cli, harness, marked
 
 from harness import results
 from harness.analysis import summaries
+from harness.protocol import METRICS
 
 BACKENDS = {"sequential", "threads", "processes", "loky", "dask", "ray"}
 
@@ -80,6 +82,27 @@ def test_summary_has_speedup_against_sequential(cpu_run):
     assert ratios.min() <= threads2["speedup"] <= ratios.max()
     assert threads2["speedup_ci_low"] <= threads2["speedup"] <= threads2["speedup_ci_high"]
     assert threads2["efficiency"] == pytest.approx(threads2["speedup"] / 2)
+
+
+def test_the_exported_cases_table_has_a_column_for_every_metric_measured(cpu_run):
+    """The catalogue, not a hand-kept list, gives the columns: the timeline pass's makespan,
+    the paired reference walls and the run-queue wait as well as wall and start-up."""
+    df = results.load(cpu_run)
+    proc = cli("export", str(cpu_run), "--table", "cases")
+    assert proc.returncode == 0, proc.stderr
+    exported = pd.read_csv(io.StringIO(proc.stdout))
+    measured = summaries.case_metrics(df["metric"].unique())
+    assert [c for c in exported.columns if c in summaries.case_metrics()] == measured
+    assert {"makespan_s", "reference_wall_s", "cpu_wait_ratio", "schedule_efficiency"} <= set(
+        measured
+    )
+    assert (exported["makespan_s"] > 0).all()
+    node = [m for m, info in METRICS.items() if info.per == "node"]
+    assert not set(node) & set(exported.columns)  # one row per node: the measurements'
+    table = summaries.case_table(df)
+    one = table.iloc[0]  # the median over the case's processes of each one's median
+    walls = df[(df["case_id"] == one["case_id"]) & (df["metric"] == "makespan_s")]
+    assert one["makespan_s"] == pytest.approx(walls.groupby("round")["value"].median().median())
 
 
 def test_load_accepts_globs_and_many_runs(cpu_run):

@@ -7,6 +7,7 @@ wherever it is printed.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from harness.measure.stats import (
     ratio_interval,
     summarize,
 )
-from harness.protocol import Metric
+from harness.protocol import METRICS, Metric
 
 CASE_KEYS = [
     "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
@@ -175,28 +176,48 @@ def summarize_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 #: The backend speedups are over (`Backend.baseline`): the sequential loop.
 BASELINE = backends.baseline()
 
-#: Metrics the case table carries as the median over a case's repeats, one column each.
-MEDIAN_METRICS = [
-    Metric.TASKS_PER_S,
-    Metric.STARTUP_S,
-    Metric.TEARDOWN_S,
-    Metric.CPU_UTIL,
-    Metric.STEADY_CPU_UTIL,
-    Metric.ENGINE_CPU_UTIL,
-    Metric.RTT_P50_S,
-    Metric.RTT_P99_S,
-    Metric.SERVICE_P50_S,
-    Metric.OVERHEAD_P50_S,
-    Metric.BATCH_COMPLETION_P50_S,
-    Metric.BATCH_COMPLETION_P99_S,
-    Metric.PEAK_USS_BYTES,
-    Metric.PEAK_PSS_BYTES,
-    Metric.WORKER_PSS_BYTES,
-    Metric.WORKER_USS_BYTES,
-    Metric.FIXED_USS_BYTES,
-    Metric.PEAK_RSS_BYTES,
-    Metric.BYTES_PER_S,
-]
+#: The catalogue's kinds of metric the case table gives a column each: one value per repeat
+#: or per round, summarised as each case process's value (the median of its repeats), then
+#: the median over the processes. Per-node metrics stay one row per node in the
+#: measurements (a cluster's nodes have no one number that means the same for each of
+#: them); per-case ones (speedup, efficiency) are derived here, from the walls.
+CASE_TABLE_PER = ("repeat", "round")
+
+
+def case_metrics(measured: Iterable[str] | None = None) -> list[str]:
+    """The metrics the case table gives a column each, in the catalogue's order: every
+    per-repeat and per-round metric of `protocol.METRICS` (a registered plugin's too), or
+    those of them in `measured`."""
+    names = [name for name, info in METRICS.items() if info.per in CASE_TABLE_PER]
+    if measured is None:
+        return names
+    present = set(measured)
+    return [name for name in names if name in present]
+
+
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    """The case table's metric columns, in the catalogue's order."""
+    return case_metrics(table.columns)
+
+
+def case_medians(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per case (indexed by `CASE_KEYS`), one column per metric: the median over the case's
+    processes of each process's value (the median of its repeats' finite values)."""
+    sub = df[df["metric"].isin(metrics)]
+    sub = sub[np.isfinite(sub["value"].astype(float))]
+    if "round" not in sub:
+        sub = sub.assign(round=1)
+    per_process = sub.groupby([*CASE_KEYS, "metric", "round"], dropna=False, observed=True)[
+        "value"
+    ].median()
+    medians = (
+        per_process.groupby(level=[*CASE_KEYS, "metric"], dropna=False, observed=True)
+        .median()
+        .unstack("metric")
+        .reindex(columns=metrics)
+    )
+    medians.columns.name = None
+    return medians
 
 
 def memory_metric(df: pd.DataFrame) -> str:
@@ -217,26 +238,24 @@ ADDED_MEMORY = [
 
 
 def case_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The summary table: one row per case, wall-time statistics, throughput and scaling."""
+    """The cases table: one row per case. Its keys and status; wall time's median with its
+    interval and spread (`SUMMARY_COLUMNS`); a column for every metric of the catalogue the
+    cases measured (`case_metrics`), in the catalogue's order, `wall_s` being `median`;
+    then speedup and efficiency (`SCALING_COLUMNS`)."""
     if df.empty:
         return pd.DataFrame()
     cases = case_status(df)
     wall = summarize_metric(df, Metric.WALL_S)
     wide = cases.merge(wall.drop(columns=["metric", "status"]), on=CASE_KEYS, how="left")
-    # One pass for every per-case median (a merge per metric cost a third of a second a
-    # table, and claims, advice and the report ask for several tables).
-    medians = (
-        df[df["metric"].isin(MEDIAN_METRICS)]
-        .groupby([*CASE_KEYS, "metric"], dropna=False, observed=True)["value"]
-        .median()
-        .unstack("metric")
-        .reindex(columns=MEDIAN_METRICS)
-    )
-    medians.columns.name = None
+    # One pass for every metric (a merge per metric cost a third of a second a table, and
+    # claims, advice and the report ask for several tables).
+    medians = case_medians(df, case_metrics(df["metric"].dropna().unique()))
     # Runs stored before 0.4 may hold added memory below 0 (USS after fork): never shown.
     added = [m for m in ADDED_MEMORY if m in medians]
     medians[added] = medians[added].clip(lower=0)
     wide = wide.merge(medians, left_on=CASE_KEYS, right_index=True, how="left")
+    if Metric.WALL_S in wide:  # one wall per case: the median its interval is about
+        wide[Metric.WALL_S] = wide["median"]
     wide = add_scaling(wide, df)
     return wide.sort_values(
         ["run_id", "scenario", "params", "backend", "workers", "python"], key=_backend_order

@@ -2,7 +2,9 @@
 
 The keys are a contract (`SUMMARY_VERSION` changes when one changes meaning): every case key
 is named and explained in `CASE_KEYS`, every metric's unit, direction and meaning comes from
-`protocol.METRICS` and travels in the document itself, so a reader never guesses a unit.
+`protocol.METRICS` and travels in the document itself, so a reader never guesses a unit. A
+case has a key for every catalogued metric its run measured (the cases table's columns), so
+a metric added to the catalogue appears here with no edit.
 CSV columns are the JSON keys flattened with `_` (`wall_s.median` -> `wall_s_median`).
 """
 
@@ -67,28 +69,14 @@ SCALING_KEYS = {
     "ci_scope": "what the interval covers: 'N processes' (the thinner side) or 'within 1 "
     "process'",
 }
-#: Metrics given as one number per case: the median over repeats (or rounds) and rounds.
-PLAIN_METRICS = [
-    Metric.TASKS_PER_S,
-    Metric.BYTES_PER_S,
-    Metric.STARTUP_S,
-    Metric.TEARDOWN_S,
-    Metric.CPU_UTIL,
-    Metric.STEADY_CPU_UTIL,
-    Metric.ENGINE_CPU_UTIL,
-    Metric.RTT_P50_S,
-    Metric.RTT_P99_S,
-    Metric.SERVICE_P50_S,
-    Metric.OVERHEAD_P50_S,
-    Metric.BATCH_COMPLETION_P50_S,
-    Metric.BATCH_COMPLETION_P99_S,
-    Metric.PEAK_RSS_BYTES,
-    Metric.PEAK_USS_BYTES,
-    Metric.PEAK_PSS_BYTES,
-    Metric.WORKER_USS_BYTES,
-    Metric.WORKER_PSS_BYTES,
-    Metric.FIXED_USS_BYTES,
-]
+
+
+def plain_metrics(table: pd.DataFrame | Mapping[str, Any]) -> list[str]:
+    """The metrics a case gives as one number each, in the catalogue's order: every column
+    of the case table that is a catalogued metric (`summaries.case_metrics`: the median over
+    the case's processes of each one's value), but wall_s, which has its interval."""
+    columns = table.columns if isinstance(table, pd.DataFrame) else list(table)
+    return [m for m in summaries.case_metrics(columns) if m != Metric.WALL_S]
 
 
 def metric_catalogue(names: list[str]) -> dict[str, dict[str, str]]:
@@ -131,7 +119,7 @@ def case_record(row: Mapping[str, Any]) -> dict[str, Any]:
             "ci_scope": _text(row.get("speedup_ci_scope")),
         }
     record["efficiency"]["note"] = _text(row.get("efficiency_note"))
-    for name in PLAIN_METRICS:
+    for name in plain_metrics(row):
         record[name] = _number(row.get(name))
     return record
 
@@ -140,12 +128,13 @@ def summary_document(table: pd.DataFrame, **extra: Any) -> dict[str, Any]:
     """`show --format json` and `run --json`: the runs, the metric catalogue, the cases and
     the notes a reader needs to trust them (interval levels, unstable cases, failures)."""
     rows = [] if table.empty else table.to_dict("records")
+    metrics = [] if table.empty else plain_metrics(table)
     return {
         "format": "harness-summary",
         "version": SUMMARY_VERSION,
         **extra,
         "runs": sorted({str(r["run_id"]) for r in rows}),
-        "metrics": metric_catalogue([Metric.WALL_S, "speedup", "efficiency", *PLAIN_METRICS]),
+        "metrics": metric_catalogue([Metric.WALL_S, "speedup", "efficiency", *metrics]),
         "keys": {
             **CASE_KEYS,
             **{f"wall_s.{k}": v for k, v in WALL_KEYS.items()},

@@ -116,7 +116,10 @@ def _median_half_width(table: pd.DataFrame) -> float | None:
 
 
 def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Headers and plain-text cells of the summary: the terminal and markdown print these."""
+    """Headers and plain-text cells of the summary: the terminal and markdown print these.
+
+    A narrower view of the cases table (`summaries.case_table`), which has a column for
+    every metric measured: these few, that fit a terminal's width."""
     several_params = table["params"].nunique() > 1
     several_runs = table["run_id"].nunique() > 1
     several_scenarios = table["scenario"].nunique() > 1
@@ -155,13 +158,13 @@ def summary_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             str(row.status),
             fmt_interval(row.median, row.ci_low, row.ci_high),
             f"{cv} !" if unstable else cv,
-            fmt_number(row.tasks_per_s),
-            *([fmt_bytes(row.bytes_per_s) + "/s"] if has_bytes else []),
+            fmt_number(_get(row, Metric.TASKS_PER_S)),
+            *([fmt_bytes(_get(row, Metric.BYTES_PER_S)) + "/s"] if has_bytes else []),
             fmt_ratio(row.speedup, _get(row, "speedup_ci_low"), _get(row, "speedup_ci_high")),
             fmt_efficiency(row.efficiency, getattr(row, "efficiency_note", "")),
-            fmt_seconds(row.startup_s),
+            fmt_seconds(_get(row, Metric.STARTUP_S)),
             _cpu_cell(row),
-            fmt_bytes(row.worker_uss_bytes),
+            fmt_bytes(_get(row, Metric.WORKER_USS_BYTES)),
         ]
         rows.append(cells)
     return headers, rows
@@ -171,7 +174,7 @@ def _cpu_cell(row) -> str:
     """The median repeat's cpu_util; where repeats are too short for clock ticks, the ratio
     over all of them together, marked `~` (see summary_notes)."""
     if math.isfinite(_get(row, Metric.CPU_UTIL)):
-        return f"{row.cpu_util:.0%}"
+        return f"{_get(row, Metric.CPU_UTIL):.0%}"
     steady = _get(row, Metric.STEADY_CPU_UTIL)
     return f"~{steady:.0%}" if math.isfinite(steady) else "-"
 
@@ -212,9 +215,9 @@ def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
     for note, (mark, text) in EFFICIENCY_MARKS.items():
         if note in notes:
             out.append(("mark", f"{mark} {text}"))
-    if Metric.STEADY_CPU_UTIL in table and (
-        table[Metric.CPU_UTIL].isna() & table[Metric.STEADY_CPU_UTIL].notna()
-    ).any():
+    nothing = pd.Series(float("nan"), index=table.index)
+    cpu, steady = (table.get(m, nothing) for m in (Metric.CPU_UTIL, Metric.STEADY_CPU_UTIL))
+    if (cpu.isna() & steady.notna()).any():
         out.append((
             "mark",
             "~ cpu over all repeats together: one repeat is too short for the clock ticks "

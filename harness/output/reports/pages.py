@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from harness import fingerprint
 from harness.analysis import advice
-from harness.analysis.summaries import BASELINE, ONE_PROCESS
+from harness.analysis.summaries import BASELINE, ONE_PROCESS, metric_columns
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.output.reports import (
     cost_figures,
@@ -32,8 +32,8 @@ from harness.output.reports import (
     timeline_figures,
 )
 from harness.output.reports.data import ReportData, params_label
-from harness.protocol import Metric
-from harness.units import fmt_number, fmt_seconds
+from harness.protocol import Metric, metric_info
+from harness.units import fmt_number, fmt_seconds, fmt_value
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ def build(
         for make_scenario in [*SCENARIO_FIGURES, *scenario_pages]:
             pages += [Page(*page, scenario) for page in make_scenario(data, scenario)]
     pages += [Page(*page) for page in case_table_pages(data)]
+    pages += [Page(*page) for page in metric_table_pages(data)]
     for make in back_pages:
         pages += [Page(*page) for page in make(data)]
     return pages
@@ -289,6 +290,54 @@ def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
             "called from them; --rounds 3 or more runs each case in fresh processes."
         )
     return [("cases", table_page("Every case", rows, columns, colors, note, widths))]
+
+
+#: Metric columns a page of the metrics table holds beside the case's own.
+METRICS_PER_PAGE = 8
+
+
+def metric_table_pages(data: ReportData) -> list[tuple[str, Table]]:
+    """Every metric the cases measured, one column each (the cases table's, in the
+    catalogue's order, `harness export --table cases` has the same numbers), a few metrics
+    a page: a metric added to the catalogue shows here with no edit."""
+    table = data.table
+    if table.empty:
+        return []
+    metrics = [m for m in metric_columns(table) if table[m].notna().any()]
+    if not metrics:
+        return []
+    several_machines = "machine" in table and table["machine"].nunique() > 1
+    several_params = table.groupby("scenario")["params"].nunique().max() > 1
+    keys = [*(["machine"] if several_machines else []), "scenario",
+            *(["params"] if several_params else []), "case"]  # fmt: skip
+    labels = []
+    for r in table.to_dict("records"):
+        backend = f"{r['backend']}[{r['variant']}]" if r.get("variant") else str(r["backend"])
+        labels.append([
+            *([str(r["machine"])] if several_machines else []),
+            str(r["scenario"]),
+            *([params_label(r["params"])] if several_params else []),
+            f"{backend} w{r['workers']}",
+        ])  # fmt: skip
+    chunks = [metrics[i : i + METRICS_PER_PAGE] for i in range(0, len(metrics), METRICS_PER_PAGE)]
+    note = (
+        "per case: the median over its processes of each process's value (of a per-repeat "
+        "metric, the median of its repeats); wall: the median that 'Every case' gives with "
+        "its interval. What each metric is: the metric catalogue (harness.protocol.METRICS). "
+        "'-': not measured in that case."
+    )
+    pages = []
+    for index, chunk in enumerate(chunks):
+        infos = [metric_info(m) for m in chunk]
+        columns = [*keys, *(i.label for i in infos)]  # the cells carry the units
+        rows = [
+            [*label, *(fmt_value(float(r[m]), i.unit) for m, i in zip(chunk, infos, strict=True))]
+            for label, r in zip(labels, table.to_dict("records"), strict=True)
+        ]
+        title = "Every metric" + (f" ({index + 1} of {len(chunks)})" if len(chunks) > 1 else "")
+        name = "metrics" if len(chunks) == 1 else f"metrics-{index + 1}"
+        pages.append((name, table_page(title, rows, columns, note=note)))
+    return pages
 
 
 def _interval_cell(r: dict) -> str:

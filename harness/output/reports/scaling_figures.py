@@ -236,7 +236,8 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
     table["facet"] = [
         ", ".join(f"{f}={row[f'param_{f}']}" for f in facets) for _, row in table.iterrows()
     ]
-    rate = Metric.BYTES_PER_S if table[Metric.BYTES_PER_S].notna().any() else Metric.TASKS_PER_S
+    has_bytes = Metric.BYTES_PER_S in table and table[Metric.BYTES_PER_S].notna().any()
+    rate = Metric.BYTES_PER_S if has_bytes else Metric.TASKS_PER_S
     right = "efficiency" if table["efficiency"].notna().any() else "median"
     backends = order(table["backend"])
     colors = palette(backends)
