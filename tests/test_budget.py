@@ -154,7 +154,7 @@ def test_a_budget_keeps_ray_warm_its_processes_join_as_fresh_drivers_and_nothing
     spec = tmp_path / "ray.toml"
     spec.write_text('name = "warm"\ndescription = "x"\nworkload = "sum_of_squares"\n'
                     'tasks = 4\nbackends = ["ray"]\nworkers = [2]\nrepeat = 2\nrounds = 1\n'
-                    'reference = false\n[params]\nn = 50000\n')  # fmt: skip
+                    'reference = false\n[params]\nn = 300000\n')  # fmt: skip
     mark = "warm-ray-" + tmp_path.name
     proc = harness("run", str(spec), "--budget", "25s", "--precision", "0.1%",
                    "--out", str(tmp_path / "out"), mark=mark)  # fmt: skip
@@ -166,9 +166,11 @@ def test_a_budget_keeps_ray_warm_its_processes_join_as_fresh_drivers_and_nothing
     starts = df[df.metric == "startup_s"]
     assert list(starts["round"]) == [1]  # only the first process started its own Ray
     bought = df[df["round"] > 1]
-    # the workers of a warm engine are not the driver's children, yet their CPU is counted
-    cpu = bought[bought.metric == "cpu_util"]["value"]
-    assert len(cpu) and (cpu > 0.3).all(), cpu
+    # the workers of a warm engine are not the driver's children, yet their CPU is counted:
+    # busy through the batch, each was running or runnable (on a loaded machine, waiting)
+    per = bought[bought.metric.isin(["cpu_util", "cpu_wait_ratio"])]
+    wanted = per.groupby(["round", "repeat"])["value"].sum()
+    assert len(wanted) and (wanted > 0.5).all(), per
     assert not bought["metric"].isin(["teardown_s", "rtt_p50_s"]).any()
     # a joining process costs less than one that starts and stops its own Ray
     assert elapsed[elapsed.index > 1].median() < elapsed[1]
