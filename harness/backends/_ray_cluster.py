@@ -231,6 +231,6 @@ def use_token_auth_if_available() -> None:
     if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
         os.environ["RAY_AUTH_MODE"] = "token"
         if "ray" in sys.modules:  # Ray read its config at import: make it read it again
-            from ray._raylet import Config
+            from ray._raylet import Config  # type: ignore[attr-defined]  # not in its stub
 
             Config.initialize("")

@@ -33,8 +33,9 @@ class RayNodes(ClusterNodes):
         import ray
 
         alive = self._probe_nodes()
-        ids = list(self._probes or {})
-        answers = ray.get([self._probes[i].facts.remote(self.packages) for i in ids], timeout=120)
+        probes = self._probes or {}
+        ids = list(probes)
+        answers = ray.get([probes[i].facts.remote(self.packages) for i in ids], timeout=120)
         facts = dict(zip(ids, answers, strict=True))
         used = self._bundles_per_node()
         return [
@@ -104,6 +105,7 @@ class RayNodes(ClusterNodes):
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         import ray
 
-        ids = list(self._probes or {})
-        samples = ray.get([self._probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
+        probes = self._probes or {}
+        ids = list(probes)
+        samples = ray.get([probes[i].stop.remote(token) for i in ids], timeout=timeout_s)
         return {self._address_of[i]: s for i, s in zip(ids, samples, strict=True)}

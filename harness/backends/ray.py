@@ -291,7 +291,7 @@ class RayBackend(RayNodes, Backend):
     def counter(self, locked: bool) -> SharedCounter:
         import ray
 
-        actor = ray.remote(num_cpus=0)(CounterActor).remote()
+        actor: Any = ray.remote(num_cpus=0)(CounterActor).remote()
         ray.get(actor.get.remote())  # ready: the actor process exists
         return RayCounter(actor, locked)
 

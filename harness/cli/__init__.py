@@ -17,7 +17,8 @@ import typer
 try:  # Typer >= 0.26 carries its own copy of click; older ones use click itself
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    # the same names for the checker, which sees the Typer installed here
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from harness.cli import cluster, reading, running
 from harness.cli.common import console, err

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -84,7 +84,7 @@ def run(
         result = the_run.execute(observer)
     table = summaries.case_table(the_run.frame())
     if as_json:
-        extra = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
+        extra: dict[str, Any] = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
         sys.stdout.write(_summary_text(table, "json", **extra))
     else:
         host = the_run.info["fingerprint"]["machine"]["hostname"]

@@ -212,6 +212,7 @@ class _Phases:
             result = self.workload.program(backend, self.params, self.case.tasks, self.inputs)
             return result.outputs, result.expected, result.metrics
         task = self.workload.task if backend is not self.backend else self.task
+        assert task is not None, "a map workload (neither graph nor program) has a task"
         return run_map(backend, task, self.inputs), self.expected, {}
 
     def check(self, outputs: list[Any], wanted: list[Any] | None, where: str) -> None:
@@ -360,6 +361,8 @@ class _Phases:
         # Latency gets a pass of its own: per-task timestamps cost time that the
         # throughput repeats must not pay. (Program workloads report rates.)
         wrapper = timed_async if self.backend_cls.task_kind == "async" else timed
+        # a map workload, whose sequential result the first batch of the repeats gave
+        assert self.task is not None and self.expected is not None
         round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
                      self.workload)  # fmt: skip
         self.timeline_pass()
@@ -368,6 +371,7 @@ class _Phases:
         """The whole batch once more, each task stamped where it ran: batch completion
         times, and the task records (`measure.timeline`) behind the Gantt chart."""
         emit = self.emit
+        assert self.task is not None, "a map workload has a task"
         outputs, stamps, arrival, submit, t0 = stamped_batch(self.backend, self.task, self.inputs)
         self.check(outputs, self.expected, "latency pass")
         del outputs

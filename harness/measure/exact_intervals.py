@@ -52,7 +52,8 @@ class Interval:
 
 def _finite(values: Sample) -> np.ndarray:
     data = np.asarray(values, dtype=float)
-    return data[np.isfinite(data)]
+    result: np.ndarray = data[np.isfinite(data)]
+    return result
 
 
 def _pick(coverages: np.ndarray, level: float) -> int:
@@ -76,7 +77,8 @@ def _median_coverages(n: int) -> np.ndarray:
     from scipy.stats import binom  # here, not at import: every case process imports this module
 
     j = np.arange(1, n // 2 + 1)
-    return binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    result: np.ndarray = binom.cdf(n - j, n, 0.5) - binom.cdf(j - 1, n, 0.5)
+    return result
 
 
 def median_interval(values: Sample, level: float = DEFAULT_LEVEL) -> Interval:
@@ -109,7 +111,8 @@ def _u_cdf(m: int, n: int) -> np.ndarray:
 
         u = np.arange(m * n + 1)
         sd = math.sqrt(m * n * (m + n + 1) / 12)
-        return norm.cdf((u + 0.5 - m * n / 2) / sd)
+        result: np.ndarray = norm.cdf((u + 0.5 - m * n / 2) / sd)
+        return result
     # counts[j][u]: arrangements of i values of one side and j of the other with U = u
     prev = [np.ones(1) for _ in range(n + 1)]
     for i in range(1, m + 1):
@@ -121,7 +124,8 @@ def _u_cdf(m: int, n: int) -> np.ndarray:
             cur.append(out)
         prev = cur
     counts = prev[n]
-    return np.cumsum(counts) / counts.sum()
+    result = np.cumsum(counts) / counts.sum()
+    return result
 
 
 def ratio_interval(

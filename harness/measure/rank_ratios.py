@@ -81,12 +81,14 @@ def _w_cdf(n: int) -> np.ndarray:
 
         w = np.arange(top + 1)
         sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
-        return norm.cdf((w + 0.5 - top / 2) / sd)
+        result: np.ndarray = norm.cdf((w + 0.5 - top / 2) / sd)
+        return result
     counts = np.zeros(top + 1)
     counts[0] = 1.0
     for rank in range(1, n + 1):
         counts[rank:] = counts[rank:] + counts[:-rank].copy()
-    return np.cumsum(counts) / counts.sum()
+    result = np.cumsum(counts) / counts.sum()
+    return result
 
 
 def _upper_p(cdf: np.ndarray, observed: float) -> float:
@@ -216,7 +218,8 @@ class RatioEstimate:
 def _ranks(values: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
-    return rankdata(values)
+    result: np.ndarray = rankdata(values)
+    return result
 
 
 def _shift_interval(x: np.ndarray, y: np.ndarray, level: float) -> Interval:

@@ -82,7 +82,7 @@ def _slopes_per_process(df: pd.DataFrame, metric: str) -> dict[str, list[float]]
             for rnd, value in per.loc[(r.run_id, r.case_id)].items():
                 by_round.setdefault((r.run_id, rnd), []).append((float(r.workers), value))
         slopes = [
-            float(np.polyfit(*zip(*points, strict=True), 1)[0])
+            float(np.polyfit([w for w, _ in points], [v for _, v in points], 1)[0])
             for points in by_round.values()
             if len({w for w, _ in points}) >= 2
         ]

@@ -5,6 +5,7 @@ fixed, the peak, and memory over one case's life.
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -204,7 +205,7 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
     for ax in list(axes.flat)[len(backends) :]:
         ax.set_visible(False)
     phases = [p for p in PHASE_COLORS if p in set(seen_phases)]
-    handles = [Patch(color=PHASE_COLORS[p], label=p) for p in phases]
+    handles: list[Artist] = [Patch(color=PHASE_COLORS[p], label=p) for p in phases]
     handles += [
         Line2D([], [], color="black", label="USS (unique memory)"),
         *([Line2D([], [], color="black", ls=":", label="RSS")] if not several else []),

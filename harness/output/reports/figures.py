@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib as mpl
 import numpy as np
@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MultipleLocator, ScalarFormatter
 
@@ -44,8 +45,8 @@ MiB = 2**20
 
 
 def new_figure(
-    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None,
-    **subplots: Any,
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],
+    layout: Literal["constrained", "compressed", "tight"] | None = None, **subplots: Any,
 ) -> tuple[Figure, Any]:
     """`plt.subplots` without pyplot: a report's figures are not kept by pyplot's figure
     manager, so each is freed once written ("More than 20 figures have been opened", and a
@@ -180,7 +181,7 @@ def _suptitle(fig: Figure, scenario: str, what: str, note: str = "") -> None:
         fig.text(0.01, 1 - y / height, line, fontsize=9, color="#444444", va="top")
         y += 9 * 1.3 / 72
     engine = fig.get_layout_engine()
-    if engine is not None:
+    if isinstance(engine, ConstrainedLayoutEngine):  # every figure here is constrained
         engine.set(rect=(0, 0, 1, 1 - (y + 0.08) / height))
 
 
@@ -202,7 +203,7 @@ def _bars(
     several: bool,
     fmt,
     rotate: bool = False,
-) -> list[str]:
+) -> None:
     """Median bars per backend, one per worker count (or machine), each labelled by value."""
     hue_order = machines if several else sorted(sub["workers"].unique(), key=int)
     hue_order = [h for h in hue_order if h in set(sub[hue])]

@@ -103,8 +103,8 @@ def _rtt_panel(ax: Axes, sub: pd.DataFrame, backends: list[str], colors: dict[st
             ax.annotate(label, (x, top), xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", rotation=90, fontsize=7)  # fmt: skip
     ax.set_xticks(range(len(backends)), backends)
-    for label in ax.get_xticklabels():
-        label.set_color(colors.get(label.get_text(), "black"))
+    for tick in ax.get_xticklabels():
+        tick.set_color(colors.get(tick.get_text(), "black"))
     values = pd.concat([sub[Metric.RTT_P50_S], sub[Metric.SERVICE_P50_S], sub[Metric.RTT_P99_S]])
     log = _maybe_log(ax, values)
     if tops:  # room for the labels above the bars

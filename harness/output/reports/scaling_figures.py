@@ -108,7 +108,7 @@ def _median_band(ax: Axes, line: pd.DataFrame, color: str) -> set[tuple[float, s
 
 
 def _speedup_levels(frame: pd.DataFrame) -> str:
-    levels = frame["speedup_ci_level"].dropna() if "speedup_ci_level" in frame else []
+    levels = frame["speedup_ci_level"].dropna() if "speedup_ci_level" in frame else pd.Series()
     if not len(levels):
         return "none drawn (too few repeats)"
     low, high = level_text(levels.min()), level_text(levels.max())
