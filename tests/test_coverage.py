@@ -127,6 +127,25 @@ def test_paired_ratio_covers_its_stated_level(duration, layout, repeats, ratio):
         assert abs(hits - level) <= POINTS, (n, hits, level)
 
 
+@pytest.mark.parametrize("ratio", [1.0, 1.2])
+@pytest.mark.parametrize("duration", [SHORT, LONG])
+def test_few_pairs_within_one_process_get_a_t_interval_that_covers_its_level(duration, ratio):
+    """Below 6 pairs the signed-rank interval cannot reach 95%; for processes that
+    alternated both sides, t on the log ratios does, and holds under this VM's noise."""
+    for n in (2, 3, 4, 5):
+        sim = noise.simulate(n, 4, duration, ratio=ratio, layout="alternate",
+                             replicates=REPLICATES, rng=n + 90)  # fmt: skip
+        d = sim.pair_log_ratios()
+        estimates = [stats.paired_ratio(d[r], within_process=True) for r in range(REPLICATES)]
+        assert {e.method for e in estimates} == {stats.PAIRED_T_METHOD}
+        hits, level = _coverage(estimates, ratio)
+        assert level == 0.95 and abs(hits - level) <= POINTS, (n, hits, level)
+    # at 6 pairs the signed-rank interval takes over, as for any pairs
+    assert stats.paired_ratio(d[0][:5].tolist() + [0.0], within_process=True).method == (
+        stats.PAIRED_METHOD
+    )
+
+
 @pytest.mark.parametrize("duration", [SHORT, LONG])
 def test_case_interval_covers_its_stated_level(duration):
     # the truth: the median of many spread-out processes' values

@@ -395,7 +395,7 @@ def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | N
     if len(own.paired):
         # Each process timed the sequential loop beside its own repeats: one paired log
         # ratio per process, so the machine's swings between processes cancel.
-        found = stats.paired_ratio(own.paired)
+        found = stats.paired_ratio(own.paired, within_process=True)
         ci, processes = found.ci, found.n
         out.update(speedup=found.ratio, speedup_pairing=PAIRED_IN_PROCESS,
                    pairing_rho=pairing_rho(own))  # fmt: skip

@@ -56,7 +56,7 @@ class CaseSamples:
     def half_width(self) -> float:
         """Half the log width of the case's interval: inf while there is none yet."""
         if self.paired_kind:
-            ci = stats.paired_ratio(self.paired).ci
+            ci = stats.paired_ratio(self.paired, within_process=True).ci
         else:
             ci = stats.case_interval(self.walls)
         return log_half_width(ci)
