@@ -65,7 +65,7 @@ def test_default_rounds_come_from_the_spec_and_one_for_quick():
     # cpu asks for two full processes a case, then spends a budget; --rounds alone or
     # --quick spend none, --budget wins over --rounds
     cpu = spec.load("cpu")
-    assert spec.rounds(cpu, spec.RunOptions()) == 2 and spec.budget(cpu, spec.RunOptions()) == 110
+    assert spec.rounds(cpu, spec.RunOptions()) == 2 and spec.budget(cpu, spec.RunOptions()) == 100
     assert spec.budget(cpu, spec.RunOptions(rounds=3)) is None
     assert spec.budget(cpu, spec.RunOptions(quick=True, budget_s=5)) is None
     assert spec.budget(cpu, spec.RunOptions(rounds=3, budget_s=5)) == 5

@@ -452,10 +452,13 @@ class WarmEngines:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from harness.execute import clusters
 
-        for info in self.running.values():
-            clusters.stop_local(info)
+        # All at once: each may wait out a grace period for processes that ignore SIGTERM.
+        with ThreadPoolExecutor(max(1, len(self.running))) as pool:
+            list(pool.map(clusters.stop_local, self.running.values()))
         self.running.clear()
 
     def join(self, case: Case) -> Case:

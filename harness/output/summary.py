@@ -80,7 +80,8 @@ def interval_notes(table: pd.DataFrame) -> list[str]:
         paired = (table.get("speedup_pairing", pd.Series(dtype=str)) == "in process").sum()
         how = (
             "paired in process: the sequential loop timed beside each repeat in the same "
-            "process, one log ratio per process, Wilcoxon signed-rank (Hodges-Lehmann)"
+            "process, one log ratio per process; Wilcoxon signed-rank (Hodges-Lehmann) from "
+            "6 processes, t on the log ratios below"
             if paired
             else "sequential and case both varying; Hodges-Lehmann with exact Mann-Whitney "
             "on process medians (Welch's t at 3 a side)"
