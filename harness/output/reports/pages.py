@@ -279,9 +279,10 @@ def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
         colors.append(FAILED_COLOR if failed else UNSTABLE_COLOR if unstable else None)
     note = (
         "median wall time per batch, with its interval at the level shown and what it "
-        "covers: several fresh processes (Student's t on the log of each process's median), "
-        "or within 1 process (order statistics of its repeats). speedup's interval carries "
-        "the sequential case's variation too (Welch's t on log process medians). red: the "
+        "covers: several fresh processes (order statistics of their medians), or within 1 "
+        "process (order statistics of its repeats). speedup's interval comes from one "
+        "paired log ratio per process (the sequential loop timed beside each repeat; "
+        "signed-rank from 6 processes, t below). red: the "
         f"case failed; yellow: unstable, a coefficient of variation above {UNSTABLE_CV:.0%}."
     )
     if (table.get("ci_scope") == ONE_PROCESS).any():

@@ -187,8 +187,9 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
             fig,
             scenario,
             "scaling",
-            "speedup = sequential median wall time / median wall time; bars: its interval "
-            "with both cases' variation (Hodges-Lehmann), "
+            "speedup = sequential loop's wall time / the case's, paired in each process (the "
+            "loop timed beside every repeat), the median of those ratios over processes "
+            "(older runs: sequential median / median); bars: its interval over processes, "
             f"{_speedup_levels(frame)}; efficiency = speedup / workers",
         )
         pages.append((_page_name(f"{scenario}-speedup", index, len(chunks)), fig))
