@@ -29,7 +29,7 @@ from harness.protocol import Metric
 
 
 def list_scenarios(fmt: FormatOption = "table") -> None:
-    """The scenarios, workloads and backends this harness knows."""
+    """List the scenarios, workloads and backends this harness knows."""
     formats.get("list", fmt)
     view = views.ListView.collect()
     _print(formats.render("list", fmt, view))
@@ -42,7 +42,7 @@ def show(
     fmt: FormatOption = "table",
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """The summary table of one or more runs."""
+    """Show the summary table of one or more runs."""
     formats.get("show", fmt)
     table = summaries.case_table(_load(runs, results_dir))
     _print(formats.render("show", fmt, views.SummaryView(table)))
@@ -178,7 +178,7 @@ def timeline(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="also draw the case's Gantt chart: " + formats.output_help("timeline", "png"))] = None,
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """Where a run's task time went: its cases, or one case's workers over time."""
+    """Show where a run's task time went: its cases, or one case's workers over time."""
     from harness.output import timeline as shown
 
     if output is not None:
@@ -206,13 +206,13 @@ def claims(
     fmt: FormatOption = "table",
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """The article's claims beside this machine's measurements, and a recommendation per scenario."""
+    """Show the article's claims beside this machine's measurements, and a recommendation per scenario."""
     formats.get("claims", fmt)
     _print(formats.render("claims", fmt, views.ClaimsView(_load(runs, results_dir))))
 
 
 def schema() -> None:
-    """The scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
+    """Print the scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
     print(json.dumps(spec.json_schema(), indent=2))
 
 
@@ -221,7 +221,7 @@ def env(
     noise: Annotated[bool, typer.Option("--noise", help="instead: probe this machine for --seconds with fresh processes and say how noisy it is (as pyperf's `system show`)")] = False,
     seconds: Annotated[float | None, typer.Option("--seconds", help="how long --noise probes (2-120, default 15)")] = None,
 ) -> None:
-    """This machine and its software, as a run records them; with --noise, how noisy it is."""
+    """Show this machine and its software as a run records them; with --noise, how noisy it is."""
     if noise or seconds is not None:
         from harness.measure import noise_probe
         from harness.output import noise as noise_text
