@@ -114,7 +114,8 @@ def report(
     path: str | os.PathLike[str],
 ) -> Path:
     """Draw the report of a frame (from `run` or `load`) or of run folders: a PDF, or an
-    HTML file when `path` ends in .html."""
+    HTML file when `path` ends in .html; an extension of no report format is refused
+    (`harness.output.formats.for_output`)."""
     from harness.output import reports
 
     if isinstance(runs, pd.DataFrame):

@@ -78,6 +78,27 @@ def test_a_wrong_flag_would_be_caught():
     assert result.exit_code != 0
 
 
+#: The verbs the commands' help lines begin with. A new command's help says what it does, as
+#: an order ("Show ...", not "The ..."); add its verb here if it is a new one.
+VERBS = {"Run", "List", "Show", "Render", "Compare", "Write", "Print", "Start", "Stop"}
+
+
+def _commands(group, prefix=""):
+    for name, command in group.commands.items():
+        yield prefix + name, command
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+def test_every_commands_help_line_is_imperative():
+    """A command's docstring is its `--help` line: an order, as in `git --help`."""
+    import typer
+
+    for name, command in _commands(typer.main.get_command(app)):
+        first = command.help.split()[0].rstrip(",:;.") if command.help else ""
+        assert first in VERBS, f"harness {name}: help begins with {first!r}: {command.help}"
+
+
 def test_site_builds_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="no docs extra installed (pip install -e '.[docs]')")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}

@@ -5,6 +5,7 @@ All on stored runs through the in-process CLI: nothing here starts an engine.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 
@@ -200,16 +201,130 @@ def test_latest_is_the_newest_run_of_the_results_folder_given(tmp_path):
     assert f"no run under {tmp_path / 'none'}" in empty.stderr
 
 
-def test_one_registry_names_the_formats_of_every_command():
+def test_one_table_names_each_commands_formats_and_their_writers():
+    """One row per format and kind: the commands that take it, its writer (importable), the
+    extensions that name it. Each command writes one kind, and reads its choices here."""
     from harness.output import export, formats, reports
 
-    assert formats.check("pdf", "report") == "pdf" and formats.check("parquet", "export")
-    assert reports.FORMATS == formats.BY_COMMAND["report"] and export.FORMATS[0] == "csv"
-    assert set(formats.REGISTRY) == {f for names in formats.BY_COMMAND.values() for f in names}
+    assert formats.choices("show") == ("table", "markdown", "json", "csv")
+    assert formats.choices("report") == reports.FORMATS == ("pdf", "html", "png", "svg")
+    assert formats.choices("export") == export.FORMATS == ("csv", "json", "parquet", "trace")
+    assert formats.choices("timeline") == ("png", "svg")
+    assert formats.choices("run") == ("table", "json")  # run --json
+    for row in formats.TABLE:
+        module, name = row.writer.split(":")
+        assert callable(getattr(importlib.import_module(module), name)), row
+        assert row.folder or row.kind != "report" or row.suffixes, row  # a file has a name
+    commands = {c for row in formats.TABLE for c in row.commands}
+    for command in commands:
+        assert len({row.kind for row in formats.of(command)}) == 1, command
+        assert len(set(formats.choices(command))) == len(formats.choices(command)), command
     with pytest.raises(formats.FormatError, match="--format: expected one of pdf, html"):
-        formats.check("csv", "report")
+        formats.get("report", "csv")
     proc = cli("report", str(stored_run("io-w1")), "--format", "csv")
     assert proc.returncode == 2 and "expected one of pdf, html, png, svg, got 'csv'" in proc.stderr
+
+
+def test_help_takes_each_formats_choices_from_the_table():
+    """`--format` and `--output` say what the table says, so `--help` cannot drift."""
+    import typer
+
+    from harness.cli import app
+    from harness.output import formats
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name, command in commands.items():
+        options = {p.name: p for p in command.params}
+        if "fmt" in options:
+            assert options["fmt"].help.startswith(formats.help_text(name)), name
+            for choice in formats.choices(name):
+                assert f"{choice} (" in options["fmt"].help, (name, choice)
+        if "output" in options:
+            suffixes = {s for row in formats.of(name) for s in row.suffixes}
+            assert all(s in options["output"].help for s in suffixes), name
+    assert {"list", "show", "report", "compare", "ab", "export", "claims"} <= {
+        n for n, c in commands.items() if any(p.name == "fmt" for p in c.params)
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "fmt", "target", "chosen"),
+    [
+        ("report", None, None, "pdf"),
+        ("report", None, "r.pdf", "pdf"),
+        ("report", None, "R.HTM", "html"),
+        ("report", None, "r", "pdf"),  # no extension: no claim, the default
+        ("report", "png", "figures", "png"),  # a folder of images
+        ("report", "html", None, "html"),
+        ("export", None, None, "csv"),
+        ("export", None, "cases.parquet", "parquet"),
+        ("export", None, "cases.json", "json"),  # the first of the formats .json names
+        ("export", "trace", "run.trace.json", "trace"),
+        ("timeline", None, "gantt.svg", "svg"),
+        ("timeline", None, "gantt", "png"),
+    ],
+)
+def test_the_format_is_the_flag_else_the_extension_else_the_default(command, fmt, target,
+                                                                    chosen):  # fmt: skip
+    from pathlib import Path
+
+    from harness.output import formats
+
+    row = formats.for_output(command, fmt, None if target is None else Path(target))
+    assert row.name == chosen and command in row.commands
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", "RUN", "-o", "r.docx"),
+        ("report", "RUN", "-o", "r.txt"),
+        ("report", "RUN", "-o", "r.png"),  # images go to a folder: --format png -o DIR
+        ("report", "RUN", "--format", "pdf", "-o", "r.html"),  # the flag and the name differ
+        ("report", "RUN", "--format", "png", "-o", "r.png"),
+        ("export", "RUN", "-o", "m.txt"),
+        ("export", "RUN", "--format", "csv", "-o", "m.parquet"),
+        ("timeline", "RUN", "--case", "w1", "-o", "gantt.gif"),
+        ("timeline", "RUN", "--case", "w1", "-o", "gantt.pdf"),
+    ],
+)
+def test_a_file_name_that_names_another_format_is_one_line_and_nothing_written(args, tmp_path):
+    """The one rule for every command that writes a file: an extension that names no format
+    of the command, or another than --format's, is refused before anything is read or
+    drawn: one line naming --output, exit code 2, no file."""
+    run = str(stored_run("timeline" if args[0] == "timeline" else "cpu"))
+    args = [run if a == "RUN" else str(tmp_path / a) if "." in a else a for a in args]
+    proc = cli(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("harness: error: --output: ")
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_export_writes_the_format_its_file_name_names(tmp_path):
+    """Without --format, `-o cases.parquet` is parquet (not csv under that name)."""
+    run = str(stored_run("cpu"))
+    for name, check in (
+        ("cases.parquet", lambda p: pd.read_parquet(p)),
+        ("cases.json", lambda p: pd.read_json(p, orient="records")),
+        ("cases.csv", lambda p: pd.read_csv(p)),
+    ):
+        proc = cli("export", run, "--table", "cases", "-o", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+        assert len(check(tmp_path / name)) == len(summaries.case_table(_frame("cpu")))
+        assert proc.stderr.rstrip().endswith(f"as {name.split('.')[1]}"), proc.stderr
+
+
+def test_list_and_env_print_the_tables_output_builds():
+    from harness.output import views
+
+    listing = cli("list")
+    assert listing.returncode == 0, listing.stderr
+    assert "cpu" in listing.stdout and "workloads: " in listing.stdout
+    assert "backends:  sequential" in listing.stdout
+    fp = {"machine": {"hostname": "box", "cpus": {"logical": 2, "physical": None}},
+          "software": {"python": "3.12"}}  # fmt: skip
+    rows = views.env_table(fp).columns[1]._cells
+    assert rows == ["box", "logical=2", "3.12"]
 
 
 def test_a_metric_added_to_the_catalogue_reaches_every_cases_table(tmp_path, monkeypatch):

@@ -93,7 +93,7 @@ def cluster_down(state: StateOption = None) -> None:
 
 @app.command("status")
 def cluster_status(state: StateOption = None) -> None:
-    """The cluster `harness cluster up` started: address and live processes."""
+    """Show the cluster `harness cluster up` started: its address and live processes."""
     from harness.execute import clusters as cluster
 
     try:

@@ -1,12 +1,13 @@
-"""What every command shares: the consoles, the options of the reading commands, bad input
-turned into one line (`InputError`), and the summary as text (`show`, `run --json`).
+"""What every command shares: the consoles, the options of the reading commands (their
+choices and help from the format table, `output/formats.py`), bad input turned into one line
+(`InputError`), and printing what a format's writer gave back.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,10 +26,15 @@ ResultsOption = Annotated[
     Path, typer.Option("--results", help="folder that holds run folders: where 'latest' is")
 ]
 
-#: `--format` of the reading commands: one option, one check (harness.output.formats).
-FormatOption = Annotated[
-    str, typer.Option("--format", help="table, markdown (for a PR comment), json or csv")
-]
+
+def format_option(command: str, default: str = "") -> Any:
+    """`--format` of `command`: its choices and what each is, from the format table."""
+    return typer.Option("--format", help=formats.help_text(command, default))
+
+
+#: `--format` of the commands that print (show, claims, list, compare, ab): one option, its
+#: choices from the format table, one check there (harness.output.formats.get).
+FormatOption = Annotated[str, format_option("show")]
 
 
 def _split_list(text: str | None, flag: str, cast=str) -> list | None:
@@ -63,12 +69,11 @@ def _load(runs: list[str], out: Path = results.RESULTS_DIR):
     return df
 
 
-def _summary_text(table, fmt: str, title: str = "", **extra) -> str:
-    """The summary as markdown, json or csv (`show`, `run --json`)."""
-    from harness.output import markdown, records
-
-    if fmt == "markdown":
-        return markdown.summary_markdown(table, title)
-    if fmt == "csv":
-        return formats.to_csv(*records.summary_csv_rows(table))
-    return formats.to_json(records.summary_document(table, **extra))
+def _print(out: str | list[Any]) -> None:
+    """What a text format's writer gave back: text as it is on stdout, or the terminal's
+    tables and lines through the console."""
+    if isinstance(out, str):
+        sys.stdout.write(out)
+        return
+    for part in out:
+        console.print(part)

@@ -10,63 +10,31 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from harness import backends, fingerprint, results, spec, workloads
+from harness import fingerprint, results, spec
 from harness.analysis import summaries
 from harness.cli.common import (
     FormatOption,
     ResultsOption,
     _load,
+    _print,
     _split_list,
-    _summary_text,
     console,
     err,
+    format_option,
 )
 from harness.errors import InputError
-from harness.output import formats
-from harness.output.summary import print_summary
+from harness.output import formats, views
 from harness.protocol import Metric
 
 
 def list_scenarios(fmt: FormatOption = "table") -> None:
-    """The scenarios, workloads and backends this harness knows."""
-    from harness.output import markdown, records
-
-    formats.check(fmt, "list")
-    entries = spec.catalogue()
-    if fmt != "table":
-        document = records.list_document(
-            entries,
-            workloads.names(),
-            [_backend_entry(n) for n in backends.names()],
-            backends.problems(),
-        )
-        sys.stdout.write(formats.encode(
-            fmt, document, lambda: records.list_csv_rows(entries), markdown.list_markdown
-        ))  # fmt: skip
-        return
-    table = Table("scenario", "workload", "backends", "description", header_style="bold")
-    for entry in entries:
-        if entry["error"]:
-            table.add_row(entry["name"], "-", "-", f"[red]invalid: {entry['error']}[/]")
-        else:
-            table.add_row(entry["name"], entry["workload"], ",".join(entry["backends"]),
-                          entry["description"])  # fmt: skip
-    console.print(table)
-    console.print("workloads: " + ", ".join(workloads.names()))
-    console.print("backends:  " + ", ".join(_with_origin(n) for n in backends.names()))
-    for problem in backends.problems():
+    """List the scenarios, workloads and backends this harness knows."""
+    formats.get("list", fmt)
+    view = views.ListView.collect()
+    _print(formats.render("list", fmt, view))
+    for problem in view.problems:
         err.print(f"[yellow]warning:[/] {problem}", highlight=False)
-
-
-def _backend_entry(name: str) -> dict:
-    return {"name": name, "origin": backends.origin(name), "builtin": backends.is_builtin(name)}
-
-
-def _with_origin(name: str) -> str:
-    """A backend's name, and the package it comes from when that is not harness itself."""
-    return name if backends.is_builtin(name) else f"{name} ({backends.origin(name)})"
 
 
 def show(
@@ -74,14 +42,10 @@ def show(
     fmt: FormatOption = "table",
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """The summary table of one or more runs."""
-
-    formats.check(fmt, "show")
+    """Show the summary table of one or more runs."""
+    formats.get("show", fmt)
     table = summaries.case_table(_load(runs, results_dir))
-    if fmt == "table":
-        print_summary(console, table)
-    else:
-        sys.stdout.write(_summary_text(table, fmt))
+    _print(formats.render("show", fmt, views.SummaryView(table)))
 
 
 def report(
@@ -91,34 +55,28 @@ def report(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", help="report.pdf or report.html (default: <run>/report.pdf)"
+            "-o", "--output",
+            help=formats.output_help("report", "<run>/report.pdf, or <run>/figures"),
         ),
     ] = None,
     fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="pdf, html, or png/svg files in a folder (default: "
-                     "from the -o extension, else pdf)"),
-    ] = None,  # fmt: skip
+        str | None, format_option("report", "from the -o extension, else pdf")
+    ] = None,
     paper: Annotated[str, typer.Option(help="page size of PDF and images: a4 or letter")] = "a4",
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Render the report: figures and tables of the runs, as PDF, HTML or image files."""
     from harness.output import reports
 
-    fmt = reports.format_for(output, fmt)
-    formats.check(fmt, "report")
-    if paper not in reports.PAPERS:
-        raise InputError(f"--paper: expected a4 or letter, got {paper!r}")
+    row = reports.check(fmt, output, paper)
     dirs = results.run_dirs(runs, results_dir)
     problems: list[str] = []
     data = reports.load_data(dirs, problems)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
-    default = dirs[-1] / {"pdf": "report.pdf", "html": "report.html"}.get(fmt, "figures")
-    target, n = reports.write(data, output or default, fmt, paper)
-    what, unit = {"pdf": ("report", "pages"), "html": ("report", "pages")}.get(
-        fmt, ("figures", "files")
-    )
+    target, n = reports.write(data, output or reports.default_target(dirs[-1], row), row.name,
+                              paper)  # fmt: skip
+    what, unit = ("figures", "files") if row.folder else ("report", "pages")
     console.print(f"{what}: {target} ({n} {unit})")
 
 
@@ -157,7 +115,7 @@ def compare(
     from harness.analysis import compare as cmp
     from harness.output import compare as shown
 
-    formats.check(fmt, "compare")
+    formats.get("compare", fmt)
     if not 0 < alpha < 1:
         raise InputError("--alpha: must be between 0 and 1")
     try:
@@ -176,12 +134,7 @@ def compare(
         )
     except cmp.CompareError as exc:
         raise InputError(str(exc)) from None
-    if fmt == "table":
-        console.print(shown.rich_table(result))
-        for warning in shown.warnings(result):
-            console.print(f"[yellow]! {warning}[/]")
-    else:
-        sys.stdout.write(shown.encode(result, fmt))
+    _print(formats.render("compare", fmt, shown.CompareView(result)))
     regressions = result.regressions
     if fail_on_regression and not regressions.empty:
         err.print(f"{len(regressions)} regression(s) beyond {threshold}")
@@ -192,48 +145,44 @@ def export(
     runs: Annotated[
         list[str], typer.Argument(help="run folders or globs; 'latest' for the newest")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="csv, parquet, json, or trace (Chrome Trace Event JSON for Perfetto and chrome://tracing; --table tasks only)")] = "csv",
+    fmt: Annotated[str | None, format_option("export", "from the -o extension, else csv")] = None,
     table: Annotated[
         str, typer.Option(help="measurements, cases (the summary), latency, timeseries or tasks (the timeline pass's task records)")
     ] = "measurements",
     output: Annotated[
         Path | None,
-        typer.Option(
-            "-o", "--output", help="file to write (default: stdout; parquet needs a file)"
-        ),
+        typer.Option("-o", "--output", help=formats.output_help("export", "stdout")),
     ] = None,
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
     """Write runs' frames as csv, parquet or json for other tools, or their tasks as a trace."""
     from harness.output import export as exporter
 
-    exporter.check(fmt, table)
-    if fmt == "parquet" and output is None:
-        raise InputError("--format parquet: give a file with -o (parquet is binary)")
+    row = exporter.check(fmt, table, output)
     df, problems = exporter.frame(results.run_dirs(runs, results_dir), table)
     for problem in problems:
         err.print(f"[yellow]warning:[/] {problem}")
     if df.empty:
         raise InputError(f"--table {table}: {exporter.nothing(table)} in " + ", ".join(runs))
     if output is None:
-        sys.stdout.buffer.write(exporter.encode(df, fmt))
+        sys.stdout.buffer.write(exporter.encode(df, row.name))
         return
-    exporter.write(df, fmt, output)
-    err.print(f"exported {len(df)} rows of {table} to {output}" + (" as a trace" if fmt == "trace" else ""))
+    exporter.write(df, row.name, output)
+    err.print(f"exported {len(df)} rows of {table} to {output} as {row.name}")
 
 
 def timeline(
     run: Annotated[str, typer.Argument(help="a run folder, or 'latest'")],
     case: Annotated[str | None, typer.Option("--case", help="the case id, or a unique part of it (without: list the cases)")] = None,
     round_: Annotated[int | None, typer.Option("--round", help="the round to show (default: the median-makespan round)")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="also draw the case's Gantt chart: FILE.png or FILE.svg")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="also draw the case's Gantt chart: " + formats.output_help("timeline", "png"))] = None,
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """Where a run's task time went: its cases, or one case's workers over time."""
+    """Show where a run's task time went: its cases, or one case's workers over time."""
     from harness.output import timeline as shown
 
     if output is not None:
-        shown.figure_format(output)
+        formats.for_output("timeline", None, output)
     if case is None and (output is not None or round_ is not None):
         raise InputError(("--output" if output is not None else "--round") + ": give --case too (one case's batch)")
     dirs = results.run_dirs([run], results_dir)
@@ -257,24 +206,13 @@ def claims(
     fmt: FormatOption = "table",
     results_dir: ResultsOption = results.RESULTS_DIR,
 ) -> None:
-    """The article's claims beside this machine's measurements, and a recommendation per scenario."""
-    from harness.output import markdown, records
-    from harness.output.terminal import claims_tables
-
-    formats.check(fmt, "claims")
-    df = _load(runs, results_dir)
-    if fmt == "table":
-        for table in claims_tables(df):
-            console.print(table)
-        return
-    document = records.claims_document(df)
-    sys.stdout.write(formats.encode(
-        fmt, document, lambda: records.claims_csv_rows(document), markdown.claims_markdown
-    ))  # fmt: skip
+    """Show the article's claims beside this machine's measurements, and a recommendation per scenario."""
+    formats.get("claims", fmt)
+    _print(formats.render("claims", fmt, views.ClaimsView(_load(runs, results_dir))))
 
 
 def schema() -> None:
-    """The scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
+    """Print the scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
     print(json.dumps(spec.json_schema(), indent=2))
 
 
@@ -283,7 +221,7 @@ def env(
     noise: Annotated[bool, typer.Option("--noise", help="instead: probe this machine for --seconds with fresh processes and say how noisy it is (as pyperf's `system show`)")] = False,
     seconds: Annotated[float | None, typer.Option("--seconds", help="how long --noise probes (2-120, default 15)")] = None,
 ) -> None:
-    """This machine and its software, as a run records them; with --noise, how noisy it is."""
+    """Show this machine and its software as a run records them; with --noise, how noisy it is."""
     if noise or seconds is not None:
         from harness.measure import noise_probe
         from harness.output import noise as noise_text
@@ -301,10 +239,4 @@ def env(
     if as_json:
         print(json.dumps(fp, indent=2, default=str))
         return
-    table = Table("field", "value", header_style="bold", show_header=False)
-    for section in ("machine", "software"):
-        for key, value in fp[section].items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-            table.add_row(key, str(value))
-    console.print(table)
+    console.print(views.env_table(fp))

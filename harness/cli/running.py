@@ -5,7 +5,6 @@ specs interleaved slot by slot, compared paired).
 from __future__ import annotations
 
 import inspect
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,15 +15,15 @@ from harness.analysis import summaries
 from harness.cli.common import (
     FormatOption,
     _parsed,
+    _print,
     _split_list,
-    _summary_text,
     console,
     err,
 )
 from harness.errors import InputError
 from harness.execute import runner
 from harness.output import formats
-from harness.output.summary import print_summary
+from harness.output.views import SummaryView
 from harness.protocol import Metric
 
 
@@ -83,12 +82,10 @@ def run(
     with ProgressObserver(shown, the_run.history(), rounds=the_run.rounds) as observer:
         result = the_run.execute(observer)
     table = summaries.case_table(the_run.frame())
-    if as_json:
-        extra: dict[str, Any] = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
-        sys.stdout.write(_summary_text(table, "json", **extra))
-    else:
-        host = the_run.info["fingerprint"]["machine"]["hostname"]
-        print_summary(console, table, title=f"{the_run.spec.name} on {host}")
+    host = the_run.info["fingerprint"]["machine"]["hostname"]
+    extra: dict[str, Any] = {"run_dir": str(the_run.run_dir), "interrupted": result.interrupted}
+    view = SummaryView(table, title=f"{the_run.spec.name} on {host}", extra=extra)
+    _print(formats.render("run", "json" if as_json else "table", view))
     shown.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
     if result.interrupted:
         err.print(
@@ -151,7 +148,7 @@ def ab(
     from harness.output import compare as shown
     from harness.output.progress import ProgressObserver
 
-    formats.check(fmt, "compare")
+    formats.get("ab", fmt)
     if not 0 < alpha < 1:
         raise InputError("--alpha: must be between 0 and 1")
     limit = cmp.parse_threshold(threshold)
@@ -186,12 +183,7 @@ def ab(
                                                limit, alpha)  # fmt: skip
     except cmp.CompareError as exc:
         raise InputError(str(exc)) from None
-    if fmt == "table":
-        console.print(shown.rich_table(comparison))
-        for warning in shown.warnings(comparison):
-            console.print(f"[yellow]! {warning}[/]")
-    else:
-        sys.stdout.write(shown.encode(comparison, fmt))
+    _print(formats.render("ab", fmt, shown.CompareView(comparison)))
     shown_on.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
     if result.interrupted:
         raise typer.Exit(130)

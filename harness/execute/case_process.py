@@ -372,9 +372,10 @@ class _Phases:
         times, and the task records (`measure.timeline`) behind the Gantt chart."""
         emit = self.emit
         assert self.task is not None, "a map workload has a task"
-        outputs, stamps, arrival, submit, t0 = stamped_batch(self.backend, self.task, self.inputs)
-        self.check(outputs, self.expected, "latency pass")
-        del outputs
+        batch = stamped_batch(self.backend, self.task, self.inputs)
+        self.check(batch.outputs, self.expected, "latency pass")
+        batch.outputs.clear()  # checked: large payloads need not stay in memory
+        arrival, submit, t0 = batch.arrival_s, batch.submit_s, batch.t0
         for name, q in ((Metric.BATCH_COMPLETION_P50_S, 50), (Metric.BATCH_COMPLETION_P99_S, 99)):
             emit.metric(name, percentile(arrival, q))
         step = max(1, len(arrival) // COMPLETION_SAMPLE)
@@ -383,7 +384,7 @@ class _Phases:
         if self.backend.remote:  # each node its own clock: bound its offset
             brackets = [
                 timeline.Bracket(node, start, end, t0 + sent, t0 + back)
-                for (node, _, _, start, end), sent, back in zip(stamps, submit, arrival,
+                for (node, _, _, start, end), sent, back in zip(batch.stamps, submit, arrival,
                                                                  strict=True)  # fmt: skip
             ]
             offsets = timeline.clock_offsets([*brackets, *probe_clocks(self.backend)])
@@ -391,7 +392,7 @@ class _Phases:
                 emit(MetricEvent(Metric.CLOCK_OFFSET_S, clock.offset_s, "s", node=clock.node))
                 emit(MetricEvent(Metric.CLOCK_UNCERTAINTY_S, clock.uncertainty_s, "s",
                                  node=clock.node))  # fmt: skip
-        columns = timeline.records(stamps, arrival, submit, t0, offsets, os.getpid())
+        columns = timeline.records(batch.stamps, arrival, submit, t0, offsets, os.getpid())
         emit(TasksEvent(columns))
         found = timeline.shape(columns, self.case.workers)
         if found is None:

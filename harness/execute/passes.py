@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from harness import workloads
@@ -95,11 +96,23 @@ def round_trips(
 PROBES_PER_WORKER = 8
 
 
-def stamped_batch(
-    backend: Backend, task: Callable[[Any], Any], inputs: list[Any]
-) -> tuple[list[Any], list[Stamp], list[float], list[float], float]:
-    """Run the batch with every task stamped: outputs, stamps, and per task its arrival and
-    submit times (seconds since the batch's start `t0`, on the driver's clock).
+@dataclass(frozen=True)
+class StampedBatch:
+    """The batch run with every task stamped, as `stamped_batch` gives it back.
+
+    `arrival_s` and `submit_s` hold one entry per task: seconds since `t0`, the batch's
+    start on the driver's clock."""
+
+    outputs: list[Any]
+    stamps: list[Stamp]
+    arrival_s: list[float]
+    submit_s: list[float]
+    t0: float
+
+
+def stamped_batch(backend: Backend, task: Callable[[Any], Any], inputs: list[Any]) -> StampedBatch:
+    """Run the batch with every task stamped: its outputs, stamps, and per task its arrival
+    and submit times.
 
     With `batching = "grouped"` the groups are the engine's tasks, as in the repeats; each
     input in a group is stamped, and shares its group's submit and arrival."""
@@ -118,10 +131,14 @@ def stamped_batch(
         batch = backend.run(wrapper, [(task, item) for item in inputs])
         pairs, arrival = batch.outputs, batch.arrival_s
         submit = batch.submit_s or [0.0] * len(pairs)
-    outputs = [output for output, _ in pairs]
-    stamps = [stamp for _, stamp in pairs]
-    # A backend that does not say when it started the batch: the moment before it was asked.
-    return outputs, stamps, list(arrival), list(submit), batch.t0 or t_before
+    return StampedBatch(
+        outputs=[output for output, _ in pairs],
+        stamps=[stamp for _, stamp in pairs],
+        arrival_s=list(arrival),
+        submit_s=list(submit),
+        # A backend that does not say when it started the batch: the moment before it was asked.
+        t0=batch.t0 or t_before,
+    )
 
 
 def probe_clocks(backend: Backend) -> list[timeline.Bracket]:

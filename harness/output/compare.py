@@ -1,22 +1,23 @@
-"""compare's results as a terminal table, markdown, CSV or JSON, with its warnings."""
+"""compare's results as a terminal table, markdown, CSV or JSON, with its warnings: a
+`CompareView` that the format registry's writers read (`formats.render`)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from rich.console import RenderableType
 from rich.table import Table
 
 from harness.analysis.compare import Comparison
 from harness.measure import stats
-from harness.output.formats import FORMATS, markdown_table
-from harness.output.formats import to_json as json_text
+from harness.output.formats import markdown_table
 from harness.units import fmt_value
 
-__all__ = [
-    "FORMATS", "caption", "lock_warning", "rich_table", "to_csv", "to_json", "to_markdown",
-    "warnings",
-]
+__all__ = ["CompareView", "caption", "lock_warning", "rich_table", "to_markdown", "warnings"]
 
 
 # Output ---------------------------------------------------------------------------------
@@ -198,35 +199,44 @@ def to_markdown(result: Comparison) -> str:
     return f"{table}\n\n{caption(result)}\n{notes}"
 
 
-def to_csv(result: Comparison) -> str:
-    return result.rows.to_csv(index=False)
+def document(result: Comparison) -> dict[str, Any]:
+    """The comparison as `--format json` gives it: the settings, warnings and every case."""
+    return {
+        "format": "harness-compare",
+        "version": 1,
+        "metric": result.metric,
+        "unit": result.info.unit,
+        "meaning": result.info.description,
+        "better": result.info.better,
+        "higher_is_better": result.higher_is_better,
+        "per": "process",
+        "threshold": result.threshold,
+        "alpha": result.alpha,
+        "normalize": result.normalize,
+        "baseline_runs": result.baseline_runs,
+        "contender_runs": result.contender_runs,
+        "warnings": warnings(result),
+        "locks": {"state": result.lock_state, **result.locks},
+        "lock_warning": lock_warning(result),
+        "cases": json.loads(result.rows.to_json(orient="records")),
+    }
 
 
-def to_json(result: Comparison) -> str:
-    return json_text(
-        {
-            "format": "harness-compare",
-            "version": 1,
-            "metric": result.metric,
-            "unit": result.info.unit,
-            "meaning": result.info.description,
-            "better": result.info.better,
-            "higher_is_better": result.higher_is_better,
-            "per": "process",
-            "threshold": result.threshold,
-            "alpha": result.alpha,
-            "normalize": result.normalize,
-            "baseline_runs": result.baseline_runs,
-            "contender_runs": result.contender_runs,
-            "warnings": warnings(result),
-            "locks": {"state": result.lock_state, **result.locks},
-            "lock_warning": lock_warning(result),
-            "cases": json.loads(result.rows.to_json(orient="records")),
-        }
-    )
+@dataclass
+class CompareView:
+    """A comparison (`compare`, `ab`) as each text format shows it."""
 
+    result: Comparison
 
-def encode(result: Comparison, fmt: str) -> str:
-    """The comparison as markdown, csv or json (`formats.BY_COMMAND["compare"]`)."""
-    writers = {"markdown": to_markdown, "csv": to_csv, "json": to_json}
-    return writers[fmt](result)
+    def terminal(self) -> list[RenderableType]:
+        return [rich_table(self.result), *(f"[yellow]! {w}[/]" for w in warnings(self.result))]
+
+    def markdown(self) -> str:
+        return to_markdown(self.result)
+
+    def document(self) -> Mapping[str, Any]:
+        return document(self.result)
+
+    def csv_rows(self) -> tuple[Sequence[Mapping[str, Any]], Sequence[str]]:
+        rows = self.result.rows
+        return rows.to_dict("records"), list(rows.columns)

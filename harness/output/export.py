@@ -15,11 +15,9 @@ import pandas as pd
 from harness import results
 from harness.analysis import summaries, timelines
 from harness.errors import InputError
-from harness.output import trace
-from harness.output.formats import BY_COMMAND
-from harness.output.formats import check as check_format
+from harness.output import formats
 
-FORMATS = BY_COMMAND["export"]
+FORMATS = formats.choices("export")
 TABLES = {
     "measurements": results.MEASUREMENTS,
     "latency": results.LATENCY,
@@ -35,16 +33,20 @@ class ExportError(InputError):
     """An export that cannot be written as asked: one line naming the flag."""
 
 
-def check(fmt: str, table: str) -> None:
-    """The format and table, or one line naming the flag that does not fit."""
-    check_format(fmt, "export")
+def check(fmt: str | None, table: str, target: Path | None) -> formats.Format:
+    """The format to write (`formats.for_output`'s rule) if it fits the table and the
+    target, or one line naming the flag that does not fit."""
+    row = formats.for_output("export", fmt, target)
     if table not in TABLES:
         raise ExportError(f"--table: expected one of {', '.join(TABLES)}, got {table!r}")
-    if fmt in ONLY_FOR and table != ONLY_FOR[fmt]:
+    if row.name in ONLY_FOR and table != ONLY_FOR[row.name]:
         raise ExportError(
-            f"--format {fmt}: only with --table {ONLY_FOR[fmt]} (the task records), "
+            f"--format {row.name}: only with --table {ONLY_FOR[row.name]} (the task records), "
             f"got --table {table}"
         )
+    if row.binary and target is None:
+        raise ExportError(f"--format {row.name}: give a file with -o ({row.name} is binary)")
+    return row
 
 
 def frame(run_dirs: list[Path], table: str = "measurements") -> tuple[pd.DataFrame, list[str]]:
@@ -64,17 +66,23 @@ def nothing(table: str) -> str:
     return timelines.NO_TASKS if table == "tasks" else "no rows"
 
 
-def encode(df: pd.DataFrame, fmt: str) -> bytes:
-    check_format(fmt, "export")
-    if fmt == "trace":
-        return trace.encode(df)
-    if fmt == "csv":
-        return df.to_csv(index=False).encode()
-    if fmt == "json":
-        return (df.to_json(orient="records", indent=1, date_format="iso") + "\n").encode()
-    buffer = io.BytesIO()  # parquet
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def json_bytes(df: pd.DataFrame) -> bytes:
+    return (df.to_json(orient="records", indent=1, date_format="iso") + "\n").encode()
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
     df.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def encode(df: pd.DataFrame, fmt: str) -> bytes:
+    """The frame in `fmt`, by the writer the format table names."""
+    return formats.get("export", fmt).write(df)
 
 
 def write(df: pd.DataFrame, fmt: str, path: Path) -> Path:

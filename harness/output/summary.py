@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from rich.console import Console
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
 
@@ -243,10 +243,9 @@ NOTE_STYLE = {"interval": "dim", "mark": "yellow", "unstable": "yellow", "failed
               "skipped": "dim"}  # fmt: skip
 
 
-def print_summary(console: Console, table: pd.DataFrame, title: str = "") -> None:
+def terminal_summary(table: pd.DataFrame, title: str = "") -> list[RenderableType]:
+    """The summary table and the notes under it, for a console to print."""
     if table.empty:
-        console.print("no measurements")
-        return
-    console.print(summary_table(table, title))
-    for kind, note in summary_notes(table):
-        console.print(f"[{NOTE_STYLE[kind]}]{escape(note)}[/]")
+        return ["no measurements"]
+    notes = [f"[{NOTE_STYLE[kind]}]{escape(note)}[/]" for kind, note in summary_notes(table)]
+    return [summary_table(table, title), *notes]

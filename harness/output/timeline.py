@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import RenderableType
@@ -21,12 +22,14 @@ from rich.text import Text
 from harness import results
 from harness.analysis import timelines
 from harness.errors import InputError
+from harness.output import formats
 from harness.output.trace import natural, track_name
 from harness.protocol import Metric
 from harness.units import fmt_number, fmt_seconds
 
-#: What --output may end in, and the format each is drawn in.
-FIGURE_FORMATS = {".png": "png", ".svg": "svg"}
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 STRIP_WIDTH = 60
 #: Strip cells: most of the cell in service, some of it, none.
 BUSY, PART, IDLE = "█", "▒", "·"
@@ -35,14 +38,6 @@ BUSY, PART, IDLE = "█", "▒", "·"
 
 class TimelineError(InputError):
     """A timeline that cannot be shown as asked: one line naming the run or the flag."""
-
-
-def figure_format(path: Path) -> str:
-    """png or svg, from --output's extension; else one line naming --output."""
-    fmt = FIGURE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise TimelineError(f"--output: expected a .png or .svg file, got {str(path)!r}")
-    return fmt
 
 
 def load(run_dir: Path) -> pd.DataFrame:
@@ -200,13 +195,26 @@ def figure(group: pd.DataFrame):
 
 
 def write_figure(group: pd.DataFrame, path: Path) -> Path:
-    """The Gantt chart as PNG or SVG, by `path`'s extension, written whole or not at all."""
+    """The Gantt chart as PNG or SVG, by `path`'s extension (`formats.for_output`), written
+    whole or not at all."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fmt = figure_format(path)
+    row = formats.for_output("timeline", None, path)
     fig = figure(group)
     FigureCanvasAgg(fig)
+    results.write_atomic(path, row.write(fig))
+    return path
+
+
+def _image(fig: Figure, fmt: str) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=150)
-    results.write_atomic(path, buffer.getvalue())
-    return path
+    return buffer.getvalue()
+
+
+def png_bytes(fig: Figure) -> bytes:
+    return _image(fig, "png")
+
+
+def svg_bytes(fig: Figure) -> bytes:
+    return _image(fig, "svg")

@@ -14,19 +14,26 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
-from harness.output.formats import BY_COMMAND, check
+from harness.output import formats
 from harness.output.reports.style import PAPER_SIZES
 
-FORMATS = BY_COMMAND["report"]
+FORMATS = formats.choices("report")
 PAPERS = tuple(PAPER_SIZES)
-_EXTENSIONS = {".pdf": "pdf", ".html": "html", ".htm": "html"}
 
 
-def format_for(target: Path | None, fmt: str | None) -> str:
-    """The format asked for, else the one the file's extension names, else PDF."""
-    if fmt:
-        return fmt
-    return _EXTENSIONS.get(target.suffix.lower(), "pdf") if target else "pdf"
+def check(fmt: str | None, target: Path | None, paper: str) -> formats.Format:
+    """The format to write to `target` (`formats.for_output`'s rule) and a known paper, or
+    one line naming the flag."""
+    row = formats.for_output("report", fmt, target)
+    if paper not in PAPERS:
+        raise formats.FormatError(f"--paper: expected one of {', '.join(PAPERS)}, got {paper!r}")
+    return row
+
+
+def default_target(run_dir: Path, row: formats.Format) -> Path:
+    """Where a report goes without -o: report.pdf or report.html in the run, or a folder
+    of figures there."""
+    return run_dir / ("figures" if row.folder else f"report{row.suffixes[0]}")
 
 
 def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
@@ -65,17 +72,8 @@ def write(
 ) -> tuple[Path, int]:
     """Draw and write the report; returns the file (or folder of images) and the number of
     pages (PDF sheets, image files, or HTML pages). The format is `fmt`, else the one the
-    extension names (.pdf, .html), else PDF."""
-    from harness.output.reports import writers
+    extension names (.pdf, .html), else PDF; an extension of no report format is refused."""
     from harness.output.reports.claims_pages import full_report
 
-    fmt = format_for(target, fmt)
-    check(fmt, "report")
-    if paper not in PAPERS:
-        raise results.ResultsError(f"--paper: expected one of {', '.join(PAPERS)}, got {paper!r}")
-    pages = full_report(data)
-    if fmt == "pdf":
-        return target, writers.write_pdf(pages, target, paper)
-    if fmt == "html":
-        return target, writers.write_html(pages, target)
-    return target, len(writers.write_images(pages, target, fmt, paper))
+    row = check(fmt, target, paper)
+    return target, row.write(full_report(data), target, paper)

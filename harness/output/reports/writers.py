@@ -1,6 +1,8 @@
 """Writers: the pages of a report as one file (PDF, HTML) or as image files (PNG, SVG).
 
-One function per output format, each taking the assembled pages; the page assembly in
+One function per output format, each taking the assembled pages, the target and the paper,
+and giving back how many pages or files it wrote (the format table, `output/formats.py`,
+names them); the page assembly in
 `pages.py` knows nothing of formats. Paper formats set the pages on sheets of one size
 (`sheets.py`); HTML sets them as a web page (`html.py`).
 """
@@ -58,8 +60,17 @@ def write_images(pages: list[Page], folder: Path, fmt: str, paper: str = "a4") -
     return out
 
 
-def write_html(pages: list[Page], path: Path) -> int:
-    """One self-contained HTML file; returns the number of pages it holds."""
+def write_png(pages: list[Page], folder: Path, paper: str = "a4") -> int:
+    return len(write_images(pages, folder, "png", paper))
+
+
+def write_svg(pages: list[Page], folder: Path, paper: str = "a4") -> int:
+    return len(write_images(pages, folder, "svg", paper))
+
+
+def write_html(pages: list[Page], path: Path, paper: str = "a4") -> int:
+    """One self-contained HTML file (a web page: no paper); returns the number of pages it
+    holds."""
     from harness.output.reports import html
 
     with _replacing(path) as tmp:
