@@ -43,6 +43,7 @@ app.command("ab")(running.ab)
 app.command()(reading.export)
 app.command()(reading.timeline)
 app.command()(reading.claims)
+app.command()(reading.scaling)
 app.command()(reading.schema)
 app.command()(reading.env)
 

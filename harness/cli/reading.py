@@ -211,6 +211,26 @@ def claims(
     _print(formats.render("claims", fmt, views.ClaimsView(_load(runs, results_dir))))
 
 
+def scaling(
+    runs: Annotated[list[str], typer.Argument(help="run folders or globs; 'latest'")],
+    metric: Annotated[str, typer.Option(help="the throughput to fit, higher is better: tasks_per_s, bytes_per_s, ...")] = Metric.TASKS_PER_S,
+    axis: Annotated[str, typer.Option(help="what is swept: workers (or nodes on a cluster)")] = "workers",
+    fmt: Annotated[str, format_option("scaling")] = "table",
+    results_dir: ResultsOption = results.RESULTS_DIR,
+) -> None:
+    """Fit Amdahl's law and the Universal Scalability Law to each swept family: where adding workers stops paying."""
+    from harness.analysis import scaling as fitting
+    from harness.output.scaling import ScalingView
+
+    formats.get("scaling", fmt)
+    df = _load(runs, results_dir)
+    try:
+        fits = fitting.fit_scaling(df, metric, axis=axis)
+    except fitting.ScalingError as exc:
+        raise InputError(str(exc)) from None
+    _print(formats.render("scaling", fmt, ScalingView(fits)))
+
+
 def schema() -> None:
     """Print the scenario spec's JSON Schema, for editors that validate TOML and JSON specs."""
     print(json.dumps(spec.json_schema(), indent=2))
