@@ -5,6 +5,7 @@ the flags are checked against the truth. Seeded; each test a few seconds."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -262,3 +263,40 @@ def test_runs_of_one_sweep_pool_into_one_family():
     assert row["levels"] == 3 and row["processes"] == 9 and row["ci_scope"] == "9 processes"
     assert scaling.FEW_PROCESSES in row["flags"]
     assert row["model"] == scaling.AMDAHL and row["alpha"] < 0.02  # sleeping threads
+
+
+# --- where users see it: the command and the report page ---------------------------------
+
+
+def test_harness_scaling_prints_a_row_per_family_and_json_with_the_named_fields():
+    from conftest import cli, stored_run
+
+    runs = [str(stored_run(name)) for name in ("io-w1", "io-w2", "io-w4")]
+    proc = cli("scaling", *runs, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)["families"]
+    assert found and {"scenario", "backend", "params", "model", "alpha", "alpha_ci_low",
+                      "alpha_ci_high", "beta", "beta_ci_low", "beta_ci_high", "peak_workers",
+                      "knee_workers", "levels"} <= set(found[0])  # fmt: skip
+    threads = next(r for r in found if r["backend"] == "threads")
+    assert threads["levels"] == 3 and "too few levels" in " ".join(threads["flags"])
+    table = cli("scaling", *runs)
+    assert table.returncode == 0 and "where adding workers stops paying" in table.stdout
+    bad = cli("scaling", *runs, "--metric", "wall_s")
+    assert bad.returncode == 2 and "--metric" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_report_draws_the_fits_of_a_sweep_of_three_worker_counts():
+    from conftest import stored_run
+
+    from harness.output.reports import fit_figures, load_data
+
+    data = load_data([stored_run(name) for name in ("io-w1", "io-w2", "io-w4")])
+    ((name, fig),) = fit_figures.fits(data, "io")
+    assert name.startswith("io-fits")
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert dashed  # the curve beyond twice the largest N measured is drawn dashed
+    title = " ".join(t.get_text() for t in fig.texts)
+    assert "where adding workers stops paying" in title and "threads:" in title
+    assert fit_figures.fits(load_data([stored_run("cpu")]), "cpu") == []  # 2 worker counts

@@ -78,8 +78,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import InputError
 from harness.measure.stats import DEFAULT_LEVEL, MIN_PROCESSES
-from harness.protocol import Metric
+from harness.protocol import METRICS, Metric
 
 #: The axis: the number of workers of a case (a cluster's nodes, later, by the same name).
 AXIS = "workers"
@@ -595,6 +596,23 @@ def verdict(row: dict[str, Any], axis: str = AXIS) -> str:
 # --- frames -------------------------------------------------------------------------------------
 
 
+class ScalingError(InputError):
+    """Runs that cannot be fitted as asked: one line naming the flag."""
+
+
+def check(df: pd.DataFrame, metric: str, axis: str) -> None:
+    """The metric must be a measured throughput (higher is better) and the axis a column."""
+    if metric not in set(df["metric"]):
+        known = ", ".join(sorted(m for m in set(df["metric"]) if METRICS.get(m) and
+                                 METRICS[m].better == "higher"))  # fmt: skip
+        raise ScalingError(f"--metric: these runs have no {metric!r} (throughputs: {known})")
+    info = METRICS.get(metric)
+    if info is not None and info.better != "higher":
+        raise ScalingError(f"--metric: {metric} is not a throughput (higher is not better)")
+    if axis not in df.columns:
+        raise ScalingError(f"--axis: no column {axis!r} (workers, or nodes on a cluster)")
+
+
 def families(
     df: pd.DataFrame,
     metric: str = METRIC,
@@ -638,6 +656,7 @@ def fit_scaling(
     interval, the flags and a verdict (`COLUMNS`). The metric must be a throughput (higher is
     better, proportional to the work done per second). Seeded: the same frame gives the same
     intervals."""
+    check(df, metric, axis)
     rows = []
     for family, levels in families(df, metric, axis, keys).items():
         n = np.array(sorted(levels))

@@ -37,6 +37,16 @@ def _share(value: Any, low: Any, high: Any) -> str:
     return text
 
 
+def _coherency(row: Mapping[str, Any]) -> str:
+    """β as fitted; under Amdahl's law (β = 0 chosen) the most the USL still allows."""
+    if row["model"] == "amdahl":
+        high = row.get("beta_ci_high")
+        allows = f"; data allow up to {100 * float(high):.1f}%" if high is not None and \
+            math.isfinite(float(high)) else ""
+        return f"0 (Amdahl{allows})"
+    return _share(row["beta"], row["beta_ci_low"], row["beta_ci_high"])
+
+
 def _workers(value: Any, low: Any = None, high: Any = None) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "none in reach"
@@ -69,7 +79,7 @@ class ScalingView:
             table.add_row(
                 str(r["scenario"]), str(r["backend"]), str(r["params"]), str(r["levels"]),
                 str(r["model"]), _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
-                _share(r["beta"], r["beta_ci_low"], r["beta_ci_high"]),
+                _coherency(r),
                 _workers(r["peak_workers"], r["peak_ci_low"], r["peak_ci_high"]),
                 _workers(r["knee_workers"]), str(r["verdict"]),
             )  # fmt: skip
@@ -90,7 +100,7 @@ class ScalingView:
         rows = [
             [r["scenario"], r["backend"], r["params"], r["levels"], r["model"],
              _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
-             _share(r["beta"], r["beta_ci_low"], r["beta_ci_high"]),
+             _coherency(r),
              _workers(r["peak_workers"], r["peak_ci_low"], r["peak_ci_high"]),
              _workers(r["knee_workers"]), r["verdict"]]
             for r in self.fits.to_dict("records")

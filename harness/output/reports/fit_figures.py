@@ -41,8 +41,9 @@ def fits(data: ReportData, scenario: str) -> list[Page]:
     backends = order(found["backend"])
     colors = palette(backends)
     params = list(dict.fromkeys(found["params"]))
-    fig = new_figure(A4_LANDSCAPE)
-    axes = fig.subplots(1, len(params), squeeze=False)[0]
+    fig, grid = new_figure(1, len(params), figsize=A4_LANDSCAPE, layout="constrained",
+                           squeeze=False)  # fmt: skip
+    axes = grid[0]
     for ax, param in zip(axes, params, strict=True):
         for backend in backends:
             rows = found[(found["backend"] == backend) & (found["params"] == param)]
@@ -63,8 +64,10 @@ def fits(data: ReportData, scenario: str) -> list[Page]:
                 ax.annotate(f"N* {peak:.0f}", (peak, top), textcoords="offset points",
                             xytext=(4, 6), fontsize=7)  # fmt: skip
         ws = np.array(sorted(frame["workers"].unique()))
+        beyond = 2.0 ** np.arange(np.ceil(np.log2(ws.max())) + 1, np.log2(3 * ws.max()) + 1)
+        ticks = np.unique(np.concatenate([ws, beyond]))
         ax.set_xscale("log", base=2)
-        ax.set_xticks(ws, [str(w) for w in ws])
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set_ylim(bottom=0)
         ax.set(xlabel="workers", ylabel="tasks/s", title=str(param))
     _backend_legend(fig, backends, [])

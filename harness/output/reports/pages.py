@@ -24,6 +24,7 @@ from harness.analysis.summaries import BASELINE, ONE_PROCESS, metric_columns
 from harness.measure.stats import UNSTABLE_CV, level_text
 from harness.output.reports import (
     cost_figures,
+    fit_figures,
     graph_figures,
     latency_figures,
     repeat_figures,
@@ -91,6 +92,7 @@ SCENARIO_FIGURES: list[ScenarioPageMaker] = [
     graph_figures.data_paths,
     scaling_figures.throughput,
     scaling_figures.speedup,
+    fit_figures.fits,
     repeat_figures.distribution,
     cost_figures.startup,
     cost_figures.memory,
