@@ -191,7 +191,9 @@ _BUILTIN = [
        "queue messages of one repeat / its wall_s"),
     _m(Metric.IN_FLIGHT, "count", "none", "repeat", "in flight",
        "contention with a coherency cost: the tasks of its round a task counted as begun "
-       "(the N its coherency cost grows with), mean over one repeat's tasks"),
+       "(the N its coherency cost grows with), mean over one repeat's tasks; below the "
+       "workers when some tasks began only after others had done their own part (a busy "
+       "machine started them late)"),
     _m(Metric.SPEEDUP, "ratio", "higher", "case", "speedup",
        "median wall of the sequential case / median wall of this case"),
     _m(Metric.EFFICIENCY, "ratio", "higher", "case", "efficiency", "speedup / workers"),

@@ -9,7 +9,6 @@ runs once through the runner, as `harness run contention --quick` would.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 
 import pytest
@@ -25,8 +24,10 @@ TOLERANCE = 0.15
 
 
 def measure(backend, params: ContentionParams, tasks: int, repeats: int = 3) -> tuple[float, dict]:
-    """Median tasks/s over `repeats` timed batches after one untimed batch (which makes the
-    lock and counter), each timed as a case process times a repeat; and the last metrics."""
+    """The best tasks/s of `repeats` timed batches after one untimed batch (which makes the
+    lock and counter), each timed as a case process times a repeat; and the last metrics.
+    The best, because the noise here is one-sided: a sleep only overruns, and a busy
+    machine only wakes a thread late (one handover at the lock at a time), never early."""
     result = CONTENTION.program(backend, params, tasks, [])
     assert result.outputs == result.expected
     rates = []
@@ -35,7 +36,7 @@ def measure(backend, params: ContentionParams, tasks: int, repeats: int = 3) -> 
         result = CONTENTION.program(backend, params, tasks, [])
         rates.append(tasks / (time.perf_counter() - t0))
         assert result.outputs == result.expected
-    return statistics.median(rates), result.metrics
+    return max(rates), result.metrics
 
 
 def curve(name: str, params: ContentionParams, tasks: int, workers: list[int]) -> dict[int, float]:
@@ -129,6 +130,6 @@ def test_the_scenario_runs_as_cases_and_records_the_law(tmp_path, mark):
     for case in cases:
         rows = df[df["case_id"] == case.case_id]
         params = ContentionParams(**case.params)
-        rate = rows[rows["metric"] == Metric.TASKS_PER_S]["value"].median()
+        rate = rows[rows["metric"] == Metric.TASKS_PER_S]["value"].max()  # as in `measure`
         assert abs(rate / usl_tasks_per_s(params, case.workers) - 1) <= TOLERANCE, case.case_id
         assert set(rows[rows["metric"] == Metric.IN_FLIGHT]["value"]) == {case.workers}

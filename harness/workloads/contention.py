@@ -31,8 +31,11 @@ the bound 200, the law 125; in rounds they do the law's within 5%).
 
 What an engine adds lies on top: its dispatch of each round and the cost of its lock and
 counter (microseconds for threads; scheduler or actor round trips for Dask and Ray), each
-task's sleeps overrunning by about 0.1 ms. A partial last round (`tasks` not a multiple of
-the workers) has fewer in flight. With no coherency cost nothing is counted, and the tasks
+task's sleeps overrunning by about 0.1 ms. All of it only slows a round: so does a busy
+machine, which wakes each next holder of the lock late (N times a round) and may start a
+task only after the others have done their own part (it then counts fewer than N: the
+`in_flight` metric shows it). A partial last round (`tasks` not a multiple of the workers)
+has fewer in flight. With no coherency cost nothing is counted, and the tasks
 use only the lock.
 
 The lock is each engine's own (`backend.lock()`): a `threading.Lock`, a multiprocessing
