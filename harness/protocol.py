@@ -82,6 +82,7 @@ class Metric:
     LOST_UPDATE_RATIO = "lost_update_ratio"
     INCREMENTS_PER_S = "increments_per_s"
     MESSAGES_PER_S = "messages_per_s"
+    IN_FLIGHT = "in_flight"
     SPEEDUP = "speedup"
     EFFICIENCY = "efficiency"
     MAKESPAN_S = "makespan_s"
@@ -188,6 +189,11 @@ _BUILTIN = [
        "counter increments of one repeat / its wall_s"),
     _m(Metric.MESSAGES_PER_S, "1/s", "higher", "repeat", "messages/s",
        "queue messages of one repeat / its wall_s"),
+    _m(Metric.IN_FLIGHT, "count", "none", "repeat", "in flight",
+       "contention with a coherency cost: the tasks of its round a task counted as begun "
+       "(the N its coherency cost grows with), mean over one repeat's tasks; below the "
+       "workers when some tasks began only after others had done their own part (a busy "
+       "machine started them late)"),
     _m(Metric.SPEEDUP, "ratio", "higher", "case", "speedup",
        "median wall of the sequential case / median wall of this case"),
     _m(Metric.EFFICIENCY, "ratio", "higher", "case", "efficiency", "speedup / workers"),

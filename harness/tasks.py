@@ -377,6 +377,35 @@ def increment_task(item: tuple[Incrementable, int, float]) -> int:
     return done
 
 
+# --- contention: the Universal Scalability Law by construction ---------------------------
+
+
+class Counted(Incrementable, Protocol):
+    """A shared counter a task can also read (each backend's `SharedCounter` is one)."""
+
+    def value(self) -> int: ...
+
+
+def contention_task(item: tuple[Any, Counted | None, int, float, float, float]) -> int:
+    """One task of a round of `contention` (`harness.workloads.contention` derives the law):
+    `(1 - serial) x task_s` alone, then `coherency x task_s` for each ordered pair of the `n`
+    tasks of its round that have begun, then `serial x task_s` holding the shared `lock`.
+
+    `begun` counts tasks as they begin, `base` is its count before this round began; without
+    it (no coherency cost) nothing is counted. Returns `n`, or 0 when not counted."""
+    lock, begun, base, task_s, serial, coherency = item
+    if begun is not None:
+        begun.increment()
+    time.sleep((1.0 - serial) * task_s)
+    n = 0
+    if begun is not None:
+        n = begun.value() - base
+        time.sleep(coherency * task_s * n * (n - 1))
+    with lock:
+        time.sleep(serial * task_s)
+    return n
+
+
 # --- readiness probes of the backends --------------------------------------------------
 
 

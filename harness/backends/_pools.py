@@ -1,9 +1,11 @@
 """What the process-pool backends (processes, loky, any Executor) share: Pool.map's chunking
-and a multiprocessing Manager for the state their tasks share."""
+and a multiprocessing Manager for the state their tasks share (counter, queue, lock)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from harness.backends.base import BackendOptions, SharedCounter, chunksize_for
@@ -69,6 +71,14 @@ class PoolOfProcesses:
 
             self._manager = multiprocessing.get_context(self.manager_start_method()).Manager()
         return self._manager
+
+    def lock(self) -> AbstractContextManager[Any]:
+        """A Manager `Lock`, whose proxy travels with the task; a `threading.Lock` when the
+        pool's workers are threads of this process (an Executor of threads)."""
+        if not self.worker_pids():
+            return threading.Lock()
+        lock: AbstractContextManager[Any] = self._shared().Lock()
+        return lock
 
     def _manager_counter(self, locked: bool) -> SharedCounter:
         manager = self._shared()

@@ -16,6 +16,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -307,6 +308,13 @@ class Backend(ABC):
         """An unbounded FIFO queue (`put`, `get`) that tasks of this backend can share."""
         raise NotImplementedError(f"the {self.name} backend has no shared queue")
 
+    def lock(self) -> AbstractContextManager[Any]:
+        """A mutual-exclusion lock that tasks of this backend can all hold, one at a time
+        (`with lock:` inside a task), the engine's own kind: a `threading.Lock` in-process,
+        a multiprocessing Manager `Lock` for a pool of processes, a `distributed.Lock`, a
+        Ray actor. Resources it needs live until `stop`."""
+        raise NotImplementedError(f"the {self.name} backend has no shared lock")
+
     def worker_pids(self) -> list[int]:
         """Process ids of the workers on this host (empty for in-process workers)."""
         return []
@@ -403,3 +411,6 @@ class InProcessSharing:
 
     def queue(self) -> Any:
         return queue.Queue()
+
+    def lock(self) -> AbstractContextManager[Any]:
+        return threading.Lock()

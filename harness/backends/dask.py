@@ -313,6 +313,12 @@ class DaskBackend(DaskNodes, Backend):
 
         return Queue(client=self._client)
 
+    def lock(self) -> DaskLock:
+        """A `distributed.Lock`: a semaphore of one lease on the scheduler, taken by name."""
+        import uuid
+
+        return DaskLock(f"harness-lock-{uuid.uuid4().hex}")
+
     def stop(self) -> None:
         if self._client is not None:
             self.abandon_node_sampling()
@@ -411,3 +417,32 @@ class DaskCounter(SharedCounter):
         from distributed import Variable
 
         return int(Variable(self.name, client=self._client).get())
+
+
+class DaskLock:
+    """A `distributed.Lock` by name, made where a task first holds it: the driver's client is
+    not the default one (`set_as_default=False`), so a Lock made in the driver would find no
+    scheduler, and one unpickled in a worker finds its worker's. One Lock per name and
+    process: each would otherwise start its own lease-refresh callback."""
+
+    _made: dict[str, Any] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return DaskLock, (self.name,)
+
+    def _lock(self) -> Any:
+        if self.name not in DaskLock._made:
+            from distributed import Lock
+
+            DaskLock._made[self.name] = Lock(self.name)
+        return DaskLock._made[self.name]
+
+    def __enter__(self) -> DaskLock:
+        self._lock().acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock().release()

@@ -301,6 +301,14 @@ class RayBackend(RayNodes, Backend):
 
         return Queue(actor_options={"num_cpus": 0})
 
+    def lock(self) -> RayLock:
+        """An actor that hands out one turn at a time (Ray has no lock of its own)."""
+        import ray
+
+        actor: Any = ray.remote(num_cpus=0)(LockActor).remote()
+        ray.get(actor.locked.remote())  # ready: the actor process exists
+        return RayLock(actor)
+
     def stop(self) -> None:
         if self._started:
             import ray
@@ -412,6 +420,44 @@ class RayCounter(SharedCounter):
         import ray
 
         return int(ray.get(self.actor.get.remote()))
+
+
+class LockActor:
+    """Ray's way to a lock: an async actor whose calls share one event loop, where an
+    `asyncio.Lock` is taken by `acquire` and given back by `release`; callers waiting to
+    acquire queue in the actor, in the order their calls arrived."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        await self._lock.acquire()
+
+    async def release(self) -> None:
+        self._lock.release()
+
+    async def locked(self) -> bool:
+        return self._lock.locked()
+
+
+class RayLock:
+    """`with lock:` in a task: one actor call to acquire, one to release."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def __enter__(self) -> RayLock:
+        import ray
+
+        ray.get(self.actor.acquire.remote())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import ray
+
+        ray.get(self.actor.release.remote())
 
 
 def _is_ref(arg: Any) -> bool:

@@ -8,9 +8,10 @@ register theirs through the entry-point group `harness.workloads` (a name pointi
 
 Three kinds of workload exist. A *map* workload is a task function mapped over inputs, the
 way pools, Dask and Ray are usually driven. A *program* workload (shared counters,
-producer/consumer queues) cannot be written as one map: its driver-side `program` uses the
-backend's small primitives (`backend.counter`, `backend.queue`, `backend.map`) and returns
-a `ProgramResult` the harness checks and records like a batch. A *graph* workload
+producer/consumer queues, rounds of tasks contending for a lock) cannot be written as one
+map: its driver-side `program` uses the backend's small primitives (`backend.counter`,
+`backend.queue`, `backend.lock`, `backend.map`) and returns a `ProgramResult` the harness
+checks and records like a batch. A *graph* workload
 (`harness.graph`) describes tasks that read other tasks' outputs; each backend runs the
 graph its own way.
 """
@@ -127,6 +128,7 @@ BUILTINS = {
     "cpu_then_wait": "mixed:CPU_THEN_WAIT",
     "producer_consumer": "queues:PRODUCER_CONSUMER",
     "shared_counter": "shared:SHARED_COUNTER",
+    "contention": "contention:CONTENTION",
     "echo": "transfer:ECHO",
     "tree_reduce": "graphs:TREE_REDUCE",
     "shuffle": "graphs:SHUFFLE",
