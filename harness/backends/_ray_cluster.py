@@ -99,6 +99,7 @@ def launch_cluster(launch: LocalLaunch) -> None:
 
     host = launch.host
     launch.env["RAY_USAGE_STATS_ENABLED"] = "0"
+    launch.env.setdefault("RAY_worker_niceness", "0")  # as the driver's (Ray's default: 15)
     if is_loopback(host):
         launch.env[LOOPBACK_SWITCH] = "0"  # else `ray start` swaps 127.0.0.1 for eth0's
     # Always token authentication: without it, anyone who reaches a port runs code.

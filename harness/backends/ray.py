@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from harness.backends.launch import LocalLaunch
 
 
+#: Ray's setting for its workers' niceness (its default: 15), read from the environment.
+WORKER_NICENESS = "RAY_worker_niceness"
+
+
 class RayOptions(BackendOptions):
     #: host:port of an existing cluster; empty starts a local Ray bound to 127.0.0.1.
     address: str = ""
@@ -107,6 +111,10 @@ class RayBackend(RayNodes, Backend):
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Ray starts its workers at niceness 15, so any other work on the machine (another
+        # engine's workers, a test, a browser) takes their CPU first; every other engine's
+        # workers run at the driver's. Fair comparisons need the same: 0 unless the user set it.
+        os.environ.setdefault(WORKER_NICENESS, "0")
         from harness.backends._ship import bundle_dir, package_dir, user_code_dirs
         from harness.backends.launch import address_is_loopback
 
@@ -349,7 +357,9 @@ class RayBackend(RayNodes, Backend):
     def describe(self) -> BackendDescription:
         import ray
 
-        info = BackendDescription(self.strategy, details={"ray": ray.__version__})
+        info = BackendDescription(self.strategy, details={
+            "ray": ray.__version__, "worker_niceness": os.environ.get(WORKER_NICENESS, "15"),
+        })  # fmt: skip
         if not self._started:
             return info
         if not self.remote:
