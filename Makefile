@@ -79,6 +79,7 @@ report: $(STAMP)
 # without types (pandas, pyarrow, scipy, seaborn, loky) read as Any.
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests benchmarks
+	$(BIN)/ruff format --check harness tests benchmarks
 	$(BIN)/mypy harness
 
 # The documentation site (mkdocs.yml, docs/): strict, so a broken link, anchor or page fails.

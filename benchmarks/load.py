@@ -76,12 +76,25 @@ def per_process(folder: Path) -> None:
     (folder / "process.toml").write_text(PER_PROCESS)
     out = folder / "out-process"
     for backend in ("sequential", "processes", "dask", "ray"):  # a budget each: all get some
-        watch(["run", str(folder / "process.toml"), "--out", str(out), "--backends", backend,
-               "--budget", "25s", "--precision", "0.1%"])  # fmt: skip
+        watch(
+            [
+                "run",
+                str(folder / "process.toml"),
+                "--out",
+                str(out),
+                "--backends",
+                backend,
+                "--budget",
+                "25s",
+                "--precision",
+                "0.1%",
+            ]
+        )
     df = results.load(str(out / "*"))
     extra = df[df["round"] > 1]
-    wide = extra.pivot_table(index=["backend", "round"], columns="metric", values="value",
-                             aggfunc="sum")  # fmt: skip
+    wide = extra.pivot_table(
+        index=["backend", "round"], columns="metric", values="value", aggfunc="sum"
+    )
     engine = wide.get("startup_s", 0).fillna(0) + wide.get("teardown_s", 0).fillna(0)
     wide["added_s"] = wide["elapsed_s"] - engine - wide["wall_s"]
     for backend, rows in wide.groupby(level="backend"):

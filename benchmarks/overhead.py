@@ -119,11 +119,14 @@ def throughput_table(args: argparse.Namespace, console: Console) -> None:
         has = math.isfinite(ci.low)
         apart = has and not ci.low <= 1.0 <= ci.high
         verdict = (
-            "[yellow]no interval[/]" if not has
-            else "[green]not told from 0[/]" if not apart
-            else "[red]harness slower[/]" if ci.high < 1.0
+            "[yellow]no interval[/]"
+            if not has
+            else "[green]not told from 0[/]"
+            if not apart
+            else "[red]harness slower[/]"
+            if ci.high < 1.0
             else "[yellow]harness faster: check the bare loop[/]"
-        )  # fmt: skip
+        )
         if apart:
             told.append(backend)
         table.add_row(
@@ -177,8 +180,9 @@ def rtt_table(args: argparse.Namespace, console: Console) -> None:
             f"{ratio:.2f}",
             "[green]met[/]" if met else "[red]missed[/]",
         )
-        console.print(f"{backend}: hand {hand * 1e6:,.0f} µs, harness {ours * 1e6:,.0f} µs, "
-                      f"ratio {ratio:.2f}")  # fmt: skip
+        console.print(
+            f"{backend}: hand {hand * 1e6:,.0f} µs, harness {ours * 1e6:,.0f} µs, ratio {ratio:.2f}"
+        )
     console.print(table)
     console.print(f"goal: harness/hand within {1 / RTT_GOAL:g}..{RTT_GOAL:g}")
 

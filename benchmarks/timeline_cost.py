@@ -41,8 +41,9 @@ SCENARIOS = {
 }
 
 
-def batches(backend_name: str, workload_name: str, params: dict, tasks: int, workers: int,
-            rounds: int) -> tuple[list[float], list[float], float]:  # fmt: skip
+def batches(
+    backend_name: str, workload_name: str, params: dict, tasks: int, workers: int, rounds: int
+) -> tuple[list[float], list[float], float]:
     """Plain and stamped batch seconds, alternated; and the once-per-case cost."""
     workload = workloads.get(workload_name)
     cls = backends.get(backend_name)
@@ -81,8 +82,16 @@ def per_case_cost(stamps, arrival, submit, t0, workers: int) -> float:
     columns = timeline.records(stamps, arrival, submit, t0, None, 0)
     timeline.shape(columns, workers)
     event = decode(encode(TasksEvent(columns)))
-    key = {"run_id": "r", "case_id": "c", "backend": "b", "workers": workers, "params": "{}",
-           "round": 1, "scenario": "s", "variant": ""}  # fmt: skip
+    key = {
+        "run_id": "r",
+        "case_id": "c",
+        "backend": "b",
+        "workers": workers,
+        "params": "{}",
+        "round": 1,
+        "scenario": "s",
+        "variant": "",
+    }
     frame = _tasks([event], key)
     with tempfile.TemporaryDirectory() as tmp:
         results.write_parquet_atomic(Path(tmp) / results.TASKS, frame)
@@ -91,9 +100,17 @@ def per_case_cost(stamps, arrival, submit, t0, workers: int) -> float:
 
 def case_seconds(backend: str, workload: str, params: dict, tasks: int, workers: int) -> float:
     """A real case process of the full scenario: its elapsed_s."""
-    case = Case(scenario="timeline-cost", workload=workload, backend=backend,
-                workers=workers if backend != "sequential" else 1, tasks=tasks, params=params,
-                repeat=3, warmup=1, timeout_s=600)  # fmt: skip
+    case = Case(
+        scenario="timeline-cost",
+        workload=workload,
+        backend=backend,
+        workers=workers if backend != "sequential" else 1,
+        tasks=tasks,
+        params=params,
+        repeat=3,
+        warmup=1,
+        timeout_s=600,
+    )
     outcome = run_case(case, run_id="timeline-cost")
     if outcome.status != "ok":
         raise SystemExit(f"{backend}: {outcome.status}: {outcome.error}")
@@ -107,30 +124,52 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     console = Console(width=150)
-    table = Table("scenario", "backend", "workers", "plain batch", "stamped batch",
-                  "per case", "case time", "added", "share", "goal",
-                  title=f"timeline pass: stamped against plain batch, {args.rounds} of each, "
-                  "alternated in one process (medians)", header_style="bold")  # fmt: skip
+    table = Table(
+        "scenario",
+        "backend",
+        "workers",
+        "plain batch",
+        "stamped batch",
+        "per case",
+        "case time",
+        "added",
+        "share",
+        "goal",
+        title=f"timeline pass: stamped against plain batch, {args.rounds} of each, "
+        "alternated in one process (medians)",
+        header_style="bold",
+    )
     for scenario in args.scenarios.split(","):
         workload, params, tasks, workers = SCENARIOS[scenario]
         for backend in args.backends.split(","):
             if backend == "asyncio" and workloads.get(workload).async_task is None:
                 continue
-            plain, stamped, once = batches(backend, workload, params, tasks, workers,
-                                           args.rounds)  # fmt: skip
+            plain, stamped, once = batches(backend, workload, params, tasks, workers, args.rounds)
             whole = case_seconds(backend, workload, params, tasks, workers)
             added = max(0.0, statistics.median(stamped) - statistics.median(plain)) + once
             share = added / whole
-            table.add_row(scenario, backend, str(workers), _ms(statistics.median(plain)),
-                          _ms(statistics.median(stamped)), _ms(once), f"{whole:.2f} s",
-                          _ms(added), f"{share:.1%}",
-                          "[green]within[/]" if share <= GOAL else "[red]over[/]")  # fmt: skip
-            console.print(f"{scenario} {backend}: plain {_ms(statistics.median(plain))}, "
-                          f"stamped {_ms(statistics.median(stamped))}, per case {_ms(once)}, "
-                          f"case {whole:.2f} s: {share:.1%}")  # fmt: skip
+            table.add_row(
+                scenario,
+                backend,
+                str(workers),
+                _ms(statistics.median(plain)),
+                _ms(statistics.median(stamped)),
+                _ms(once),
+                f"{whole:.2f} s",
+                _ms(added),
+                f"{share:.1%}",
+                "[green]within[/]" if share <= GOAL else "[red]over[/]",
+            )
+            console.print(
+                f"{scenario} {backend}: plain {_ms(statistics.median(plain))}, "
+                f"stamped {_ms(statistics.median(stamped))}, per case {_ms(once)}, "
+                f"case {whole:.2f} s: {share:.1%}"
+            )
     console.print(table)
-    console.print(f"added = max(0, stamped - plain) + per case; share = added / the case's "
-                  f"elapsed_s; goal: at most {GOAL:.0%}")  # fmt: skip
+    console.print(
+        f"added = max(0, stamped - plain) + per case; share = added / the case's "
+        f"elapsed_s; goal: at most {GOAL:.0%}"
+    )
 
 
 def _ms(seconds: float) -> str:

@@ -203,7 +203,10 @@ class RunWriter:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.frames: dict[str, list[pd.DataFrame]] = {
-            MEASUREMENTS: [], TIMESERIES: [], LATENCY: [], TASKS: []
+            MEASUREMENTS: [],
+            TIMESERIES: [],
+            LATENCY: [],
+            TASKS: [],
         }
         for name in self.frames:
             if (run_dir / name).exists():  # resuming: keep what was measured
@@ -251,9 +254,7 @@ def latest(root: Path = RESULTS_DIR) -> Path:
     return candidates[-1]
 
 
-def run_dirs(
-    paths: Iterable[str | os.PathLike[str]], root: Path = RESULTS_DIR
-) -> list[Path]:
+def run_dirs(paths: Iterable[str | os.PathLike[str]], root: Path = RESULTS_DIR) -> list[Path]:
     """Expand globs and `latest` (the newest run under `root`); each result must be a run
     directory (or its measurements file)."""
     found: list[Path] = []

@@ -90,8 +90,9 @@ class Spec(BaseModel):
     backends: Annotated[
         list[str],
         # "all" is resolved before the field is a list (`_every_backend`); the schema says so
-        WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "string"}},
-                                  {"const": "all"}]}),  # fmt: skip
+        WithJsonSchema(
+            {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"const": "all"}]}
+        ),
     ] = Field(
         default_factory=lambda: list(backends.DEFAULT),
         description='backend names, or "all": every registered one that can run the workload',
@@ -476,11 +477,19 @@ def catalogue() -> list[dict[str, Any]]:
         try:
             s = load(name)
         except SpecError as exc:
-            entries.append({"name": name, "workload": "", "backends": [], "description": "",
-                            "error": str(exc)})  # fmt: skip
+            entries.append(
+                {"name": name, "workload": "", "backends": [], "description": "", "error": str(exc)}
+            )
             continue
-        entries.append({"name": s.name, "workload": s.workload, "backends": list(s.backends),
-                        "description": s.description, "error": ""})  # fmt: skip
+        entries.append(
+            {
+                "name": s.name,
+                "workload": s.workload,
+                "backends": list(s.backends),
+                "description": s.description,
+                "error": "",
+            }
+        )
     return entries
 
 

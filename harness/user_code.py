@@ -71,9 +71,7 @@ def refusal(ref: Ref) -> str:
     return f"{str(ref)!r} is your own code, which a spec alone never imports: add --import {top}"
 
 
-def resolve(
-    text: str, imports: Iterable[str] | None = None, *, callable_only: bool = True
-) -> Any:
+def resolve(text: str, imports: Iterable[str] | None = None, *, callable_only: bool = True) -> Any:
     """The function a reference names; ValueError (one line) when it is refused or bad.
 
     `imports=None` skips the gate: the case process runs what its driver already allowed.

@@ -38,6 +38,7 @@ def stored_run(name: str) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _stored_runs_stay_as_they_are():
     """A test that writes into a stored run (a report without -o does) fails the session."""
+
     def listing() -> dict[str, tuple[int, int]]:
         return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in STORED.rglob("*")}
 
@@ -171,8 +172,7 @@ def _chdir(path: Path) -> Iterator[None]:
 def _python_default_warning_filters() -> None:
     """The filters of a fresh interpreter (pytest's own are stricter, and record warnings)."""
     warnings.resetwarnings()
-    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning,
-                     DeprecationWarning):  # fmt: skip
+    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
 

@@ -20,12 +20,24 @@ def rows(params: dict, backend: str, walls: list[float]) -> list[dict]:
     key = json.dumps(params, sort_keys=True)
     case_id = f"t/{backend}/w2/" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
     return [
-        {"run_id": "r", "host": "h", "scenario": "t", "case_id": case_id, "backend": backend,
-         "workers": 1 if backend == "sequential" else 2, "params": key, "tasks": 4,
-         "repeat": i + 1, "metric": "wall_s", "value": w, "unit": "s", "status": "ok",
-         "error": ""}
+        {
+            "run_id": "r",
+            "host": "h",
+            "scenario": "t",
+            "case_id": case_id,
+            "backend": backend,
+            "workers": 1 if backend == "sequential" else 2,
+            "params": key,
+            "tasks": 4,
+            "repeat": i + 1,
+            "metric": "wall_s",
+            "value": w,
+            "unit": "s",
+            "status": "ok",
+            "error": "",
+        }
         for i, w in enumerate(walls)
-    ]  # fmt: skip
+    ]
 
 
 def test_parameter_sets_sort_by_value_not_as_text():
@@ -57,12 +69,25 @@ def walls(backend: str, values, workers: int = 2, rnd: int = 1, run: str = "r") 
     """wall_s rows of one case in one round (each round is its own process)."""
     w = 1 if backend == "sequential" else workers
     return [
-        {"run_id": run, "host": "h", "scenario": "t", "case_id": f"t/{backend}/w{w}",
-         "backend": backend, "workers": w, "params": "{}", "tasks": 4, "round": rnd,
-         "repeat": i + 1, "metric": "wall_s", "value": float(v), "unit": "s", "status": "ok",
-         "error": ""}
+        {
+            "run_id": run,
+            "host": "h",
+            "scenario": "t",
+            "case_id": f"t/{backend}/w{w}",
+            "backend": backend,
+            "workers": w,
+            "params": "{}",
+            "tasks": 4,
+            "round": rnd,
+            "repeat": i + 1,
+            "metric": "wall_s",
+            "value": float(v),
+            "unit": "s",
+            "status": "ok",
+            "error": "",
+        }
         for i, v in enumerate(values)
-    ]  # fmt: skip
+    ]
 
 
 def _row(table, backend: str):
@@ -116,9 +141,15 @@ def test_processes_differ_note_compares_with_the_spread_within_processes():
     difference between processes itself, and so fell silent as rounds grew."""
     rng = np.random.default_rng(3)
     for rounds in (3, 5, 10):
-        rows_ = [r for i in range(1, rounds + 1)
-                 for r in walls("threads", (1 + 0.05 * rng.standard_normal())
-                                * np.exp(0.01 * rng.standard_normal(5)), rnd=i)]  # fmt: skip
+        rows_ = [
+            r
+            for i in range(1, rounds + 1)
+            for r in walls(
+                "threads",
+                (1 + 0.05 * rng.standard_normal()) * np.exp(0.01 * rng.standard_normal(5)),
+                rnd=i,
+            )
+        ]
         row = _row(summaries.case_table(results.frame(rows_)), "threads")
         assert "processes differ" in row["ci_note"], rounds
 
@@ -133,8 +164,10 @@ def walls_in(backend: str, medians, spread: float, rng) -> list[dict]:
 
 def test_speedup_from_processes_is_welch_and_from_one_process_says_so():
     rng = np.random.default_rng(4)
-    df = results.frame(walls_in("sequential", [1.0, 1.02, 0.98], 0.01, rng)
-                       + walls_in("threads", [0.5, 0.52, 0.49], 0.01, rng))  # fmt: skip
+    df = results.frame(
+        walls_in("sequential", [1.0, 1.02, 0.98], 0.01, rng)
+        + walls_in("threads", [0.5, 0.52, 0.49], 0.01, rng)
+    )
     row = _row(summaries.case_table(df), "threads")
     assert row["speedup_ci_scope"] == "3 processes" and row["speedup_ci_level"] == 0.95
     assert row["speedup_ci_low"] < row["speedup"] < row["speedup_ci_high"]
@@ -145,16 +178,20 @@ def test_speedup_from_processes_is_welch_and_from_one_process_says_so():
 def test_one_process_never_marks_superlinear():
     """One thread 'faster' than the sequential loop within one process each: the two cases
     are two processes, and nothing is called from that."""
-    df = results.frame(walls("sequential", [1.08, 1.09, 1.1, 1.08, 1.09])
-                       + walls("threads", [1.0, 1.0, 1.01, 1.0, 1.0], workers=1))  # fmt: skip
+    df = results.frame(
+        walls("sequential", [1.08, 1.09, 1.1, 1.08, 1.09])
+        + walls("threads", [1.0, 1.0, 1.01, 1.0, 1.0], workers=1)
+    )
     row = _row(summaries.case_table(df), "threads")
     assert row["efficiency"] > 1 and row["efficiency_note"] == summaries.ABOVE_ONE_IN_ONE_PROCESS
 
 
 def test_negative_added_memory_of_old_runs_is_never_shown():
     rows_ = walls("processes", [1.0, 1.1, 1.2])
-    rows_ += [{**rows_[0], "repeat": None, "metric": m, "value": -7.8e6, "unit": "B"}
-              for m in ("peak_uss_bytes", "fixed_uss_bytes")]  # fmt: skip
+    rows_ += [
+        {**rows_[0], "repeat": None, "metric": m, "value": -7.8e6, "unit": "B"}
+        for m in ("peak_uss_bytes", "fixed_uss_bytes")
+    ]
     row = _row(summaries.case_table(results.frame(rows_)), "processes")
     assert row["peak_uss_bytes"] == 0 and row["fixed_uss_bytes"] == 0
 
@@ -198,8 +235,10 @@ def test_efficiency_above_one_is_marked_never_plain():
 def test_export_of_the_cases_table_carries_levels_and_scaling(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    df = results.frame(walls("sequential", [2.0, 2.1, 1.9, 2.0, 2.2])
-                       + walls("threads", [1.0, 1.1, 0.9, 1.0, 1.05]))  # fmt: skip
+    df = results.frame(
+        walls("sequential", [2.0, 2.1, 1.9, 2.0, 2.2])
+        + walls("threads", [1.0, 1.1, 0.9, 1.0, 1.05])
+    )
     df.to_parquet(run / results.MEASUREMENTS)
     proc = harness("export", str(run), "--table", "cases", "--format", "json")
     assert proc.returncode == 0, proc.stderr
@@ -216,7 +255,7 @@ def test_export_of_the_cases_table_carries_levels_and_scaling(tmp_path):
         "efficiency",
         "efficiency_note",
     ):
-        assert column in threads, column  # fmt: skip
+        assert column in threads, column
     assert threads["ci_level"] == pytest.approx(0.9375)
     assert threads["ci_scope"] == "within 1 process"
     assert threads["speedup_ci_low"] < 2.0 < threads["speedup_ci_high"]

@@ -18,10 +18,14 @@ from harness.execute.budget import MAX_PROCESSES, Budget
 
 def _process(walls: list[float], refs: list[float] | None = None, status: str = "ok"):
     """One case process's rows as the runner records them (walls and reference walls)."""
-    rows = [{"metric": "wall_s", "repeat": r, "value": w, "status": status}
-            for r, w in enumerate(walls, start=1)]  # fmt: skip
-    rows += [{"metric": "reference_wall_s", "repeat": r, "value": w, "status": status}
-             for r, w in enumerate(refs or [], start=1)]  # fmt: skip
+    rows = [
+        {"metric": "wall_s", "repeat": r, "value": w, "status": status}
+        for r, w in enumerate(walls, start=1)
+    ]
+    rows += [
+        {"metric": "reference_wall_s", "repeat": r, "value": w, "status": status}
+        for r, w in enumerate(refs or [], start=1)
+    ]
     import pandas as pd
 
     return pd.DataFrame(rows)
@@ -69,11 +73,14 @@ def test_a_case_with_a_reference_is_judged_by_its_paired_speedup():
 
 def test_a_budgeted_run_buys_cheap_processes_and_pairs_each_speedup_in_process(tmp_path):
     spec = tmp_path / "small.toml"
-    spec.write_text('name = "small"\ndescription = "x"\nworkload = "sum_of_squares"\n'
-                    'tasks = 2\nbackends = ["sequential", "threads"]\nworkers = [2]\n'
-                    'repeat = 2\nrounds = 1\n[params]\nn = 40000\n')  # fmt: skip
-    proc = harness("run", str(spec), "--budget", "8s", "--precision", "0.1%",
-                   "--out", str(tmp_path / "out"))  # fmt: skip
+    spec.write_text(
+        'name = "small"\ndescription = "x"\nworkload = "sum_of_squares"\n'
+        'tasks = 2\nbackends = ["sequential", "threads"]\nworkers = [2]\n'
+        "repeat = 2\nrounds = 1\n[params]\nn = 40000\n"
+    )
+    proc = harness(
+        "run", str(spec), "--budget", "8s", "--precision", "0.1%", "--out", str(tmp_path / "out")
+    )
     assert proc.returncode == 0, proc.stderr
     assert "budget 8 s" in proc.stdout and "budget: small/" in proc.stdout
     tmp_path = tmp_path / "out"
@@ -104,13 +111,16 @@ def test_a_budgeted_run_buys_cheap_processes_and_pairs_each_speedup_in_process(t
 def test_ab_pairs_two_specs_in_one_process_a_slot_and_compares_them_paired(tmp_path):
     a = tmp_path / "a.toml"
     b = tmp_path / "b.toml"
-    body = ('name = "{name}"\ndescription = "x"\nworkload = "sum_of_squares"\ntasks = 2\n'
-            'backends = ["sequential", "threads"]\nworkers = [2]\nrepeat = 3\nwarmup = 1\n'
-            'rounds = 3\n[params]\nn = {n}\n')  # fmt: skip
+    body = (
+        'name = "{name}"\ndescription = "x"\nworkload = "sum_of_squares"\ntasks = 2\n'
+        'backends = ["sequential", "threads"]\nworkers = [2]\nrepeat = 3\nwarmup = 1\n'
+        "rounds = 3\n[params]\nn = {n}\n"
+    )
     a.write_text(body.format(name="small", n=40_000))
     b.write_text(body.format(name="bigger", n=80_000))  # twice the work: a 2x change
-    proc = harness("ab", str(a), str(b), "--budget", "5s", "--format", "json",
-                   "--out", str(tmp_path / "out"))  # fmt: skip
+    proc = harness(
+        "ab", str(a), str(b), "--budget", "5s", "--format", "json", "--out", str(tmp_path / "out")
+    )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     rows = {r["backend"]: r for r in found["cases"]}
@@ -133,8 +143,10 @@ def test_ab_pairs_two_specs_in_one_process_a_slot_and_compares_them_paired(tmp_p
 
 def test_ab_refuses_specs_whose_cases_do_not_match_and_writes_nothing(tmp_path):
     a, b = tmp_path / "a.toml", tmp_path / "b.toml"
-    body = ('name = "x"\ndescription = "x"\nworkload = "sum_of_squares"\ntasks = 2\n'
-            'backends = ["threads"]\nworkers = {workers}\n[params]\nn = 10\n')  # fmt: skip
+    body = (
+        'name = "x"\ndescription = "x"\nworkload = "sum_of_squares"\ntasks = 2\n'
+        'backends = ["threads"]\nworkers = {workers}\n[params]\nn = 10\n'
+    )
     a.write_text(body.format(workers="[1, 2]"))
     b.write_text(body.format(workers="[2]"))
     out = tmp_path / "out"
@@ -152,12 +164,23 @@ def test_a_budget_keeps_ray_warm_its_processes_join_as_fresh_drivers_and_nothing
     from conftest import marked
 
     spec = tmp_path / "ray.toml"
-    spec.write_text('name = "warm"\ndescription = "x"\nworkload = "sum_of_squares"\n'
-                    'tasks = 4\nbackends = ["ray"]\nworkers = [2]\nrepeat = 2\nrounds = 1\n'
-                    'reference = false\n[params]\nn = 300000\n')  # fmt: skip
+    spec.write_text(
+        'name = "warm"\ndescription = "x"\nworkload = "sum_of_squares"\n'
+        'tasks = 4\nbackends = ["ray"]\nworkers = [2]\nrepeat = 2\nrounds = 1\n'
+        "reference = false\n[params]\nn = 300000\n"
+    )
     mark = "warm-ray-" + tmp_path.name
-    proc = harness("run", str(spec), "--budget", "25s", "--precision", "0.1%",
-                   "--out", str(tmp_path / "out"), mark=mark)  # fmt: skip
+    proc = harness(
+        "run",
+        str(spec),
+        "--budget",
+        "25s",
+        "--precision",
+        "0.1%",
+        "--out",
+        str(tmp_path / "out"),
+        mark=mark,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "join a warm local engine at 127.0.0.1:" in proc.stdout
     df = results.load(only_run(tmp_path / "out"))

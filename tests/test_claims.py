@@ -25,27 +25,61 @@ SPREAD = (0.97, 0.99, 1.0, 1.01, 1.03)
 PROCESSES = (0.99, 1.0, 1.01)
 
 
-def rows(scenario, backend, workers, wall, params=None, variant="", extra=None, status="ok",
-         spread=SPREAD, processes=PROCESSES):  # fmt: skip
+def rows(
+    scenario,
+    backend,
+    workers,
+    wall,
+    params=None,
+    variant="",
+    extra=None,
+    status="ok",
+    spread=SPREAD,
+    processes=PROCESSES,
+):
     """Five repeats a process around the given median wall, in each of `processes` (their
     offsets), and once-per-process metrics."""
     params = json.dumps(params or {}, sort_keys=True)
     label = f"{backend}[{variant}]" if variant else backend
     case_id = f"{scenario}/{label}/w{workers}/{params}"
-    base = dict(run_id="r1", host="h", scenario=scenario, case_id=case_id, backend=backend,
-                variant=variant, workers=workers, params=params, tasks=4, status=status,
-                error="")  # fmt: skip
+    base = dict(
+        run_id="r1",
+        host="h",
+        scenario=scenario,
+        case_id=case_id,
+        backend=backend,
+        variant=variant,
+        workers=workers,
+        params=params,
+        tasks=4,
+        status=status,
+        error="",
+    )
     out = []
     for rnd, offset in enumerate(processes, start=1):
         out += [
-            {**base, "round": rnd, "repeat": r, "metric": "wall_s", "value": wall * f * offset,
-             "unit": "s"}
+            {
+                **base,
+                "round": rnd,
+                "repeat": r,
+                "metric": "wall_s",
+                "value": wall * f * offset,
+                "unit": "s",
+            }
             for r, f in enumerate(spread, start=1)
-        ]  # fmt: skip
+        ]
         for metric, value in (extra or {}).items():
             jittered = value * offset if metric != "usable_cpus" else value
-            out.append({**base, "round": rnd, "repeat": None, "metric": metric,
-                        "value": jittered, "unit": ""})  # fmt: skip
+            out.append(
+                {
+                    **base,
+                    "round": rnd,
+                    "repeat": None,
+                    "metric": metric,
+                    "value": jittered,
+                    "unit": "",
+                }
+            )
     return out
 
 
@@ -94,8 +128,9 @@ def test_gil_claim_compares_threads_with_one_thread_from_both_cases_processes():
     scaling = frame(rows("gil", "threads", 1, 1.0), rows("gil", "threads", 2, 0.5))
     assert verdict(scaling, "example: GIL")["verdict"] == claims.DIFFERS
     one_cpu = {"usable_cpus": 1}
-    alone = frame(rows("gil", "threads", 1, 1.0, extra=one_cpu),
-                  rows("gil", "threads", 2, 1.0, extra=one_cpu))  # fmt: skip
+    alone = frame(
+        rows("gil", "threads", 1, 1.0, extra=one_cpu), rows("gil", "threads", 2, 1.0, extra=one_cpu)
+    )
     assert verdict(alone, "example: GIL")["verdict"] == claims.NO_BASIS
 
 
@@ -103,8 +138,10 @@ def test_a_lock_that_fails_in_two_repeats_of_five_does_not_fix_the_race():
     def counter(locked, lost):
         out = rows("shared-state", "threads", 2, 0.1, params={"locked": locked})
         walls = [r for r in out if r["metric"] == "wall_s"]
-        return out + [{**r, "metric": "lost_update_ratio", "value": v, "unit": "ratio"}
-                      for r, v in zip(walls, lost, strict=False)]  # fmt: skip
+        return out + [
+            {**r, "metric": "lost_update_ratio", "value": v, "unit": "ratio"}
+            for r, v in zip(walls, lost, strict=False)
+        ]
 
     df = frame(counter(False, [0.2] * 15), counter(True, [0.0, 0.3, 0.0, 0.1, 0.0] + [0.0] * 10))
     df["param_locked"] = df["params"].map(lambda p: json.loads(p)["locked"])
@@ -115,8 +152,10 @@ def test_a_lock_that_fails_in_two_repeats_of_five_does_not_fix_the_race():
 
 def test_levels_are_never_rounded_up():
     # five repeats against five: the Hodges-Lehmann interval covers 96.8%, not "97%"
-    df = frame(rows("cpu", "sequential", 1, 1.0, processes=(1.0,)),
-               rows("cpu", "processes", 2, 0.6, processes=(1.0,)))  # fmt: skip
+    df = frame(
+        rows("cpu", "sequential", 1, 1.0, processes=(1.0,)),
+        rows("cpu", "processes", 2, 0.6, processes=(1.0,)),
+    )
     figure = verdict(df, "example: CPU")["figure"]
     assert "96.8%" in figure and "97%" not in figure
 
@@ -168,14 +207,16 @@ def test_creation_time_follows_the_claims_words(process_start, expected):
 @pytest.mark.parametrize(("per_process", "expected"), [(30e6, "supports"), (2e6, "partly")])
 def test_memory_per_unit_uses_the_slope_over_workers(per_process, expected):
     def mem(backend, w, per, variant=""):
-        return rows("memory", backend, w, 0.5, variant=variant,
-                    extra={"peak_pss_bytes": 5e6 + per * w})  # fmt: skip
+        return rows(
+            "memory", backend, w, 0.5, variant=variant, extra={"peak_pss_bytes": 5e6 + per * w}
+        )
 
     df = frame(
-        mem("threads", 1, 8e3), mem("threads", 4, 8e3),
+        mem("threads", 1, 8e3),
+        mem("threads", 4, 8e3),
         mem("processes", 1, per_process, "start_method=spawn"),
         mem("processes", 4, per_process, "start_method=spawn"),
-    )  # fmt: skip
+    )
     row = verdict(df, "memory per unit")
     assert row["verdict"] == expected
     assert "processes[start_method=spawn]" in row["measured"] and "PSS" in row["figure"]
@@ -184,14 +225,14 @@ def test_memory_per_unit_uses_the_slope_over_workers(per_process, expected):
 def test_memory_that_falls_with_workers_is_never_shown_as_a_figure():
     # fork: the parent's pages become shared, so unique memory falls as children appear
     def mem(backend, w, value, variant=""):
-        return rows("memory", backend, w, 0.5, variant=variant,
-                    extra={"peak_uss_bytes": value})  # fmt: skip
+        return rows("memory", backend, w, 0.5, variant=variant, extra={"peak_uss_bytes": value})
 
     df = frame(
-        mem("threads", 1, 1e5), mem("threads", 4, 1.3e5),
+        mem("threads", 1, 1e5),
+        mem("threads", 4, 1.3e5),
         mem("processes", 1, -5e6, "start_method=fork"),
         mem("processes", 4, -20e6, "start_method=fork"),
-    )  # fmt: skip
+    )
     row = verdict(df, "memory per unit")
     assert "not measurable" in row["measured"] and "-" not in row["measured"].replace(
         "processes[start_method=fork]", ""
@@ -221,8 +262,10 @@ def granularity(curve, backend="processes"):
     parts = []
     for task_s, wall in curve:
         p = {"task_s": task_s, "total_s": 1.0}
-        parts += [rows("granularity", "sequential", 1, 1.0, p),
-                  rows("granularity", backend, 2, wall, p)]  # fmt: skip
+        parts += [
+            rows("granularity", "sequential", 1, 1.0, p),
+            rows("granularity", backend, 2, wall, p),
+        ]
     return frame(*parts)
 
 
@@ -258,9 +301,11 @@ def test_startup_recommendation_is_the_cheapest_added_worker_not_the_fastest_bat
 
     df = frame(
         rows("startup", "sequential", 1, 1e-6),
-        start("threads", 1, 0.003), start("threads", 4, 0.006),
-        start("processes", 1, 0.06), start("processes", 4, 0.2),
-    )  # fmt: skip
+        start("threads", 1, 0.003),
+        start("threads", 4, 0.006),
+        start("processes", 1, 0.06),
+        start("processes", 4, 0.2),
+    )
     (rec,) = advice.recommendations(df).itertuples()
     assert "adds a worker" in rec.question and rec.answer == "threads"
     assert "ms per added worker" in rec.figure
@@ -291,14 +336,21 @@ def test_claims_command_rejects_bad_paths(tmp_path):
 
 def test_a_thread_cost_below_resolution_reads_as_no_growth_never_negative():
     def mem(backend, w, value, variant=""):
-        return rows("memory", backend, w, 0.5, variant=variant,
-                    extra={"peak_pss_bytes": value, "startup_s": 0.001 * (5 - w)})  # fmt: skip
+        return rows(
+            "memory",
+            backend,
+            w,
+            0.5,
+            variant=variant,
+            extra={"peak_pss_bytes": value, "startup_s": 0.001 * (5 - w)},
+        )
 
     df = frame(
-        mem("threads", 1, 2.0e5), mem("threads", 4, 1.2e5),
+        mem("threads", 1, 2.0e5),
+        mem("threads", 4, 1.2e5),
         mem("processes", 1, 30e6, "start_method=spawn"),
         mem("processes", 4, 120e6, "start_method=spawn"),
-    )  # fmt: skip
+    )
     table = claims.claims_table(df).set_index("aspect")
     memory, creation = table.loc["memory per unit"], table.loc["creation time"]
     assert "threads no measurable growth" in memory["measured"]

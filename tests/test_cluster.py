@@ -46,9 +46,19 @@ def test_remote_bind_is_refused_without_allow_remote(engine, host, tmp_path):
     tmp.mkdir()
     mark = uuid.uuid4().hex
     proc = harness(
-        "cluster", "up", engine, "--workers", "1", "--host", host, "--state", str(state),
-        timeout=60, mark=mark, env={"TMPDIR": str(tmp)},
-    )  # fmt: skip
+        "cluster",
+        "up",
+        engine,
+        "--workers",
+        "1",
+        "--host",
+        host,
+        "--state",
+        str(state),
+        timeout=60,
+        mark=mark,
+        env={"TMPDIR": str(tmp)},
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("harness: error: cluster up"), proc.stderr
@@ -204,9 +214,22 @@ def _env(pid: int) -> dict[str, str]:
 
 def test_runs_without_a_nodes_column_still_load(tmp_path):
     """Runs written before the `nodes` column read as local runs."""
-    row = {"run_id": "old", "host": "h", "scenario": "cpu", "case_id": "cpu/threads/w1",
-           "backend": "threads", "workers": 1, "params": "{}", "tasks": 4, "repeat": 1,
-           "metric": "wall_s", "value": 0.5, "unit": "s", "status": "ok", "error": ""}  # fmt: skip
+    row = {
+        "run_id": "old",
+        "host": "h",
+        "scenario": "cpu",
+        "case_id": "cpu/threads/w1",
+        "backend": "threads",
+        "workers": 1,
+        "params": "{}",
+        "tasks": 4,
+        "repeat": 1,
+        "metric": "wall_s",
+        "value": 0.5,
+        "unit": "s",
+        "status": "ok",
+        "error": "",
+    }
     old = results.frame([row]).drop(columns=["nodes"])
     run_dir = tmp_path / "old"
     results.write_parquet_atomic(run_dir / results.MEASUREMENTS, old)
@@ -220,8 +243,12 @@ def test_version_differences_between_driver_and_nodes_are_named():
     engine = backends.get("dask").packages  # the backend names what must match
     driver = node_facts(engine)
     same = {**driver, "address": "10.0.0.6"}
-    older = {**driver, "address": "10.0.0.7", "python": "3.10.1",
-             "packages": {**driver["packages"], "distributed": "2023.1.0"}}  # fmt: skip
+    older = {
+        **driver,
+        "address": "10.0.0.7",
+        "python": "3.10.1",
+        "packages": {**driver["packages"], "distributed": "2023.1.0"},
+    }
     assert version_warnings(driver, [same], engine) == []
     (line,) = version_warnings(driver, [same, older], engine)
     assert line.startswith("node 10.0.0.7 differs from the driver: python 3.10.1")
@@ -262,15 +289,35 @@ def test_dask_cluster_over_tls_serves_only_holders_of_its_certificate(tmp_path):
         with pytest.raises(Exception):  # noqa: B017 - refused by TLS, however Dask words it
             asyncio.run(identity(Security.temporary()))  # a certificate of its own
         out = tmp_path / "results"
-        run = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                      "--out", str(out), env=env, timeout=240)  # fmt: skip
+        run = harness(
+            "run",
+            "cpu",
+            "--quick",
+            "--backends",
+            "dask",
+            "--dask-address",
+            address,
+            "--out",
+            str(out),
+            env=env,
+            timeout=240,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         df = results.load(only_run(out))
         assert set(df["status"]) == {"ok"} and (df["metric"] == "wall_s").any()
         # elsewhere (no state naming this address, no Dask TLS config): one line, exit 2
-        lost = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                       "--out", str(out / "x"),
-                       env={"HARNESS_CLUSTER_STATE": str(tmp_path / "none.json")})  # fmt: skip
+        lost = harness(
+            "run",
+            "cpu",
+            "--quick",
+            "--backends",
+            "dask",
+            "--dask-address",
+            address,
+            "--out",
+            str(out / "x"),
+            env={"HARNESS_CLUSTER_STATE": str(tmp_path / "none.json")},
+        )
         assert lost.returncode == 2, lost.stdout + lost.stderr
         assert "no TLS certificate" in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
         assert not (out / "x").exists()
@@ -298,8 +345,20 @@ def _hang_until_timeout(samplers, tmp_path: Path, backend: str, *address: str) -
     watcher.start()
     out = tmp_path / "results"
     try:
-        proc = harness("run", "hang", "--backends", backend, *address, "--timeout", "12",
-                       "--rounds", "1", "--out", str(out), timeout=240)  # fmt: skip
+        proc = harness(
+            "run",
+            "hang",
+            "--backends",
+            backend,
+            *address,
+            "--timeout",
+            "12",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            timeout=240,
+        )
     finally:
         done.set()
         watcher.join()
@@ -338,10 +397,16 @@ def test_a_timed_out_cluster_case_leaves_no_sampler_process_and_no_plugin(tmp_pa
         return [n for found in names.values() for n in found if "sampler" in n]
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                     dashboard_address=None, local_directory=str(tmp_path / "dask")) as local,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            local_directory=str(tmp_path / "dask"),
+        ) as local,
         Client(local, set_as_default=False) as client,
-    ):  # fmt: skip
+    ):
         workers = set(client.run(os.getpid).values())
         seen = _hang_until_timeout(
             lambda: samplers(workers), tmp_path, "dask", "--dask-address", local.scheduler_address
@@ -363,13 +428,15 @@ def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) 
         found = []
         for proc in psutil.process_iter(["pid", "cmdline", "status"]):
             try:
-                if ("harness.measure.node_sampler" in (proc.info["cmdline"] or [])
-                        and proc.info["status"] != "zombie"
-                        and proc.environ().get(CLUSTER_TOKEN) == info["token"]):
+                if (
+                    "harness.measure.node_sampler" in (proc.info["cmdline"] or [])
+                    and proc.info["status"] != "zombie"
+                    and proc.environ().get(CLUSTER_TOKEN) == info["token"]
+                ):
                     found.append(proc.info["pid"])
             except psutil.Error:
                 continue
-        return found  # fmt: skip
+        return found
 
     seen = _hang_until_timeout(samplers, tmp_path, "ray", "--ray-address", info["address"])
     assert seen, "no sampler process ran on the Ray node during the case"

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.cluster
 TOKEN_VAR = "HARNESS_TEST_CLUSTER_TOKEN"
 SITE_PACKAGES = next(p for p in sys.path if p.endswith("site-packages"))
 
+
 def _run(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)
 
@@ -215,25 +216,44 @@ def _wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen, l
     raise AssertionError(f"nothing listens on {host}:{port}: {log.read_text()[-2000:]}")
 
 
-
 def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python, tmp_path):
     sched_ip, w1, w2 = hosts.ips
     address = f"tcp://{sched_ip}:8786"
     sched = hosts.start(
         0,
-        [bare_python, "-m", "distributed.cli.dask_scheduler", "--host", sched_ip,
-         "--port", "8786", "--no-dashboard"],
+        [
+            bare_python,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            sched_ip,
+            "--port",
+            "8786",
+            "--no-dashboard",
+        ],
         "scheduler.log",
-    )  # fmt: skip
+    )
     _wait_port(sched_ip, 8786, 60, sched, tmp_path / "scheduler.log")
     for i, ip in ((1, w1), (2, w2)):
         hosts.start(
             i,
-            [bare_python, "-m", "distributed.cli.dask_worker", address, "--host", ip,
-             "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-             "--local-directory", str(tmp_path / f"w{i}")],
+            [
+                bare_python,
+                "-m",
+                "distributed.cli.dask_worker",
+                address,
+                "--host",
+                ip,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--local-directory",
+                str(tmp_path / f"w{i}"),
+            ],
             f"worker{i}.log",
-        )  # fmt: skip
+        )
     from distributed import Client
 
     with Client(address, timeout=30, set_as_default=False) as client:
@@ -241,14 +261,35 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
 
     out = tmp_path / "results"
     # More workers than the cluster has: one line, exit 2, nothing written.
-    bad = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                  "--workers", "3", "--out", str(out))  # fmt: skip
+    bad = harness(
+        "run",
+        "cpu",
+        "--quick",
+        "--backends",
+        "dask",
+        "--dask-address",
+        address,
+        "--workers",
+        "3",
+        "--out",
+        str(out),
+    )
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "has only 2 workers" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
-    proc = harness("run", "cpu", "--quick", "--backends", "dask", "--dask-address", address,
-                   "--out", str(out), timeout=180)  # fmt: skip
+    proc = harness(
+        "run",
+        "cpu",
+        "--quick",
+        "--backends",
+        "dask",
+        "--dask-address",
+        address,
+        "--out",
+        str(out),
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(out)
     engine = results.run_info(run_dir)["engines"]["dask"]
@@ -286,11 +327,24 @@ def _shuffle_moves_data_between_hosts(address: str, out, w1: str, w2: str) -> No
 
     from distributed import Client
 
-    proc = harness("run", "shuffle", "--quick", "--backends", "dask", "--dask-address", address,
-                   "--workers", "2", "--out", str(out / "shuffle"), timeout=180)  # fmt: skip
+    proc = harness(
+        "run",
+        "shuffle",
+        "--quick",
+        "--backends",
+        "dask",
+        "--dask-address",
+        address,
+        "--workers",
+        "2",
+        "--out",
+        str(out / "shuffle"),
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     df = results.load(only_run(out / "shuffle"))
     assert set(df["status"]) == {"ok"} and set(df["nodes"]) >= {f"{w1},{w2}"}
+
     def incoming(dask_worker) -> list[tuple[str, int]]:  # nested: shipped by value
         """On each worker: (peer, bytes) of every fetch of task data from another worker."""
         return [(t["who"], int(t["total"])) for t in dask_worker.transfer_incoming_log]
@@ -298,8 +352,12 @@ def _shuffle_moves_data_between_hosts(address: str, out, w1: str, w2: str) -> No
     with Client(address, timeout=30, set_as_default=False) as client:
         logs = client.run(incoming)
     host = {addr: urlsplit(addr).hostname for addr in logs}
-    crossed = sum(n for addr, fetched in logs.items() for peer, n in fetched
-                  if urlsplit(peer).hostname != host[addr])  # fmt: skip
+    crossed = sum(
+        n
+        for addr, fetched in logs.items()
+        for peer, n in fetched
+        if urlsplit(peer).hostname != host[addr]
+    )
     (params,) = {json.loads(p)["partition_bytes"] for p in df["params"]}
     assert crossed >= 8 * params, logs  # many parts crossed between the two hosts
     driver = df.loc[df["metric"] == "driver_bytes", "value"].max()
@@ -314,15 +372,32 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
     # Token auth off inside the isolated test network; the driver follows the same setting.
     env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     temp = short_tmp
-    ray_start = [bare_python, "-m", "ray.scripts.scripts", "start", "--block",
-                 "--disable-usage-stats", "--temp-dir", str(temp)]  # fmt: skip
+    ray_start = [
+        bare_python,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--block",
+        "--disable-usage-stats",
+        "--temp-dir",
+        str(temp),
+    ]
     head = hosts.start(
         0,
-        [*ray_start, "--head", "--node-ip-address", head_ip, "--port", "6379",
-         "--num-cpus", "0", "--include-dashboard=false"],
+        [
+            *ray_start,
+            "--head",
+            "--node-ip-address",
+            head_ip,
+            "--port",
+            "6379",
+            "--num-cpus",
+            "0",
+            "--include-dashboard=false",
+        ],
         "head.log",
         env,
-    )  # fmt: skip
+    )
     _wait_port(head_ip, 6379, 90, head, tmp_path / "head.log")
     # One node at a time: the "hosts" share one file system, and Ray names a node's sockets
     # and logs in the shared session folder as it starts.
@@ -330,11 +405,18 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
         log = tmp_path / f"worker{i}.log"
         node = hosts.start(
             i,
-            [*ray_start, "--address", f"{head_ip}:6379", "--node-ip-address", ip,
-             "--num-cpus", "1"],
+            [
+                *ray_start,
+                "--address",
+                f"{head_ip}:6379",
+                "--node-ip-address",
+                ip,
+                "--num-cpus",
+                "1",
+            ],
             log.name,
             env,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 90
         while "Ray runtime started" not in log.read_text(errors="replace"):
             assert node.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
@@ -344,12 +426,30 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
     deadline = time.monotonic() + 60
     while True:
         proc = subprocess.run(
-            ["ip", "netns", "exec", hosts.names[0], HARNESS, "run", "cpu", "--quick",
-             "--backends", "ray", "--ray-address", f"{head_ip}:6379", "--workers", "2",
-             "--out", str(out)],
-            capture_output=True, text=True, timeout=240, env={**os.environ, **env},
+            [
+                "ip",
+                "netns",
+                "exec",
+                hosts.names[0],
+                HARNESS,
+                "run",
+                "cpu",
+                "--quick",
+                "--backends",
+                "ray",
+                "--ray-address",
+                f"{head_ip}:6379",
+                "--workers",
+                "2",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={**os.environ, **env},
             cwd=tmp_path,  # Ray copies the driver's sys.path (and so its cwd) to workers
-        )  # fmt: skip
+        )
         # A node that started may take a moment to register its CPUs with the head.
         waiting = "has only" in proc.stderr or "has no workers" in proc.stderr
         if proc.returncode == 0 or time.monotonic() > deadline or not waiting:

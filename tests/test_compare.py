@@ -29,26 +29,55 @@ pytestmark = pytest.mark.fast  # pure logic: no engine, no case process
 PER_ROUND = ("startup_s", "peak_uss_bytes", "rtt_p50_s")
 
 
-def rows(run: str, backend: str, values, metric: str = "wall_s", unit: str = "s",
-         params: dict | None = None, rnd: int = 1) -> list[dict]:  # fmt: skip
+def rows(
+    run: str,
+    backend: str,
+    values,
+    metric: str = "wall_s",
+    unit: str = "s",
+    params: dict | None = None,
+    rnd: int = 1,
+) -> list[dict]:
     """One case's rows in one process: a value per repeat, or for a per-round metric a value
     per round (one process each)."""
     key = json.dumps(params or {}, sort_keys=True)
     workers = 1 if backend == "sequential" else 2
     once = metric in PER_ROUND
     return [
-        {"run_id": run, "host": "h", "scenario": "t", "case_id": f"t/{backend}/w{workers}/{key}",
-         "backend": backend, "workers": workers, "params": key, "tasks": 4,
-         "round": i + 1 if once else rnd, "repeat": None if once else i + 1, "metric": metric,
-         "value": float(v), "unit": unit, "status": "ok", "error": ""}
+        {
+            "run_id": run,
+            "host": "h",
+            "scenario": "t",
+            "case_id": f"t/{backend}/w{workers}/{key}",
+            "backend": backend,
+            "workers": workers,
+            "params": key,
+            "tasks": 4,
+            "round": i + 1 if once else rnd,
+            "repeat": None if once else i + 1,
+            "metric": metric,
+            "value": float(v),
+            "unit": unit,
+            "status": "ok",
+            "error": "",
+        }
         for i, v in enumerate(values)
-    ]  # fmt: skip
+    ]
 
 
-def processes(rng: np.random.Generator, run: str, backend: str, median: float, n: int,
-              between: float = 0.03, within: float = 0.02, repeats: int = 3,
-              params: dict | None = None, metric: str = "wall_s",
-              unit: str = "s") -> list[dict]:  # fmt: skip
+def processes(
+    rng: np.random.Generator,
+    run: str,
+    backend: str,
+    median: float,
+    n: int,
+    between: float = 0.03,
+    within: float = 0.02,
+    repeats: int = 3,
+    params: dict | None = None,
+    metric: str = "wall_s",
+    unit: str = "s",
+) -> list[dict]:
     """`n` processes of one case: each has its own offset (CV `between`: memory layout, hash
     seed, core) and `repeats` values around it (CV `within`)."""
     out = []
@@ -112,8 +141,9 @@ def _many_cases(rng, n: int, cases: int, base_median, cont_median, seq_cv=None, 
         for side, median in (("a", base_median), ("b", cont_median)):
             sides[side] += processes(rng, side, "threads", median, n, params={"i": i}, **noise)
             if seq_cv is not None:
-                sides[side] += processes(rng, side, "sequential", 2.0, n, between=seq_cv,
-                                         params={"i": i})  # fmt: skip
+                sides[side] += processes(
+                    rng, side, "sequential", 2.0, n, between=seq_cv, params={"i": i}
+                )
     return results.frame(sides["a"]), results.frame(sides["b"])
 
 
@@ -175,16 +205,22 @@ def test_normalize_still_catches_a_real_change():
 
 def test_per_round_metrics_need_processes(tmp_path):
     rng = np.random.default_rng(6)
-    one = [stored(tmp_path, s, rows(s, "threads", lognormal(rng, m, 1), "startup_s"))
-           for s, m in (("a1", 1.0), ("b1", 2.0))]  # fmt: skip
-    code, report, table = _cli(str(one[0]), str(one[1]), "--metric", "startup_s",
-                               "--fail-on-regression")  # fmt: skip
+    one = [
+        stored(tmp_path, s, rows(s, "threads", lognormal(rng, m, 1), "startup_s"))
+        for s, m in (("a1", 1.0), ("b1", 2.0))
+    ]
+    code, report, table = _cli(
+        str(one[0]), str(one[1]), "--metric", "startup_s", "--fail-on-regression"
+    )
     assert code == 0 and report["per"] == "process"
     assert report["cases"][0]["change"] == "too few processes"
-    five = [stored(tmp_path, s, rows(s, "threads", lognormal(rng, m, 5), "startup_s"))
-            for s, m in (("a5", 1.0), ("b5", 2.0))]  # fmt: skip
-    code, report, _ = _cli(str(five[0]), str(five[1]), "--metric", "startup_s",
-                           "--fail-on-regression")  # fmt: skip
+    five = [
+        stored(tmp_path, s, rows(s, "threads", lognormal(rng, m, 5), "startup_s"))
+        for s, m in (("a5", 1.0), ("b5", 2.0))
+    ]
+    code, report, _ = _cli(
+        str(five[0]), str(five[1]), "--metric", "startup_s", "--fail-on-regression"
+    )
     assert code == 1 and report["cases"][0]["change"] == "slower"
     assert report["cases"][0]["n_baseline"] == 5 and report["cases"][0]["rounds_baseline"] == 5
 
@@ -286,8 +322,9 @@ def test_a_a_two_runs_of_one_build_say_same_at_the_default_threshold(io_w4):
 
 def test_a_real_two_x_slowdown_is_caught(io_w4):
     """Four workers, then two, for eight 20 ms sleeps: four waves instead of two."""
-    code, report = _json(str(io_w4), str(stored_run("io-w2")), "--ignore", "workers",
-                         "--fail-on-regression")  # fmt: skip
+    code, report = _json(
+        str(io_w4), str(stored_run("io-w2")), "--ignore", "workers", "--fail-on-regression"
+    )
     assert code == 1
     threads = _case(report, "threads")
     assert threads["change"] == "slower" and threads["ratio"] == pytest.approx(2.0, rel=0.25)
@@ -297,8 +334,16 @@ def test_a_real_two_x_slowdown_is_caught(io_w4):
 
 def test_fewer_workers_is_slower_and_fails_the_gate(io_w4, io_w1):
     # in a process of its own, as CI runs it: the exit code is the gate
-    proc = harness("compare", str(io_w4), str(io_w1), "--ignore", "workers",
-                   "--fail-on-regression", "--format", "json")  # fmt: skip
+    proc = harness(
+        "compare",
+        str(io_w4),
+        str(io_w1),
+        "--ignore",
+        "workers",
+        "--fail-on-regression",
+        "--format",
+        "json",
+    )
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     threads = _case(report, "threads")
@@ -351,7 +396,10 @@ def test_the_in_process_cli_answers_as_the_real_one(io_w4, io_w1):
     ):
         real, here = harness(*args), cli(*args)
         assert (here.returncode, here.stdout, here.stderr) == (
-            real.returncode, real.stdout, real.stderr), args  # fmt: skip
+            real.returncode,
+            real.stdout,
+            real.stderr,
+        ), args
 
 
 # Paired: both sides from one run that interleaved them ------------------------------------

@@ -133,8 +133,9 @@ def test_few_pairs_within_one_process_get_a_t_interval_that_covers_its_level(dur
     """Below 6 pairs the signed-rank interval cannot reach 95%; for processes that
     alternated both sides, t on the log ratios does, and holds under this VM's noise."""
     for n in (2, 3, 4, 5):
-        sim = noise.simulate(n, 4, duration, ratio=ratio, layout="alternate",
-                             replicates=REPLICATES, rng=n + 90)  # fmt: skip
+        sim = noise.simulate(
+            n, 4, duration, ratio=ratio, layout="alternate", replicates=REPLICATES, rng=n + 90
+        )
         d = sim.pair_log_ratios()
         estimates = [stats.paired_ratio(d[r], within_process=True) for r in range(REPLICATES)]
         assert {e.method for e in estimates} == {stats.PAIRED_T_METHOD}
@@ -252,8 +253,12 @@ def test_welch_on_three_a_side_cannot_see_a_real_1_2x_change():
     # and the estimate says so in advance: what it could call is far beyond 20%
     est = stats.unpaired_ratio(b[0], a[0])
     assert est.method.startswith("unpaired, Welch")  # too few for ranks
-    assert np.median([stats.unpaired_ratio(b[r], a[r]).detectable_change(0.05, 0.01)
-                      for r in range(50)]) > 0.2  # fmt: skip
+    assert (
+        np.median(
+            [stats.unpaired_ratio(b[r], a[r]).detectable_change(0.05, 0.01) for r in range(50)]
+        )
+        > 0.2
+    )
     assert est.processes_needed(0.05, 0.2, 0.01) > 3
     # ranks cannot reach the level at 3 a side at all
     assert stats.unpaired_ratio(b[0], a[0], level=0.99).method.startswith("unpaired, Welch")

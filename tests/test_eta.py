@@ -12,8 +12,17 @@ from conftest import harness, stored_copy, stored_run
 
 from harness.execute.eta import Eta, History, Planned, case_history, fmt_duration
 
-CPU = ["sequential/w1", "threads/w1", "threads/w2", "processes/w1", "processes/w2", "dask/w1",
-       "dask/w2", "ray/w1", "ray/w2"]  # fmt: skip
+CPU = [
+    "sequential/w1",
+    "threads/w1",
+    "threads/w2",
+    "processes/w1",
+    "processes/w2",
+    "dask/w1",
+    "dask/w2",
+    "ray/w1",
+    "ray/w2",
+]
 CPU_IDS = [f"cpu/{c}/n=200000" for c in CPU]
 
 
@@ -182,8 +191,17 @@ def test_history_first_and_both_bases_named_when_mixed():
 def test_off_a_terminal_each_case_is_one_line_with_the_eta_and_json_stays_alone(tmp_path):
     """A real sequential run, twice, output piped: stderr carries one line per case with
     its ETA basis; with --json stdout is the JSON and nothing else."""
-    args = ("run", "cpu", "--quick", "--backends", "sequential", "--rounds", "2",
-            "--out", str(tmp_path))  # fmt: skip
+    args = (
+        "run",
+        "cpu",
+        "--quick",
+        "--backends",
+        "sequential",
+        "--rounds",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     first = harness(*args, timeout=300)
     assert first.returncode == 0, first.stderr
     lines = [line for line in first.stdout.splitlines() if line.startswith("[")]
@@ -217,8 +235,17 @@ def test_the_live_bar_shows_the_estimate_and_its_basis_on_one_line(width):
     from harness.output.progress import ProgressObserver
     from harness.spec import Case
 
-    case = Case(scenario="cpu", workload="sum_of_squares", backend="sequential", workers=1,
-                tasks=4, params={"n": 1}, repeat=5, warmup=1, timeout_s=10)  # fmt: skip
+    case = Case(
+        scenario="cpu",
+        workload="sum_of_squares",
+        backend="sequential",
+        workers=1,
+        tasks=4,
+        params={"n": 1},
+        repeat=5,
+        warmup=1,
+        timeout_s=10,
+    )
     history = History({case.case_id: 3.0}, ["20261126T154144Z-vm"])
     out = io.StringIO()
     console = Console(file=out, width=width, force_terminal=True, color_system=None)

@@ -26,8 +26,16 @@ NAMES = sorted(p.name for p in STORED.iterdir() if (p / "run.json").is_file())
 
 
 def test_the_stored_runs_are_there_and_small():
-    assert {"cpu", "cpu-1cpu", "io-w1", "io-w4", "io-w4-again", "sweep", "rounds",
-            "format1"} <= set(NAMES)  # fmt: skip
+    assert {
+        "cpu",
+        "cpu-1cpu",
+        "io-w1",
+        "io-w4",
+        "io-w4-again",
+        "sweep",
+        "rounds",
+        "format1",
+    } <= set(NAMES)
     for name in NAMES:
         size = sum(p.stat().st_size for p in stored_run(name).rglob("*") if p.is_file())
         assert size < 100_000, (name, size)  # tens of KB: trim in make_fixtures.py

@@ -264,8 +264,7 @@ def test_help_takes_each_formats_choices_from_the_table():
         ("timeline", None, "gantt", "png"),
     ],
 )
-def test_the_format_is_the_flag_else_the_extension_else_the_default(command, fmt, target,
-                                                                    chosen):  # fmt: skip
+def test_the_format_is_the_flag_else_the_extension_else_the_default(command, fmt, target, chosen):
     from pathlib import Path
 
     from harness.output import formats
@@ -321,8 +320,10 @@ def test_list_and_env_print_the_tables_output_builds():
     assert listing.returncode == 0, listing.stderr
     assert "cpu" in listing.stdout and "workloads: " in listing.stdout
     assert "backends:  sequential" in listing.stdout
-    fp = {"machine": {"hostname": "box", "cpus": {"logical": 2, "physical": None}},
-          "software": {"python": "3.12"}}  # fmt: skip
+    fp = {
+        "machine": {"hostname": "box", "cpus": {"logical": 2, "physical": None}},
+        "software": {"python": "3.12"},
+    }
     rows = views.env_table(fp).columns[1]._cells
     assert rows == ["box", "logical=2", "3.12"]
 

@@ -32,8 +32,9 @@ def _tree(leaves: int) -> Graph:
     g = Graph()
     level = [g.add(tree_leaf, i, 64, 0.0) for i in range(leaves)]
     while len(level) > 1:
-        paired = [g.add(tree_combine, a, b, 0.0) for a, b in zip(level[::2], level[1::2],
-                                                                   strict=False)]  # fmt: skip
+        paired = [
+            g.add(tree_combine, a, b, 0.0) for a, b in zip(level[::2], level[1::2], strict=False)
+        ]
         level = paired + ([level[-1]] if len(level) % 2 else [])
     g.outputs = level
     return g
@@ -57,8 +58,11 @@ def test_the_sequential_result_is_the_graph_run_in_order():
 
     (root,) = run_in_order(_tree(4))
     leaves = [tree_leaf(i, 64, 0.0) for i in range(4)]
-    want = np.add(np.add(leaves[0], leaves[1], dtype=np.uint8),
-                  np.add(leaves[2], leaves[3], dtype=np.uint8), dtype=np.uint8)  # fmt: skip
+    want = np.add(
+        np.add(leaves[0], leaves[1], dtype=np.uint8),
+        np.add(leaves[2], leaves[3], dtype=np.uint8),
+        dtype=np.uint8,
+    )
     assert (root == want).all()
     g = Graph()
     mapped = [g.add(shuffle_map, m, 3, 16, returns=3) for m in range(2)]
@@ -71,8 +75,9 @@ def test_the_sequential_result_is_the_graph_run_in_order():
 
 
 def _run(tmp_path: Path, scenario: str, backends: list[str], keep=lambda c: True):
-    cases = [c for c in spec.expand(spec.load(scenario), quick=True, backends_filter=backends)
-             if keep(c)]  # fmt: skip
+    cases = [
+        c for c in spec.expand(spec.load(scenario), quick=True, backends_filter=backends) if keep(c)
+    ]
     run_dir = tmp_path / scenario
     outcomes = runner.run_cases(cases, run_dir).outcomes
     df = results.load(run_dir)
@@ -85,8 +90,10 @@ def _run(tmp_path: Path, scenario: str, backends: list[str], keep=lambda c: True
 
 def _driver_bytes(df) -> dict[tuple[str, str], float]:
     sub = df[df["metric"] == "driver_bytes"]
-    return {(b, p): float(v) for b, p, v in zip(sub["backend"], sub["params"], sub["value"],
-                                                strict=True)}  # fmt: skip
+    return {
+        (b, p): float(v)
+        for b, p, v in zip(sub["backend"], sub["params"], sub["value"], strict=True)
+    }
 
 
 def test_a_shuffle_moves_its_parts_between_workers_on_dask_and_ray_not_through_the_driver(
@@ -111,10 +118,14 @@ def test_a_broadcast_by_reference_crosses_the_driver_once_and_leaves_no_shared_m
     moved = _driver_bytes(df)
     (tasks,) = set(df["tasks"])  # one reader task per node
     for backend in ("processes", "dask"):
-        value = next(v for (b, p), v in moved.items()
-                     if b == backend and json.loads(p)["pass_by"] == "value")  # fmt: skip
-        ref = next((v, json.loads(p)["size_bytes"]) for (b, p), v in moved.items()
-                   if b == backend and json.loads(p)["pass_by"] == "reference")  # fmt: skip
+        value = next(
+            v for (b, p), v in moved.items() if b == backend and json.loads(p)["pass_by"] == "value"
+        )
+        ref = next(
+            (v, json.loads(p)["size_bytes"])
+            for (b, p), v in moved.items()
+            if b == backend and json.loads(p)["pass_by"] == "reference"
+        )
         size = ref[1]
         assert size <= ref[0] < 1.05 * size, (backend, ref)  # placed once, handles are small
         assert value >= tasks * size, (backend, value)  # the array went with every task
@@ -136,8 +147,9 @@ def test_a_broadcast_by_reference_crosses_the_driver_once_and_leaves_no_shared_m
     exported = {(r["backend"], r["params"]): r for r in json.loads(proc.stdout)}
     assert {key: r["driver_bytes"] for key, r in exported.items()} == pytest.approx(moved)
     assert all(r["first_task_start_s"] >= 0 for r in exported.values())
-    assert not [p for p in full_report(reports.load_data([stored_run("cpu")]))
-                if p.name.endswith("-data")]  # fmt: skip
+    assert not [
+        p for p in full_report(reports.load_data([stored_run("cpu")])) if p.name.endswith("-data")
+    ]
 
 
 def test_tree_and_pipeline_graphs_run_on_loky_and_dask(tmp_path):
@@ -151,14 +163,23 @@ def test_tree_and_pipeline_graphs_run_on_loky_and_dask(tmp_path):
 def test_a_graph_workload_of_your_own_runs_as_module_object(tmp_path):
     out = tmp_path / "out"
     spec_file = str(EXAMPLES / "wordcount.toml")
-    proc = harness("run", spec_file, "--import", "wordcount", "--quick", "--backends",
-                   "sequential,processes", "--out", str(out), cwd=EXAMPLES)  # fmt: skip
+    proc = harness(
+        "run",
+        spec_file,
+        "--import",
+        "wordcount",
+        "--quick",
+        "--backends",
+        "sequential,processes",
+        "--out",
+        str(out),
+        cwd=EXAMPLES,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     df = results.load(only_run(out))
     assert set(df["status"]) == {"ok"} and set(df["backend"]) == {"sequential", "processes"}
     # without --import the spec alone never imports it: one line, exit 2, nothing written
-    refused = harness("run", spec_file, "--quick", "--out",
-                      str(tmp_path / "no"), cwd=EXAMPLES)  # fmt: skip
+    refused = harness("run", spec_file, "--quick", "--out", str(tmp_path / "no"), cwd=EXAMPLES)
     assert refused.returncode == 2 and "--import wordcount" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
 

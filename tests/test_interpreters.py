@@ -40,8 +40,13 @@ def _label(path: str) -> str:
 
 
 def test_a_spec_names_versions_never_a_program(tmp_path):
-    data = {"name": "x", "description": "d", "workload": "sum_of_squares", "tasks": 2,
-            "params": {"n": 10}}
+    data = {
+        "name": "x",
+        "description": "d",
+        "workload": "sum_of_squares",
+        "tasks": 2,
+        "params": {"n": 10},
+    }
     assert spec.validate({**data, "python": ["3.12", "3.13t"]}, "x.toml").python == [
         "3.12",
         "3.13t",
@@ -75,11 +80,13 @@ def test_an_interpreter_older_than_the_harness_is_refused(tmp_path):
 
 def test_the_case_id_names_the_python_only_when_a_run_has_several():
     loaded = spec.load("cpu")
-    one = spec.expand(loaded, quick=True, backends_filter=["sequential", "threads"],
-                      pythons=["3.12.1"])  # fmt: skip
+    one = spec.expand(
+        loaded, quick=True, backends_filter=["sequential", "threads"], pythons=["3.12.1"]
+    )
     assert all("@" not in c.case_id and c.python == "3.12.1" for c in one)
-    two = spec.expand(loaded, quick=True, backends_filter=["sequential", "threads"],
-                      pythons=["3.12.1", "3.13.0"])  # fmt: skip
+    two = spec.expand(
+        loaded, quick=True, backends_filter=["sequential", "threads"], pythons=["3.12.1", "3.13.0"]
+    )
     ids = [c.case_id for c in two]
     assert len(ids) == 2 * len(one) == len(set(ids))
     assert "cpu/threads@3.13.0/w2/n=200000" in ids
@@ -99,9 +106,19 @@ def two_pythons() -> tuple[str, str]:
 def two_run(tmp_path_factory, two_pythons) -> Path:
     """cpu --quick under 3.12 and ours (sequential, threads and processes at 2 workers)."""
     out = tmp_path_factory.mktemp("interp")
-    proc = harness("run", "cpu", "--quick", "--python", ",".join(two_pythons),
-                   "--backends", "sequential,threads,processes", "--workers", "2",
-                   "--out", str(out))  # fmt: skip
+    proc = harness(
+        "run",
+        "cpu",
+        "--quick",
+        "--python",
+        ",".join(two_pythons),
+        "--backends",
+        "sequential,threads,processes",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return run_dir
@@ -182,15 +199,28 @@ def test_an_engine_that_will_not_install_there_is_skipped(two_run, two_pythons, 
     skipped with pip's reason; the other backends run. (Two_run made the env.)"""
     path = two_pythons[0]
     entry = next(
-        i for i in json.loads((two_run / "run.json").read_text())["interpreters"]
+        i
+        for i in json.loads((two_run / "run.json").read_text())["interpreters"]
         if i["path"] == path
-    )  # fmt: skip
+    )
     has_dask = subprocess.run([entry["executable"], "-c", "import distributed"]).returncode == 0
     if has_dask:
         pytest.skip(f"Dask is installed for Python {entry['label']} here: nothing to skip")
     offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path), "PIP_CONFIG_FILE": "/dev/null"}
-    proc = harness("run", "cpu", "--quick", "--python", path, "--backends", "sequential,dask",
-                   "--workers", "1", "--out", str(tmp_path / "r"), env=offline)  # fmt: skip
+    proc = harness(
+        "run",
+        "cpu",
+        "--quick",
+        "--python",
+        path,
+        "--backends",
+        "sequential,dask",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+        env=offline,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "r").iterdir()
     status = summaries.case_status(results.load(run_dir)).set_index("backend")

@@ -183,9 +183,17 @@ def test_repeats_too_short_for_ticks_still_get_cpu_over_all_of_them():
     ticks, five together are not. steady_cpu_util then carries the figure (0.94 read here
     for the full cpu scenario, whose 0.4 s repeats had no cpu_util; 0.23 on a machine loaded
     three times over, where each 0.4 s repeat took 1.5 s)."""
-    case = Case(scenario="cpu-test", workload="spin", backend="processes", workers=2,
-                tasks=20, params={"task_s": 0.02, "total_s": 0.4}, repeat=5, warmup=0,
-                timeout_s=120)  # fmt: skip
+    case = Case(
+        scenario="cpu-test",
+        workload="spin",
+        backend="processes",
+        workers=2,
+        tasks=20,
+        params={"task_s": 0.02, "total_s": 0.4},
+        repeat=5,
+        warmup=0,
+        timeout_s=120,
+    )
     outcome = run_case(case, run_id="cpu-test")
     assert outcome.status == "ok", outcome.error
     m = metrics(outcome)

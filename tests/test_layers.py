@@ -98,8 +98,10 @@ def test_no_import_circle():
     for name in list(graph):
         for target in list(graph[name]):
             parent = target.rpartition(".")[0]
-            if parent in graph and parent not in ("harness", name) and not name.startswith(
-                parent + "."
+            if (
+                parent in graph
+                and parent not in ("harness", name)
+                and not name.startswith(parent + ".")
             ):
                 graph[name].add(parent)
     state: dict[str, int] = {}

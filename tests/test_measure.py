@@ -172,8 +172,17 @@ def test_a_case_process_imports_only_what_its_case_uses():
     took 1.3 s of each case's 1.9 s here; NumPy, the eight workload modules and the scan of
     every distribution's entry points ~0.2 s more), so a real case process of the threads
     backend and the sleep workload loads none of them."""
-    case = Case(scenario="t", workload="sleep", backend="threads", workers=2, tasks=4,
-                params={"seconds": 0.001}, repeat=2, warmup=1, timeout_s=60)  # fmt: skip
+    case = Case(
+        scenario="t",
+        workload="sleep",
+        backend="threads",
+        workers=2,
+        tasks=4,
+        params={"seconds": 0.001},
+        repeat=2,
+        warmup=1,
+        timeout_s=60,
+    )
     proc = subprocess.run(
         [sys.executable, "-c", CASE_MAIN],
         input=case.to_json(),
@@ -252,11 +261,16 @@ def test_node_sampler_is_a_process_of_its_own_that_always_ends():
     assert nodes.stop_sampling("forgotten")["wall_s"] < 5  # what it saw until its end
 
     owner = subprocess.run(
-        [sys.executable, "-c",
-         "import os, sys; from harness.measure.nodes import start_sampling; "
-         "print(start_sampling('t', [os.getpid()], 0.05, 600), flush=True); os._exit(0)"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from harness.measure.nodes import start_sampling; "
+            "print(start_sampling('t', [os.getpid()], 0.05, 600), flush=True); os._exit(0)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     orphan = int(json.loads(owner.stdout.strip().splitlines()[-1]))
     assert _gone(orphan, 10), "a sampler outlived the worker that started it"
 
@@ -320,8 +334,11 @@ def _idlest_cpu() -> int:
 
     def idle() -> dict[int, int]:
         lines = Path("/proc/stat").read_text().splitlines()
-        return {int(f[0][3:]): int(f[4]) for f in (line.split() for line in lines)
-                if f[0].startswith("cpu") and f[0] != "cpu"}  # fmt: skip
+        return {
+            int(f[0][3:]): int(f[4])
+            for f in (line.split() for line in lines)
+            if f[0].startswith("cpu") and f[0] != "cpu"
+        }
 
     first = idle()
     time.sleep(0.2)
@@ -397,8 +414,9 @@ def test_a_thread_or_process_that_ended_between_readings_is_lost_not_negative():
         halfway.set()
 
     worker = threading.Thread(target=burn)
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"],
-                             stdin=subprocess.PIPE)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
+    )
     worker.start()
     halfway.wait(10)
     before = cpu_by_pid(tree(me))
@@ -424,9 +442,17 @@ def test_a_thread_or_process_that_ended_between_readings_is_lost_not_negative():
 def test_every_repeat_of_a_short_processes_case_has_cpu_util_and_cpu_wait():
     """Repeats of ~0.1 s on two processes: too short for clock ticks (three processes x two
     ticks > 5% of 0.2 s), every one of them has cpu_util, and cpu_wait_ratio beside it."""
-    case = Case(scenario="cpu-test", workload="spin", backend="processes", workers=2,
-                tasks=10, params={"task_s": 0.01, "total_s": 0.1}, repeat=3, warmup=1,
-                timeout_s=120)  # fmt: skip
+    case = Case(
+        scenario="cpu-test",
+        workload="spin",
+        backend="processes",
+        workers=2,
+        tasks=10,
+        params={"task_s": 0.01, "total_s": 0.1},
+        repeat=3,
+        warmup=1,
+        timeout_s=120,
+    )
     outcome = run_case(case, run_id="cpu-test")
     assert outcome.status == "ok", outcome.error
     m = outcome.measurements

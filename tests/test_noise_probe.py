@@ -122,8 +122,9 @@ def test_a_short_probe_as_json():
         assert isinstance(r["t"], float) and 0 < r["median"] < 1
     slots = [r["slot"] for r in records]
     assert slots == sorted(slots) and set(slots) == set(range(slots[-1] + 1))
-    assert all(sorted(r["side"] for r in records if r["slot"] == s) == ["A", "B"]
-               for s in set(slots))  # fmt: skip
+    assert all(
+        sorted(r["side"] for r in records if r["slot"] == s) == ["A", "B"] for s in set(slots)
+    )
     times = [r["t"] for r in records]
     assert times == sorted(times) and times[-1] < 10
 
@@ -135,8 +136,17 @@ def test_a_short_probe_as_json():
 
     summary = result["summary"]
     assert summary["processes"] == len(records) and summary["slots"] == slots[-1] + 1
-    floats = ["median_s", "min_s", "max_s", "sd_log", "robust_sd_log", "lag1_autocorr",
-              "slot_correlation", "sd_slot_log_ratio", "sd_alternating_log_ratio"]  # fmt: skip
+    floats = [
+        "median_s",
+        "min_s",
+        "max_s",
+        "sd_log",
+        "robust_sd_log",
+        "lag1_autocorr",
+        "slot_correlation",
+        "sd_slot_log_ratio",
+        "sd_alternating_log_ratio",
+    ]
     for key in floats:
         assert summary[key] is None or isinstance(summary[key], float), key
     assert isinstance(summary["sd_log"], float)

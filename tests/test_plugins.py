@@ -127,8 +127,15 @@ def test_registry_loads_plugins_and_reports_broken_ones(installed):
 
 def test_a_backend_named_with_a_hyphen_is_accepted_by_specs(installed):
     assert "my-pool" in backends.NAMES
-    data = {"name": "hyphen", "description": "d", "workload": "sleep", "tasks": 2,
-            "backends": ["my-pool"], "workers": [1], "params": {"seconds": 0.001}}  # fmt: skip
+    data = {
+        "name": "hyphen",
+        "description": "d",
+        "workload": "sleep",
+        "tasks": 2,
+        "backends": ["my-pool"],
+        "workers": [1],
+        "params": {"seconds": 0.001},
+    }
     (case,) = spec.expand(spec.validate(data, "spec", []))
     assert case.backend == "my-pool" and case.case_id.startswith("hyphen/my-pool/w1")
     # a scenario of "all" backends takes a new one by its entry point alone
@@ -141,8 +148,7 @@ def test_plugin_colour_and_place_come_from_its_class(installed):
     assert style.palette([PLUGIN])[PLUGIN] == "#000000"
     # The case table sorts by the same order.
     rows = [
-        {"run_id": "r", "scenario": "s", "params": "{}", "backend": b, "workers": 1}
-        for b in names
+        {"run_id": "r", "scenario": "s", "params": "{}", "backend": b, "workers": 1} for b in names
     ]
     table = pd.DataFrame(rows)
     ordered = table.sort_values(
@@ -184,8 +190,17 @@ def test_a_plugin_backend_lists_runs_shows_reports_and_compares_like_a_builtin(s
     assert "cannot be loaded" in bad.stderr
 
     out = tmp_path / "results"
-    ran = harness("run", "cpu", "--quick", "--backends", f"sequential,{PLUGIN}",
-                  "--out", str(out), env=env, timeout=300)  # fmt: skip
+    ran = harness(
+        "run",
+        "cpu",
+        "--quick",
+        "--backends",
+        f"sequential,{PLUGIN}",
+        "--out",
+        str(out),
+        env=env,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     df = results.load(run_dir)

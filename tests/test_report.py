@@ -26,12 +26,26 @@ from harness.output.reports.pages import Page, Table, Text
 from harness.protocol import METRICS, Metric
 from harness.units import fmt_seconds
 
-SCENARIO_PAGES = ["throughput", "speedup", "repeats", "startup", "memory", "rtt", "latency",
-                  "memory-time"]  # fmt: skip
+SCENARIO_PAGES = [
+    "throughput",
+    "speedup",
+    "repeats",
+    "startup",
+    "memory",
+    "rtt",
+    "latency",
+    "memory-time",
+]
 #: The table of every metric: a page per METRICS_PER_PAGE of the 21 the stored cpu run measured.
 METRIC_PAGES = ["metrics-1", "metrics-2", "metrics-3"]
-CPU_REPORT = ["title", "claims", *(f"cpu-{p}" for p in SCENARIO_PAGES), "cpu-recommendation",
-              "cases", *METRIC_PAGES]  # fmt: skip
+CPU_REPORT = [
+    "title",
+    "claims",
+    *(f"cpu-{p}" for p in SCENARIO_PAGES),
+    "cpu-recommendation",
+    "cases",
+    *METRIC_PAGES,
+]
 
 
 def _data(*run_dirs: Path) -> ReportData:
@@ -145,8 +159,11 @@ def test_a_parameter_sweep_gets_one_panel_per_value():
     # and the swept parameter as the x axis: one line per backend and worker count
     rate, efficiency = pages["sweep-sweep"].axes
     assert rate.get_xlabel() == "seconds"
-    assert sorted(rate.get_legend_handles_labels()[1]) == ["sequential w1", "threads w1",
-                                                          "threads w2"]  # fmt: skip
+    assert sorted(rate.get_legend_handles_labels()[1]) == [
+        "sequential w1",
+        "threads w1",
+        "threads w2",
+    ]
     assert all(len(line.get_xdata()) == 2 for line in rate.lines)
     assert len(efficiency.lines) == 3  # threads w1, w2 and the 80% line; no sequential
 
@@ -200,8 +217,9 @@ def test_the_metric_pages_carry_every_measured_metric_in_the_catalogues_order(cp
     headers = [c for n in METRIC_PAGES for c in pages[n].columns if c not in ("scenario", "case")]
     assert headers == [METRICS[m].label for m in measured]
     first = pages[METRIC_PAGES[0]]
-    assert [r[1] for r in first.rows] == [f"{b} w{w}" for b, w in table[["backend", "workers"]]
-                                          .itertuples(index=False)]  # fmt: skip
+    assert [r[1] for r in first.rows] == [
+        f"{b} w{w}" for b, w in table[["backend", "workers"]].itertuples(index=False)
+    ]
     wall = first.columns.index(METRICS[Metric.WALL_S].label)
     assert [r[wall] for r in first.rows] == [fmt_seconds(v) for v in table["median"]]
 

@@ -77,13 +77,17 @@ def _outside(fig: Figure) -> list[str]:
     fig.draw_without_rendering()
     page = fig.bbox
     drawn_ticks = {
-        id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-        for tick in axis._update_ticks() for t in (tick.label1, tick.label2)
-    }  # fmt: skip
+        id(t)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis._update_ticks()
+        for t in (tick.label1, tick.label2)
+    }
     tick_labels = {
-        id(t) for ax in fig.axes for t in [*ax.get_xticklabels(which="both"),
-                                             *ax.get_yticklabels(which="both")]
-    }  # fmt: skip
+        id(t)
+        for ax in fig.axes
+        for t in [*ax.get_xticklabels(which="both"), *ax.get_yticklabels(which="both")]
+    }
     hidden = {id(t) for ax in fig.axes if not ax.get_visible() for t in ax.findobj(TextArtist)}
     bad = []
     for artist in fig.findobj(TextArtist):
@@ -94,19 +98,28 @@ def _outside(fig: Figure) -> list[str]:
         if id(artist) in tick_labels and id(artist) not in drawn_ticks:
             continue
         box = artist.get_window_extent(renderer)
-        if (box.x0 < page.x0 - 1 or box.x1 > page.x1 + 1 or box.y0 < page.y0 - 1
-                or box.y1 > page.y1 + 1):  # fmt: skip
+        if (
+            box.x0 < page.x0 - 1
+            or box.x1 > page.x1 + 1
+            or box.y0 < page.y0 - 1
+            or box.y1 > page.y1 + 1
+        ):
             bad.append(f"{artist.get_text()[:40]!r} @ {box.bounds}")
     tight = fig.get_tightbbox(renderer)
     whole = fig.bbox_inches
-    if (tight.x0 < -0.02 or tight.y0 < -0.02 or tight.x1 > whole.x1 + 0.02
-            or tight.y1 > whole.y1 + 0.02):  # fmt: skip
+    if (
+        tight.x0 < -0.02
+        or tight.y0 < -0.02
+        or tight.x1 > whole.x1 + 0.02
+        or tight.y1 > whole.y1 + 0.02
+    ):
         bad.append(f"drawn beyond the sheet: {tight.bounds} on {whole.bounds}")
     return bad
 
 
-@pytest.mark.parametrize(("paper", "runs"), [("a4", ["cpu", "cpu-1cpu"]),
-                                             ("letter", ["rounds", "sweep"])])  # fmt: skip
+@pytest.mark.parametrize(
+    ("paper", "runs"), [("a4", ["cpu", "cpu-1cpu"]), ("letter", ["rounds", "sweep"])]
+)
 def test_no_text_runs_off_a_sheet(paper, runs):
     # two machines: the most panels and the longest tables the stored runs give; variants
     # and a sweep on the narrower paper
@@ -118,8 +131,10 @@ def test_no_text_runs_off_a_sheet(paper, runs):
 
 
 def test_a_long_table_continues_on_the_next_sheet_with_its_header():
-    rows = [[f"case {i}", "a long note that has to wrap in its narrow column " * (i % 3)]
-            for i in range(80)]  # fmt: skip
+    rows = [
+        [f"case {i}", "a long note that has to wrap in its narrow column " * (i % 3)]
+        for i in range(80)
+    ]
     table = Table("Many rows", ["case", "note"], rows, note="a note", widths=[0.3, 0.7])
     drawn = sheets.sheets([Page("many", table)])
     assert len(drawn) >= 3
@@ -198,7 +213,7 @@ def test_html_is_self_contained_with_contents_and_real_tables(cpu_html):
 
 
 def test_html_escapes_what_it_shows():
-    table = Table("<b>t</b>", ["a&b"], [["<script>alert(1)</script>"]], ["red\" onclick=\"x"])
+    table = Table("<b>t</b>", ["a&b"], [["<script>alert(1)</script>"]], ['red" onclick="x'])
     doc = html.document([Page("title", Text("r", [("", ["x < y"])])), Page("t", table)])
     assert "<script>alert" not in doc and "&lt;script&gt;alert(1)" in doc
     assert "&lt;b&gt;t&lt;/b&gt;" in doc and "a&amp;b" in doc and 'onclick="x' not in doc
@@ -214,10 +229,17 @@ def _chromium() -> str:
 
 def _headless(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
-        _chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--no-first-run", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", *args,
-    ]  # fmt: skip
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
@@ -229,8 +251,11 @@ def test_chromium_shows_the_page_and_every_figure(cpu_html, tmp_path):
     # the browser's own DOM: every figure page is a figure holding a parsed, drawn SVG
     for page in pages:
         if isinstance(page.content, Figure):
-            found = re.search(rf'<figure id="{html.anchor(page.name)}">\s*<svg[^>]*>(.*?)</svg>',
-                              dom.stdout, flags=re.S)  # fmt: skip
+            found = re.search(
+                rf'<figure id="{html.anchor(page.name)}">\s*<svg[^>]*>(.*?)</svg>',
+                dom.stdout,
+                flags=re.S,
+            )
             assert found and found.group(1).count("<path") > 20, page.name
     # what it shows is not blank: the first screen holds text, tables and colour
     shot = tmp_path / "shot.png"

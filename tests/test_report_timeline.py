@@ -72,8 +72,13 @@ def test_the_gantt_page_draws_a_row_per_worker_process(run_dir, pages):
     assert names.index("cpu-phases") < names.index("cpu-memory-time")
     fig = _page(pages, "cpu-gantt")
     panels = _panels(fig)
-    assert {"sequential, 1 worker", "threads, 1 worker", "threads, 2 workers",
-            "processes, 1 worker", "processes, 2 workers"} <= set(panels)  # fmt: skip
+    assert {
+        "sequential, 1 worker",
+        "threads, 1 worker",
+        "threads, 2 workers",
+        "processes, 1 worker",
+        "processes, 2 workers",
+    } <= set(panels)
     tasks = timelines.representative(results.load(run_dir, name=results.TASKS))
     case = tasks[(tasks["backend"] == "processes") & (tasks["workers"] == 2)]
     pids = sorted(set(case["pid"]))
@@ -95,16 +100,16 @@ def test_every_gantt_panel_shares_one_time_axis(run_dir, pages):
     assert low == 0 and high >= drawn["arrival_s"].max()  # the last result of any panel
     label = fig.get_label()
     assert "where each task ran" in label and "round" in label
-    assert any("seconds since the batch was submitted (driver clock)" == ax.get_xlabel()
-               for ax in fig.axes)  # fmt: skip
+    assert any(
+        "seconds since the batch was submitted (driver clock)" == ax.get_xlabel() for ax in fig.axes
+    )
 
 
 def test_the_phase_page_stacks_dispatch_service_and_return_per_case(pages):
     fig = _page(pages, "cpu-phases")
     (ax,) = [ax for ax in fig.axes if ax.get_visible()]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["sequential w1", "threads w1", "threads w2", "processes w1",
-                      "processes w2"]  # fmt: skip
+    assert labels == ["sequential w1", "threads w1", "threads w2", "processes w1", "processes w2"]
     colours = {tuple(np.round(p.get_facecolor()[:3], 3)) for p in ax.patches}
     assert len(colours) == 3  # the three phases, the same colours as the Gantt page's
     assert "*" not in " ".join(labels)  # one host: no clock is uncertain
@@ -143,23 +148,44 @@ def test_the_html_report_holds_both_pages(run_dir, tmp_path):
 # Frames built here -----------------------------------------------------------------------
 
 
-def _case(backend: str, workers: int, stamps: list[tuple[str, float, float]],
-          uncertainty: float = 0.0, rounds: int = 1) -> list[dict]:  # fmt: skip
+def _case(
+    backend: str,
+    workers: int,
+    stamps: list[tuple[str, float, float]],
+    uncertainty: float = 0.0,
+    rounds: int = 1,
+) -> list[dict]:
     """Task rows of one case: `stamps` is (worker, start, end) per task, every task
     submitted at 0 and its result in 1 ms after its end; the same in every round."""
     rows = []
     for r in range(1, rounds + 1):
         for i, (worker, start, end) in enumerate(stamps):
             pid = int(worker.split()[-1])
-            rows.append({
-                "run_id": "run", "scenario": "s", "case_id": f"s/{backend}/w{workers}",
-                "backend": backend, "variant": "", "workers": workers, "params": "{}",
-                "round": r, "task": i, "node": "local", "pid": pid, "thread": pid,
-                "worker": worker, "submit_s": 0.0, "start_s": start * r, "end_s": end * r,
-                "arrival_s": end * r + 0.001, "dispatch_s": start * r,
-                "service_s": (end - start) * r, "return_s": 0.001,
-                Metric.CLOCK_UNCERTAINTY_S: uncertainty,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "run_id": "run",
+                    "scenario": "s",
+                    "case_id": f"s/{backend}/w{workers}",
+                    "backend": backend,
+                    "variant": "",
+                    "workers": workers,
+                    "params": "{}",
+                    "round": r,
+                    "task": i,
+                    "node": "local",
+                    "pid": pid,
+                    "thread": pid,
+                    "worker": worker,
+                    "submit_s": 0.0,
+                    "start_s": start * r,
+                    "end_s": end * r,
+                    "arrival_s": end * r + 0.001,
+                    "dispatch_s": start * r,
+                    "service_s": (end - start) * r,
+                    "return_s": 0.001,
+                    Metric.CLOCK_UNCERTAINTY_S: uncertainty,
+                }
+            )
     return rows
 
 
@@ -167,13 +193,29 @@ def _data(rows: list[dict]) -> ReportData:
     """Report data for these tasks: one ok case of wall time each."""
     tasks = pd.DataFrame(rows)
     cases = tasks.drop_duplicates("case_id")
-    df = results.frame([
-        {"run_id": "run", "scenario": "s", "case_id": c.case_id, "backend": c.backend,
-         "workers": int(c.workers), "params": "{}", "host": "h", "tasks": 8, "status": "ok",
-         "metric": Metric.WALL_S, "value": 0.1 + 0.01 * k, "unit": "s", "repeat": k,
-         "round": 1, "error": None}
-        for c in cases.itertuples() for k in range(3)
-    ])  # fmt: skip
+    df = results.frame(
+        [
+            {
+                "run_id": "run",
+                "scenario": "s",
+                "case_id": c.case_id,
+                "backend": c.backend,
+                "workers": int(c.workers),
+                "params": "{}",
+                "host": "h",
+                "tasks": 8,
+                "status": "ok",
+                "metric": Metric.WALL_S,
+                "value": 0.1 + 0.01 * k,
+                "unit": "s",
+                "repeat": k,
+                "round": 1,
+                "error": None,
+            }
+            for c in cases.itertuples()
+            for k in range(3)
+        ]
+    )
     return ReportData(df, [], tasks=tasks)
 
 

@@ -11,8 +11,19 @@ from harness.execute import runner
 
 
 def test_rounds_interleave_cases_keep_their_round_and_resume_adds_the_missing_one(tmp_path):
-    args = ["run", "io", "--quick", "--backends", "sequential,threads", "--workers", "4",
-            "--repeat", "2", "--out", str(tmp_path)]  # fmt: skip
+    args = [
+        "run",
+        "io",
+        "--quick",
+        "--backends",
+        "sequential,threads",
+        "--workers",
+        "4",
+        "--repeat",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
     proc = harness(*args, "--rounds", "2", "--seed", "7")
     assert proc.returncode == 0, proc.stderr
     assert "2 fresh processes each, in a random order (seed 7)" in proc.stdout
@@ -36,8 +47,10 @@ def test_rounds_interleave_cases_keep_their_round_and_resume_adds_the_missing_on
     # next; within each round, the order the seed gave (the resume read it from run.json)
     elapsed = df[df.metric == "elapsed_s"]
     assert elapsed["round"].tolist() == [1, 1, 2, 2, 3, 3]
-    cases = spec.cases(spec.load("io"), spec.RunOptions(quick=True, workers=[4],
-                                                        backends=["sequential", "threads"]))
+    cases = spec.cases(
+        spec.load("io"),
+        spec.RunOptions(quick=True, workers=[4], backends=["sequential", "threads"]),
+    )
     orders = runner.round_orders(cases, 3, seed=7)
     assert elapsed["case_id"].tolist() == [c.case_id for order in orders for c in order]
     # the resume ran round 3 only: what rounds 1 and 2 measured is kept as it was

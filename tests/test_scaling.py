@@ -31,8 +31,15 @@ POINTS = 0.03
 
 def _noise(replicates, levels, processes, duration, seed, repeats=3):
     """(R, K, P, repeats) factors on throughput: each level a run of its own processes."""
-    sim = noise.simulate(processes, repeats, duration, layout="runs", gap_s=SPREAD_S,
-                         replicates=replicates * levels, rng=seed)  # fmt: skip
+    sim = noise.simulate(
+        processes,
+        repeats,
+        duration,
+        layout="runs",
+        gap_s=SPREAD_S,
+        replicates=replicates * levels,
+        rng=seed,
+    )
     return (duration / sim.a).reshape(replicates, levels, processes, repeats)
 
 
@@ -52,13 +59,23 @@ def _frame(alpha, beta, processes, seed, n=LEVELS, duration=SHORT, backend="thre
     for k, workers in enumerate(n):
         for p in range(processes):
             for rep in range(factors.shape[2]):
-                rows.append({
-                    "run_id": "sim", "scenario": "contention", "backend": backend,
-                    "variant": "", "params": '{"serial": 0.05}', "python": "3.11",
-                    "side": "", "workers": int(workers), "round": p + 1, "repeat": rep,
-                    "metric": "tasks_per_s", "value": truth[k] * factors[k, p, rep],
-                    "status": "ok",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": "sim",
+                        "scenario": "contention",
+                        "backend": backend,
+                        "variant": "",
+                        "params": '{"serial": 0.05}',
+                        "python": "3.11",
+                        "side": "",
+                        "workers": int(workers),
+                        "round": p + 1,
+                        "repeat": rep,
+                        "metric": "tasks_per_s",
+                        "value": truth[k] * factors[k, p, rep],
+                        "status": "ok",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -80,10 +97,12 @@ def test_the_vectorised_solver_finds_least_squares_own_optimum():
         ours = scaling._solve(n, ybar, points, box.lower, box.upper, starts)
         for r in range(40):
             every = np.repeat(n, 4)
-            theirs = scaling._least_squares(every, np.concatenate([v[r] for v in logs]),
-                                            box.lower, box.upper, ours[r])  # fmt: skip
-            sse = [scaling._sse(t[None, :], n, ybar[r : r + 1], points)[0]
-                   for t in (ours[r], theirs)]  # fmt: skip
+            theirs = scaling._least_squares(
+                every, np.concatenate([v[r] for v in logs]), box.lower, box.upper, ours[r]
+            )
+            sse = [
+                scaling._sse(t[None, :], n, ybar[r : r + 1], points)[0] for t in (ours[r], theirs)
+            ]
             assert sse[0] <= sse[1] * (1 + 1e-6) + 1e-12, (name, r, ours[r], theirs)
 
 
@@ -133,8 +152,9 @@ def test_the_knee_is_where_one_more_worker_adds_under_a_tenth_of_one():
 
 
 def _rows(values, seed, resamples=200):
-    fits = scaling.fit_levels(LEVELS, values, resamples=resamples, rng=seed,
-                              scipy_estimate=False, superlinear=False)  # fmt: skip
+    fits = scaling.fit_levels(
+        LEVELS, values, resamples=resamples, rng=seed, scipy_estimate=False, superlinear=False
+    )
     return fits, pd.DataFrame([scaling._summarise(fits, r) for r in range(len(values[0]))])
 
 
@@ -195,8 +215,9 @@ def test_too_few_levels_are_flagged():
 def test_superlinear_data_are_flagged_and_alpha_sits_on_its_bound():
     n = np.array([1.0, 2, 4, 8, 12, 16])
     truth = scaling.throughput(n, -0.03, 0.0, GAMMA)  # per worker: 1.8x at 16
-    values = [truth[k] * np.exp(0.02 * np.random.default_rng(k).standard_normal(4))
-              for k in range(len(n))]  # fmt: skip
+    values = [
+        truth[k] * np.exp(0.02 * np.random.default_rng(k).standard_normal(4)) for k in range(len(n))
+    ]
     fits = scaling.fit_levels(n, values, resamples=300)
     row = scaling._summarise(fits)
     assert scaling.SUPERLINEAR in row["flags"]
@@ -206,8 +227,9 @@ def test_superlinear_data_are_flagged_and_alpha_sits_on_its_bound():
 def test_a_fit_on_an_upper_bound_is_flagged():
     # throughput falling as 1/N^2: beyond what alpha, beta <= 1 can draw
     n = np.array([1.0, 2, 3, 4, 6, 8])
-    values = [GAMMA / k**2 * np.exp(0.02 * np.random.default_rng(int(k)).standard_normal(4))
-              for k in n]  # fmt: skip
+    values = [
+        GAMMA / k**2 * np.exp(0.02 * np.random.default_rng(int(k)).standard_normal(4)) for k in n
+    ]
     row = scaling._summarise(scaling.fit_levels(n, values, resamples=200))
     assert any("on its bound 1" in f for f in row["flags"]), row["flags"]
 
@@ -215,15 +237,29 @@ def test_a_fit_on_an_upper_bound_is_flagged():
 def test_a_peak_beyond_twice_the_largest_n_is_flagged_and_the_curve_marks_it():
     n = np.array([1.0, 2, 3, 4, 5, 6])
     truth = scaling.throughput(n, 0.01, 0.002, GAMMA)  # N* = 22, beyond 12
-    values = [truth[k] * np.exp(0.002 * np.random.default_rng(k).standard_normal(6))
-              for k in range(len(n))]  # fmt: skip
+    values = [
+        truth[k] * np.exp(0.002 * np.random.default_rng(k).standard_normal(6))
+        for k in range(len(n))
+    ]
     fits = scaling.fit_levels(n, values, resamples=300)
     row = scaling._summarise(fits)
     assert row["model"] == scaling.USL and row["peak_workers"] > 2 * 6
     assert any(f.startswith(scaling.BEYOND_REACH) for f in row["flags"])
-    table = pd.DataFrame([{**row, "scenario": "s", "backend": "threads", "variant": "",
-                           "params": "{}", "python": "3.11", "side": "", "metric": "m",
-                           "axis": "workers"}])  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {
+                **row,
+                "scenario": "s",
+                "backend": "threads",
+                "variant": "",
+                "params": "{}",
+                "python": "3.11",
+                "side": "",
+                "metric": "m",
+                "axis": "workers",
+            }
+        ]
+    )
     curve = scaling.scaling_curve(table, n=[1, 6, 12, 13, 30])
     assert curve["extrapolated"].tolist() == [False, False, False, True, True]
     assert curve["throughput"].iloc[0] == pytest.approx(row["gamma"])
@@ -246,10 +282,23 @@ def test_the_stored_cpu_run_is_fitted_fast_and_flagged():
     assert time.process_time() - start < 1.0  # well under the issue's 2 s
     assert set(table["backend"]) == {"dask", "processes", "ray", "threads"}  # sequential: 1 level
     assert set(table.columns) >= {
-        "scenario", "backend", "params", "model", "alpha", "alpha_ci_low", "alpha_ci_high",
-        "beta", "beta_ci_low", "beta_ci_high", "peak_workers", "knee_workers", "levels",
-        "flags", "ci_level", "verdict",
-    }  # fmt: skip
+        "scenario",
+        "backend",
+        "params",
+        "model",
+        "alpha",
+        "alpha_ci_low",
+        "alpha_ci_high",
+        "beta",
+        "beta_ci_low",
+        "beta_ci_high",
+        "peak_workers",
+        "knee_workers",
+        "levels",
+        "flags",
+        "ci_level",
+        "verdict",
+    }
     for row in table.to_dict("records"):
         assert row["levels"] == 2 and row["processes"] == 2
         assert any(f.startswith(scaling.FEW_LEVELS) for f in row["flags"])
@@ -275,9 +324,21 @@ def test_harness_scaling_prints_a_row_per_family_and_json_with_the_named_fields(
     proc = cli("scaling", *runs, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)["families"]
-    assert found and {"scenario", "backend", "params", "model", "alpha", "alpha_ci_low",
-                      "alpha_ci_high", "beta", "beta_ci_low", "beta_ci_high", "peak_workers",
-                      "knee_workers", "levels"} <= set(found[0])  # fmt: skip
+    assert found and {
+        "scenario",
+        "backend",
+        "params",
+        "model",
+        "alpha",
+        "alpha_ci_low",
+        "alpha_ci_high",
+        "beta",
+        "beta_ci_low",
+        "beta_ci_high",
+        "peak_workers",
+        "knee_workers",
+        "levels",
+    } <= set(found[0])
     threads = next(r for r in found if r["backend"] == "threads")
     assert threads["levels"] == 3 and "too few levels" in " ".join(threads["flags"])
     table = cli("scaling", *runs)

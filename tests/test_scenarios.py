@@ -75,9 +75,23 @@ def median(df, metric: str, **where) -> float:
 
 def test_every_scenario_loads_and_has_a_one_line_description():
     names = spec.available()
-    for expected in ("cpu", "cpu-nogil", "io", "io-http", "io-files", "gil", "shared-state",
-                     "pool-map", "granularity", "queue", "transfer", "startup", "memory",
-                     "mixed", "hang"):  # fmt: skip
+    for expected in (
+        "cpu",
+        "cpu-nogil",
+        "io",
+        "io-http",
+        "io-files",
+        "gil",
+        "shared-state",
+        "pool-map",
+        "granularity",
+        "queue",
+        "transfer",
+        "startup",
+        "memory",
+        "mixed",
+        "hang",
+    ):
         assert expected in names
     for name in names:
         s = spec.load(name)

@@ -69,11 +69,15 @@ def test_a_planted_bundle_is_rebuilt_and_never_imported(cache, tmp_path):
 
     with (
         LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, silence_logs=logging.ERROR,
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
-    ):  # fmt: skip
+    ):
         client.register_plugin(UploadFile(str(path), load=True), name="harness-code")
         ((digest, planted),) = client.run(shipped, path.name).values()
     assert not marker.exists(), "the planted code ran"

@@ -95,7 +95,9 @@ def test_the_figures_show_the_round_of_median_makespan():
 
     stamps, arrival = _stamps(workers=1, per_worker=2, service=0.01)
     base = pd.DataFrame(records(stamps, arrival, None, 0.0, None))
-    rounds = [base.assign(round=r, arrival_s=base["arrival_s"] * scale)
-              for r, scale in ((1, 3.0), (2, 1.0), (3, 2.0))]  # fmt: skip
+    rounds = [
+        base.assign(round=r, arrival_s=base["arrival_s"] * scale)
+        for r, scale in ((1, 3.0), (2, 1.0), (3, 2.0))
+    ]
     tasks = pd.concat(rounds).assign(run_id="r", case_id="c")
     assert set(timelines.representative(tasks)["round"]) == {3}

@@ -44,8 +44,11 @@ def test_the_trace_holds_every_task_as_a_service_slice(run, tasks, tmp_path):
         assert {"ph", "ts", "dur", "pid", "tid", "name"} <= set(event), event
         assert isinstance(event["ts"], int | float) and event["dur"] >= 0, event
     # each case and round is one trace process, named for the case
-    names = {e["pid"]: e["args"]["name"] for e in events
-             if e["ph"] == "M" and e["name"] == "process_name"}  # fmt: skip
+    names = {
+        e["pid"]: e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "process_name"
+    }
     service = [e for e in slices if e.get("cat") == "service"]
     for (case_id, round_no), rows in tasks.groupby(["case_id", "round"]):
         (pid,) = [p for p, name in names.items() if name == f"{case_id} · round {round_no}"]
@@ -67,8 +70,9 @@ def test_the_trace_holds_every_task_as_a_service_slice(run, tasks, tmp_path):
 
 def test_trace_only_with_the_tasks_table(run, tmp_path):
     target = tmp_path / "m.json"
-    proc = cli("export", str(run), "--table", "measurements", "--format", "trace",
-               "-o", str(target))  # fmt: skip
+    proc = cli(
+        "export", str(run), "--table", "measurements", "--format", "trace", "-o", str(target)
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--format trace" in proc.stderr and "--table tasks" in proc.stderr
     assert not target.exists() and proc.stdout == ""

@@ -23,15 +23,27 @@ else:  # pragma: no cover
 pytestmark = pytest.mark.fast
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-GROUND = {"harness.protocol", "harness.units", "harness.case", "harness.graph",
-          "harness.measure.stats"}  # fmt: skip
+GROUND = {
+    "harness.protocol",
+    "harness.units",
+    "harness.case",
+    "harness.graph",
+    "harness.measure.stats",
+}
 #: `--strict` minus its global flags (warn_redundant_casts, warn_unused_ignores and
 #: strict_equality, set in [tool.mypy] itself).
 STRICT_FLAGS = {
-    "disallow_any_generics", "disallow_subclassing_any", "disallow_untyped_calls",
-    "disallow_untyped_defs", "disallow_incomplete_defs", "check_untyped_defs",
-    "disallow_untyped_decorators", "warn_return_any", "no_implicit_reexport", "extra_checks",
-}  # fmt: skip
+    "disallow_any_generics",
+    "disallow_subclassing_any",
+    "disallow_untyped_calls",
+    "disallow_untyped_defs",
+    "disallow_incomplete_defs",
+    "check_untyped_defs",
+    "disallow_untyped_decorators",
+    "warn_return_any",
+    "no_implicit_reexport",
+    "extra_checks",
+}
 
 
 def _config() -> dict:

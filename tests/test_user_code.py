@@ -138,8 +138,13 @@ def test_bad_references_are_one_line_errors(
 
 def test_inputs_and_check_are_for_own_workloads(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(_module(tmp_path)))
-    data = {"name": "u", "description": "u", "workload": "square", "tasks": 2,
-            "check": "userwork:fields_ok"}  # fmt: skip
+    data = {
+        "name": "u",
+        "description": "u",
+        "workload": "square",
+        "tasks": 2,
+        "check": "userwork:fields_ok",
+    }
     with pytest.raises(spec.SpecError, match="not the built-in 'square'"):
         spec.validate(data, "u.toml", ["userwork"])
 
@@ -187,8 +192,17 @@ def test_own_workload_on_all_five_backends(tmp_path: Path) -> None:
     _toml(tmp_path / "s.toml", SPEC.format(check=""))
     out = tmp_path / "results"
     backends = "sequential,threads,processes,dask,ray"
-    proc = harness("run", "s.toml", "--import", "userwork", "--backends", backends,
-                   "--out", str(out), cwd=tmp_path)  # fmt: skip
+    proc = harness(
+        "run",
+        "s.toml",
+        "--import",
+        "userwork",
+        "--backends",
+        backends,
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     frame = api.load(*out.iterdir())
     status = {backend: set(s) for backend, s in frame.groupby("backend")["status"]}
@@ -203,7 +217,9 @@ def test_check_and_a_worker_missing_a_dependency(tmp_path: Path) -> None:
     lacks shows up as status `error` with the ImportError, on the engines that ship code."""
     _module(tmp_path)
     _toml(tmp_path / "ok.toml", SPEC.format(check='check = "userwork:fields_ok"'))
-    _toml(tmp_path / "bad.toml", """
+    _toml(
+        tmp_path / "bad.toml",
+        """
         name = "missing"
         description = "a dependency the workers do not have"
         workload = "userwork:needs_missing"
@@ -213,13 +229,32 @@ def test_check_and_a_worker_missing_a_dependency(tmp_path: Path) -> None:
         repeat = 1
         warmup = 0
         rounds = 1
-    """)
+    """,
+    )
     out = tmp_path / "results"
-    ok = harness("run", "ok.toml", "--import", "userwork", "--backends", "processes",
-                 "--out", str(out), cwd=tmp_path)  # fmt: skip
+    ok = harness(
+        "run",
+        "ok.toml",
+        "--import",
+        "userwork",
+        "--backends",
+        "processes",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    bad = harness("run", "bad.toml", "--import", "userwork", "--backends", "dask,ray",
-                  "--out", str(out), cwd=tmp_path)  # fmt: skip
+    bad = harness(
+        "run",
+        "bad.toml",
+        "--import",
+        "userwork",
+        "--backends",
+        "dask,ray",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     frame = api.load(*sorted(out.iterdir()))
     by = frame.drop_duplicates(["scenario", "backend"]).set_index(["scenario", "backend"])
     assert by.loc[("userwork", "processes"), "status"] == "ok"
@@ -234,7 +269,9 @@ def test_local_engines_import_the_shipped_copy_not_the_drivers_folder(tmp_path: 
     """Local Dask and Ray workers must not depend on sharing the driver's working directory
     or sys.path: the module they run is the copy the harness shipped to them."""
     _module(tmp_path)
-    _toml(tmp_path / "where.toml", """
+    _toml(
+        tmp_path / "where.toml",
+        """
         name = "where"
         description = "which copy of the user's module the workers import"
         workload = "userwork:where"
@@ -244,10 +281,20 @@ def test_local_engines_import_the_shipped_copy_not_the_drivers_folder(tmp_path: 
         repeat = 1
         warmup = 0
         rounds = 1
-    """)
+    """,
+    )
     out = tmp_path / "results"
-    proc = harness("run", "where.toml", "--import", "userwork", "--backends", "dask,ray",
-                   "--out", str(out), cwd=tmp_path)  # fmt: skip
+    proc = harness(
+        "run",
+        "where.toml",
+        "--import",
+        "userwork",
+        "--backends",
+        "dask,ray",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     frame = api.load(*out.iterdir())
     status = frame.drop_duplicates("backend").set_index("backend")[["status", "error"]]
     assert status["status"].to_dict() == {"dask": "ok", "ray": "ok"}, (status, proc.stdout)
@@ -259,11 +306,19 @@ def test_api_runs_a_function_object(tmp_path: Path, monkeypatch) -> None:
     import userwork  # type: ignore[import-not-found]
 
     frame = api.run(
-        {"name": "api-own", "description": "from a notebook", "workload": userwork.parse,
-         "inputs": userwork.records, "tasks": 4, "workers": [2], "repeat": 2,
-         "rounds": 1, "params": {"lines": 20}},
+        {
+            "name": "api-own",
+            "description": "from a notebook",
+            "workload": userwork.parse,
+            "inputs": userwork.records,
+            "tasks": 4,
+            "workers": [2],
+            "repeat": 2,
+            "rounds": 1,
+            "params": {"lines": 20},
+        },
         backends=["sequential", "threads"],
-    )  # fmt: skip
+    )
     assert isinstance(frame, pd.DataFrame)
     assert set(frame["backend"]) == {"sequential", "threads"}
     assert set(frame["status"]) == {"ok"}
@@ -296,8 +351,9 @@ def test_an_installed_package_registers_a_workload_without_import(tmp_path, monk
     monkeypatch.syspath_prepend(str(site))
     assert "parse_records" in workloads.names()
     base = {"name": "u", "description": "u", "tasks": 3, "params": {"lines": 5}}
-    by_name = spec.validate({**base, "workload": "parse_records", "inputs": "userwork:records"},
-                            "u.toml")  # fmt: skip
+    by_name = spec.validate(
+        {**base, "workload": "parse_records", "inputs": "userwork:records"}, "u.toml"
+    )
     workload = by_name.workload_obj()
     inputs = workload.make_inputs(workload.params(lines=5), 3)
     assert [workload.task(i) for i in inputs] == [20, 20, 20]

@@ -25,9 +25,13 @@ from tests.conftest import MARK, REPO, SESSION_MARK
 def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**env, MARK: SESSION_MARK},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +42,37 @@ def fresh(tmp_path_factory) -> Path:
     # build left there, so a module since moved would ship twice (a stale `analysis.py`
     # beside the `analysis/` package shadowed it).
     source = base / "source"
-    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "results", "*.egg-info", "__pycache__", ".*_cache"))  # fmt: skip
-    built = _run([sys.executable, "-m", "pip", "wheel", str(source), "-w", str(base / "w"),
-                  "--no-deps", "-q"], cwd=base)  # fmt: skip
+    shutil.copytree(
+        REPO,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "results", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "-w",
+            str(base / "w"),
+            "--no-deps",
+            "-q",
+        ],
+        cwd=base,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "w").glob("concurrency_harness-*.whl")
     venv = base / "venv"
     made = _run([sys.executable, "-m", "venv", str(venv)], cwd=base)
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
-    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                cwd=base).stdout.strip()  # fmt: skip
+    site = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=base
+    ).stdout.strip()
     (Path(site) / "zz-borrowed-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     installed = _run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], base)
     assert installed.returncode == 0, installed.stderr
@@ -57,8 +80,10 @@ def fresh(tmp_path_factory) -> Path:
 
 
 def test_wheel_holds_the_scenarios_and_is_what_runs(fresh: Path, tmp_path: Path) -> None:
-    where = _run([str(fresh / "bin" / "python"), "-c", "import harness; print(harness.__file__)"],
-                 cwd=tmp_path)  # fmt: skip
+    where = _run(
+        [str(fresh / "bin" / "python"), "-c", "import harness; print(harness.__file__)"],
+        cwd=tmp_path,
+    )
     assert Path(where.stdout.strip()).is_relative_to(fresh), where.stdout + where.stderr
     # PEP 561: without the marker, checkers ignore the annotations of an installed harness
     assert (Path(where.stdout.strip()).parent / "py.typed").is_file()
@@ -71,8 +96,17 @@ def test_wheel_holds_the_scenarios_and_is_what_runs(fresh: Path, tmp_path: Path)
 
 
 def test_wheel_runs_cpu_quick_from_an_empty_folder(fresh: Path, tmp_path: Path) -> None:
-    proc = _run([str(fresh / "bin" / "harness"), "run", "cpu", "--quick",
-                 "--backends", "sequential,threads"], cwd=tmp_path)  # fmt: skip
+    proc = _run(
+        [
+            str(fresh / "bin" / "harness"),
+            "run",
+            "cpu",
+            "--quick",
+            "--backends",
+            "sequential,threads",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
     import pandas as pd

@@ -35,9 +35,9 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     variants = out["variant"] if "variant" in out else pd.Series("", index=out.index)
     out["label"] = [
-        f"{b}[{v}]" if v else str(b) for b, v in zip(out["backend"], variants.fillna(""),
-                                                       strict=True)
-    ]  # fmt: skip
+        f"{b}[{v}]" if v else str(b)
+        for b, v in zip(out["backend"], variants.fillna(""), strict=True)
+    ]
     if "python" in out and out["python"].nunique() > 1:
         out["label"] = out["label"] + "@" + out["python"].astype(str)
     return out
@@ -93,8 +93,16 @@ def crossover(
     close a backend came.
     """
     table = ok_cases(df, scenario)
-    columns = ["run_id", "label", "workers", "crossover_s", "crossover_low_s",
-               "crossover_high_s", "best_efficiency", "tried"]  # fmt: skip
+    columns = [
+        "run_id",
+        "label",
+        "workers",
+        "crossover_s",
+        "crossover_low_s",
+        "crossover_high_s",
+        "best_efficiency",
+        "tried",
+    ]
     column = results.PARAM_PREFIX + param
     if table.empty or column not in table:
         return pd.DataFrame(columns=columns)
@@ -177,8 +185,9 @@ def _fastest(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
         metric = rates[0]
         values = (
             df[(df["metric"] == metric) & (df["status"] == "ok")]
-            .groupby("case_id")["value"].median()
-        )  # fmt: skip
+            .groupby("case_id")["value"]
+            .median()
+        )
         score = -group["case_id"].map(values)
         unit = metric.removesuffix("_per_s") + "/s"
 
@@ -279,14 +288,20 @@ def _by_reference(df: pd.DataFrame, table: pd.DataFrame) -> dict[str, str] | Non
             verdict = "either way (intervals overlap)"
         found.setdefault(verdict, []).append(str(label))
         top = sizes[-1]
-        figures.append(f"{label} {fmt_bytes(top)}: value {fmt_seconds(value.loc[top, 'median'])}"
-                       f", reference {fmt_seconds(ref.loc[top, 'median'])}")  # fmt: skip
+        figures.append(
+            f"{label} {fmt_bytes(top)}: value {fmt_seconds(value.loc[top, 'median'])}"
+            f", reference {fmt_seconds(ref.loc[top, 'median'])}"
+        )
     if not found:
         return None
     answer = "; ".join(f"{', '.join(labels)}: {verdict}" for verdict, labels in found.items())
-    return {"answer": answer, "figure": "; ".join(figures), "runner_up": "",
-            "note": "a size counts once its reference interval and every larger size's lie "
-                    "wholly below by value's"}  # fmt: skip
+    return {
+        "answer": answer,
+        "figure": "; ".join(figures),
+        "runner_up": "",
+        "note": "a size counts once its reference interval and every larger size's lie "
+        "wholly below by value's",
+    }
 
 
 def _wholly_below(a: pd.Series, b: pd.Series) -> bool:
@@ -302,12 +317,11 @@ FASTEST = Question("which backend finishes this work first?", _fastest)
 FIRST_GRAPH = Question("which backend finishes this graph first?", _fastest)
 #: A scenario whose question is not "which is fastest" names its own here.
 QUESTIONS: dict[str, list[Question]] = {
-    "startup": [Question("which backend adds a worker most cheaply (start-up)?",
-                         _cheapest_start)],
+    "startup": [Question("which backend adds a worker most cheaply (start-up)?", _cheapest_start)],
     "memory": [Question("which backend adds a worker with the least memory?", _least_memory)],
     "hang": [],  # its point is the timeout status, not a winner
     **dict.fromkeys(("tree-reduce", "shuffle", "broadcast", "pipeline"), [FIRST_GRAPH]),
-}  # fmt: skip
+}
 #: Questions about a scenario as a whole, across its parameter sets.
 SCENARIO_QUESTIONS: dict[str, list[Question]] = {
     "broadcast": [Question("by value or by reference, and from what size?", _by_reference)],
@@ -326,14 +340,16 @@ def recommendations(df: pd.DataFrame) -> pd.DataFrame:
             found = question.answer(sub, group)
             if found is None:
                 continue
-            rows.append({"scenario": scenario, "params": params, "question": question.text,
-                         **found})  # fmt: skip
+            rows.append(
+                {"scenario": scenario, "params": params, "question": question.text, **found}
+            )
     for scenario, group in table.groupby("scenario", sort=True):
         for question in SCENARIO_QUESTIONS.get(str(scenario), []):
             found = question.answer(df[df["scenario"] == scenario], group)
             if found is not None:
-                rows.append({"scenario": scenario, "params": "", "question": question.text,
-                             **found})  # fmt: skip
+                rows.append(
+                    {"scenario": scenario, "params": "", "question": question.text, **found}
+                )
     return pd.DataFrame(rows, columns=REC_COLUMNS)
 
 

@@ -110,12 +110,35 @@ SURE_PROCESSES = 4
 FEW_PROCESSES = "under 4 processes at some level: intervals cover a few points less than stated"
 
 COLUMNS = [
-    *FAMILY_KEYS, "metric", "axis", "levels", "max_n", "processes", "model", "coherency_p",
-    "gamma", "alpha", "alpha_ci_low", "alpha_ci_high", "beta", "beta_ci_low", "beta_ci_high",
-    "peak_workers", "peak_ci_low", "peak_ci_high", "peak_throughput",
-    "peak_throughput_ci_low", "peak_throughput_ci_high", "knee_workers", "knee_ci_low",
-    "knee_ci_high", "ci_level", "ci_scope", "flags", "verdict",
-]  # fmt: skip
+    *FAMILY_KEYS,
+    "metric",
+    "axis",
+    "levels",
+    "max_n",
+    "processes",
+    "model",
+    "coherency_p",
+    "gamma",
+    "alpha",
+    "alpha_ci_low",
+    "alpha_ci_high",
+    "beta",
+    "beta_ci_low",
+    "beta_ci_high",
+    "peak_workers",
+    "peak_ci_low",
+    "peak_ci_high",
+    "peak_throughput",
+    "peak_throughput_ci_low",
+    "peak_throughput_ci_high",
+    "knee_workers",
+    "knee_ci_low",
+    "knee_ci_high",
+    "ci_level",
+    "ci_scope",
+    "flags",
+    "verdict",
+]
 
 _KNEE_CAP = 1_000_000
 _BOUND_TOL = 1e-7
@@ -246,8 +269,10 @@ def _solve(
         h01 = h[:, 0, 1]
         det = h00 * h11 - h01 * h01
         safe = np.where(det > 0, det, np.inf)
-        full = -np.stack([(h11 * g[:, 0] - h01 * g[:, 1]) / safe,
-                          (h00 * g[:, 1] - h01 * g[:, 0]) / safe], axis=-1)  # fmt: skip
+        full = -np.stack(
+            [(h11 * g[:, 0] - h01 * g[:, 1]) / safe, (h00 * g[:, 1] - h01 * g[:, 0]) / safe],
+            axis=-1,
+        )
         zero = np.zeros(m)
         only_a = np.stack([-g[:, 0] / h00, zero], axis=-1)
         only_b = np.stack([zero, -g[:, 1] / h11], axis=-1)
@@ -299,13 +324,23 @@ def _least_squares(
         return np.stack(cols, axis=1)
 
     theta0 = np.clip(start, lower, upper)
-    lg0 = float(np.mean(logs - np.log(n) + np.log(1 + theta0[0] * (n - 1)
-                                                  + theta0[1] * n * (n - 1))))  # fmt: skip
+    lg0 = float(
+        np.mean(logs - np.log(n) + np.log(1 + theta0[0] * (n - 1) + theta0[1] * n * (n - 1)))
+    )
     x0 = [lg0, theta0[0]] + ([theta0[1]] if free_beta else [])
     lo = [-np.inf, lower[0]] + ([lower[1]] if free_beta else [])
     hi = [np.inf, upper[0]] + ([upper[1]] if free_beta else [])
-    fit = least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi), method="trf",
-                        xtol=1e-14, ftol=1e-14, gtol=1e-14, x_scale="jac")  # fmt: skip
+    fit = least_squares(
+        residuals,
+        x0,
+        jac=jacobian,
+        bounds=(lo, hi),
+        method="trf",
+        xtol=1e-14,
+        ftol=1e-14,
+        gtol=1e-14,
+        x_scale="jac",
+    )
     _, a, b = parts(fit.x)
     # on a bound to rounding: on it (a flag and the verdict read bounds exactly)
     theta = np.array([a, b])
@@ -424,11 +459,14 @@ def fit_levels(
         start = grid[sums.argmin(1)]
         if scipy_estimate:
             every = np.repeat(n, points.astype(int))
-            est = np.stack([
-                _least_squares(every, np.concatenate([v[r] for v in logs]), box.lower,
-                               box.upper, start[r])
-                for r in range(reps)
-            ])  # fmt: skip
+            est = np.stack(
+                [
+                    _least_squares(
+                        every, np.concatenate([v[r] for v in logs]), box.lower, box.upper, start[r]
+                    )
+                    for r in range(reps)
+                ]
+            )
         else:
             est = _solve(n, ybar, points, box.lower, box.upper, start)
         theta[model] = est
@@ -499,10 +537,11 @@ def _summarise(fits: Fits, r: int = 0) -> dict[str, Any]:
     with np.errstate(invalid="ignore", divide="ignore"):
         tops = np.where(
             np.isfinite(peaks),
-            throughput(np.where(np.isfinite(peaks), peaks, 1.0), usl_boot[:, 0],
-                       usl_boot[:, 1], gammas),
+            throughput(
+                np.where(np.isfinite(peaks), peaks, 1.0), usl_boot[:, 0], usl_boot[:, 1], gammas
+            ),
             np.where(usl_boot[:, 0] > 0, gammas / usl_boot[:, 0], np.inf),
-        )  # fmt: skip
+        )
     reachable = model == USL and b_low > 0
     p_low, p_high = fits.interval(peaks)
     t_low, t_high = fits.interval(tops)
@@ -573,8 +612,10 @@ def verdict(row: dict[str, Any], axis: str = AXIS) -> str:
     knee_at = row["knee_workers"]
     if row["peak_workers"] is None or not np.isfinite(row["peak_workers"]):
         if knee_at is not None and knee_at <= row["max_n"]:
-            reach = (f"no peak within reach; past {knee_at:.0f} {axis} each adds under "
-                     f"{KNEE_GAIN:.0%} of one")  # fmt: skip
+            reach = (
+                f"no peak within reach; past {knee_at:.0f} {axis} each adds under "
+                f"{KNEE_GAIN:.0%} of one"
+            )
         else:
             reach = f"keeps scaling past {max_n} {axis}"
             if knee_at is not None:
@@ -603,8 +644,9 @@ class ScalingError(InputError):
 def check(df: pd.DataFrame, metric: str, axis: str) -> None:
     """The metric must be a measured throughput (higher is better) and the axis a column."""
     if metric not in set(df["metric"]):
-        known = ", ".join(sorted(m for m in set(df["metric"]) if METRICS.get(m) and
-                                 METRICS[m].better == "higher"))  # fmt: skip
+        known = ", ".join(
+            sorted(m for m in set(df["metric"]) if METRICS.get(m) and METRICS[m].better == "higher")
+        )
         raise ScalingError(f"--metric: these runs have no {metric!r} (throughputs: {known})")
     info = METRICS.get(metric)
     if info is not None and info.better != "higher":
@@ -672,8 +714,12 @@ def fit_scaling(
         if min(len(v) for v in per_process) < 1:
             continue
         fits = fit_levels(n, per_process, level=level, resamples=resamples, rng=seed)
-        row = {**dict(zip(keys, family, strict=True)), "metric": metric, "axis": axis,
-               **_summarise(fits)}  # fmt: skip
+        row = {
+            **dict(zip(keys, family, strict=True)),
+            "metric": metric,
+            "axis": axis,
+            **_summarise(fits),
+        }
         row["flags"] = flags + row["flags"]
         row["processes"] = int(sum(len(_level_values(levels[k])) for k in n))
         row["ci_scope"] = scope
@@ -682,8 +728,9 @@ def fit_scaling(
     return pd.DataFrame(rows, columns=[*keys, *[c for c in COLUMNS if c not in keys]])
 
 
-def scaling_curve(fits: pd.DataFrame, n: Sequence[float] | None = None,
-                  points: int = 200) -> pd.DataFrame:  # fmt: skip
+def scaling_curve(
+    fits: pd.DataFrame, n: Sequence[float] | None = None, points: int = 200
+) -> pd.DataFrame:
     """The fitted curves of `fit_scaling`'s rows over N, for plots: one row per family and N,
     with the family's keys, ``model``, ``n`` and ``throughput``; ``extrapolated`` marks N
     beyond `REACH` times the largest N measured (draw it dashed). Default N: from 1 to
@@ -696,8 +743,9 @@ def scaling_curve(fits: pd.DataFrame, n: Sequence[float] | None = None,
         else:
             grid = np.asarray(n, dtype=float)
         x = throughput(grid, row["alpha"], row["beta"], row["gamma"])
-        frame = pd.DataFrame({"n": grid, "throughput": x,
-                              "extrapolated": grid > REACH * row["max_n"]})  # fmt: skip
+        frame = pd.DataFrame(
+            {"n": grid, "throughput": x, "extrapolated": grid > REACH * row["max_n"]}
+        )
         for key in [*keys, "model"]:
             frame.insert(0, key, [row[key]] * len(frame))
         out.append(frame)

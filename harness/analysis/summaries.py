@@ -27,8 +27,17 @@ from harness.measure.stats import (
 from harness.protocol import METRICS, Metric
 
 CASE_KEYS = [
-    "run_id", "host", "scenario", "case_id", "backend", "variant", "workers", "params", "tasks",
-    "python", "side",
+    "run_id",
+    "host",
+    "scenario",
+    "case_id",
+    "backend",
+    "variant",
+    "workers",
+    "params",
+    "tasks",
+    "python",
+    "side",
 ]
 
 
@@ -82,8 +91,9 @@ def typical(group: pd.DataFrame) -> Typical:
     """
     per_process = process_values(group)
     if len(per_process) >= MIN_PROCESSES:
-        return Typical(float(np.median(per_process)), stats.case_interval(per_process),
-                       len(per_process))  # fmt: skip
+        return Typical(
+            float(np.median(per_process)), stats.case_interval(per_process), len(per_process)
+        )
     values = group["value"].to_numpy(float)
     values = values[np.isfinite(values)]
     median = float(np.median(values)) if len(values) else float("nan")
@@ -126,8 +136,19 @@ def rounds_differ(group: pd.DataFrame) -> bool:
 
 
 SUMMARY_COLUMNS = [
-    "n", "rounds", "median", "ci_low", "ci_high", "ci_level", "ci_scope", "ci_note", "mean",
-    "stdev", "cv", "round_cv", "unstable",
+    "n",
+    "rounds",
+    "median",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "ci_scope",
+    "ci_note",
+    "mean",
+    "stdev",
+    "cv",
+    "round_cv",
+    "unstable",
 ]
 
 
@@ -397,8 +418,9 @@ def _scaling(row: dict, base_median: float, base: _Walls | None, own: _Walls | N
         # ratio per process, so the machine's swings between processes cancel.
         found = stats.paired_ratio(own.paired, within_process=True)
         ci, processes = found.ci, found.n
-        out.update(speedup=found.ratio, speedup_pairing=PAIRED_IN_PROCESS,
-                   pairing_rho=pairing_rho(own))  # fmt: skip
+        out.update(
+            speedup=found.ratio, speedup_pairing=PAIRED_IN_PROCESS, pairing_rho=pairing_rho(own)
+        )
         if len(own.paired) < MIN_PROCESSES:  # one process: its pairs, within it
             logs = own.pair_logs[0] - own.pair_logs[1]
             ci = median_interval(np.exp(logs))

@@ -59,15 +59,22 @@ def workers(tasks: pd.DataFrame) -> pd.DataFrame:
     """Per case, round and worker: its tasks, its time in them and its busy fraction of the
     makespan (`measure.timeline.busy_fractions`)."""
     rows = []
-    for (run_id, case_id, round_no), group in tasks.groupby([*CASE_KEYS, "round"],
-                                                              observed=True):  # fmt: skip
+    for (run_id, case_id, round_no), group in tasks.groupby([*CASE_KEYS, "round"], observed=True):
         makespan = group["arrival_s"].max() - group["submit_s"].min()
         busy = timeline.busy_fractions(group.to_dict("list"), makespan)
         counts = group.groupby("worker", observed=True)["service_s"].agg(["size", "sum"])
         for worker, (n, service) in counts.iterrows():
-            rows.append({"run_id": run_id, "case_id": case_id, "round": round_no,
-                         "worker": worker, "tasks": int(n), "service_s": float(service),
-                         "busy_fraction": busy[str(worker)]})  # fmt: skip
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "case_id": case_id,
+                    "round": round_no,
+                    "worker": worker,
+                    "tasks": int(n),
+                    "service_s": float(service),
+                    "busy_fraction": busy[str(worker)],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -83,6 +90,5 @@ def shapes(tasks: pd.DataFrame) -> pd.DataFrame:
         figures = timeline.shape(group.to_dict("list"), int(group["workers"].iloc[0]))
         keys = {k: group[k].iloc[0] for k in [*CASE_KEYS, "round"]}
         rows.append({**keys, **(asdict(figures) if figures is not None else {})})
-    out = means.merge(pd.DataFrame(rows), on=[*CASE_KEYS, "round"],
-                      suffixes=("", "_max"))  # fmt: skip
+    out = means.merge(pd.DataFrame(rows), on=[*CASE_KEYS, "round"], suffixes=("", "_max"))
     return out.drop(columns=[c for c in out.columns if c.endswith("_max")])

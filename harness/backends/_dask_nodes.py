@@ -21,8 +21,6 @@ def _run_on(client: Any, addr: str) -> float:
     return float(client.run(time.perf_counter, workers=[addr])[addr])
 
 
-
-
 class DaskNodes(ClusterNodes):
     """What `ClusterNodes` needs, for `DaskBackend`. It reads the backend's `_client`,
     `_workers_info` (the scheduler's workers by address), `_addresses` (the case's workers)
@@ -85,9 +83,7 @@ class DaskNodes(ClusterNodes):
         if not hasattr(self, "_worker_pid"):
             self._node_records()
         at = {self._workers_info[a]["host"]: a for a in sorted(self._addresses, reverse=True)}
-        return {
-            host: functools.partial(_run_on, self._client, addr) for host, addr in at.items()
-        }
+        return {host: functools.partial(_run_on, self._client, addr) for host, addr in at.items()}
 
     def _stop_samplers(self, token: str, timeout_s: float) -> dict[str, dict[str, float]]:
         from harness.measure.nodes import stop_sampling

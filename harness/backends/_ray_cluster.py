@@ -39,10 +39,14 @@ def cluster_size(address: str, timeout_s: float) -> int:
     if address_is_loopback(address):
         env[LOOPBACK_SWITCH] = "0"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _COUNT_CPUS, address], stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-        start_new_session=True, env=env,
-    )  # fmt: skip
+        [sys.executable, "-c", _COUNT_CPUS, address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
     lines: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
@@ -121,12 +125,20 @@ def launch_cluster(launch: LocalLaunch) -> None:
         # fixed 10001: picked here, the race window is the few ms until `ray start`.
         ports["--ray-client-server-port"] = launch.free_port()
     cmd = [
-        *launch.tool("ray", "ray.scripts.scripts"), "start", "--head", "--block",
-        "--node-ip-address", host, "--num-cpus", str(launch.workers),
-        "--include-dashboard=false", "--disable-usage-stats",
-        "--temp-dir", str(launch.temp_dir),
+        *launch.tool("ray", "ray.scripts.scripts"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        host,
+        "--num-cpus",
+        str(launch.workers),
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--temp-dir",
+        str(launch.temp_dir),
         *[str(x) for item in ports.items() for x in item],
-    ]  # fmt: skip
+    ]
     log = launch.spawn(cmd, "ray-start.log")
     # `ray start --head` writes the GCS address it bound once the head is up.
     launch.address = launch.wait_file_text(

@@ -96,8 +96,9 @@ class RayNodes(ClusterNodes):
         assert self._probes is not None
         used = self._bundles_per_node()
         return {
-            self._address_of[i]: functools.partial(lambda actor: ray.get(actor.clock.remote()),
-                                                   actor)  # fmt: skip
+            self._address_of[i]: functools.partial(
+                lambda actor: ray.get(actor.clock.remote()), actor
+            )
             for i, actor in self._probes.items()
             if used.get(i)
         }

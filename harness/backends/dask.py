@@ -51,7 +51,6 @@ class DaskOptions(BackendOptions):
     connect_timeout_s: float = 10.0
 
 
-
 def _is_future(arg: Any) -> bool:
     return type(arg).__name__ == "Future"
 

@@ -216,9 +216,7 @@ class ExecutorBackend(PoolOfProcesses, Backend):
         if not self.worker_pids():
             return None
         return {
-            str(pid): f"{self.name} worker (pid {pid})"
-            for pid in self.worker_pids()
-            if _alive(pid)
+            str(pid): f"{self.name} worker (pid {pid})" for pid in self.worker_pids() if _alive(pid)
         }
 
     def counter(self, locked: bool) -> SharedCounter:

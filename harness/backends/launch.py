@@ -167,9 +167,13 @@ def _loopback_ip(ip: str) -> bool:
 def spawn(info: dict[str, Any], cmd: list[str], env: dict[str, str], log: Path) -> None:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,  # its own process group: Ctrl-C on `up` leaves it alone
-        )  # fmt: skip
+        )
     info["launchers"].append(
         {"pid": proc.pid, "create_time": psutil.Process(proc.pid).create_time(), "cmd": cmd}
     )

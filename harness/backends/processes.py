@@ -96,4 +96,3 @@ class ProcessesBackend(PoolOfProcesses, Backend):
         return BackendDescription(
             self.strategy, details={"start_method": self.options.start_method}
         )
-

@@ -357,9 +357,13 @@ class RayBackend(RayNodes, Backend):
     def describe(self) -> BackendDescription:
         import ray
 
-        info = BackendDescription(self.strategy, details={
-            "ray": ray.__version__, "worker_niceness": os.environ.get(WORKER_NICENESS, "15"),
-        })  # fmt: skip
+        info = BackendDescription(
+            self.strategy,
+            details={
+                "ray": ray.__version__,
+                "worker_niceness": os.environ.get(WORKER_NICENESS, "15"),
+            },
+        )
         if not self._started:
             return info
         if not self.remote:

@@ -67,7 +67,11 @@ class Pair:
     def in_process(self) -> bool:
         """Whether one process can hold both: one engine, one interpreter, no fixture."""
         same_engine = (self.a.backend, self.a.workers, self.a.backend_options, self.a.python) == (
-            self.b.backend, self.b.workers, self.b.backend_options, self.b.python)  # fmt: skip
+            self.b.backend,
+            self.b.workers,
+            self.b.backend_options,
+            self.b.python,
+        )
         return same_engine and not any(
             workloads.get(c.workload, c.inputs, c.check).fixture is not None
             for c in (self.a, self.b)
@@ -89,8 +93,10 @@ def pair_cases(a_cases: list[Case], b_cases: list[Case]) -> list[Pair]:
             "and --workers"
         )
     return [
-        Pair(dataclasses.replace(a, side="a", reference=False),
-             dataclasses.replace(b, side="b", reference=False))  # fmt: skip
+        Pair(
+            dataclasses.replace(a, side="a", reference=False),
+            dataclasses.replace(b, side="b", reference=False),
+        )
         for a, b in zip(a_cases, b_cases, strict=True)
     ]
 
@@ -112,16 +118,30 @@ def slot_log_ratio(measurements: pd.DataFrame, metric: str = Metric.WALL_S) -> f
 class AbRun:
     """One A/B run: create it (everything checked before anything is written), execute."""
 
-    def __init__(self, run_dir: Path, specs: tuple[Spec, Spec], pairs: list[Pair],
-                 options: RunOptions, info: dict[str, Any],
-                 pythons: dict[str, interpreters.Interpreter]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        specs: tuple[Spec, Spec],
+        pairs: list[Pair],
+        options: RunOptions,
+        info: dict[str, Any],
+        pythons: dict[str, interpreters.Interpreter],
+    ) -> None:
         self.run_dir, self.specs, self.pairs = run_dir, specs, pairs
         self.options, self.info, self.pythons = options, info, pythons
 
     @classmethod
-    def create(cls, spec_a: str | Path, spec_b: str | Path, options: RunOptions, *,
-               out: Path = results.RESULTS_DIR, command: str | None = None,
-               say: Any = None, alpha: float = 0.05) -> AbRun:  # fmt: skip
+    def create(
+        cls,
+        spec_a: str | Path,
+        spec_b: str | Path,
+        options: RunOptions,
+        *,
+        out: Path = results.RESULTS_DIR,
+        command: str | None = None,
+        say: Any = None,
+        alpha: float = 0.05,
+    ) -> AbRun:
         """`alpha`: the comparison's family-wise level, which sets the fewest slots."""
         if options.python:
             raise InputError("--python: give each side its interpreter in its spec (python)")
@@ -130,14 +150,16 @@ class AbRun:
         for loaded, source in zip(specs, (spec_a, spec_b), strict=True):
             found = _interpreters(loaded, options, source)
             if len(found) > 1:
-                raise InputError(f"{spec.resolve(source)}: python: an A/B side runs one "
-                                 "interpreter")  # fmt: skip
+                raise InputError(
+                    f"{spec.resolve(source)}: python: an A/B side runs one interpreter"
+                )
             pythons.append(found[0])
         cases = [spec.cases(s, options, [p.label]) for s, p in zip(specs, pythons, strict=True)]
         pairs = pair_cases(*cases)
         every = [c for p in pairs for c in (p.a, p.b)]
-        pythons = _prepare(list({p.label: p for p in pythons}.values()), every,
-                           say or (lambda line: None))  # fmt: skip
+        pythons = _prepare(
+            list({p.label: p for p in pythons}.values()), every, say or (lambda line: None)
+        )
         out.mkdir(parents=True, exist_ok=True)
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
         run_dir = out / results.new_run_id(out)
@@ -172,8 +194,9 @@ class AbRun:
         observer = observer or RunObserver()
         rng = random.Random(self.info["seed"])
         writer = results.RunWriter(self.run_dir)
-        processes = CaseProcesses(self.run_dir, writer, observer,
-                                  self.options.sample_interval_s, self.pythons)  # fmt: skip
+        processes = CaseProcesses(
+            self.run_dir, writer, observer, self.options.sample_interval_s, self.pythons
+        )
         rounds, budget = self.info["rounds"], self.info["budget"]
         # Fewer slots than this could not call any change at the family's level, however
         # clear it is: the exact signed-rank test's smallest p is 2 / 2**n.
@@ -189,8 +212,11 @@ class AbRun:
                 while True:
                     slot += 1
                     left = budget["seconds"] - (time.monotonic() - started)
-                    open_pairs = [i for i, logs in paired.items()
-                                  if slot <= rounds or _half_width(logs) > target]  # fmt: skip
+                    open_pairs = [
+                        i
+                        for i, logs in paired.items()
+                        if slot <= rounds or _half_width(logs) > target
+                    ]
                     if slot > rounds and (not open_pairs or left <= 0):
                         stop = PRECISION_REACHED if not open_pairs else BUDGET_SPENT
                         break
@@ -211,12 +237,16 @@ class AbRun:
                             paired[i].append(value)
                         if slot > rounds:
                             left = budget["seconds"] - (time.monotonic() - started)
-                            observer.on_budget(pair.b, _describe(paired[i], budget["precision"]),
-                                               max(left, 0.0))  # fmt: skip
+                            observer.on_budget(
+                                pair.b, _describe(paired[i], budget["precision"]), max(left, 0.0)
+                            )
             except _Stop:
                 interrupted, stop = True, "interrupted"
-        self.info.update(status="interrupted" if interrupted else "complete", finished=_now(),
-                         slots=slot - (0 if interrupted else 1))  # fmt: skip
+        self.info.update(
+            status="interrupted" if interrupted else "complete",
+            finished=_now(),
+            slots=slot - (0 if interrupted else 1),
+        )
         self.info["budget"].update(spent_s=round(time.monotonic() - started, 1), stopped=stop)
         results.write_json_atomic(self.run_dir / results.RUN_JSON, self.info)
         return RunResult(self.run_dir, processes.outcomes, [], interrupted, stop)

@@ -112,8 +112,7 @@ class Budget:
         """The precision as a half-width on the log scale (5% -> log 1.05)."""
         return math.log1p(self.precision)
 
-    def record(self, case_id: str, measurements: pd.DataFrame, elapsed: float,
-               extra: bool) -> None:  # fmt: skip
+    def record(self, case_id: str, measurements: pd.DataFrame, elapsed: float, extra: bool) -> None:
         """A finished process of `case_id`: its values, and its cost when `extra`."""
         state = self.cases.setdefault(case_id, CaseSamples())
         state.rounds += 1

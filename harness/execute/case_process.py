@@ -92,17 +92,22 @@ def measure_case(case: Case, emit: Emitter) -> None:
 
 
 def _run_pair(
-    case: Case, partner: Case, emit: Emitter, workload: workloads.Workload, params: Any,
+    case: Case,
+    partner: Case,
+    emit: Emitter,
+    workload: workloads.Workload,
+    params: Any,
     context: Any,
-) -> None:  # fmt: skip
+) -> None:
     """Two cases on one engine in one process, their warm-ups and repeats alternating
     (A B, B A, A B, ...): each pair of repeats a moment apart, so the machine's swings
     land on both sides alike. Only the repeats: no latency or timeline pass."""
     phases = _Phases(case, emit, workload, params, context)
     other_workload = workloads.get(partner.workload, partner.inputs, partner.check)
     other_params = other_workload.params(**partner.params)
-    other = _Phases(partner, PartnerEmitter(emit), other_workload, other_params, None,
-                    backend=phases.backend)  # fmt: skip
+    other = _Phases(
+        partner, PartnerEmitter(emit), other_workload, other_params, None, backend=phases.backend
+    )
     phases.start()
     try:
         phases.describe()
@@ -143,9 +148,14 @@ class _Phases:
     are loaded first, so the baseline is "driver with imports"."""
 
     def __init__(
-        self, case: Case, emit: Emitter, workload: workloads.Workload, params: Any, context: Any,
+        self,
+        case: Case,
+        emit: Emitter,
+        workload: workloads.Workload,
+        params: Any,
+        context: Any,
         backend: Backend | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """`backend`: an engine another case in this process started (`_run_pair`)."""
         self.case, self.emit, self.workload, self.params = case, emit, workload, params
         self.backend_cls = backends.get(case.backend)
@@ -312,8 +322,16 @@ class _Phases:
             steady = time.perf_counter() - steady_t0
             steady_cpu1 = cpu_by_pid(self.processes())
             if self.reference is None:  # the reference's loop would count as the driver's
-                _emit_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady,
-                          self.case.workers, None, Metric.STEADY_CPU_UTIL)  # fmt: skip
+                _emit_cpu(
+                    self.emit,
+                    steady_cpu0,
+                    steady_cpu1,
+                    self.own,
+                    steady,
+                    self.case.workers,
+                    None,
+                    Metric.STEADY_CPU_UTIL,
+                )
             _emit_engine_cpu(self.emit, steady_cpu0, steady_cpu1, self.own, steady)
 
     def repeat(self, r: int) -> None:
@@ -363,8 +381,9 @@ class _Phases:
         wrapper = timed_async if self.backend_cls.task_kind == "async" else timed
         # a map workload, whose sequential result the first batch of the repeats gave
         assert self.task is not None and self.expected is not None
-        round_trips(emit, self.backend, wrapper, self.task, self.inputs, self.expected,
-                     self.workload)  # fmt: skip
+        round_trips(
+            emit, self.backend, wrapper, self.task, self.inputs, self.expected, self.workload
+        )
         self.timeline_pass()
 
     def timeline_pass(self) -> None:
@@ -384,14 +403,18 @@ class _Phases:
         if self.backend.remote:  # each node its own clock: bound its offset
             brackets = [
                 timeline.Bracket(node, start, end, t0 + sent, t0 + back)
-                for (node, _, _, start, end), sent, back in zip(batch.stamps, submit, arrival,
-                                                                 strict=True)  # fmt: skip
+                for (node, _, _, start, end), sent, back in zip(
+                    batch.stamps, submit, arrival, strict=True
+                )
             ]
             offsets = timeline.clock_offsets([*brackets, *probe_clocks(self.backend)])
             for clock in offsets.values():
                 emit(MetricEvent(Metric.CLOCK_OFFSET_S, clock.offset_s, "s", node=clock.node))
-                emit(MetricEvent(Metric.CLOCK_UNCERTAINTY_S, clock.uncertainty_s, "s",
-                                 node=clock.node))  # fmt: skip
+                emit(
+                    MetricEvent(
+                        Metric.CLOCK_UNCERTAINTY_S, clock.uncertainty_s, "s", node=clock.node
+                    )
+                )
         columns = timeline.records(batch.stamps, arrival, submit, t0, offsets, os.getpid())
         emit(TasksEvent(columns))
         found = timeline.shape(columns, self.case.workers)
@@ -407,8 +430,10 @@ class _Phases:
         ):
             emit.metric(name, value)
         # A gap across hosts smaller than the clocks' uncertainty is not a fact.
-        for name, value in ((Metric.DISPATCH_P50_S, found.dispatch_p50_s),
-                            (Metric.RETURN_P50_S, found.return_p50_s)):  # fmt: skip
+        for name, value in (
+            (Metric.DISPATCH_P50_S, found.dispatch_p50_s),
+            (Metric.RETURN_P50_S, found.return_p50_s),
+        ):
             if value >= found.clock_uncertainty_s:
                 emit.metric(name, value)
 

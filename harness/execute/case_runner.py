@@ -260,8 +260,14 @@ def _outcome(
     partner = case.partner_case()
     rows = _metric_rows(events, base, partner, nodes)
     once = {**base, "nodes": nodes, "repeat": None}
-    rows.append({**once, "metric": Metric.ELAPSED_S, "value": elapsed,
-                 "unit": METRICS[Metric.ELAPSED_S].unit})  # fmt: skip
+    rows.append(
+        {
+            **once,
+            "metric": Metric.ELAPSED_S,
+            "value": elapsed,
+            "unit": METRICS[Metric.ELAPSED_S].unit,
+        }
+    )
     baseline: BaselineEvent | None = _first(events, BaselineEvent)
     # Two cases sharing a process share its memory: neither side's alone is measured.
     memory = _memory_metrics(case, samples, baseline, workers_event) if partner is None else []
@@ -313,8 +319,9 @@ def _outcome(
     )
 
 
-def _metric_rows(events: list[Event], base: dict[str, Any], partner: Case | None,
-                 nodes: str) -> list[dict[str, Any]]:  # fmt: skip
+def _metric_rows(
+    events: list[Event], base: dict[str, Any], partner: Case | None, nodes: str
+) -> list[dict[str, Any]]:
     """One row per value; the partner's (harness ab, both sides in one process) under its
     own case's columns."""
     other = base

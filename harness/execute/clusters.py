@@ -52,8 +52,6 @@ from harness.measure.proctree import terminate
 CONNECT_TIMEOUT_S = 5.0
 
 
-
-
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """A TCP connection to the address, so a wrong host or port fails in seconds."""
     host, port = split_address(address)
@@ -176,8 +174,13 @@ def up(
     return info
 
 
-def launch_local(cls: type[backends.Backend], engine: str, workers: int,
-                 host: str = "127.0.0.1", tls: bool = False) -> dict[str, Any]:  # fmt: skip
+def launch_local(
+    cls: type[backends.Backend],
+    engine: str,
+    workers: int,
+    host: str = "127.0.0.1",
+    tls: bool = False,
+) -> dict[str, Any]:
     """Start the engine's local cluster and return what `stop_local` needs: no state file
     (a run's warm engine is its own, not `harness cluster`'s)."""
     token = uuid.uuid4().hex

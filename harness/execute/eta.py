@@ -122,8 +122,11 @@ def _earlier_runs(
     for path in out.glob(f"*/{results.RUN_JSON}"):
         try:
             info = json.loads(path.read_text())
-            same = (info["scenario"], info["fingerprint"]["machine"]["hostname"],
-                    bool(info.get("quick"))) == (scenario, host, quick)  # fmt: skip
+            same = (
+                info["scenario"],
+                info["fingerprint"]["machine"]["hostname"],
+                bool(info.get("quick")),
+            ) == (scenario, host, quick)
             run_id = str(info.get("run_id") or path.parent.name)
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -184,8 +187,12 @@ class _Current:
 class Eta:
     """The remaining time of a run, updated as its cases start, repeat and end."""
 
-    def __init__(self, plan: Sequence[Planned], history: History | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        plan: Sequence[Planned],
+        history: History | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.plan = list(plan)
         self.history = history or History.none()
         self.clock = clock

@@ -412,11 +412,10 @@ def _ensure_engine(
 
 def _pip(python: str, requirements: list[str], what: str) -> None:
     _call(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *requirements],
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
         what,
         PIP_TIMEOUT_S,
-    )  # fmt: skip
+    )
 
 
 def _call(command: list[str], what: str, timeout: float) -> str:

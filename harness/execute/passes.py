@@ -146,13 +146,13 @@ def probe_clocks(backend: Backend) -> list[timeline.Bracket]:
     one trivial probe per worker: each reading bracketed by the driver's clock, about one
     round trip wide."""
     pinned = getattr(backend, "clock_readings", None)
-    brackets = [timeline.Bracket(node, clock, clock, before, after)
-                for node, clock, before, after in (pinned() if pinned else [])]  # fmt: skip
+    brackets = [
+        timeline.Bracket(node, clock, clock, before, after)
+        for node, clock, before, after in (pinned() if pinned else [])
+    ]
     for _ in range(PROBES_PER_WORKER):
         batch = backend.run(clock_probe, [None] * backend.workers)
         submit = batch.submit_s or [0.0] * len(batch.outputs)
-        for (node, clock), sent, back in zip(batch.outputs, submit, batch.arrival_s,
-                                             strict=True):  # fmt: skip
-            brackets.append(timeline.Bracket(node, clock, clock, batch.t0 + sent,
-                                             batch.t0 + back))  # fmt: skip
+        for (node, clock), sent, back in zip(batch.outputs, submit, batch.arrival_s, strict=True):
+            brackets.append(timeline.Bracket(node, clock, clock, batch.t0 + sent, batch.t0 + back))
     return brackets

@@ -89,9 +89,16 @@ class RunResult:
 class Run:
     """One invocation of a scenario: create it (or reopen it to resume), then `execute`."""
 
-    def __init__(self, run_dir: Path, loaded: Spec, cases: list[Case], options: RunOptions,
-                 info: dict[str, Any], notes: list[str],
-                 pythons: list[interpreters.Interpreter] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        loaded: Spec,
+        cases: list[Case],
+        options: RunOptions,
+        info: dict[str, Any],
+        notes: list[str],
+        pythons: list[interpreters.Interpreter] | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.spec = loaded
         self.cases = cases
@@ -373,8 +380,12 @@ class CaseProcesses:
         stop = False
         try:
             if interp is not None and case.backend in interp.unavailable:
-                outcome = skipped_case(case, run_id=self.run_dir.name, round_no=round_no,
-                                       reason=interp.unavailable[case.backend])  # fmt: skip
+                outcome = skipped_case(
+                    case,
+                    run_id=self.run_dir.name,
+                    round_no=round_no,
+                    reason=interp.unavailable[case.backend],
+                )
             else:
                 outcome = run_case(
                     case,
@@ -392,8 +403,9 @@ class CaseProcesses:
         if stop:  # kept until a resume runs the case again
             self.writer.append(outcome.measurements)
         else:
-            self.writer.append(outcome.measurements, outcome.timeseries, outcome.latency,
-                               outcome.tasks)  # fmt: skip
+            self.writer.append(
+                outcome.measurements, outcome.timeseries, outcome.latency, outcome.tasks
+            )
         self.outcomes.append(outcome)
         self.observer.on_case_end(outcome)
         if stop:
@@ -414,8 +426,7 @@ PRECISION_REACHED = "every case reached its precision (or its cap of processes)"
 BUDGET_SPENT = "the budget was spent"
 
 
-def _spend(budget_: Budget, cases: list[Case], started: float, one,
-           observer: RunObserver) -> str:  # fmt: skip
+def _spend(budget_: Budget, cases: list[Case], started: float, one, observer: RunObserver) -> str:
     """The budget's extra processes, one at a time, where `Budget.next_case` says; engines
     that can be kept warm (`Backend.warm_option`) are, while the budget lasts."""
     by_id = {c.case_id: c for c in cases}
@@ -466,8 +477,13 @@ class WarmEngines:
         cls = backends.get(case.backend)
         key = (case.backend, case.workers)
         foreign = (case.python or PYTHON) != PYTHON  # a warm engine runs under our Python
-        if (cls.warm_option is None or cls.launch_cluster is None or key in self.failed
-                or case.backend_options.get("address") or foreign):  # fmt: skip
+        if (
+            cls.warm_option is None
+            or cls.launch_cluster is None
+            or key in self.failed
+            or case.backend_options.get("address")
+            or foreign
+        ):
             return case
         if key not in self.running:
             from harness.execute import clusters
@@ -476,8 +492,9 @@ class WarmEngines:
                 self.running[key] = clusters.launch_local(cls, case.backend, case.workers)
             except Exception as exc:  # the case then starts its own engine, as in the rounds
                 self.failed.add(key)
-                self.observer.on_note(f"{case.backend}: no warm engine ({exc}); each process "
-                                      "starts its own")  # fmt: skip
+                self.observer.on_note(
+                    f"{case.backend}: no warm engine ({exc}); each process starts its own"
+                )
                 return case
             self.observer.on_note(
                 f"{case.backend} w{case.workers}: the budget's processes join a warm local "

@@ -103,10 +103,13 @@ def start_sampling(
     path = os.pathsep.join(p for p in (where, os.environ.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.measure.node_sampler", config],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": path}, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": path},
+        text=True,
         start_new_session=True,  # signals to the worker's group are not for it
-    )  # fmt: skip
+    )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], SAMPLER_START_S)
     line = proc.stdout.readline() if ready else ""

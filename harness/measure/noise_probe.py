@@ -250,8 +250,14 @@ def two_speeds(logs: stats.Sample) -> dict[str, Any]:
     x = np.sort(np.asarray(logs, dtype=float))
     n = len(x)
     smallest = max(MIN_CLUSTER, math.ceil(MIN_CLUSTER_SHARE * n))
-    none = {"detected": False, "d": None, "fast_s": None, "slow_s": None,
-            "fast_n": None, "slow_n": None}  # fmt: skip
+    none = {
+        "detected": False,
+        "d": None,
+        "fast_s": None,
+        "slow_s": None,
+        "fast_n": None,
+        "slow_n": None,
+    }
     if n < 2 * smallest:
         return none
     best_ss, cut = math.inf, smallest

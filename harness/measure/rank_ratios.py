@@ -289,8 +289,14 @@ def unpaired_ratio(
         # too few for a rank interval at this level: Welch on the logs
         diff = log_difference(np.exp(la), np.exp(lb))
         assert diff is not None
-        est = RatioEstimate(math.exp(diff.estimate), Interval.none(""), min(len(la), len(lb)),
-                            WELCH_METHOD, "welch", logs)  # fmt: skip
+        est = RatioEstimate(
+            math.exp(diff.estimate),
+            Interval.none(""),
+            min(len(la), len(lb)),
+            WELCH_METHOD,
+            "welch",
+            logs,
+        )
         return replace(est, ci=est.interval_at(level))
     shift = float(np.median((la[:, None] - lb[None, :]).ravel()))
     return RatioEstimate(
@@ -321,8 +327,9 @@ def paired_ratio(
         # t on the log ratios. Simulated against the noise model at 2-5 processes that
         # alternated both sides, its 95% covered 94.6-95.6% (tests/test_coverage.py); for
         # pairs of two processes back to back it over-covered (97%), so they keep ranks.
-        est = RatioEstimate(math.exp(float(d.mean())), Interval.none(""), len(d),
-                            PAIRED_T_METHOD, "paired-t", logs)  # fmt: skip
+        est = RatioEstimate(
+            math.exp(float(d.mean())), Interval.none(""), len(d), PAIRED_T_METHOD, "paired-t", logs
+        )
         return replace(est, ci=est.interval_at(level))
     i, j = np.triu_indices(len(d))
     centre = float(np.median((d[i] + d[j]) / 2))

@@ -61,15 +61,41 @@ from harness.measure.rank_ratios import (
 )
 
 __all__ = [
-    "DEFAULT_LEVEL", "EXACT_PAIRS", "EXACT_SIGNED_RANK", "MIN_CI_LEVEL", "MIN_PROCESSES",
-    "PAIRED_METHOD", "PAIRED_T_METHOD", "UNPAIRED_METHOD", "UNSTABLE_CV", "WELCH_METHOD",
-    "Interval", "LogDifference", "RatioEstimate", "Sample", "Summary", "beyond_threshold_p",
+    "DEFAULT_LEVEL",
+    "EXACT_PAIRS",
+    "EXACT_SIGNED_RANK",
+    "MIN_CI_LEVEL",
+    "MIN_PROCESSES",
+    "PAIRED_METHOD",
+    "PAIRED_T_METHOD",
+    "UNPAIRED_METHOD",
+    "UNSTABLE_CV",
+    "WELCH_METHOD",
+    "Interval",
+    "LogDifference",
+    "RatioEstimate",
+    "Sample",
+    "Summary",
+    "beyond_threshold_p",
     "can_reach",
-    "case_interval", "detectable_change", "holm", "level_text", "log_difference",
-    "mean_interval", "median_interval", "needed_each", "paired_ratio", "pairing_gain",
-    "process_interval", "process_ratio_interval", "processes_needed", "ratio_interval",
-    "smallest_p", "summarize", "unpaired_ratio",
-]  # fmt: skip
+    "case_interval",
+    "detectable_change",
+    "holm",
+    "level_text",
+    "log_difference",
+    "mean_interval",
+    "median_interval",
+    "needed_each",
+    "paired_ratio",
+    "pairing_gain",
+    "process_interval",
+    "process_ratio_interval",
+    "processes_needed",
+    "ratio_interval",
+    "smallest_p",
+    "summarize",
+    "unpaired_ratio",
+]
 
 #: Coefficient of variation above which a case is flagged unstable (pyperf warns near 10%).
 UNSTABLE_CV = 0.10
@@ -87,7 +113,6 @@ class Summary:
     stdev: float
     cv: float
     unstable: bool
-
 
 
 def summarize(values: Sample, unstable_cv: float = UNSTABLE_CV) -> Summary:

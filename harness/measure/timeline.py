@@ -195,8 +195,9 @@ def busy_fractions(columns: Mapping[str, Sequence[Any]], makespan_s: float) -> d
     Intervals are merged first: coroutines on one event loop thread overlap, and their
     thread is busy once, not twice."""
     spans: dict[str, list[tuple[float, float]]] = {}
-    for worker, start, end in zip(columns["worker"], columns["start_s"], columns["end_s"],
-                                  strict=True):  # fmt: skip
+    for worker, start, end in zip(
+        columns["worker"], columns["start_s"], columns["end_s"], strict=True
+    ):
         spans.setdefault(worker, []).append((start, end))
     out = {}
     for worker, intervals in spans.items():

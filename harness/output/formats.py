@@ -84,30 +84,91 @@ REPORT_WRITERS = "harness.output.reports.writers"
 TABLE: tuple[Format, ...] = (
     Format("table", "the terminal's", "text", (*TEXT, "run"), f"{HERE}:write_table"),
     Format("markdown", "for a pull request comment", "text", TEXT, f"{HERE}:write_markdown"),
-    Format("json", "a document with its format and version", "text", (*TEXT, "run"),
-           f"{HERE}:write_json"),
+    Format(
+        "json",
+        "a document with its format and version",
+        "text",
+        (*TEXT, "run"),
+        f"{HERE}:write_json",
+    ),
     Format("csv", "a header row, then a row each", "text", TEXT, f"{HERE}:write_csv"),
-    Format("csv", "a header row, then the table's rows", "frame", ("export",),
-           "harness.output.export:csv_bytes", (".csv",)),
-    Format("json", "the table's rows as records", "frame", ("export",),
-           "harness.output.export:json_bytes", (".json",)),
-    Format("parquet", "the table, typed; binary, so only to a file", "frame", ("export",),
-           "harness.output.export:parquet_bytes", (".parquet", ".pq"), binary=True),
-    Format("trace", "Chrome Trace Event JSON for Perfetto and chrome://tracing; --table "
-           "tasks only", "frame", ("export",), "harness.output.trace:encode", (".json",)),
-    Format("pdf", "one sheet per page", "report", ("report",), f"{REPORT_WRITERS}:write_pdf",
-           (".pdf",)),
-    Format("html", "one self-contained web page", "report", ("report",),
-           f"{REPORT_WRITERS}:write_html", (".html", ".htm")),
-    Format("png", "a folder of PNG pages", "report", ("report",),
-           f"{REPORT_WRITERS}:write_png", folder=True),
-    Format("svg", "a folder of SVG pages", "report", ("report",),
-           f"{REPORT_WRITERS}:write_svg", folder=True),
-    Format("png", "a PNG image", "figure", ("timeline",), "harness.output.timeline:png_bytes",
-           (".png",)),
-    Format("svg", "an SVG image", "figure", ("timeline",), "harness.output.timeline:svg_bytes",
-           (".svg",)),
-)  # fmt: skip
+    Format(
+        "csv",
+        "a header row, then the table's rows",
+        "frame",
+        ("export",),
+        "harness.output.export:csv_bytes",
+        (".csv",),
+    ),
+    Format(
+        "json",
+        "the table's rows as records",
+        "frame",
+        ("export",),
+        "harness.output.export:json_bytes",
+        (".json",),
+    ),
+    Format(
+        "parquet",
+        "the table, typed; binary, so only to a file",
+        "frame",
+        ("export",),
+        "harness.output.export:parquet_bytes",
+        (".parquet", ".pq"),
+        binary=True,
+    ),
+    Format(
+        "trace",
+        "Chrome Trace Event JSON for Perfetto and chrome://tracing; --table tasks only",
+        "frame",
+        ("export",),
+        "harness.output.trace:encode",
+        (".json",),
+    ),
+    Format(
+        "pdf", "one sheet per page", "report", ("report",), f"{REPORT_WRITERS}:write_pdf", (".pdf",)
+    ),
+    Format(
+        "html",
+        "one self-contained web page",
+        "report",
+        ("report",),
+        f"{REPORT_WRITERS}:write_html",
+        (".html", ".htm"),
+    ),
+    Format(
+        "png",
+        "a folder of PNG pages",
+        "report",
+        ("report",),
+        f"{REPORT_WRITERS}:write_png",
+        folder=True,
+    ),
+    Format(
+        "svg",
+        "a folder of SVG pages",
+        "report",
+        ("report",),
+        f"{REPORT_WRITERS}:write_svg",
+        folder=True,
+    ),
+    Format(
+        "png",
+        "a PNG image",
+        "figure",
+        ("timeline",),
+        "harness.output.timeline:png_bytes",
+        (".png",),
+    ),
+    Format(
+        "svg",
+        "an SVG image",
+        "figure",
+        ("timeline",),
+        "harness.output.timeline:svg_bytes",
+        (".svg",),
+    ),
+)
 
 
 def of(command: str) -> tuple[Format, ...]:
@@ -141,17 +202,16 @@ def for_output(command: str, fmt: str | None, target: Path | None) -> Format:
     if fmt is not None:
         row = get(command, fmt)
         if target is not None and not row.takes(target):
-            raise FormatError(
-                f"--output: --format {fmt} writes {row.names()}, got {str(target)!r}"
-            )
+            raise FormatError(f"--output: --format {fmt} writes {row.names()}, got {str(target)!r}")
         return row
     if target is None or not target.suffix:
         return of(command)[0]
     for row in of(command):
         if row.suffixes and row.takes(target):
             return row
-    raise FormatError(f"--output: {str(target)!r} names no format {command} writes: "
-                      f"{_targets(command)}")  # fmt: skip
+    raise FormatError(
+        f"--output: {str(target)!r} names no format {command} writes: {_targets(command)}"
+    )
 
 
 def help_text(command: str, default: str = "") -> str:
@@ -221,8 +281,9 @@ def md_cell(text: Any) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip() or "-"
 
 
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-                   right: Sequence[str] = ()) -> str:  # fmt: skip
+def markdown_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[str] = ()
+) -> str:
     """A GitHub-flavoured table; columns named in `right` are right-aligned (numbers)."""
     align = ["---:" if h in right else "---" for h in headers]
     lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
@@ -260,8 +321,9 @@ def to_json(document: Mapping[str, Any]) -> str:
 def to_csv(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """One header row, then one row per record; missing values are empty cells."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
-                            lineterminator="\n")  # fmt: skip
+    writer = csv.DictWriter(
+        buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for record in records:
         writer.writerow({k: "" if v is None else v for k, v in plain(record).items()})

@@ -24,8 +24,9 @@ def summary_markdown(table: pd.DataFrame, title: str = "") -> str:
     headers, rows = summary_cells(table)
     right = [h for h in headers if h not in TEXT_COLUMNS]
     runs = table.drop_duplicates("run_id")
-    heading = title or "; ".join(f"{r.scenario} on {r.host} (run {r.run_id})"
-                                 for r in runs.itertuples())  # fmt: skip
+    heading = title or "; ".join(
+        f"{r.scenario} on {r.host} (run {r.run_id})" for r in runs.itertuples()
+    )
     parts = [f"#### {md_cell(heading)}", "", markdown_table(headers, rows, right=right), ""]
     parts += [f"- {md_cell(note)}" for _, note in summary_notes(table)]
     return "\n".join(parts).rstrip() + "\n"
@@ -36,8 +37,11 @@ def claims_markdown(document: Mapping[str, Any]) -> str:
     keys = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario"]
     if len({c.get("python") for c in document["claims"] if c.get("python")}) > 1:
         keys.append("python")  # a verdict per interpreter
-    parts = ["#### The article's claims on this machine", "",
-             markdown_table(keys, ([c[k] for k in keys] for c in document["claims"]))]  # fmt: skip
+    parts = [
+        "#### The article's claims on this machine",
+        "",
+        markdown_table(keys, ([c[k] for k in keys] for c in document["claims"])),
+    ]
     verdicts = sorted({c["verdict"] for c in document["claims"]})
     parts += ["", "Verdicts: " + "; ".join(f"*{v}*: {document['verdicts'][v]}" for v in verdicts)]
     recs = document["recommendations"]
@@ -54,8 +58,16 @@ def claims_markdown(document: Mapping[str, Any]) -> str:
     cross = document["crossover"]
     if cross:
         keys = ["backend", "workers", "from task size", "best efficiency", "tried"]
-        rows = ([c["label"], c["workers"], fmt_seconds(_nan(c["crossover_s"])),
-                 f"{c['best_efficiency']:.0%}", c["tried"]] for c in cross)  # fmt: skip
+        rows = (
+            [
+                c["label"],
+                c["workers"],
+                fmt_seconds(_nan(c["crossover_s"])),
+                f"{c['best_efficiency']:.0%}",
+                c["tried"],
+            ]
+            for c in cross
+        )
         parts += [
             "",
             "#### Granularity: task size from which every longer one keeps 80% efficiency",
@@ -75,10 +87,17 @@ def _params(params: Mapping[str, Any]) -> str:
 
 def list_markdown(document: Mapping[str, Any]) -> str:
     keys = ["name", "workload", "backends", "description"]
-    rows = ([s["name"], s["workload"], ",".join(s["backends"]),
-             s["description"] if not s["error"] else f"invalid: {s['error']}"]
-            for s in document["scenarios"])  # fmt: skip
-    backends = ", ".join(b["name"] if b["builtin"] else f"{b['name']} ({b['origin']})"
-                         for b in document["backends"])  # fmt: skip
+    rows = (
+        [
+            s["name"],
+            s["workload"],
+            ",".join(s["backends"]),
+            s["description"] if not s["error"] else f"invalid: {s['error']}",
+        ]
+        for s in document["scenarios"]
+    )
+    backends = ", ".join(
+        b["name"] if b["builtin"] else f"{b['name']} ({b['origin']})" for b in document["backends"]
+    )
     workloads = ", ".join(document["workloads"])
     return f"{markdown_table(keys, rows)}\n\n- workloads: {workloads}\n- backends: {backends}\n"

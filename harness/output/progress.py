@@ -45,8 +45,13 @@ class EtaColumn(ProgressColumn):
 class ProgressObserver(RunObserver):
     """One bar for the run (or one line per case); the case's phase; warnings printed once."""
 
-    def __init__(self, console: Console, history: History | None = None,
-                 live: bool | None = None, rounds: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        console: Console,
+        history: History | None = None,
+        live: bool | None = None,
+        rounds: int = 1,
+    ) -> None:
         self.console = console
         #: Fresh processes per case: each line says which one it was, out of how many.
         self.rounds = rounds
@@ -174,7 +179,11 @@ class ProgressObserver(RunObserver):
 
 
 def case_line(
-    outcome: CaseOutcome, number: int | None, total: int, took: float, where: str,
+    outcome: CaseOutcome,
+    number: int | None,
+    total: int,
+    took: float,
+    where: str,
     rounds: int = 1,
 ) -> str:
     """One finished case process as a plain line: what it is, which of the case's processes
@@ -186,8 +195,7 @@ def case_line(
         else "no wall"
     )
     place = "[+]" if number is None else f"[{number}/{total}]"
-    parts = [f"{place} {outcome.case.case_id}", outcome.status, wall,
-             f"case {fmt_seconds(took)}"]  # fmt: skip
+    parts = [f"{place} {outcome.case.case_id}", outcome.status, wall, f"case {fmt_seconds(took)}"]
     if number is None:
         parts[0] += f" process {outcome.round}"
     elif rounds > 1 or outcome.round > 1:

@@ -66,8 +66,7 @@ SCALING_KEYS = {
     "ci_level": "the interval's real coverage, 0-1 (paired in process: Wilcoxon signed-rank "
     "on one log ratio per process; unpaired: Hodges-Lehmann with exact Mann-Whitney, Welch's "
     "t at 3 a side; Hodges-Lehmann of the repeats within 1 process)",
-    "ci_scope": "what the interval covers: 'N processes' (the thinner side) or 'within 1 "
-    "process'",
+    "ci_scope": "what the interval covers: 'N processes' (the thinner side) or 'within 1 process'",
 }
 
 
@@ -84,8 +83,13 @@ def metric_catalogue(names: list[str]) -> dict[str, dict[str, str]]:
     out = {}
     for name in names:
         info = METRICS[name]
-        out[name] = {"unit": info.unit, "better": info.better, "per": info.per,
-                     "label": info.label, "meaning": info.description}  # fmt: skip
+        out[name] = {
+            "unit": info.unit,
+            "better": info.better,
+            "per": info.per,
+            "label": info.label,
+            "meaning": info.description,
+        }
     return out
 
 
@@ -141,7 +145,7 @@ def summary_document(table: pd.DataFrame, **extra: Any) -> dict[str, Any]:
             **{f"speedup.{k}": v for k, v in SCALING_KEYS.items()},
             **{f"efficiency.{k}": v for k, v in SCALING_KEYS.items()},
             "efficiency.note": "a mark on efficiency above 100% (noise or superlinear), or empty",
-        },  # fmt: skip
+        },
         "cases": [case_record(r) for r in rows],
         "notes": [text for _, text in summary_notes(table)] if rows else [],
     }
@@ -191,17 +195,24 @@ CLAIM_KEYS = {
     "python": "the interpreter the verdict is for (empty when no run answered)",
 }
 RECOMMENDATION_KEYS = {
-    "scenario": "the scenario", "params": "its parameters (an object)",
-    "question": "the scenario's question", "answer": "the backend and workers that answer it",
-    "figure": "the deciding figure", "next": "the runner-up", "note": "a caveat, or empty",
-}  # fmt: skip
+    "scenario": "the scenario",
+    "params": "its parameters (an object)",
+    "question": "the scenario's question",
+    "answer": "the backend and workers that answer it",
+    "figure": "the deciding figure",
+    "next": "the runner-up",
+    "note": "a caveat, or empty",
+}
 CROSSOVER_KEYS = {
-    "run_id": "the run", "label": "backend (with variant)", "workers": "workers",
+    "run_id": "the run",
+    "label": "backend (with variant)",
+    "workers": "workers",
     "crossover_s": "task duration from which every longer one keeps 80% efficiency (s)",
     "crossover_low_s": "earliest it could be, from the efficiency intervals (s)",
     "crossover_high_s": "latest it could be, null when not within the sizes tried (s)",
-    "best_efficiency": "the best efficiency reached (ratio)", "tried": "task durations tried",
-}  # fmt: skip
+    "best_efficiency": "the best efficiency reached (ratio)",
+    "tried": "task durations tried",
+}
 
 
 def claims_document(df: pd.DataFrame) -> dict[str, Any]:
@@ -219,7 +230,7 @@ def claims_document(df: pd.DataFrame) -> dict[str, Any]:
             "claims": CLAIM_KEYS,
             "recommendations": RECOMMENDATION_KEYS,
             "crossover": CROSSOVER_KEYS,
-        },  # fmt: skip
+        },
         "claims": plain(table.to_dict("records")),
         "recommendations": plain(recs.to_dict("records")),
         "crossover": plain(cross.to_dict("records")),
@@ -231,9 +242,11 @@ def claims_csv_rows(document: Mapping[str, Any]) -> tuple[list[dict[str, Any]], 
     the union of their columns, so one `pandas.read_csv` reads it and a filter splits it."""
     rows: list[dict[str, Any]] = []
     columns = ["kind"]
-    for kind, key, keys in (("claim", "claims", CLAIM_KEYS),
-                            ("recommendation", "recommendations", RECOMMENDATION_KEYS),
-                            ("crossover", "crossover", CROSSOVER_KEYS)):  # fmt: skip
+    for kind, key, keys in (
+        ("claim", "claims", CLAIM_KEYS),
+        ("recommendation", "recommendations", RECOMMENDATION_KEYS),
+        ("crossover", "crossover", CROSSOVER_KEYS),
+    ):
         columns += [k for k in keys if k not in columns]
         for record in document[key]:
             row = {"kind": kind, **record}

@@ -18,12 +18,38 @@ from harness.units import fmt_number
 
 #: The JSON and CSV fields, in order (at least those issue 29 names).
 FIELDS = [
-    "scenario", "backend", "variant", "params", "python", "metric", "axis", "model", "alpha",
-    "alpha_ci_low", "alpha_ci_high", "beta", "beta_ci_low", "beta_ci_high", "peak_workers",
-    "peak_ci_low", "peak_ci_high", "peak_throughput", "peak_throughput_ci_low",
-    "peak_throughput_ci_high", "knee_workers", "knee_ci_low", "knee_ci_high", "levels",
-    "max_n", "processes", "coherency_p", "ci_level", "ci_scope", "flags", "verdict",
-]  # fmt: skip
+    "scenario",
+    "backend",
+    "variant",
+    "params",
+    "python",
+    "metric",
+    "axis",
+    "model",
+    "alpha",
+    "alpha_ci_low",
+    "alpha_ci_high",
+    "beta",
+    "beta_ci_low",
+    "beta_ci_high",
+    "peak_workers",
+    "peak_ci_low",
+    "peak_ci_high",
+    "peak_throughput",
+    "peak_throughput_ci_low",
+    "peak_throughput_ci_high",
+    "knee_workers",
+    "knee_ci_low",
+    "knee_ci_high",
+    "levels",
+    "max_n",
+    "processes",
+    "coherency_p",
+    "ci_level",
+    "ci_scope",
+    "flags",
+    "verdict",
+]
 SCALING_VERSION = 1
 
 
@@ -41,8 +67,11 @@ def _coherency(row: Mapping[str, Any]) -> str:
     """β as fitted; under Amdahl's law (β = 0 chosen) the most the USL still allows."""
     if row["model"] == "amdahl":
         high = row.get("beta_ci_high")
-        allows = f"; data allow up to {100 * float(high):.1f}%" if high is not None and \
-            math.isfinite(float(high)) else ""
+        allows = (
+            f"; data allow up to {100 * float(high):.1f}%"
+            if high is not None and math.isfinite(float(high))
+            else ""
+        )
         return f"0 (Amdahl{allows})"
     return _share(row["beta"], row["beta_ci_low"], row["beta_ci_high"])
 
@@ -72,17 +101,32 @@ class ScalingView:
 
     def terminal(self) -> list[Any]:
         table = Table(title="where adding workers stops paying", header_style="bold")
-        for name in ("scenario", "backend", "params", "levels", "model", "contention (α)",
-                     "coherency (β)", "peak N*", "knee", "verdict"):  # fmt: skip
+        for name in (
+            "scenario",
+            "backend",
+            "params",
+            "levels",
+            "model",
+            "contention (α)",
+            "coherency (β)",
+            "peak N*",
+            "knee",
+            "verdict",
+        ):
             table.add_column(name, overflow="fold")
         for r in self.fits.to_dict("records"):
             table.add_row(
-                str(r["scenario"]), str(r["backend"]), str(r["params"]), str(r["levels"]),
-                str(r["model"]), _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
+                str(r["scenario"]),
+                str(r["backend"]),
+                str(r["params"]),
+                str(r["levels"]),
+                str(r["model"]),
+                _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
                 _coherency(r),
                 _workers(r["peak_workers"], r["peak_ci_low"], r["peak_ci_high"]),
-                _workers(r["knee_workers"]), str(r["verdict"]),
-            )  # fmt: skip
+                _workers(r["knee_workers"]),
+                str(r["verdict"]),
+            )
         notes = []
         if not self.fits.empty:
             levels = sorted({formats.plain(x) for x in self.fits["ci_level"].dropna()})
@@ -95,21 +139,41 @@ class ScalingView:
         return [table, *notes]
 
     def markdown(self) -> str:
-        headers = ["scenario", "backend", "params", "levels", "model", "alpha", "beta",
-                   "peak N*", "knee", "verdict"]  # fmt: skip
+        headers = [
+            "scenario",
+            "backend",
+            "params",
+            "levels",
+            "model",
+            "alpha",
+            "beta",
+            "peak N*",
+            "knee",
+            "verdict",
+        ]
         rows = [
-            [r["scenario"], r["backend"], r["params"], r["levels"], r["model"],
-             _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
-             _coherency(r),
-             _workers(r["peak_workers"], r["peak_ci_low"], r["peak_ci_high"]),
-             _workers(r["knee_workers"]), r["verdict"]]
+            [
+                r["scenario"],
+                r["backend"],
+                r["params"],
+                r["levels"],
+                r["model"],
+                _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
+                _coherency(r),
+                _workers(r["peak_workers"], r["peak_ci_low"], r["peak_ci_high"]),
+                _workers(r["knee_workers"]),
+                r["verdict"],
+            ]
             for r in self.fits.to_dict("records")
-        ]  # fmt: skip
+        ]
         return formats.markdown_table(headers, rows)
 
     def document(self) -> Mapping[str, Any]:
-        return {"format": "harness-scaling", "version": SCALING_VERSION,
-                "families": self._records()}  # fmt: skip
+        return {
+            "format": "harness-scaling",
+            "version": SCALING_VERSION,
+            "families": self._records(),
+        }
 
     def csv_rows(self) -> tuple[Sequence[Mapping[str, Any]], Sequence[str]]:
         records = [{**r, "flags": "; ".join(r["flags"])} for r in self._records()]

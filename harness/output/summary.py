@@ -219,19 +219,23 @@ def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
     nothing = pd.Series(float("nan"), index=table.index)
     cpu, steady = (table.get(m, nothing) for m in (Metric.CPU_UTIL, Metric.STEADY_CPU_UTIL))
     if (cpu.isna() & steady.notna()).any():
-        out.append((
-            "mark",
-            "~ cpu over all repeats together: one repeat is too short for the clock ticks "
-            "CPU time is counted in",
-        ))  # fmt: skip
+        out.append(
+            (
+                "mark",
+                "~ cpu over all repeats together: one repeat is too short for the clock ticks "
+                "CPU time is counted in",
+            )
+        )
     unstable = table[table["unstable"].fillna(False).astype(bool)]
     if not unstable.empty:
-        out.append((
-            "unstable",
-            f"! {len(unstable)} case(s) unstable: the coefficient of variation of wall "
-            f"time, within or between processes, is above {UNSTABLE_CV:.0%}. Use more "
-            "rounds, or a quieter machine.",
-        ))  # fmt: skip
+        out.append(
+            (
+                "unstable",
+                f"! {len(unstable)} case(s) unstable: the coefficient of variation of wall "
+                f"time, within or between processes, is above {UNSTABLE_CV:.0%}. Use more "
+                "rounds, or a quieter machine.",
+            )
+        )
     failed = table[table["status"] != "ok"]
     for row in failed.itertuples(index=False):
         kind = "skipped" if row.status == "skipped" else "failed"  # not run is not a failure
@@ -239,8 +243,13 @@ def summary_notes(table: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-NOTE_STYLE = {"interval": "dim", "mark": "yellow", "unstable": "yellow", "failed": "red",
-              "skipped": "dim"}  # fmt: skip
+NOTE_STYLE = {
+    "interval": "dim",
+    "mark": "yellow",
+    "unstable": "yellow",
+    "failed": "red",
+    "skipped": "dim",
+}
 
 
 def terminal_summary(table: pd.DataFrame, title: str = "") -> list[RenderableType]:

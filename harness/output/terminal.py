@@ -15,8 +15,16 @@ VERDICT_STYLE = {claims.SUPPORTS: "green", claims.PARTLY: "yellow", claims.DIFFE
 def claims_tables(df: pd.DataFrame) -> list[Table]:
     """The claims table, the recommendations and the granularity crossover."""
     table = Table(title="The article's claims on this machine", header_style="bold")
-    for column in ("aspect", "article", "measured here", "deciding figure", "verdict", "basis",
-                   "scenario", "python"):  # fmt: skip
+    for column in (
+        "aspect",
+        "article",
+        "measured here",
+        "deciding figure",
+        "verdict",
+        "basis",
+        "scenario",
+        "python",
+    ):
         table.add_column(column, overflow="fold")
     for row in claims.claims_table(df).itertuples():
         style = VERDICT_STYLE.get(row.verdict, "dim")

@@ -35,7 +35,6 @@ STRIP_WIDTH = 60
 BUSY, PART, IDLE = "█", "▒", "·"
 
 
-
 class TimelineError(InputError):
     """A timeline that cannot be shown as asked: one line naming the run or the flag."""
 
@@ -57,10 +56,13 @@ def match_case(tasks: pd.DataFrame, text: str) -> str:
         if len(found) == 1:
             return found[0]
         if found:
-            raise TimelineError(f"--case {text!r}: matches {len(found)} cases, give more of "
-                                f"one: {', '.join(found)}")  # fmt: skip
-    raise TimelineError(f"--case {text!r}: no case with task records by that name; the run's "
-                        f"cases: {', '.join(ids)}")  # fmt: skip
+            raise TimelineError(
+                f"--case {text!r}: matches {len(found)} cases, give more of one: {', '.join(found)}"
+            )
+    raise TimelineError(
+        f"--case {text!r}: no case with task records by that name; the run's "
+        f"cases: {', '.join(ids)}"
+    )
 
 
 def pick_round(tasks: pd.DataFrame, case_id: str, round_no: int | None) -> pd.DataFrame:
@@ -70,8 +72,10 @@ def pick_round(tasks: pd.DataFrame, case_id: str, round_no: int | None) -> pd.Da
         return timelines.representative(case)
     rounds = sorted(int(r) for r in case["round"].unique())
     if round_no not in rounds:
-        raise TimelineError(f"--round {round_no}: {case_id} has task records of round(s) "
-                            f"{', '.join(map(str, rounds))}")  # fmt: skip
+        raise TimelineError(
+            f"--round {round_no}: {case_id} has task records of round(s) "
+            f"{', '.join(map(str, rounds))}"
+        )
     return case[case["round"] == round_no]
 
 
@@ -83,10 +87,19 @@ def cases_table(tasks: pd.DataFrame) -> Table:
     """Every case with task records, its median-makespan round: how its batch went."""
     shapes = timelines.shapes(timelines.representative(tasks))
     rounds = tasks.groupby("case_id", observed=True)["round"].nunique()
-    table = Table("case", "round", "tasks", "makespan", "schedule eff.", "dispatch",
-                  "service", "return", header_style="bold",
-                  caption="each case's median-makespan round; dispatch, service and return "
-                  "are means per task")  # fmt: skip
+    table = Table(
+        "case",
+        "round",
+        "tasks",
+        "makespan",
+        "schedule eff.",
+        "dispatch",
+        "service",
+        "return",
+        header_style="bold",
+        caption="each case's median-makespan round; dispatch, service and return "
+        "are means per task",
+    )
     for column in table.columns[1:]:
         column.justify = "right"
     for row in shapes.sort_values("case_id").to_dict("records"):
@@ -101,8 +114,7 @@ def cases_table(tasks: pd.DataFrame) -> Table:
     return table
 
 
-def strip(spans: list[tuple[float, float]], t0: float, t1: float,
-          width: int = STRIP_WIDTH) -> str:  # fmt: skip
+def strip(spans: list[tuple[float, float]], t0: float, t1: float, width: int = STRIP_WIDTH) -> str:
     """A worker's time from t0 to t1 in `width` cells: BUSY where it ran a task for at least
     half the cell, PART for less, IDLE for none of it."""
     cell = (t1 - t0) / width if t1 > t0 else 0.0
@@ -122,22 +134,36 @@ def strip(spans: list[tuple[float, float]], t0: float, t1: float,
 def _figures_table(shape: dict) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     rows = [
-        ("makespan", fmt_seconds(shape[Metric.MAKESPAN_S]),
-         "first submit to last result"),
-        ("ideal makespan", fmt_seconds(shape[Metric.IDEAL_MAKESPAN_S]),
-         "the tasks' service time shared evenly over the workers"),
-        ("schedule efficiency", _efficiency(shape[Metric.SCHEDULE_EFFICIENCY]),
-         "ideal / makespan"),
-        ("straggler ratio", f"{fmt_number(shape[Metric.STRAGGLER_RATIO])}x",
-         "the longest task's service over the median's"),
-        ("least busy worker", _efficiency(shape[Metric.WORKER_BUSY_MIN]),
-         "its share of the makespan in service"),
-    ]  # fmt: skip
-    rows += [(f"mean {text.split(':')[0]}", fmt_seconds(shape[phase]), text.split(": ")[1])
-             for phase, text in timelines.PHASES.items()]  # fmt: skip
+        ("makespan", fmt_seconds(shape[Metric.MAKESPAN_S]), "first submit to last result"),
+        (
+            "ideal makespan",
+            fmt_seconds(shape[Metric.IDEAL_MAKESPAN_S]),
+            "the tasks' service time shared evenly over the workers",
+        ),
+        ("schedule efficiency", _efficiency(shape[Metric.SCHEDULE_EFFICIENCY]), "ideal / makespan"),
+        (
+            "straggler ratio",
+            f"{fmt_number(shape[Metric.STRAGGLER_RATIO])}x",
+            "the longest task's service over the median's",
+        ),
+        (
+            "least busy worker",
+            _efficiency(shape[Metric.WORKER_BUSY_MIN]),
+            "its share of the makespan in service",
+        ),
+    ]
+    rows += [
+        (f"mean {text.split(':')[0]}", fmt_seconds(shape[phase]), text.split(": ")[1])
+        for phase, text in timelines.PHASES.items()
+    ]
     if shape[Metric.CLOCK_UNCERTAINTY_S] > 0:
-        rows.append(("clock uncertainty", fmt_seconds(shape[Metric.CLOCK_UNCERTAINTY_S]),
-                     "gaps across nodes below it are not facts"))  # fmt: skip
+        rows.append(
+            (
+                "clock uncertainty",
+                fmt_seconds(shape[Metric.CLOCK_UNCERTAINTY_S]),
+                "gaps across nodes below it are not facts",
+            )
+        )
     for name, value, note in rows:
         table.add_row(name, Text(value, style="bold", justify="right"), Text(note, style="dim"))
     return table
@@ -146,8 +172,13 @@ def _figures_table(shape: dict) -> Table:
 def _workers_table(group: pd.DataFrame) -> Table:
     t0, t1 = group["submit_s"].min(), group["arrival_s"].max()
     busy = timelines.workers(group).set_index("worker")
-    table = Table("worker", "tasks", "busy", f"in service over the makespan ({BUSY} busy, "
-                  f"{PART} partly, {IDLE} idle)", header_style="bold")  # fmt: skip
+    table = Table(
+        "worker",
+        "tasks",
+        "busy",
+        f"in service over the makespan ({BUSY} busy, {PART} partly, {IDLE} idle)",
+        header_style="bold",
+    )
     table.columns[1].justify = table.columns[2].justify = "right"
     for worker in sorted(busy.index, key=natural):
         rows = group[group["worker"] == worker]
@@ -174,8 +205,9 @@ def case_view(group: pd.DataFrame, all_rounds: int, chosen: bool) -> list[Render
     return [header, _figures_table(shape), _workers_table(group)]
 
 
-def one_case(tasks: pd.DataFrame, text: str,
-             round_no: int | None) -> tuple[pd.DataFrame, list[RenderableType]]:  # fmt: skip
+def one_case(
+    tasks: pd.DataFrame, text: str, round_no: int | None
+) -> tuple[pd.DataFrame, list[RenderableType]]:
     """The case `text` names (`match_case`): the tasks of its round, and how they read."""
     case_id = match_case(tasks, text)
     group = pick_round(tasks, case_id, round_no)
@@ -189,9 +221,12 @@ def figure(group: pd.DataFrame):
 
     first = group.iloc[0]
     shape = timelines.shapes(group).iloc[0]
-    return case_figure(group, f"{first['case_id']} · round {first['round']}: makespan "
-                       f"{fmt_seconds(shape[Metric.MAKESPAN_S])} (dashed), schedule efficiency "
-                       f"{_efficiency(shape[Metric.SCHEDULE_EFFICIENCY])}")  # fmt: skip
+    return case_figure(
+        group,
+        f"{first['case_id']} · round {first['round']}: makespan "
+        f"{fmt_seconds(shape[Metric.MAKESPAN_S])} (dashed), schedule efficiency "
+        f"{_efficiency(shape[Metric.SCHEDULE_EFFICIENCY])}",
+    )
 
 
 def write_figure(group: pd.DataFrame, path: Path) -> Path:

@@ -95,8 +95,9 @@ def _phase_slices(row: dict[str, Any], pid: int, ids: Iterator[int]) -> list[dic
     return events
 
 
-def _case_events(group: pd.DataFrame, pid: int, ids: Iterator[int],
-                 with_run: bool) -> list[dict[str, Any]]:  # fmt: skip
+def _case_events(
+    group: pd.DataFrame, pid: int, ids: Iterator[int], with_run: bool
+) -> list[dict[str, Any]]:
     """One case and round: its process and tracks, the batch, and every task's three phases
     (`with_run`: its process name says which run, as several runs are in the trace)."""
     first = group.iloc[0]
@@ -122,13 +123,31 @@ def _case_events(group: pd.DataFrame, pid: int, ids: Iterator[int],
         events.append(_meta("thread_sort_index", pid, tid, sort_index=tid))
     start, end = group["submit_s"].min(), group["arrival_s"].max()
     shape = {k: plain(v) for k, v in (asdict(figures) if figures else {}).items()}
-    events.append({"ph": "X", "cat": "batch", "name": "batch", "pid": pid, "tid": DRIVER_TID,
-                   "ts": _us(start), "dur": _us(end - start),
-                   "args": {**identity, "tasks": len(rows), **shape}})  # fmt: skip
+    events.append(
+        {
+            "ph": "X",
+            "cat": "batch",
+            "name": "batch",
+            "pid": pid,
+            "tid": DRIVER_TID,
+            "ts": _us(start),
+            "dur": _us(end - start),
+            "args": {**identity, "tasks": len(rows), **shape},
+        }
+    )
     for row in rows:
-        events.append({"ph": "X", "cat": "service", "name": f"task {row['task']}", "pid": pid,
-                       "tid": tids[row["worker"]], "ts": _us(row["start_s"]),
-                       "dur": _us(row["service_s"]), "args": _task_args(row)})  # fmt: skip
+        events.append(
+            {
+                "ph": "X",
+                "cat": "service",
+                "name": f"task {row['task']}",
+                "pid": pid,
+                "tid": tids[row["worker"]],
+                "ts": _us(row["start_s"]),
+                "dur": _us(row["service_s"]),
+                "args": _task_args(row),
+            }
+        )
         events += _phase_slices(row, pid, ids)
     return events
 

@@ -95,8 +95,12 @@ class ListView:
             if entry["error"]:
                 table.add_row(entry["name"], "-", "-", f"[red]invalid: {escape(entry['error'])}[/]")
             else:
-                table.add_row(entry["name"], entry["workload"], ",".join(entry["backends"]),
-                              entry["description"])  # fmt: skip
+                table.add_row(
+                    entry["name"],
+                    entry["workload"],
+                    ",".join(entry["backends"]),
+                    entry["description"],
+                )
         return [
             table,
             "workloads: " + ", ".join(self.workloads),
@@ -104,8 +108,7 @@ class ListView:
         ]
 
     def document(self) -> Mapping[str, Any]:
-        return records.list_document(self.scenarios, self.workloads, self.backends,
-                                     self.problems)  # fmt: skip
+        return records.list_document(self.scenarios, self.workloads, self.backends, self.problems)
 
     def markdown(self) -> str:
         return markdown.list_markdown(self.document())

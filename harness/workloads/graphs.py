@@ -45,8 +45,9 @@ def _no_inputs(params: Any, tasks: int) -> list[Any]:
 
 class TreeParams(WorkloadParams):
     leaves: int = Field(default=16, ge=2, le=4096, description="leaves of the reduction")
-    partial_bytes: int = Field(default=MiB, ge=1, le=256 * MiB,
-                               description="bytes each partial result carries")  # fmt: skip
+    partial_bytes: int = Field(
+        default=MiB, ge=1, le=256 * MiB, description="bytes each partial result carries"
+    )
     work_s: float = Field(default=0.002, ge=0, le=10, description="CPU time of each node")
 
 
@@ -81,11 +82,14 @@ TREE_REDUCE = Workload(
 
 
 class ShuffleParams(WorkloadParams):
-    partitions: int = Field(default=8, ge=1, le=256,
-                            description="mappers, and reducers: each mapper's output is cut "
-                            "into this many parts, one per reducer")  # fmt: skip
-    partition_bytes: int = Field(default=MiB, ge=1, le=256 * MiB,
-                                 description="bytes of one part")  # fmt: skip
+    partitions: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="mappers, and reducers: each mapper's output is cut "
+        "into this many parts, one per reducer",
+    )
+    partition_bytes: int = Field(default=MiB, ge=1, le=256 * MiB, description="bytes of one part")
 
 
 def _shuffle(params: ShuffleParams, tasks: int) -> Graph:
@@ -114,8 +118,12 @@ SHUFFLE = Workload(
 
 
 class BroadcastParams(WorkloadParams):
-    size_bytes: int = Field(default=16 * MiB, ge=8, le=1024 * MiB,
-                            description="bytes of the read-only NumPy array every task reads")
+    size_bytes: int = Field(
+        default=16 * MiB,
+        ge=8,
+        le=1024 * MiB,
+        description="bytes of the read-only NumPy array every task reads",
+    )
     pass_by: Literal["value", "reference"] = Field(
         default="value",
         description="value: the array travels with every task; reference: placed once "
@@ -159,8 +167,12 @@ BROADCAST = Workload(
 class PipelineParams(WorkloadParams):
     items: int = Field(default=16, ge=1, le=4096, description="items streamed through")
     stages: int = Field(default=4, ge=1, le=64, description="stages each item goes through")
-    item_bytes: int = Field(default=64 * 1024, ge=1, le=256 * MiB,
-                            description="bytes each item carries from stage to stage")
+    item_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        le=256 * MiB,
+        description="bytes each item carries from stage to stage",
+    )
     work_s: float = Field(default=0.005, ge=0, le=10, description="CPU time of each stage")
     schedule: Literal["streaming", "stage_by_stage"] = Field(
         default="streaming",

@@ -43,9 +43,19 @@ from harness.analysis.claims.rules import (
 from harness.analysis.claims.shared_state import _lock_fixes, _race
 
 __all__ = [
-    "CLAIMS", "COLUMNS", "DIFFERS", "NO_BASIS", "NO_DATA", "NOT_MEASURED", "PARTLY", "SUPPORTS",
-    "UNDECIDED", "Claim", "Finding", "claims_table",
-]  # fmt: skip
+    "CLAIMS",
+    "COLUMNS",
+    "DIFFERS",
+    "NO_BASIS",
+    "NO_DATA",
+    "NOT_MEASURED",
+    "PARTLY",
+    "SUPPORTS",
+    "UNDECIDED",
+    "Claim",
+    "Finding",
+    "claims_table",
+]
 
 
 COLUMNS = ["aspect", "article", "measured", "figure", "verdict", "basis", "scenario", "python"]
@@ -127,22 +137,38 @@ def _rows_of_claims(df: pd.DataFrame, python: str) -> pd.DataFrame:
 
 
 CLAIMS = [
-    Claim("memory per unit", "threads ~8 KB, processes ~30-50 MB", "memory|startup|cpu|io",
-          _memory),
-    Claim("creation time", "threads fast (ms), processes slow (100s of ms)",
-          "startup|memory|cpu|io", _creation),
-    Claim("communication", "threads fast (shared memory), processes slow (serialization)",
-          "transfer+broadcast+shuffle", _communication),
-    Claim("CPU parallelism", "threads limited (GIL), processes true parallelism", "gil|cpu",
-          _cpu_parallelism),
+    Claim(
+        "memory per unit", "threads ~8 KB, processes ~30-50 MB", "memory|startup|cpu|io", _memory
+    ),
+    Claim(
+        "creation time",
+        "threads fast (ms), processes slow (100s of ms)",
+        "startup|memory|cpu|io",
+        _creation,
+    ),
+    Claim(
+        "communication",
+        "threads fast (shared memory), processes slow (serialization)",
+        "transfer+broadcast+shuffle",
+        _communication,
+    ),
+    Claim(
+        "CPU parallelism",
+        "threads limited (GIL), processes true parallelism",
+        "gil|cpu",
+        _cpu_parallelism,
+    ),
     Claim("synchronization", "threads complex (locks, races), processes simple", "", None),
     Claim("debugging", "threads difficult, processes easier", "", None),
     Claim("example: I/O", "sequential ~6 s, threading ~2 s (3 URLs)", "io-http|io", _io_example),
     Claim("example: CPU", "sequential ~4 s, multiprocessing ~1 s (4 cores)", "cpu", _cpu_example),
-    Claim("example: GIL", "single thread ~5 s, two threads ~5 s (not faster)", "gil",
-          _gil_example),
-    Claim("example: race", "counter expected 200,000, actual ~150,000 (lost updates)",
-          "shared-state", _race),
+    Claim("example: GIL", "single thread ~5 s, two threads ~5 s (not faster)", "gil", _gil_example),
+    Claim(
+        "example: race",
+        "counter expected 200,000, actual ~150,000 (lost updates)",
+        "shared-state",
+        _race,
+    ),
     Claim("example: lock", "with a lock the counter is correct", "shared-state", _lock_fixes),
     Claim("asyncio", "consider asyncio for many I/O operations", "io-http|io", _asyncio),
-]  # fmt: skip
+]

@@ -29,8 +29,11 @@ def _communication(df: pd.DataFrame) -> Finding | None:
     """Serialization's cost where it shows: payload round trips (transfer), one large array
     every task reads, passed by value (broadcast), and an all-to-all exchange (shuffle).
     Each scenario present gives one check; together they decide."""
-    checks = (_transfer_check(df), _graph_check(df, "broadcast", "size_bytes"),
-              _graph_check(df, "shuffle", "partition_bytes"))  # fmt: skip
+    checks = (
+        _transfer_check(df),
+        _graph_check(df, "broadcast", "size_bytes"),
+        _graph_check(df, "shuffle", "partition_bytes"),
+    )
     found = [f for f in checks if f is not None]
     if not found:
         return None

@@ -103,8 +103,12 @@ def _creation(df: pd.DataFrame) -> Finding | None:
     fit = advice.per_worker(df, None, Metric.STARTUP_S)
     table = advice.ok_cases(df)
     threads = _smallest(table, "threads")
-    procs = [r for label in sorted(set(table.get("label", []))) if label.startswith("processes")
-             if (r := _smallest(table, label, by_label=True)) is not None]  # fmt: skip
+    procs = [
+        r
+        for label in sorted(set(table.get("label", [])))
+        if label.startswith("processes")
+        if (r := _smallest(table, label, by_label=True)) is not None
+    ]
     if threads is None or not procs or fit.empty:
         return None
     checks: list[Check] = []
@@ -133,9 +137,11 @@ def _smallest(table: pd.DataFrame, name: str, by_label: bool = False) -> pd.Seri
     """The case of a backend (or a label) with the fewest workers."""
     if table.empty:
         return None
-    sub = table[table["label"] == name] if by_label else table[
-        (table["backend"] == name) & (table["variant"] == "")
-    ]  # fmt: skip
+    sub = (
+        table[table["label"] == name]
+        if by_label
+        else table[(table["backend"] == name) & (table["variant"] == "")]
+    )
     if sub.empty:
         return None
     return sub.loc[sub["workers"].idxmin()]

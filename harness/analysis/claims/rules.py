@@ -139,9 +139,11 @@ def _ratio_figure(text: str, ci: stats.Interval, n: int, fmt: str) -> str:
 def _values(df: pd.DataFrame, row: pd.Series, metric: str) -> np.ndarray:
     """One value of `metric` per process of the case `row` is."""
     sub = df[
-        (df["metric"] == metric) & (df["status"] == "ok") & (df["case_id"] == row["case_id"])
+        (df["metric"] == metric)
+        & (df["status"] == "ok")
+        & (df["case_id"] == row["case_id"])
         & (df["run_id"] == row["run_id"])
-    ]  # fmt: skip
+    ]
     return summaries.process_values(sub)
 
 

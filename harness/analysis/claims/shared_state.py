@@ -1,5 +1,4 @@
-"""Shared state: the article's race (updates lost without a lock) and its lock.
-"""
+"""Shared state: the article's race (updates lost without a lock) and its lock."""
 
 from __future__ import annotations
 

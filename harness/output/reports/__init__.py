@@ -49,7 +49,8 @@ def load_data(run_dirs: Sequence[Path], problems: list[str] | None = None):
         problems += unreadable
     if df.empty:
         raise results.ResultsError(
-            "no readable measurements in " + ", ".join(map(str, run_dirs))
+            "no readable measurements in "
+            + ", ".join(map(str, run_dirs))
             + (f" ({'; '.join(unreadable)})" if unreadable else "")
         )
     infos = [results.run_info(d) for d in run_dirs if (d / results.RUN_JSON).exists()]
@@ -67,9 +68,7 @@ def from_frame(df: pd.DataFrame):
     return ReportData(df[list(results.SCHEMA)], [])
 
 
-def write(
-    data, target: Path, fmt: str | None = None, paper: str = "a4"
-) -> tuple[Path, int]:
+def write(data, target: Path, fmt: str | None = None, paper: str = "a4") -> tuple[Path, int]:
     """Draw and write the report; returns the file (or folder of images) and the number of
     pages (PDF sheets, image files, or HTML pages). The format is `fmt`, else the one the
     extension names (.pdf, .html), else PDF; an extension of no report format is refused."""

@@ -35,8 +35,16 @@ def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
     page = table_page(
         "The article's claims, measured here",
         rows,
-        ["aspect", "the article says", "measured on this machine", "deciding figure",
-         "verdict", "rule", "scenario", "python"],  # fmt: skip
+        [
+            "aspect",
+            "the article says",
+            "measured on this machine",
+            "deciding figure",
+            "verdict",
+            "rule",
+            "scenario",
+            "python",
+        ],
         colors=[VERDICT_COLOURS.get(r[4]) for r in rows],
         note="green: the measurement supports the claim here; yellow: partly; red: it "
         "differs; 'not decided': the interval straddles the rule's threshold, or each case ran "

@@ -123,10 +123,13 @@ def memory(data: ReportData, scenario: str) -> list[Page]:
         med.index = med.index.astype(int)
         med = med.sort_index()
         ax.plot(
-            med.index, med.to_numpy(), color=colors[backend], marker="o",
+            med.index,
+            med.to_numpy(),
+            color=colors[backend],
+            marker="o",
             ls=styles[machine] if metric == Metric.PEAK_USS_BYTES else ":",
             alpha=1.0 if metric == Metric.PEAK_USS_BYTES else 0.6,
-        )  # fmt: skip
+        )
     if not peaks.empty:
         _workers_axis(ax, peaks["workers"].astype(int))
         ax.set_ylim(bottom=0)
@@ -190,9 +193,14 @@ def memory_over_time(data: ReportData, scenario: str) -> list[Page]:
             label = f"{machine}, {workers}" if several else workers
             uss = sub.dropna(subset=["uss_bytes"])  # USS is sampled within a CPU budget
             ax.plot(
-                uss["t_s"], uss["uss_bytes"], color=colors[backend], ls=styles[machine],
-                marker=".", markersize=4, label=label,
-            )  # fmt: skip
+                uss["t_s"],
+                uss["uss_bytes"],
+                color=colors[backend],
+                ls=styles[machine],
+                marker=".",
+                markersize=4,
+                label=label,
+            )
             if not several:
                 ax.plot(sub["t_s"], sub["rss_bytes"], color=colors[backend], ls=":", alpha=0.6)
             if i == 0 or not several:

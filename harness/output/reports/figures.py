@@ -45,8 +45,12 @@ MiB = 2**20
 
 
 def new_figure(
-    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],
-    layout: Literal["constrained", "compressed", "tight"] | None = None, **subplots: Any,
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float],
+    layout: Literal["constrained", "compressed", "tight"] | None = None,
+    **subplots: Any,
 ) -> tuple[Figure, Any]:
     """`plt.subplots` without pyplot: a report's figures are not kept by pyplot's figure
     manager, so each is freed once written ("More than 20 figures have been opened", and a
@@ -54,6 +58,7 @@ def new_figure(
     fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)  # the canvas pyplot gave them: text is measured as before
     return fig, fig.subplots(nrows, ncols, **subplots)
+
 
 Page = tuple[str, Figure]
 
@@ -96,15 +101,20 @@ def _panel_pages(
     chunks = list(_chunks(_panels(frame, machines), per_page))
     for index, chunk in chunks:
         rows, cols = _grid(len(chunk))
-        fig, axes = new_figure(rows, cols, figsize=A4_LANDSCAPE, squeeze=False,
-                               layout="constrained", **figure)  # fmt: skip
+        fig, axes = new_figure(
+            rows, cols, figsize=A4_LANDSCAPE, squeeze=False, layout="constrained", **figure
+        )
         for ax in list(axes.flat)[len(chunk) :]:
             ax.set_visible(False)
         cells = [
-            (ax, machine, params,
-             frame[(frame["machine"] == machine) & (frame["params"] == params)])
+            (
+                ax,
+                machine,
+                params,
+                frame[(frame["machine"] == machine) & (frame["params"] == params)],
+            )
             for ax, (machine, params) in zip(axes.flat, chunk, strict=False)
-        ]  # fmt: skip
+        ]
         yield index, len(chunks), fig, cells
 
 
@@ -153,9 +163,11 @@ def _legend_columns(handles: Sequence) -> int:
 
 def _bottom_legend(fig: Figure, handles: Sequence) -> None:
     fig.legend(
-        handles=list(handles), loc="outside lower center", ncol=_legend_columns(handles),
+        handles=list(handles),
+        loc="outside lower center",
+        ncol=_legend_columns(handles),
         frameon=False,
-    )  # fmt: skip
+    )
 
 
 def _backend_legend(fig: Figure, backends: Sequence[str], extra: Sequence = ()) -> None:
@@ -208,15 +220,26 @@ def _bars(
     hue_order = machines if several else sorted(sub["workers"].unique(), key=int)
     hue_order = [h for h in hue_order if h in set(sub[hue])]
     sns.barplot(
-        data=sub, x="backend", y="value", hue=hue, order=backends, hue_order=hue_order,
-        estimator="median", errorbar=None, ax=ax, palette=_hue_colors(hue_order, several),
+        data=sub,
+        x="backend",
+        y="value",
+        hue=hue,
+        order=backends,
+        hue_order=hue_order,
+        estimator="median",
+        errorbar=None,
+        ax=ax,
+        palette=_hue_colors(hue_order, several),
         edgecolor="white",
-    )  # fmt: skip
+    )
     for group in ax.containers:
         ax.bar_label(
-            group, labels=[fmt(b.get_height()) for b in group], fontsize=7, padding=2,
+            group,
+            labels=[fmt(b.get_height()) for b in group],
+            fontsize=7,
+            padding=2,
             rotation=90 if rotate or len(hue_order) > 2 else 0,
-        )  # fmt: skip
+        )
 
 
 # The x axis: workers, or the parameter a scenario sweeps -------------------------------------

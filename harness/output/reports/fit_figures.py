@@ -41,8 +41,9 @@ def fits(data: ReportData, scenario: str) -> list[Page]:
     backends = order(found["backend"])
     colors = palette(backends)
     params = list(dict.fromkeys(found["params"]))
-    fig, grid = new_figure(1, len(params), figsize=A4_LANDSCAPE, layout="constrained",
-                           squeeze=False)  # fmt: skip
+    fig, grid = new_figure(
+        1, len(params), figsize=A4_LANDSCAPE, layout="constrained", squeeze=False
+    )
     axes = grid[0]
     for ax, param in zip(axes, params, strict=True):
         for backend in backends:
@@ -55,14 +56,18 @@ def fits(data: ReportData, scenario: str) -> list[Page]:
             curve = curves[(curves["backend"] == backend) & (curves["params"] == param)]
             near, far = curve[~curve["extrapolated"]], curve[curve["extrapolated"]]
             ax.plot(near["n"], near["throughput"], color=colors[backend], lw=1, alpha=0.8)
-            ax.plot(far["n"], far["throughput"], color=colors[backend], lw=1, ls="--",
-                    alpha=0.8)  # fmt: skip
+            ax.plot(far["n"], far["throughput"], color=colors[backend], lw=1, ls="--", alpha=0.8)
             peak = row["peak_workers"]
             if peak is not None and isinstance(peak, float | int) and math.isfinite(peak):
                 top = float(row["peak_throughput"])
                 ax.plot([peak], [top], marker="*", ms=12, color=colors[backend])
-                ax.annotate(f"N* {peak:.0f}", (peak, top), textcoords="offset points",
-                            xytext=(4, 6), fontsize=7)  # fmt: skip
+                ax.annotate(
+                    f"N* {peak:.0f}",
+                    (peak, top),
+                    textcoords="offset points",
+                    xytext=(4, 6),
+                    fontsize=7,
+                )
         ws = np.array(sorted(frame["workers"].unique()))
         beyond = 2.0 ** np.arange(np.ceil(np.log2(ws.max())) + 1, np.log2(3 * ws.max()) + 1)
         ticks = np.unique(np.concatenate([ws, beyond]))

@@ -45,21 +45,30 @@ def data_paths(data: ReportData, scenario: str) -> list[Page]:
     medians = (
         df[df["metric"].isin(metrics)]
         .groupby(["backend", "workers", "params", "metric"], observed=True)["value"]
-        .median().unstack("metric").reset_index()
-    )  # fmt: skip
+        .median()
+        .unstack("metric")
+        .reset_index()
+    )
     params = pd.json_normalize([json.loads(p) for p in medians["params"]])
     medians["x"] = params[x].to_numpy() if x else 0
     medians["pass_by"] = params["pass_by"].to_numpy() if "pass_by" in params else ""
-    fig, axes = new_figure(1, len(metrics), figsize=A4_LANDSCAPE, squeeze=False,
-                           layout="constrained")  # fmt: skip
+    fig, axes = new_figure(
+        1, len(metrics), figsize=A4_LANDSCAPE, squeeze=False, layout="constrained"
+    )
     backends = order(medians["backend"])
     colors = palette(backends)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for (backend, pass_by), line in medians.groupby(["backend", "pass_by"], sort=False):
             line = line.sort_values("x")
             label = f"{backend}, by {pass_by}" if pass_by else str(backend)
-            ax.plot(line["x"], line[metric], marker="o", color=colors[backend], label=label,
-                    ls="--" if pass_by == "reference" else "-")  # fmt: skip
+            ax.plot(
+                line["x"],
+                line[metric],
+                marker="o",
+                color=colors[backend],
+                label=label,
+                ls="--" if pass_by == "reference" else "-",
+            )
         values = medians[metric].dropna()
         if x and medians["x"].max() / max(medians["x"].min(), 1e-12) >= LOG_SPREAD:
             ax.set_xscale("log")
@@ -76,11 +85,15 @@ def data_paths(data: ReportData, scenario: str) -> list[Page]:
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_seconds(v)))
         ax.set(xlabel=x or "", title=PANELS[metric])
         ax.legend(fontsize=7)
-    _suptitle(fig, scenario, "where the data went",
-              "driver_bytes: the pickled size of every value the driver sent to a worker "
-              "process or received from one, in an untimed run of the graph (0 for threads "
-              "and sequential: nothing crosses a process boundary; a value placed once by "
-              "reference counts once). Dashed: the shared value passed by reference.")  # fmt: skip
+    _suptitle(
+        fig,
+        scenario,
+        "where the data went",
+        "driver_bytes: the pickled size of every value the driver sent to a worker "
+        "process or received from one, in an untimed run of the graph (0 for threads "
+        "and sequential: nothing crosses a process boundary; a value placed once by "
+        "reference counts once). Dashed: the shared value passed by reference.",
+    )
     return [(f"{scenario}-data", fig)]
 
 

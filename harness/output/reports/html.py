@@ -97,7 +97,7 @@ def _table(table: Table) -> str:
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
     body = "\n".join(rows) or f'<tr><td colspan="{len(table.columns)}">(no rows)</td></tr>'
     return (
-        f"{note}<div class=\"table-wrap\"><table class=\"sortable\"><thead><tr>{head}</tr>"
+        f'{note}<div class="table-wrap"><table class="sortable"><thead><tr>{head}</tr>'
         f"</thead>\n<tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -165,12 +165,8 @@ def document(pages: list[Page]) -> str:
             f'<li><a href="#{i}">{escape(p.title)}</a></li>'
             for p, i in zip(group, idents, strict=True)
         )
-        toc.append(
-            f'<li><a href="#{section}">scenario {escape(scenario)}</a><ol>{items}</ol></li>'
-        )
-        pages_html = "\n".join(
-            _page(p, i, "h3") for p, i in zip(group, idents, strict=True)
-        )
+        toc.append(f'<li><a href="#{section}">scenario {escape(scenario)}</a><ol>{items}</ol></li>')
+        pages_html = "\n".join(_page(p, i, "h3") for p, i in zip(group, idents, strict=True))
         body.append(
             f'<section id="{section}" class="scenario">\n<h2>scenario {escape(scenario)}</h2>\n'
             f"{pages_html}\n</section>"

@@ -61,13 +61,22 @@ def round_trips(data: ReportData, scenario: str) -> list[Page]:
         for ax, machine, params, sub in cells:
             _rtt_panel(ax, sub, [b for b in backends if b in set(sub["backend"])], colors)
             ax.set_title(_title(machine, params, data, wide))
-        _bottom_legend(fig, [
-            Patch(facecolor="grey", alpha=0.35, label="rtt p50: submit until the result is "
-                  "in the driver, one task in flight"),
-            Patch(facecolor="grey", alpha=0.9, label="service p50: the task alone, timed "
-                  "inside the worker"),
-            Line2D([], [], color="black", marker="D", ls="", ms=4, label="rtt p99"),
-        ])  # fmt: skip
+        _bottom_legend(
+            fig,
+            [
+                Patch(
+                    facecolor="grey",
+                    alpha=0.35,
+                    label="rtt p50: submit until the result is in the driver, one task in flight",
+                ),
+                Patch(
+                    facecolor="grey",
+                    alpha=0.9,
+                    label="service p50: the task alone, timed inside the worker",
+                ),
+                Line2D([], [], color="black", marker="D", ls="", ms=4, label="rtt p99"),
+            ],
+        )
         _suptitle(
             fig,
             scenario,
@@ -100,8 +109,16 @@ def _rtt_panel(ax: Axes, sub: pd.DataFrame, backends: list[str], colors: dict[st
                 top = max(top, p99)
             tops.append(top)
             label = f"w{workers} +{fmt_seconds(r['overhead_p50_s'])}"
-            ax.annotate(label, (x, top), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", rotation=90, fontsize=7)  # fmt: skip
+            ax.annotate(
+                label,
+                (x, top),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                rotation=90,
+                fontsize=7,
+            )
     ax.set_xticks(range(len(backends)), backends)
     for tick in ax.get_xticklabels():
         tick.set_color(colors.get(tick.get_text(), "black"))
@@ -129,10 +146,17 @@ def batch_completion(data: ReportData, scenario: str) -> list[Page]:
         for ax, machine, params, sub in cells:
             hue_order = sorted(sub["workers"].unique(), key=int)
             sns.boxplot(
-                data=sub, x="backend", y="completion_s", hue="workers", order=backends,
-                hue_order=hue_order, palette=_hue_colors(hue_order, False), ax=ax,
-                fliersize=2, linewidth=0.8,
-            )  # fmt: skip
+                data=sub,
+                x="backend",
+                y="completion_s",
+                hue="workers",
+                order=backends,
+                hue_order=hue_order,
+                palette=_hue_colors(hue_order, False),
+                ax=ax,
+                fliersize=2,
+                linewidth=0.8,
+            )
             log = _maybe_log(ax, sub["completion_s"])
             _seconds_axis(ax)
             ax.set(xlabel="", ylabel="completion time" + (" (log scale)" if log else ""))

@@ -227,9 +227,13 @@ def table_page(
     its share of the page (long cells wrap to it)."""
     cells = [[str(c) for c in r] for r in rows]
     return Table(
-        title, list(columns), cells, list(colors) if colors else [None] * len(cells), note,
+        title,
+        list(columns),
+        cells,
+        list(colors) if colors else [None] * len(cells),
+        note,
         list(widths) if widths else None,
-    )  # fmt: skip
+    )
 
 
 # Every case --------------------------------------------------------------------------------
@@ -311,17 +315,23 @@ def metric_table_pages(data: ReportData) -> list[tuple[str, Table]]:
         return []
     several_machines = "machine" in table and table["machine"].nunique() > 1
     several_params = table.groupby("scenario")["params"].nunique().max() > 1
-    keys = [*(["machine"] if several_machines else []), "scenario",
-            *(["params"] if several_params else []), "case"]  # fmt: skip
+    keys = [
+        *(["machine"] if several_machines else []),
+        "scenario",
+        *(["params"] if several_params else []),
+        "case",
+    ]
     labels = []
     for r in table.to_dict("records"):
         backend = f"{r['backend']}[{r['variant']}]" if r.get("variant") else str(r["backend"])
-        labels.append([
-            *([str(r["machine"])] if several_machines else []),
-            str(r["scenario"]),
-            *([params_label(r["params"])] if several_params else []),
-            f"{backend} w{r['workers']}",
-        ])  # fmt: skip
+        labels.append(
+            [
+                *([str(r["machine"])] if several_machines else []),
+                str(r["scenario"]),
+                *([params_label(r["params"])] if several_params else []),
+                f"{backend} w{r['workers']}",
+            ]
+        )
     chunks = [metrics[i : i + METRICS_PER_PAGE] for i in range(0, len(metrics), METRICS_PER_PAGE)]
     note = (
         "per case: the median over its processes of each process's value (of a per-repeat "

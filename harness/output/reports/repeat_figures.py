@@ -82,17 +82,23 @@ def distribution(data: ReportData, scenario: str) -> list[Page]:
                     & (sub["workers"] == case.workers)
                 ]
                 row = table[
-                    (table["machine"] == machine) & (table["params"] == params)
-                    & (table["backend"] == case.backend) & (table["variant"] == case.variant)
+                    (table["machine"] == machine)
+                    & (table["params"] == params)
+                    & (table["backend"] == case.backend)
+                    & (table["variant"] == case.variant)
                     & (table["workers"] == case.workers)
-                ]  # fmt: skip
+                ]
                 far, level = _repeats_of_case(ax, x, points, row, rng, round_colors)
                 outliers += far
                 if level is not None:
                     levels.add(level)
                 labels.append(_case_label(case.backend, case.variant, int(case.workers)))
-            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0,
-                          ha="right" if len(labels) > 4 else "center")  # fmt: skip
+            ax.set_xticks(
+                range(len(labels)),
+                labels,
+                rotation=30 if len(labels) > 4 else 0,
+                ha="right" if len(labels) > 4 else "center",
+            )
             for label, case in zip(ax.get_xticklabels(), cases.itertuples(), strict=True):
                 label.set_color(colors[case.backend])
             log = _maybe_log(ax, sub["value"])
@@ -133,14 +139,24 @@ def _repeats_of_case(
     values = points["value"].to_numpy(float)
     jitter = rng.uniform(-0.12, 0.12, len(values))
     ax.scatter(
-        x - 0.18 + jitter, values, s=30, zorder=3, alpha=0.85, linewidths=0,
+        x - 0.18 + jitter,
+        values,
+        s=30,
+        zorder=3,
+        alpha=0.85,
+        linewidths=0,
         c=[round_colors.get(int(r), "grey") for r in points["round"]],
-    )  # fmt: skip
+    )
     far = np.abs(modified_z(values)) > OUTLIER_Z
     ax.scatter(
-        x - 0.18 + jitter[far], values[far], s=70, facecolors="none",
-        edgecolors="#d62728", linewidths=1.3, zorder=4,
-    )  # fmt: skip
+        x - 0.18 + jitter[far],
+        values[far],
+        s=70,
+        facecolors="none",
+        edgecolors="#d62728",
+        linewidths=1.3,
+        zorder=4,
+    )
     if row.empty:
         return int(far.sum()), None
     r = row.iloc[0]
@@ -148,9 +164,15 @@ def _repeats_of_case(
     level = None
     if pd.notna(low):
         ax.errorbar(
-            x + 0.18, r["median"], yerr=[[r["median"] - low], [high - r["median"]]],
-            fmt="none", ecolor="black", capsize=4, lw=1.4, zorder=3,
-        )  # fmt: skip
+            x + 0.18,
+            r["median"],
+            yerr=[[r["median"] - low], [high - r["median"]]],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            lw=1.4,
+            zorder=3,
+        )
         scope = r["ci_scope"] or ""
         if scope in ("", summaries.ONE_PROCESS):
             scope = f"n={int(r['n'])} repeats" + (f", {scope}" if scope else "")
@@ -165,8 +187,26 @@ def _repeats_legend(round_colors: dict[int, Any], outliers: int) -> list[Line2D]
         for r, color in round_colors.items()
     ]
     return handles + [
-        Line2D([], [], color="black", marker="_", ms=12, mew=2, ls="-", lw=1.2,
-               label="median and its interval"),
-        Line2D([], [], marker="o", ls="", ms=9, mfc="none", mec="#d62728", mew=1.3,
-               label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)"),
-    ]  # fmt: skip
+        Line2D(
+            [],
+            [],
+            color="black",
+            marker="_",
+            ms=12,
+            mew=2,
+            ls="-",
+            lw=1.2,
+            label="median and its interval",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            ms=9,
+            mfc="none",
+            mec="#d62728",
+            mew=1.3,
+            label=f"outlier: |modified z| > {OUTLIER_Z} ({outliers} here)",
+        ),
+    ]

@@ -134,9 +134,7 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
     if table.empty:
         return []
     frame = table[
-        (table["scenario"] == scenario)
-        & (table["status"] == "ok")
-        & (table["backend"] != BASELINE)
+        (table["scenario"] == scenario) & (table["status"] == "ok") & (table["backend"] != BASELINE)
     ].dropna(subset=["speedup"])
     if frame.empty:
         return []
@@ -157,13 +155,22 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
                 high = b["speedup_ci_high"].fillna(b["speedup"])
                 yerr = np.vstack([b["speedup"] - low, high - b["speedup"]]).clip(min=0)
                 ax1.errorbar(
-                    b["workers"], b["speedup"], yerr=yerr, marker="o", capsize=3,
-                    color=colors[backend], label=backend,
-                )  # fmt: skip
+                    b["workers"],
+                    b["speedup"],
+                    yerr=yerr,
+                    marker="o",
+                    capsize=3,
+                    color=colors[backend],
+                    label=backend,
+                )
                 ax2.errorbar(
-                    b["workers"], b["efficiency"], yerr=yerr / b["workers"].to_numpy(),
-                    marker="o", capsize=3, color=colors[backend],
-                )  # fmt: skip
+                    b["workers"],
+                    b["efficiency"],
+                    yerr=yerr / b["workers"].to_numpy(),
+                    marker="o",
+                    capsize=3,
+                    color=colors[backend],
+                )
             ws = sorted(sub["workers"].unique())
             ax1.plot(ws, ws, color="black", ls=":", lw=1.2)
             ax1.axhline(1.0, color=colors.get(BASELINE, "grey"), ls="--", lw=1)
@@ -256,15 +263,24 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
             for ax, metric in zip(row, (rate, right), strict=True):
                 if metric == "efficiency" and backend == BASELINE:
                     continue
-                ax.plot(line[f"param_{x}"], line[metric], marker="o", ls=style,
-                        color=colors[backend], label=label)  # fmt: skip
+                ax.plot(
+                    line[f"param_{x}"],
+                    line[metric],
+                    marker="o",
+                    ls=style,
+                    color=colors[backend],
+                    label=label,
+                )
         for ax, metric in zip(row, (rate, right), strict=True):
             if sub[f"param_{x}"].max() / max(sub[f"param_{x}"].min(), 1e-12) >= LOG_SPREAD:
                 ax.set_xscale("log")
             _maybe_log(ax, sub[metric].dropna())
-            what = {Metric.BYTES_PER_S: "bytes/s (median)", Metric.TASKS_PER_S: "tasks/s (median)",
-                    "efficiency": "efficiency = speedup / workers",
-                    "median": "median wall per batch"}[metric]  # fmt: skip
+            what = {
+                Metric.BYTES_PER_S: "bytes/s (median)",
+                Metric.TASKS_PER_S: "tasks/s (median)",
+                "efficiency": "efficiency = speedup / workers",
+                "median": "median wall per batch",
+            }[metric]
             ax.set(xlabel=x, ylabel=what, title=f"{what} · {facet}" if facet else what)
             if metric == Metric.BYTES_PER_S:
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v) + "/s"))
@@ -278,8 +294,11 @@ def sweep(data: ReportData, scenario: str) -> list[Page]:
         )
         row[0].legend([h for _, h in pairs], [lab for lab, _ in pairs], fontsize=8)
     _suptitle(
-        fig, scenario, f"against {x}",
+        fig,
+        scenario,
+        f"against {x}",
         "median over repeats; dotted line: 80% efficiency"
-        if right == "efficiency" else "median over repeats",
-    )  # fmt: skip
+        if right == "efficiency"
+        else "median over repeats",
+    )
     return [(f"{scenario}-sweep", fig)]

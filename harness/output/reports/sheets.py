@@ -75,10 +75,15 @@ class _Sheet:
         w, h = self.size
         self.fig.add_artist(
             Rectangle(
-                (x / w, 1 - (self.y + height) / h), width / w, height / h,
-                transform=self.fig.transFigure, facecolor=color, edgecolor=EDGE, lw=0.6,
+                (x / w, 1 - (self.y + height) / h),
+                width / w,
+                height / h,
+                transform=self.fig.transFigure,
+                facecolor=color,
+                edgecolor=EDGE,
+                lw=0.6,
             )
-        )  # fmt: skip
+        )
 
 
 def text_sheets(text: Text, size: tuple[float, float]) -> list[Figure]:

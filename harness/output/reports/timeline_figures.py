@@ -113,11 +113,12 @@ def _uncertain(frame: pd.DataFrame) -> str:
     much, as a sentence for a page's note."""
     if UNCERTAINTY not in frame or not (frame[UNCERTAINTY] > 0).any():
         return ""
-    worst = frame[frame[UNCERTAINTY] > 0].groupby(
-        ["backend", "variant", "workers"], observed=True)[UNCERTAINTY].max()  # fmt: skip
-    cases = ", ".join(
-        f"{_label(b, v)} w{w} ±{fmt_seconds(u)}" for (b, v, w), u in worst.items()
+    worst = (
+        frame[frame[UNCERTAINTY] > 0]
+        .groupby(["backend", "variant", "workers"], observed=True)[UNCERTAINTY]
+        .max()
     )
+    cases = ", ".join(f"{_label(b, v)} w{w} ±{fmt_seconds(u)}" for (b, v, w), u in worst.items())
     return (
         f" Clocks of other hosts are known only within an uncertainty ({cases}): a remote "
         "worker's bars may sit that much earlier or later against the driver's submit and "
@@ -170,14 +171,18 @@ def _gantt_pages(
     rank = {b: i for i, b in enumerate(order(sub["backend"]))}
     machines = {m: i for i, m in enumerate(data.machines)}
     keys = sub[["backend", "variant", "machine"]].drop_duplicates()
-    keys = sorted(map(tuple, keys.to_numpy()),
-                  key=lambda k: (rank[k[0]], k[1], machines.get(k[2], 99)))  # fmt: skip
+    keys = sorted(
+        map(tuple, keys.to_numpy()), key=lambda k: (rank[k[0]], k[1], machines.get(k[2], 99))
+    )
     heights = [
-        max(sum(n for _, n in _rows(case)) for _, case in sub[
-            (sub["backend"] == b) & (sub["variant"] == v) & (sub["machine"] == m)
-        ].groupby("workers"))
+        max(
+            sum(n for _, n in _rows(case))
+            for _, case in sub[
+                (sub["backend"] == b) & (sub["variant"] == v) & (sub["machine"] == m)
+            ].groupby("workers")
+        )
         for b, v, m in keys
-    ]  # fmt: skip
+    ]
     chunk: list[tuple[tuple[str, str, str], int]]
     pages, chunk, rows = [], [], 0.0
     for key, height in zip(keys, heights, strict=True):
@@ -232,23 +237,33 @@ def _gantt_figure(
     the worker rows the tallest of them draws."""
     ratios = [height + PANEL_PAD for _, height in chunk]
     fig, axes = new_figure(
-        len(chunk), len(columns), figsize=A4_LANDSCAPE, layout="constrained", squeeze=False,
-        sharex=True, gridspec_kw={"height_ratios": ratios, "hspace": 0.0},
-    )  # fmt: skip
+        len(chunk),
+        len(columns),
+        figsize=A4_LANDSCAPE,
+        layout="constrained",
+        squeeze=False,
+        sharex=True,
+        gridspec_kw={"height_ratios": ratios, "hspace": 0.0},
+    )
     colors = palette(sub["backend"].unique())
     for row, ((backend, variant, machine), _) in enumerate(chunk):
         for col, workers in enumerate(columns):
             ax = axes[row, col]
-            case = sub[(sub["backend"] == backend) & (sub["variant"] == variant)
-                       & (sub["machine"] == machine) & (sub["workers"] == workers)]  # fmt: skip
+            case = sub[
+                (sub["backend"] == backend)
+                & (sub["variant"] == variant)
+                & (sub["machine"] == machine)
+                & (sub["workers"] == workers)
+            ]
             if case.empty:
                 ax.set_visible(False)
                 continue
             _gantt_panel(ax, case, busy, colors[backend])
             name = _label(backend, variant) + (f" on {machine}" if several_machines else "")
             name += f", {workers} worker{'s' if workers != 1 else ''}"
-            ax.set_title(name, loc="left", fontsize=8.5, weight="bold", color=colors[backend],
-                         pad=2)  # fmt: skip
+            ax.set_title(
+                name, loc="left", fontsize=8.5, weight="bold", color=colors[backend], pad=2
+            )
     for col in range(len(columns)):
         visible = [ax for ax in axes[:, col] if ax.get_visible()]
         if visible:
@@ -256,20 +271,24 @@ def _gantt_figure(
             visible[-1].set_xlabel("seconds since the batch was submitted (driver clock)")
     axes[0, 0].set_xlim(0, span * 1.02)  # shared: every panel of every page alike
     _seconds_ticks(axes[0, 0])
-    _bottom_legend(fig, [
-        Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
-    ])  # fmt: skip
+    _bottom_legend(
+        fig, [Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES]
+    )
     return fig
 
 
 def case_figure(case: pd.DataFrame, title: str) -> Figure:
     """One case's round as a Gantt chart of its own (`harness timeline --output`): the same
     panel, colours and legend as the report's Gantt page."""
-    case = case.assign(lane=_lanes(case), rounds=case["round"].nunique(),
-                       variant=case["variant"].astype("string").fillna(""))  # fmt: skip
+    case = case.assign(
+        lane=_lanes(case),
+        rounds=case["round"].nunique(),
+        variant=case["variant"].astype("string").fillna(""),
+    )
     rows = sum(n for _, n in _rows(case))
-    fig, axes = new_figure(1, 1, figsize=(10, 1.8 + 0.35 * rows), layout="constrained",
-                           squeeze=False)  # fmt: skip
+    fig, axes = new_figure(
+        1, 1, figsize=(10, 1.8 + 0.35 * rows), layout="constrained", squeeze=False
+    )
     ax = axes[0, 0]
     backend = str(case["backend"].iloc[0])
     _gantt_panel(ax, case, timelines.workers(case), palette([backend])[backend])
@@ -277,24 +296,43 @@ def case_figure(case: pd.DataFrame, title: str) -> Figure:
     ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the batch was submitted (driver clock)")
     _seconds_ticks(ax)
-    _bottom_legend(fig, [
-        Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
-    ])  # fmt: skip
+    _bottom_legend(
+        fig, [Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES]
+    )
     return fig
 
 
-def _bars(ax: Axes, y: np.ndarray, left: np.ndarray, width: np.ndarray, height: float,
-          color: str, edge: str, zorder: float) -> None:  # fmt: skip
+def _bars(
+    ax: Axes,
+    y: np.ndarray,
+    left: np.ndarray,
+    width: np.ndarray,
+    height: float,
+    color: str,
+    edge: str,
+    zorder: float,
+) -> None:
     """Horizontal bars as one collection (hundreds of tasks draw as fast as one)."""
     x0, x1 = left, left + np.maximum(width, 0)
-    verts = np.stack([
-        np.column_stack([x0, y - height / 2]), np.column_stack([x0, y + height / 2]),
-        np.column_stack([x1, y + height / 2]), np.column_stack([x1, y - height / 2]),
-    ], axis=1)  # fmt: skip
+    verts = np.stack(
+        [
+            np.column_stack([x0, y - height / 2]),
+            np.column_stack([x0, y + height / 2]),
+            np.column_stack([x1, y + height / 2]),
+            np.column_stack([x1, y - height / 2]),
+        ],
+        axis=1,
+    )
     # an (N, 4, 2) array of vertices: matplotlib takes it, its stub lists only sequences
-    ax.add_collection(PolyCollection(
-        verts, facecolors=color, edgecolors=edge, linewidths=0.3, zorder=zorder  # type: ignore[arg-type]
-    ))  # fmt: skip
+    ax.add_collection(
+        PolyCollection(
+            verts,  # type: ignore[arg-type]
+            facecolors=color,
+            edgecolors=edge,
+            linewidths=0.3,
+            zorder=zorder,
+        )
+    )
 
 
 def _gantt_panel(ax: Axes, case: pd.DataFrame, busy: pd.DataFrame, color: str) -> None:
@@ -302,19 +340,42 @@ def _gantt_panel(ax: Axes, case: pd.DataFrame, busy: pd.DataFrame, color: str) -
     each task's service as a bar, its dispatch (below the middle) and return (above it) as
     strips behind the bars."""
     rows = _rows(case)
-    base = dict(zip([w for w, _ in rows], np.cumsum([0] + [n for _, n in rows])[:-1],
-                    strict=True))  # fmt: skip
+    base = dict(zip([w for w, _ in rows], np.cumsum([0] + [n for _, n in rows])[:-1], strict=True))
     drawn = case["worker"].astype(str).map(dict(rows))
     t = case[drawn.notna() & (case["lane"] < drawn)]
     y = (t["worker"].astype(str).map(base) + t["lane"]).to_numpy(float)
     lanes = sum(n for _, n in rows)
     edge = "white" if len(t) / lanes <= SEPARATED else PHASE_COLORS["service_s"]
-    _bars(ax, y + 0.14, t["submit_s"].to_numpy(), t["dispatch_s"].to_numpy(), 0.16,
-          PHASE_COLORS["dispatch_s"], PHASE_COLORS["dispatch_s"], 1)  # fmt: skip
-    _bars(ax, y - 0.14, t["end_s"].to_numpy(), t["return_s"].to_numpy(), 0.16,
-          PHASE_COLORS["return_s"], PHASE_COLORS["return_s"], 1)  # fmt: skip
-    _bars(ax, y, t["start_s"].to_numpy(), t["service_s"].to_numpy(), 0.62,
-          PHASE_COLORS["service_s"], edge, 2)  # fmt: skip
+    _bars(
+        ax,
+        y + 0.14,
+        t["submit_s"].to_numpy(),
+        t["dispatch_s"].to_numpy(),
+        0.16,
+        PHASE_COLORS["dispatch_s"],
+        PHASE_COLORS["dispatch_s"],
+        1,
+    )
+    _bars(
+        ax,
+        y - 0.14,
+        t["end_s"].to_numpy(),
+        t["return_s"].to_numpy(),
+        0.16,
+        PHASE_COLORS["return_s"],
+        PHASE_COLORS["return_s"],
+        1,
+    )
+    _bars(
+        ax,
+        y,
+        t["start_s"].to_numpy(),
+        t["service_s"].to_numpy(),
+        0.62,
+        PHASE_COLORS["service_s"],
+        edge,
+        2,
+    )
     ax.axvline(float(case["arrival_s"].max()), color=color, ls="--", lw=1)
     for worker, _ in rows[1:]:  # a worker's lanes apart from the next worker's
         ax.axhline(base[worker] - 0.5, color="#bbbbbb", lw=0.6)
@@ -322,16 +383,16 @@ def _gantt_panel(ax: Axes, case: pd.DataFrame, busy: pd.DataFrame, color: str) -
     ax.set_yticks([base[w] + (n - 1) / 2 for w, n in rows], [w for w, _ in rows])
     ax.tick_params(axis="y", labelsize=6.5 if lanes > 4 else 7.5, length=0, pad=2)
     ax.grid(axis="y", visible=False)
-    ax.set_title(_panel_note(case, busy, rows), loc="right", fontsize=7, pad=2,
-                 color="#333333")  # fmt: skip
+    ax.set_title(_panel_note(case, busy, rows), loc="right", fontsize=7, pad=2, color="#333333")
 
 
 def _panel_note(case: pd.DataFrame, busy: pd.DataFrame, rows: list[tuple[str, int]]) -> str:
     """'400 tasks · round 2 of 3 · busy 91% · up to 2 at once in one worker · 8 of 24
     workers, 132 tasks not drawn'"""
     r, n = int(case["round"].iloc[0]), int(case["rounds"].iloc[0])
-    mine = busy[(busy["run_id"] == case["run_id"].iloc[0])
-                & (busy["case_id"] == case["case_id"].iloc[0])]  # fmt: skip
+    mine = busy[
+        (busy["run_id"] == case["run_id"].iloc[0]) & (busy["case_id"] == case["case_id"].iloc[0])
+    ]
     workers = case["worker"].nunique()
     most = int(case["lane"].max()) + 1
     lanes = case["worker"].astype(str).map(dict(rows)).fillna(0)
@@ -362,21 +423,23 @@ def phases(data: ReportData, scenario: str) -> list[Page]:
         for ax, machine, params, sub in cells:
             _phase_panel(ax, sub)
             ax.set_title(_title(machine, params, data, means))
-        _bottom_legend(fig, [
-            Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES
-        ])  # fmt: skip
+        _bottom_legend(
+            fig, [Patch(color=PHASE_COLORS[p], label=PHASE_LABELS[p]) for p in timelines.PHASES]
+        )
         rounds = sorted(int(r) for r in means["rounds"].unique())
-        over = (f"each case's {rounds[0]} rounds" if rounds != [1] else "each case's one round")
+        over = f"each case's {rounds[0]} rounds" if rounds != [1] else "each case's one round"
         if len(rounds) > 1:
-            over = f"every round of each case ({' to '.join(map(str, rounds[::len(rounds) - 1]))})"
+            over = f"every round of each case ({' to '.join(map(str, rounds[:: len(rounds) - 1]))})"
         _suptitle(
-            fig, scenario, "where a task's time went: dispatch, service, return",
+            fig,
+            scenario,
+            "where a task's time went: dispatch, service, return",
             "mean per task of the timeline pass (the latency pass's batch, all tasks submitted "
             f"at once), over {over}; the three add "
             "up to the mean time from submit to result (the label). Dispatch includes the "
             "time a task queued behind others, so it grows with the batch per worker."
             + _phase_uncertainty(means),
-        )  # fmt: skip
+        )
         pages.append((_page_name(f"{scenario}-phases", index, total), fig))
     return pages
 
@@ -386,13 +449,18 @@ def _case_means(frame: pd.DataFrame) -> pd.DataFrame:
     size, so the mean of the rounds' means is the mean per task), the clock uncertainty's
     maximum and the machine it ran on."""
     per_round = timelines.phase_means(frame)
-    keys = [k for k in per_round.columns
-            if k not in (*timelines.PHASES, UNCERTAINTY, "tasks", "round")]  # fmt: skip
-    means = per_round.groupby(keys, observed=True, dropna=False).agg(
-        rounds=("round", "nunique"),
-        **{p: (p, "mean") for p in timelines.PHASES},
-        **{UNCERTAINTY: (UNCERTAINTY, "max")},
-    ).reset_index()  # fmt: skip
+    keys = [
+        k for k in per_round.columns if k not in (*timelines.PHASES, UNCERTAINTY, "tasks", "round")
+    ]
+    means = (
+        per_round.groupby(keys, observed=True, dropna=False)
+        .agg(
+            rounds=("round", "nunique"),
+            **{p: (p, "mean") for p in timelines.PHASES},
+            **{UNCERTAINTY: (UNCERTAINTY, "max")},
+        )
+        .reset_index()
+    )
     machine = frame[["run_id", "case_id", "machine"]].drop_duplicates()
     means = means.merge(machine, on=["run_id", "case_id"])
     return means.assign(variant=means["variant"].astype("string").fillna(""))
@@ -410,8 +478,14 @@ def _phase_panel(ax: Axes, sub: pd.DataFrame) -> None:
         ax.barh(y, values, left=left, height=0.7, color=PHASE_COLORS[phase], lw=0)
         left += values
     for yi, total in zip(y, left, strict=True):
-        ax.annotate(fmt_seconds(total), (total, yi), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize=7)  # fmt: skip
+        ax.annotate(
+            fmt_seconds(total),
+            (total, yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     flagged = (sub[UNCERTAINTY] > sub[["dispatch_s", "return_s"]].min(axis=1)).to_numpy()
     cases = zip(sub["backend"], sub["variant"], sub["workers"], flagged, strict=True)
     labels = [f"{_label(b, v)} w{w}{' *' if f else ''}" for b, v, w, f in cases]
