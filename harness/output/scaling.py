@@ -13,43 +13,13 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
+from harness.analysis import scaling
 from harness.output import formats
 from harness.units import fmt_number
 
-#: The JSON and CSV fields, in order (at least those issue 29 names).
-FIELDS = [
-    "scenario",
-    "backend",
-    "variant",
-    "params",
-    "python",
-    "metric",
-    "axis",
-    "model",
-    "alpha",
-    "alpha_ci_low",
-    "alpha_ci_high",
-    "beta",
-    "beta_ci_low",
-    "beta_ci_high",
-    "peak_workers",
-    "peak_ci_low",
-    "peak_ci_high",
-    "peak_throughput",
-    "peak_throughput_ci_low",
-    "peak_throughput_ci_high",
-    "knee_workers",
-    "knee_ci_low",
-    "knee_ci_high",
-    "levels",
-    "max_n",
-    "processes",
-    "coherency_p",
-    "ci_level",
-    "ci_scope",
-    "flags",
-    "verdict",
-]
+#: The JSON and CSV fields: the fits' columns, less the side (A/B runs only) and γ (the
+#: scale of one worker, which the curve needs but a reader does not).
+FIELDS = [c for c in scaling.COLUMNS if c not in ("side", "gamma")]
 SCALING_VERSION = 1
 
 

@@ -26,6 +26,7 @@ from harness.output.reports.figures import (
     _chunks,
     _maybe_log,
     _ok,
+    _one_worker_count,
     _page_name,
     _panel_pages,
     _panels,
@@ -33,6 +34,7 @@ from harness.output.reports.figures import (
     _title,
     _workers_axis,
     new_figure,
+    sweep_axis,
 )
 from harness.output.reports.style import order, palette
 from harness.protocol import Metric
@@ -204,26 +206,6 @@ def speedup(data: ReportData, scenario: str) -> list[Page]:
 
 
 # Parameter sweeps ------------------------------------------------------------------------
-
-
-def sweep_axis(data: ReportData, scenario: str) -> tuple[str, list[str]] | None:
-    """The numeric parameter a scenario sweeps (the x axis) and the other swept ones (facets).
-
-    None when no numeric parameter takes several values: then workers are the x axis.
-    """
-    params = data.df.loc[data.df["scenario"] == scenario, "params"].drop_duplicates()
-    parsed = pd.json_normalize([json.loads(p) for p in params])
-    varying = [c for c in parsed.columns if parsed[c].nunique() > 1]
-    numeric = [c for c in varying if pd.api.types.is_numeric_dtype(parsed[c])]
-    if not numeric:
-        return None
-    x = sorted(numeric)[0]
-    return x, [c for c in varying if c != x]
-
-
-def _one_worker_count(data: ReportData, scenario: str) -> bool:
-    df = data.df[(data.df["scenario"] == scenario) & (data.df["backend"] != BASELINE)]
-    return df["workers"].nunique() <= 1
 
 
 def sweep(data: ReportData, scenario: str) -> list[Page]:
