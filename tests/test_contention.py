@@ -99,22 +99,28 @@ def test_each_engine_serialises_through_its_own_lock(name, lock_kind):
     own counter): in theory 2 workers do 2 / 1.7 = 1.18x the tasks of one, and with no
     serial part 2 / 1.1 = 1.82x. The engine's round trips (dispatch, lock, counter: 20-25 ms
     a round for Dask here) come on top of the law, so what is checked is the serial part:
-    below 2x, and the same 2 workers slower with it than without it (0.65x in theory)."""
+    below 2x, and the same 2 workers slower with it than without it (0.65x in theory, 0.8x
+    on a machine busy with two other processes)."""
     params = ContentionParams(task_s=0.06, serial=0.6, coherency=0.05)
     free = params.model_copy(update={"serial": 0.0})
     measured = {}
+    locked, free_rates = [], []
     for n in (1, 2):
         with backends.get(name)(n) as backend:
             assert type(backend.lock()).__name__ == lock_kind
             measured[n], _ = measure(backend, params, tasks=8, repeats=2)
-            if n == 2:
-                unlocked, _ = measure(backend, free, tasks=8, repeats=2)
+            # With the lock and without, alternating on the same workers: a loaded machine
+            # (a parallel test run) then slows both alike.
+            for _ in range(3 if n == 2 else 0):
+                locked.append(measure(backend, params, tasks=8, repeats=1)[0])
+                free_rates.append(measure(backend, free, tasks=8, repeats=1)[0])
     law = usl_tasks_per_s(params, 2) / usl_tasks_per_s(params, 1)
     ratio = measured[2] / measured[1]
     shown = {n: f"{x:.1f}/s" for n, x in measured.items()}
-    print(name, shown, f"unlocked {unlocked:.1f}/s; 2 over 1: {ratio:.2f} (law {law:.2f})")
+    print(name, shown, f"locked {locked}, unlocked {free_rates}; 2 over 1: {ratio:.2f} "
+          f"(law {law:.2f})")  # fmt: skip
     assert ratio < 1.5
-    assert measured[2] < 0.85 * unlocked
+    assert max(locked) < 0.9 * max(free_rates)  # 0.65 in theory; a busy machine narrows it
 
 
 def test_the_scenario_runs_as_cases_and_records_the_law(tmp_path, mark):
