@@ -402,13 +402,15 @@ def test_a_thread_or_process_that_ended_between_readings_is_lost_not_negative():
     and the ended process is not counted."""
     me = os.getpid()
     halfway = threading.Event()
+    read = threading.Event()
 
     tids: list[int] = []
 
     def burn() -> None:
         tids.append(threading.get_native_id())
-        end = time.thread_time() + 0.1
-        while time.thread_time() < end:
+        # burn until the first reading has seen this thread (on a loaded machine the
+        # reader may not run for a while), then a little more, then end
+        while not read.is_set() or time.thread_time() < 0.1:
             if time.thread_time() > 0.05:
                 halfway.set()
         halfway.set()
@@ -420,6 +422,7 @@ def test_a_thread_or_process_that_ended_between_readings_is_lost_not_negative():
     worker.start()
     halfway.wait(10)
     before = cpu_by_pid(tree(me))
+    read.set()
     worker.join()
     child.communicate(b"\n", timeout=30)
     # join() returns before the OS thread is gone; its schedstat line goes with it
