@@ -93,7 +93,10 @@ def _timeline_of_10_ms_tasks(outcome, workers: WorkersEvent) -> None:
     tasks = outcome.tasks
     case = outcome.case
     assert len(tasks) == case.tasks and sorted(tasks["task"]) == list(range(case.tasks))
-    assert abs(tasks["service_s"].median() - SLEEP_S) <= 0.001, tasks["service_s"].describe()
+    # the sleep, never less; a busy machine wakes a sleeper late (1.6 ms at the median in a
+    # parallel suite run), which is the task's real time, not an error of the stamps
+    service = tasks["service_s"].median()
+    assert SLEEP_S <= service <= SLEEP_S + 0.003, tasks["service_s"].describe()
     # one clock on one host: no phase is negative, and the three add up to the round trip
     assert (tasks[["dispatch_s", "service_s", "return_s"]] >= 0).all().all(), tasks
     total = tasks["dispatch_s"] + tasks["service_s"] + tasks["return_s"]
