@@ -17,6 +17,12 @@ from harness import results
 from harness.analysis import scaling
 from harness.measure import noise
 
+#: The fields issue 29 names for every fitted family, in the frame and in the JSON.
+NAMED_FIELDS = {
+    "scenario", "backend", "params", "model", "alpha", "alpha_ci_low", "alpha_ci_high",
+    "beta", "beta_ci_low", "beta_ci_high", "peak_workers", "knee_workers", "levels",
+}  # fmt: skip
+
 pytestmark = pytest.mark.fast  # simulation only: no engine, no case process
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"
@@ -281,20 +287,7 @@ def test_the_stored_cpu_run_is_fitted_fast_and_flagged():
     table = scaling.fit_scaling(df)
     assert time.process_time() - start < 1.0  # well under the issue's 2 s
     assert set(table["backend"]) == {"dask", "processes", "ray", "threads"}  # sequential: 1 level
-    assert set(table.columns) >= {
-        "scenario",
-        "backend",
-        "params",
-        "model",
-        "alpha",
-        "alpha_ci_low",
-        "alpha_ci_high",
-        "beta",
-        "beta_ci_low",
-        "beta_ci_high",
-        "peak_workers",
-        "knee_workers",
-        "levels",
+    assert set(table.columns) >= NAMED_FIELDS | {
         "flags",
         "ci_level",
         "verdict",
@@ -324,21 +317,7 @@ def test_harness_scaling_prints_a_row_per_family_and_json_with_the_named_fields(
     proc = cli("scaling", *runs, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)["families"]
-    assert found and {
-        "scenario",
-        "backend",
-        "params",
-        "model",
-        "alpha",
-        "alpha_ci_low",
-        "alpha_ci_high",
-        "beta",
-        "beta_ci_low",
-        "beta_ci_high",
-        "peak_workers",
-        "knee_workers",
-        "levels",
-    } <= set(found[0])
+    assert found and NAMED_FIELDS <= set(found[0])
     threads = next(r for r in found if r["backend"] == "threads")
     assert threads["levels"] == 3 and "too few levels" in " ".join(threads["flags"])
     table = cli("scaling", *runs)

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fingerprint, results, spec, units, workloads
+from harness import fingerprint, results, spec, workloads
 from harness.case import Case
 from harness.errors import InputError
 from harness.execute import interpreters
-from harness.execute.budget import log_half_width
+from harness.execute.budget import log_half_width, width_text
 from harness.execute.runner import (
     BUDGET_SPENT,
     PRECISION_REACHED,
@@ -44,6 +44,7 @@ from harness.execute.runner import (
     RunObserver,
     RunResult,
     _interpreters,
+    _now,
     _prepare,
     _sigterm_as_interrupt,
     _Stop,
@@ -265,15 +266,11 @@ def _processes_of(pair: Pair, rng: random.Random | None = None, full: bool = Fal
     """The case processes of one pair in one slot: one holding both, or one a side in a
     random order (the first slot's with their latency and timeline passes)."""
     if pair.in_process:
-        return [dataclasses.replace(pair.b, partner=json_case(pair.a), passes=False)]
+        return [dataclasses.replace(pair.b, partner=dataclasses.asdict(pair.a), passes=False)]
     sides = [dataclasses.replace(pair.a, passes=full), dataclasses.replace(pair.b, passes=full)]
     if rng is not None:
         rng.shuffle(sides)
     return sides
-
-
-def json_case(case: Case) -> dict[str, Any]:
-    return dataclasses.asdict(case)
 
 
 def _half_width(logs: list[float]) -> float:
@@ -281,13 +278,5 @@ def _half_width(logs: list[float]) -> float:
 
 
 def _describe(logs: list[float], precision: float) -> str:
-    width = _half_width(logs)
-    shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
     ratio = math.exp(float(np.median(logs))) if logs else math.nan
-    return f"B/A {ratio:.3f} {shown} (target {units.fmt_percent(precision)}), {len(logs)} slots"
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat()
+    return f"B/A {ratio:.3f} {width_text(_half_width(logs), precision)}, {len(logs)} slots"

@@ -82,6 +82,12 @@ def log_half_width(ci: stats.Interval) -> float:
     return (math.log(ci.high) - math.log(ci.low)) / 2
 
 
+def width_text(width: float, precision: float) -> str:
+    """'+-6.1% (target 5%)': a log half-width against the target, for progress lines."""
+    shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
+    return f"{shown} (target {units.fmt_percent(precision)})"
+
+
 def process_values(measurements: pd.DataFrame) -> tuple[float | None, float | None]:
     """One finished case process's median wall and its paired log ratio (None if absent)."""
     ok = measurements[measurements["status"] == "ok"]
@@ -166,8 +172,5 @@ class Budget:
     def describe(self, case_id: str) -> str:
         """'speedup +-6.1% (target 5%), 7 processes' for a progress line."""
         s = self.cases[case_id]
-        width = s.half_width()
         what = "speedup" if s.paired_kind else "wall"
-        shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
-        target = units.fmt_percent(self.precision)
-        return f"{what} {shown} (target {target}), {s.processes} processes"
+        return f"{what} {width_text(s.half_width(), self.precision)}, {s.processes} processes"
