@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.graph import Graph, Ref, bound, pick
 from harness.protocol import BackendDescription, MetricEvent
@@ -48,6 +48,12 @@ class BackendOptions(BaseModel):
     #: everywhere; "grouped": the inputs cut into about four groups per worker, one task
     #: each. Sweeping it (`batching = ["per_task", "grouped"]`) compares like with like.
     batching: Literal["idiom", "per_task", "grouped"] = "idiom"
+    #: Inputs per group with `batching = "grouped"`; 0: about four groups per worker.
+    group_size: int = Field(default=0, ge=0)
+
+    def group_of(self, n_tasks: int, workers: int) -> int:
+        """Inputs per group of a grouped batch."""
+        return self.group_size or chunksize_for(n_tasks, workers)
 
 
 @dataclass

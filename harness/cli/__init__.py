@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover
     # the same names for the checker, which sees the Typer installed here
     from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
-from harness.cli import cluster, reading, running
+from harness.cli import cluster, reading, running, tuning
 from harness.cli.common import console, err
 from harness.errors import InputError
 
@@ -40,6 +40,7 @@ app.command()(reading.show)
 app.command()(reading.report)
 app.command()(reading.compare)
 app.command("ab")(running.ab)
+app.command()(tuning.tune)
 app.command()(reading.export)
 app.command()(reading.timeline)
 app.command()(reading.claims)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends.base import Backend, chunksize_for
+from harness.backends.base import Backend
 from harness.tasks import run_group
 
 
@@ -17,7 +17,7 @@ def run_map(backend: Backend, task: Callable[[Any], Any], inputs: Sequence[Any])
     """`backend.map`, with the inputs grouped first when the backend's options ask for it."""
     if backend.options.batching != "grouped":
         return backend.map(task, inputs)
-    size = chunksize_for(len(inputs), backend.workers)
+    size = backend.options.group_of(len(inputs), backend.workers)
     # The task travels inside each input, not in a functools.partial: Ray remotes only
     # plain functions, and every engine pickles a module-level function by name.
     groups = [(task, list(inputs[i : i + size])) for i in range(0, len(inputs), size)]

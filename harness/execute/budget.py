@@ -26,7 +26,7 @@ import pandas as pd
 
 from harness import units
 from harness.measure import stats
-from harness.protocol import Metric
+from harness.measure.process_values import process_values
 
 #: Most processes the budget gives one case: past this a case is as precise as the
 #: machine's drift lets it be, and the rest of the budget serves the other cases.
@@ -86,21 +86,6 @@ def width_text(width: float, precision: float) -> str:
     """'+-6.1% (target 5%)': a log half-width against the target, for progress lines."""
     shown = f"+-{math.expm1(width):.1%}" if math.isfinite(width) else "no interval yet"
     return f"{shown} (target {units.fmt_percent(precision)})"
-
-
-def process_values(measurements: pd.DataFrame) -> tuple[float | None, float | None]:
-    """One finished case process's median wall and its paired log ratio (None if absent)."""
-    ok = measurements[measurements["status"] == "ok"]
-    walls = ok[ok["metric"] == Metric.WALL_S][["repeat", "value"]]
-    if walls.empty:
-        return None, None
-    wall = float(walls["value"].median())
-    refs = ok[ok["metric"] == Metric.REFERENCE_WALL_S][["repeat", "value"]]
-    pairs = walls.merge(refs, on="repeat", suffixes=("", "_ref"))
-    pairs = pairs[(pairs["value"] > 0) & (pairs["value_ref"] > 0)]
-    if pairs.empty or len(pairs) < len(walls):
-        return wall, None
-    return wall, float(np.median(np.log(pairs["value_ref"]) - np.log(pairs["value"])))
 
 
 @dataclass

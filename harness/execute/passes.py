@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import workloads
-from harness.backends.base import Backend, chunksize_for
+from harness.backends.base import Backend
 from harness.execute.emitter import Emitter
 from harness.measure import timeline
 from harness.measure.quantiles import percentile
@@ -118,7 +118,7 @@ def stamped_batch(backend: Backend, task: Callable[[Any], Any], inputs: list[Any
     input in a group is stamped, and shares its group's submit and arrival."""
     t_before = time.perf_counter()
     if backend.options.batching == "grouped":
-        size = chunksize_for(len(inputs), backend.workers)
+        size = backend.options.group_of(len(inputs), backend.workers)
         groups = [(task, list(inputs[i : i + size])) for i in range(0, len(inputs), size)]
         batch = backend.run(stamped_group, groups)
         sizes = [len(items) for _, items in groups]

@@ -77,7 +77,7 @@ class Format:
         return "a " + " or ".join(self.suffixes) + " file"
 
 
-TEXT = ("show", "claims", "list", "compare", "ab", "scaling")
+TEXT = ("show", "claims", "list", "compare", "ab", "scaling", "tune")
 REPORT_WRITERS = "harness.output.reports.writers"
 
 #: Every format of every command; a command's formats in its order, its default first.
