@@ -1,7 +1,8 @@
-"""Scaling fits (`harness/analysis/scaling.py`) under this machine's noise: sweeps simulated
-with known alpha and beta and each process's throughput multiplied by the noise model's
-process values (`harness/measure/noise.py`), so the recovery, the intervals' coverage and
-the flags are checked against the truth. Seeded; each test a few seconds."""
+"""Scaling fits (`harness/analysis/scaling.py` and `scaling_fit.py`) under this machine's
+noise: sweeps simulated with known alpha and beta and each process's throughput multiplied
+by the noise model's process values (`harness/measure/noise.py`), so the recovery, the
+intervals' coverage and the flags are checked against the truth. Seeded; each test a few
+seconds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from harness import results
-from harness.analysis import scaling
+from harness.analysis import scaling, scaling_fit
 from harness.measure import noise
 
 #: The fields issue 29 names for every fitted family, in the frame and in the JSON.
@@ -98,16 +99,17 @@ def test_the_vectorised_solver_finds_least_squares_own_optimum():
     n, logs = LEVELS, [np.log(v) for v in values]
     ybar = np.stack([v.mean(1) for v in logs], axis=1)
     points = np.full(len(n), 4.0)
-    for name, box in scaling._bounds(n.max()).items():
+    for name, box in scaling_fit.bounds(n.max()).items():
         starts = np.clip(rng.random((40, 2)) * 0.05, box.lower, box.upper)
-        ours = scaling._solve(n, ybar, points, box.lower, box.upper, starts)
+        ours = scaling_fit._solve(n, ybar, points, box.lower, box.upper, starts)
         for r in range(40):
             every = np.repeat(n, 4)
-            theirs = scaling._least_squares(
+            theirs = scaling_fit._least_squares(
                 every, np.concatenate([v[r] for v in logs]), box.lower, box.upper, ours[r]
             )
             sse = [
-                scaling._sse(t[None, :], n, ybar[r : r + 1], points)[0] for t in (ours[r], theirs)
+                scaling_fit._sse(t[None, :], n, ybar[r : r + 1], points)[0]
+                for t in (ours[r], theirs)
             ]
             assert sse[0] <= sse[1] * (1 + 1e-6) + 1e-12, (name, r, ours[r], theirs)
 
