@@ -220,6 +220,22 @@ def test_too_few_levels_are_flagged():
     assert "too few to trust" in row["verdict"]
 
 
+def test_two_levels_identify_amdahls_alpha_where_the_usls_trades_with_beta():
+    # 1 and 2 workers at 1.5x: Amdahl's alpha is 2/1.5 - 1, its interval around it and
+    # clear of 0.25 (the claims' bound at 2 workers); the row's alpha is the union with the
+    # USL's, where alpha + 2 beta is all 2 levels fix, and reaches lower
+    values = [
+        GAMMA * np.exp(0.02 * np.random.default_rng(1).standard_normal(4)),
+        1.5 * GAMMA * np.exp(0.02 * np.random.default_rng(2).standard_normal(4)),
+    ]
+    row = scaling._summarise(scaling.fit_levels(np.array([1.0, 2.0]), values, resamples=500))
+    ratio = np.exp(np.log(values[1]).mean() - np.log(values[0]).mean())
+    assert row["amdahl_alpha"] == pytest.approx(2 / ratio - 1, abs=1e-6)
+    assert row["amdahl_alpha_ci_low"] < row["amdahl_alpha"] < row["amdahl_alpha_ci_high"]
+    assert row["amdahl_alpha_ci_low"] > 0.25
+    assert row["alpha_ci_low"] < row["amdahl_alpha_ci_low"]
+
+
 def test_superlinear_data_are_flagged_and_alpha_sits_on_its_bound():
     n = np.array([1.0, 2, 4, 8, 12, 16])
     truth = scaling.throughput(n, -0.03, 0.0, GAMMA)  # per worker: 1.8x at 16

@@ -18,6 +18,13 @@ Here: the families, and each family's fit as a row:
 
 - **No peak within reach** where the model is Amdahl or beta's interval reaches 0:
   ``peak_workers`` is None then, never a number read off noise.
+- **Amdahl's own alpha** (``amdahl_alpha`` and its interval) whichever model is chosen: the
+  serial share Amdahl's law needs to draw the measured curve, from Amdahl's fit and its
+  resamples alone. The claims read it (a share of the cores is a statement about alpha).
+  It is identified where the USL's alpha is not: from 2 levels, 1 and N, it is
+  (N / S(N) - 1) / (N - 1) with S(N) the measured speedup of N workers over 1, while the
+  USL's alpha can trade with beta down to 0 (the row's ``alpha`` interval, a union with the
+  USL's, then reaches 0).
 - **Flags**: a point estimate on a bound; superlinear data (Amdahl with alpha allowed below
   0 fits alpha < 0, its interval wholly below); too few levels (under `MIN_LEVELS`); a peak
   or knee beyond `REACH` times the largest N measured.
@@ -120,6 +127,9 @@ COLUMNS = [
     "alpha",
     "alpha_ci_low",
     "alpha_ci_high",
+    "amdahl_alpha",
+    "amdahl_alpha_ci_low",
+    "amdahl_alpha_ci_high",
     "beta",
     "beta_ci_low",
     "beta_ci_high",
@@ -173,6 +183,8 @@ def _summarise(fits: Fits, r: int = 0) -> dict[str, Any]:
     lg = fits.log_gamma[model][r]
     usl_boot = fits.boot[USL][r]
     a_low, a_high = fits.interval(usl_boot[:, 0])
+    own_alpha = float(fits.theta[AMDAHL][r, 0])
+    amdahl_low, amdahl_high = fits.interval(fits.boot[AMDAHL][r, :, 0])
     if model == AMDAHL:  # see the module: the union holds whether or not beta is 0
         own_low, own_high = fits.interval(chosen_boot[r, :, 0])
         a_low, a_high = min(a_low, own_low), max(a_high, own_high)
@@ -220,6 +232,9 @@ def _summarise(fits: Fits, r: int = 0) -> dict[str, Any]:
         "alpha": alpha,
         "alpha_ci_low": float(a_low),
         "alpha_ci_high": float(a_high),
+        "amdahl_alpha": own_alpha,
+        "amdahl_alpha_ci_low": float(amdahl_low),
+        "amdahl_alpha_ci_high": float(amdahl_high),
         "beta": beta,
         "beta_ci_low": float(b_low),
         "beta_ci_high": float(b_high),
