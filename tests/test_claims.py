@@ -105,6 +105,131 @@ def test_cpu_parallelism_supported_when_threads_flat_and_processes_scale():
     assert "95%, 3 processes)" in row["figure"]
 
 
+def sweep(backend, speedups, cpus=None, tasks=4, **kw):
+    """A worker sweep: at each worker count its speedup over one worker, as wall and as
+    throughput (tasks_per_s, what the scaling fit reads), per process."""
+    extra = {"usable_cpus": cpus} if cpus is not None else {}
+    return [
+        row
+        for workers, speedup in speedups.items()
+        for row in rows(
+            "gil",
+            backend,
+            workers,
+            1.0 / speedup,
+            extra={**extra, "tasks_per_s": tasks * speedup},
+            **kw,
+        )
+    ]
+
+
+def amdahl(alpha, counts):
+    return {n: n / (1 + alpha * (n - 1)) for n in counts}
+
+
+def test_processes_approach_the_core_count_when_their_serial_share_is_below_the_bound():
+    # 4 usable CPUs: 4 processes give 80% of 4x where alpha <= (1/0.8 - 1)/3 = 0.083
+    df = frame(
+        rows("gil", "sequential", 1, 1.0, extra={"usable_cpus": 4}),
+        sweep("threads", {1: 1.0, 2: 1.0, 4: 1.0}, cpus=4),
+        sweep("processes", amdahl(0.02, (1, 2, 4)), cpus=4),
+    )
+    row = verdict(df, "CPU parallelism")
+    assert row["verdict"] == claims.SUPPORTS, row.to_dict()
+    # the evidence: alpha with its interval, the worker counts and the processes behind it
+    found = re.search(
+        r"Amdahl's alpha\) (\S+) \((\S+)-(\S+), 95%, 3 worker counts up to 4, 9 pro", row["figure"]
+    )
+    assert found, row["figure"]
+    alpha, low, high = (float(x) for x in found.groups())
+    assert low <= 0.02 <= high and high < 0.083 and alpha == pytest.approx(0.02, abs=0.01)
+    assert "= 0.083" in row["basis"] and "80% of 4x" in row["basis"]
+
+
+def test_processes_whose_serial_share_is_above_the_bound_contradict_the_claim():
+    df = frame(
+        rows("gil", "sequential", 1, 1.0, extra={"usable_cpus": 4}),
+        sweep("threads", {1: 1.0, 2: 1.9, 4: 3.6}, cpus=4),  # threads scale: no GIL here
+        sweep("processes", amdahl(0.3, (1, 2, 4)), cpus=4),  # 4 give 1.9x: far from 4x
+    )
+    row = verdict(df, "CPU parallelism")
+    assert row["verdict"] == claims.DIFFERS, row.to_dict()
+    assert "serial share 0.30" in row["measured"]
+    # two worker counts identify Amdahl's alpha (2/1.5 - 1 = 0.33, wholly above 0.25),
+    # where the USL's would reach down to 0
+    two = frame(
+        rows("gil", "sequential", 1, 1.0),
+        sweep("threads", {1: 1.0, 2: 1.9}),
+        sweep("processes", {1: 1.0, 2: 1.5}),
+    )
+    assert verdict(two, "CPU parallelism")["verdict"] == claims.DIFFERS
+
+
+def test_a_coherency_cost_counts_in_the_serial_share_at_the_most_workers():
+    # the USL's alpha alone (0.005) is below the bound at 16, 0.0167; with 16 beta it is not
+    counts = (1, 2, 4, 8, 12, 16)
+    usl = {n: n / (1 + 0.005 * (n - 1) + 0.002 * n * (n - 1)) for n in counts}
+    df = frame(
+        rows("gil", "sequential", 1, 1.0, extra={"usable_cpus": 16}),
+        sweep("threads", {n: 0.9 * n for n in counts}, cpus=16),
+        sweep("processes", usl, cpus=16),
+    )
+    row = verdict(df, "CPU parallelism")
+    assert "(USL alpha + 16 beta) 0.03" in row["figure"], row["figure"]
+    assert row["verdict"] == claims.DIFFERS, row.to_dict()
+    assert "serial share 0.03" in row["measured"] and "= 0.017" in row["basis"]
+
+
+def test_a_serial_share_interval_across_the_bound_decides_nothing():
+    # two workers at 1.6x: alpha = 2/1.6 - 1 = 0.25, the bound itself
+    df = frame(
+        rows("gil", "sequential", 1, 1.0),
+        sweep("threads", {1: 1.0, 2: 1.0}),
+        sweep("processes", {1: 1.0, 2: 1.6}),
+    )
+    row = verdict(df, "CPU parallelism")
+    assert row["verdict"] == claims.UNDECIDED, row.to_dict()
+    # two worker counts: the fit is flagged, but alpha is their speedup restated
+    assert "2 worker counts up to 2, 6 processes" in row["figure"]
+    assert "2/S(2) - 1" in row["basis"]
+    clear = frame(
+        rows("gil", "sequential", 1, 1.0),
+        sweep("threads", {1: 1.0, 2: 1.0}),
+        sweep("processes", {1: 1.0, 2: 1.9}),  # alpha 0.05: wholly below 0.25
+    )
+    assert verdict(clear, "CPU parallelism")["verdict"] == claims.SUPPORTS
+
+
+def test_the_serial_share_is_fitted_within_the_usable_cpus_only():
+    """Past the cores processes share CPUs and throughput flattens: that is not contention,
+    and the fit leaves those worker counts out."""
+    df = frame(
+        rows("gil", "sequential", 1, 1.0, extra={"usable_cpus": 2}),
+        sweep("threads", {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}, cpus=2),
+        sweep("processes", {1: 1.0, 2: 1.95, 4: 1.95, 8: 1.95}, cpus=2),
+    )
+    row = verdict(df, "CPU parallelism")
+    assert row["verdict"] == claims.SUPPORTS, row.to_dict()
+    assert "2 worker counts up to 2," in row["figure"] and "2 usable CPUs" in row["basis"]
+
+
+def test_a_serial_share_from_one_process_or_a_superlinear_curve_decides_nothing():
+    one = frame(
+        rows("gil", "sequential", 1, 1.0, processes=(1.0,)),
+        sweep("threads", {1: 1.0, 2: 1.0}, processes=(1.0,)),
+        sweep("processes", {1: 1.0, 2: 1.9}, processes=(1.0,)),
+    )
+    row = verdict(one, "CPU parallelism")
+    assert row["verdict"] == claims.UNDECIDED and "within 1 process" in row["figure"]
+    superlinear = frame(
+        rows("gil", "sequential", 1, 1.0),
+        sweep("threads", {1: 1.0, 2: 1.0}),
+        sweep("processes", {1: 1.0, 2: 2.6}),
+    )
+    row = verdict(superlinear, "CPU parallelism")
+    assert row["verdict"] == claims.UNDECIDED and "superlinear" in row["figure"]
+
+
 def test_one_process_a_case_gives_no_verdict_and_says_so():
     """Repeats inside one process miss the variation between processes: whatever they show,
     no claim is decided from them."""
@@ -293,6 +418,24 @@ def test_recommendation_answers_the_scenarios_question_with_figures():
     (rec,) = advice.recommendations(df).itertuples()
     assert rec.answer == "threads w4" and "260 ms wall" in rec.figure
     assert rec.runner_up.startswith("processes w4")
+
+
+def test_a_knee_within_the_worker_counts_measured_gives_the_count_to_use():
+    counts = (1, 2, 4, 8, 12, 16)
+    usl = {n: n / (1 + 0.02 * (n - 1) + 0.01 * n * (n - 1)) for n in counts}  # knee 8, peak 9.9
+    df = frame(
+        rows("gil", "sequential", 1, 1.0),
+        sweep("processes", usl),
+        sweep("threads", {n: float(n) for n in counts}),  # linear: no knee within 16
+    )
+    recs = advice.recommendations(df)
+    rec = recs[recs["question"] == advice.WORKER_COUNT.text].iloc[0]
+    assert rec["answer"] == "processes 8", rec.to_dict()
+    assert "past 8 workers each more adds under 10%" in rec["figure"]
+    assert "peaks at 9." in rec["figure"] and "threads" not in rec["figure"]
+    # still scaling at the most workers measured: no count is guessed
+    linear = frame(rows("gil", "sequential", 1, 1.0), sweep("threads", {1: 1.0, 2: 2.0, 4: 4.0}))
+    assert advice.WORKER_COUNT.text not in set(advice.recommendations(linear)["question"])
 
 
 def test_startup_recommendation_is_the_cheapest_added_worker_not_the_fastest_batch():

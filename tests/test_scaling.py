@@ -1,7 +1,8 @@
-"""Scaling fits (`harness/analysis/scaling.py`) under this machine's noise: sweeps simulated
-with known alpha and beta and each process's throughput multiplied by the noise model's
-process values (`harness/measure/noise.py`), so the recovery, the intervals' coverage and
-the flags are checked against the truth. Seeded; each test a few seconds."""
+"""Scaling fits (`harness/analysis/scaling.py` and `scaling_fit.py`) under this machine's
+noise: sweeps simulated with known alpha and beta and each process's throughput multiplied
+by the noise model's process values (`harness/measure/noise.py`), so the recovery, the
+intervals' coverage and the flags are checked against the truth. Seeded; each test a few
+seconds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 from harness import results
-from harness.analysis import scaling
+from harness.analysis import scaling, scaling_fit
 from harness.measure import noise
 
 #: The fields issue 29 names for every fitted family, in the frame and in the JSON.
@@ -98,16 +99,17 @@ def test_the_vectorised_solver_finds_least_squares_own_optimum():
     n, logs = LEVELS, [np.log(v) for v in values]
     ybar = np.stack([v.mean(1) for v in logs], axis=1)
     points = np.full(len(n), 4.0)
-    for name, box in scaling._bounds(n.max()).items():
+    for name, box in scaling_fit.bounds(n.max()).items():
         starts = np.clip(rng.random((40, 2)) * 0.05, box.lower, box.upper)
-        ours = scaling._solve(n, ybar, points, box.lower, box.upper, starts)
+        ours = scaling_fit._solve(n, ybar, points, box.lower, box.upper, starts)
         for r in range(40):
             every = np.repeat(n, 4)
-            theirs = scaling._least_squares(
+            theirs = scaling_fit._least_squares(
                 every, np.concatenate([v[r] for v in logs]), box.lower, box.upper, ours[r]
             )
             sse = [
-                scaling._sse(t[None, :], n, ybar[r : r + 1], points)[0] for t in (ours[r], theirs)
+                scaling_fit._sse(t[None, :], n, ybar[r : r + 1], points)[0]
+                for t in (ours[r], theirs)
             ]
             assert sse[0] <= sse[1] * (1 + 1e-6) + 1e-12, (name, r, ours[r], theirs)
 
@@ -216,6 +218,22 @@ def test_too_few_levels_are_flagged():
     (three,) = scaling.fit_scaling(_frame(0.05, 0.0, 3, seed=52), resamples=100).to_dict("records")
     assert scaling.FEW_PROCESSES in three["flags"]
     assert "too few to trust" in row["verdict"]
+
+
+def test_two_levels_identify_amdahls_alpha_where_the_usls_trades_with_beta():
+    # 1 and 2 workers at 1.5x: Amdahl's alpha is 2/1.5 - 1, its interval around it and
+    # clear of 0.25 (the claims' bound at 2 workers); the row's alpha is the union with the
+    # USL's, where alpha + 2 beta is all 2 levels fix, and reaches lower
+    values = [
+        GAMMA * np.exp(0.02 * np.random.default_rng(1).standard_normal(4)),
+        1.5 * GAMMA * np.exp(0.02 * np.random.default_rng(2).standard_normal(4)),
+    ]
+    row = scaling._summarise(scaling.fit_levels(np.array([1.0, 2.0]), values, resamples=500))
+    ratio = np.exp(np.log(values[1]).mean() - np.log(values[0]).mean())
+    assert row["amdahl_alpha"] == pytest.approx(2 / ratio - 1, abs=1e-6)
+    assert row["amdahl_alpha_ci_low"] < row["amdahl_alpha"] < row["amdahl_alpha_ci_high"]
+    assert row["amdahl_alpha_ci_low"] > 0.25
+    assert row["alpha_ci_low"] < row["amdahl_alpha_ci_low"]
 
 
 def test_superlinear_data_are_flagged_and_alpha_sits_on_its_bound():

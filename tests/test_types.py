@@ -25,6 +25,7 @@ pytestmark = pytest.mark.fast
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 GROUND = {
     "harness.protocol",
+    "harness.metrics",
     "harness.units",
     "harness.case",
     "harness.graph",

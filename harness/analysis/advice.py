@@ -6,7 +6,9 @@
   least-squares slope over worker counts, per backend and variant.
 - `recommendations`: per scenario and parameter set, the answer to that scenario's own
   question (fastest for a workload; cheapest start per added worker for `startup`; least
-  memory per added worker for `memory`), with the figure behind it.
+  memory per added worker for `memory`), with the figure behind it; and, where a backend's
+  scaling fit (`analysis.scaling`) puts its knee or its peak within the worker counts
+  measured, how many workers to use.
 
 Every function returns a frame; `harness.output` turns frames into text.
 """
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness import results
-from harness.analysis import summaries
+from harness.analysis import scaling, summaries
 from harness.analysis.summaries import BASELINE
 from harness.protocol import Metric
 from harness.units import fmt_bytes, fmt_seconds
@@ -311,10 +313,77 @@ def _wholly_below(a: pd.Series, b: pd.Series) -> bool:
     return bool(a["ci_high"] < b["ci_low"])
 
 
+def _worker_count(df: pd.DataFrame, group: pd.DataFrame) -> dict[str, str] | None:
+    """How many workers to use, per backend whose scaling fit has its knee or its peak within
+    the worker counts measured: the knee (past it each more worker adds under `KNEE_GAIN` of
+    what one gives; it never lies past the peak), the peak where there is no knee within.
+    Backends still scaling at the most workers measured get no count: the fit would have to
+    guess past what ran. The fit's caveats (few worker counts, one process) are the note."""
+    if scaling.METRIC not in set(df["metric"]):
+        return None
+    fits = scaling.fit_scaling(df)
+    answers, figures, notes = [], [], []
+    several = fits["python"].nunique() > 1  # name the interpreter, as `labelled` does
+    for row in fits.to_dict("records"):
+        label = f"{row['backend']}[{row['variant']}]" if row["variant"] else str(row["backend"])
+        label += f"@{row['python']}" if several else ""
+        max_n, knee_at, top = row["max_n"], row["knee_workers"], row["peak_workers"]
+        peaks = top is not None and np.isfinite(top) and round(top) <= max_n
+        peak_text = (
+            f"throughput peaks at {top:.1f} workers "
+            f"({_range(row['peak_ci_low'], row['peak_ci_high'])}) and falls past it"
+            if peaks
+            else ""
+        )
+        if knee_at is not None and knee_at <= max_n:
+            use = int(knee_at)
+            figures.append(
+                f"{label}: past {use} worker{'s' if use != 1 else ''} each more adds under "
+                f"{scaling.KNEE_GAIN:.0%} of one's throughput (knee "
+                f"{_range(row['knee_ci_low'], row['knee_ci_high'])})"
+                + (f", {peak_text}" if peaks else "")
+            )
+        elif peaks:
+            use = int(round(top))
+            figures.append(f"{label}: {peak_text}")
+        else:
+            continue
+        answers.append(f"{label} {use}")
+        caveats = [
+            f"{row['levels']} worker counts (a fit wants {scaling.MIN_LEVELS})"
+            if row["levels"] < scaling.MIN_LEVELS
+            else "",
+            "intervals from one process's repeats"
+            if scaling.WITHIN_PROCESS in row["flags"]
+            else "",
+        ]
+        if any(caveats):
+            notes.append(f"{label}: {', '.join(c for c in caveats if c)}")
+    if not answers:
+        return None
+    return {
+        "answer": ", ".join(answers),
+        "figure": "; ".join(figures),
+        "runner_up": "",
+        "note": "; ".join(notes),
+    }
+
+
+def _range(low: float | None, high: float | None) -> str:
+    """A worker-count interval: '6-9', '6 or more' where its upper end is unbounded."""
+    if low is None or not np.isfinite(low):
+        return "no interval"
+    if high is None or not np.isfinite(high):
+        return f"{low:.0f} or more"
+    return f"{low:.0f}-{high:.0f}"
+
+
 #: Workloads that run for a fixed time or move data: their speed is a rate, not a wall.
 RATE_METRICS = (Metric.INCREMENTS_PER_S, Metric.MESSAGES_PER_S)
 FASTEST = Question("which backend finishes this work first?", _fastest)
 FIRST_GRAPH = Question("which backend finishes this graph first?", _fastest)
+#: Asked of every scenario with questions: where a fit shows adding workers stop paying.
+WORKER_COUNT = Question("how many workers pay their way?", _worker_count)
 #: A scenario whose question is not "which is fastest" names its own here.
 QUESTIONS: dict[str, list[Question]] = {
     "startup": [Question("which backend adds a worker most cheaply (start-up)?", _cheapest_start)],
@@ -336,7 +405,8 @@ def recommendations(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (scenario, params), group in table.groupby(["scenario", "params"], sort=True):
         sub = df[(df["scenario"] == scenario) & (df["params"] == params)]
-        for question in QUESTIONS.get(str(scenario), [FASTEST]):
+        questions = QUESTIONS.get(str(scenario), [FASTEST])
+        for question in [*questions, WORKER_COUNT] if questions else []:
             found = question.answer(sub, group)
             if found is None:
                 continue
