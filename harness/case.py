@@ -54,6 +54,10 @@ class Case:
     #: The other side's case (as `to_json` gives it), run in this same process with its
     #: repeats alternating with this case's on one engine: an A/B pair paired in time.
     partner: dict[str, Any] | None = None
+    #: Seconds one warm-up or repeat batch after the first may run before the runner stops
+    #: the case (status `timeout`); 0: no limit but the case's timeout. `harness tune` sets
+    #: it where a batch that long would leave the race anyway.
+    batch_limit_s: float = 0.0
 
     @property
     def params_key(self) -> str:

@@ -80,7 +80,19 @@ def test_a_wrong_flag_would_be_caught():
 
 #: The verbs the commands' help lines begin with. A new command's help says what it does, as
 #: an order ("Show ...", not "The ..."); add its verb here if it is a new one.
-VERBS = {"Run", "List", "Show", "Render", "Compare", "Write", "Print", "Start", "Stop", "Fit"}
+VERBS = {
+    "Run",
+    "List",
+    "Show",
+    "Render",
+    "Compare",
+    "Write",
+    "Print",
+    "Start",
+    "Stop",
+    "Fit",
+    "Race",
+}
 
 
 def _commands(group, prefix=""):

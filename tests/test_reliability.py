@@ -306,3 +306,28 @@ def test_a_worker_missing_after_a_repeat_is_a_crash_naming_repeat_and_worker():
     restarted = {"tcp://127.0.0.1:2 pid 11": "Dask worker 0 (pid 11)", "b": "Dask worker 1"}
     with pytest.raises(WorkerCrashed, match=r"repeat 3: Dask worker 0 \(pid 10\) died"):
         _same_workers(before, restarted, 3)
+
+
+def test_a_batch_past_its_limit_stops_the_case_early():
+    """`batch_limit_s` holds every batch after the first warm-up: a case whose batches take
+    a second each, limited to 0.3 s, stops in its first repeat with status timeout and the
+    limit in its error, long before its own timeout; the first warm-up is never held."""
+    case = Case(
+        scenario="limit",
+        workload="sleep",
+        backend="threads",
+        workers=1,
+        tasks=2,
+        params={"seconds": 0.5},
+        repeat=3,
+        warmup=1,
+        timeout_s=60,
+        batch_limit_s=0.3,
+    )
+    started = time.monotonic()
+    outcome = run_case(case, run_id="limit")
+    took = time.monotonic() - started
+    assert outcome.status == "timeout", (outcome.status, outcome.error)
+    assert "batch limit of 0.3 s" in outcome.error
+    # the warm-up (1 s, past the limit) ran to its end; the first repeat was stopped at 0.3 s
+    assert 1.2 < took < 20

@@ -26,7 +26,7 @@ def tune(
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
     fmt: Annotated[str, format_option("tune")] = "table",
 ) -> None:
-    """Find the fastest way to run your function here, by racing the candidates."""
+    """Race the ways to run your function on this machine, and print the fastest."""
     from harness import spec
     from harness.analysis import tune as answer_of
     from harness.execute import tune as race

@@ -9,8 +9,9 @@ is a process to start and to hold in memory (`--workers` sets the counts).
 
 Batching: a thread pool runs one task per input (grouping cannot save it work a thread
 pool does not do); engines whose workers are processes run one engine task per input, or
-the inputs in groups of two sizes, about four and sixteen groups per worker (a process
-pool's `chunksize`, a Dask or Ray task per group).
+the inputs in groups: a process pool's `chunksize` of about four and of sixteen groups per
+worker, and a Dask or Ray task per group of about four groups per worker (Pool.map's
+choice; each of their processes costs seconds, so they race one size).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ DEFAULT_BACKENDS = ["sequential", "threads", "processes", "dask", "ray"]
 #: task: for the first check that a budget can hold one block, before anything ran.
 START_GUESS_S = {"sequential": 0.2, "threads": 0.2, "processes": 0.5, "loky": 0.7,
                  "asyncio": 0.2, "executor": 0.5, "dask": 2.0, "ray": 7.0}  # fmt: skip
+#: The same for a process that joins a warm engine (`Backend.warm_option`).
+WARM_START_GUESS_S = 3.5
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,11 @@ def _in_process(backend: str) -> bool:
     return issubclass(backends.get(backend), InProcessSharing)
 
 
-def chunk_sizes(tasks: int, workers: int) -> list[int]:
-    """Group sizes: about four and sixteen groups per worker, larger than one, distinct."""
-    sizes = {max(1, math.ceil(tasks / (workers * g))) for g in GROUPS_PER_WORKER}
+def chunk_sizes(tasks: int, workers: int, several: bool = True) -> list[int]:
+    """Group sizes: about four and sixteen groups per worker, larger than one, distinct;
+    only the first where not `several`."""
+    groups = GROUPS_PER_WORKER if several else GROUPS_PER_WORKER[:1]
+    sizes = {max(1, math.ceil(tasks / (workers * g))) for g in groups}
     return sorted((s for s in sizes if s > 1), reverse=True)
 
 
@@ -123,7 +128,7 @@ def generate(
                 ways.append(("", 0, {}))
             else:
                 ways.append(("per_task", 1, {"batching": "per_task"}))
-                for size in chunk_sizes(base.tasks, w):
+                for size in chunk_sizes(base.tasks, w, several=pooled):
                     option: dict[str, object] = (
                         {"chunksize": size}
                         if pooled

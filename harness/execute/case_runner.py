@@ -119,8 +119,9 @@ def run_case(
     os.close(write_fd)
     sampler = TreeSampler(proc.pid, interval_s=sample_interval_s).start()
     events: list[Event] = []
+    batch = _BatchWatch()
     reader = threading.Thread(
-        target=_read_events, args=(read_fd, events, sampler, case, on_event), daemon=True
+        target=_read_events, args=(read_fd, events, sampler, case, on_event, batch), daemon=True
     )
     reader.start()
     status, error = "ok", ""
@@ -128,9 +129,14 @@ def run_case(
         assert proc.stdin is not None
         proc.stdin.write(case.to_json().encode())
         proc.stdin.close()
-        _wait(proc, case.timeout_s)
+        _wait(proc, case.timeout_s, batch, case.batch_limit_s)
     except subprocess.TimeoutExpired:
         status, error = "timeout", f"no result within the case timeout of {case.timeout_s:g} s"
+    except BatchTooLong:
+        status, error = (
+            "timeout",
+            f"a batch ran over the case's batch limit of {case.batch_limit_s:.3g} s",
+        )
     except (KeyboardInterrupt, Interrupted):
         status, error = "interrupted", "stopped by the user"
     except BrokenPipeError:
@@ -164,12 +170,34 @@ class InterruptedCase(Exception):
         self.outcome = outcome
 
 
+class BatchTooLong(Exception):
+    """A warm-up or repeat batch outlasted `Case.batch_limit_s`."""
+
+
+class _BatchWatch:
+    """When the case process's current phase began, as the event reader saw it. A batch
+    is a `warmup` or `steady` phase, until the next phase begins; the first warm-up is not
+    held to the limit (a fresh engine's first batch imports and ships code)."""
+
+    def __init__(self) -> None:
+        self.limited, self.since = False, time.monotonic()
+
+    def saw(self, event: PhaseEvent) -> None:
+        first = event.phase == "warmup" and not event.repeat
+        self.limited = event.phase in ("warmup", "steady") and not first
+        self.since = time.monotonic()
+
+    def over(self, limit_s: float) -> bool:
+        return self.limited and time.monotonic() - self.since > limit_s
+
+
 def _read_events(
     fd: int,
     events: list[Event],
     sampler: TreeSampler,
     case: Case,
     on_event: EventHook | None,
+    batch: _BatchWatch | None = None,
 ) -> None:
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as stream:
         for line in stream:
@@ -181,16 +209,35 @@ def _read_events(
                 # The latency pass is not a throughput measurement: a good moment to read
                 # USS of the warmed-up tree without slowing a timed repeat.
                 sampler.set_phase(event.phase, full_sample=event.phase == "latency")
+                if batch is not None:
+                    batch.saw(event)
             events.append(event)
             if on_event is not None:
                 on_event(case, event)
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """`proc.wait(timeout_s)`, woken by the exit itself where Linux can (a pidfd).
+def _wait(
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    batch: _BatchWatch | None = None,
+    batch_limit_s: float = 0.0,
+) -> None:
+    """`proc.wait(timeout_s)`, woken by the exit itself where Linux can (a pidfd); with a
+    batch limit, it looks every 50 ms whether the current batch outlasted it.
 
     Popen.wait with a timeout polls, sleeping up to 50 ms between looks: every case paid
     ~25 ms on average for the runner to notice that it had ended."""
+    if batch is not None and batch_limit_s > 0:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                proc.wait(timeout=min(0.05, max(deadline - time.monotonic(), 0.001)))
+                return
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+                if batch.over(batch_limit_s):
+                    raise BatchTooLong() from None
     try:
         pidfd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):  # not Linux 5.3+: poll as Popen does

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fingerprint, results, spec
+from harness import backends, fingerprint, results, spec
 from harness.case import Case
 from harness.errors import InputError
 from harness.execute import candidates as cands
@@ -72,9 +72,14 @@ PRUNE_FACTOR = 4.0
 SLOW_SPELL = 1.5
 #: CPU use of the probe below which its task waits rather than computes.
 WAITING_CPU = 0.5
+#: Processes of the sequential loop kept for a speedup interval where it is needed.
+BASELINE_PROCESSES = 3
+#: What a later process costs of a first one, until one ran (a first one runs the latency
+#: and timeline passes too; on this machine later ones took 0.6-0.8 of it).
+FIRST_SHARE = 0.8
 #: A first process's timeout (`_Racing._timeout`): this many engine start guesses, plus its
 #: batches at PRUNE_FACTOR times the best; never under FLOOR seconds.
-TIMEOUT_STARTS, TIMEOUT_FLOOR_S = 3.0, 10.0
+TIMEOUT_STARTS, TIMEOUT_FLOOR_S = 2.0, 5.0
 
 
 class TuneError(InputError):
@@ -242,24 +247,38 @@ class _Racing:
         self.race = racing.Race(names, self.tune.rule, baseline=base.case_id, labels=labels)
         self._record(base.case_id, 1, outcome)
         self.block = 1
-        self._first_block()
-        self._blocks()
+        with WarmEngines(self.observer) as warm:
+            self._first_block(warm)
+            self._blocks(warm)
 
-    def _first_block(self) -> None:
-        """Every candidate's first process, with every pass; the two prunes."""
+    def _first_block(self, warm: WarmEngines) -> None:
+        """Every candidate's first process, with every pass; the two prunes.
+
+        Cheap engines and many workers first (their walls set the bar the arithmetic
+        prune holds the rest to), and within an engine its grouped ways before a task per
+        input (whose time limit is then set by the best). The first process of an engine
+        at a worker count starts the engine (its start-up and memory are measured); its
+        other ways join a warm one, as the later blocks do."""
         assert self.race is not None
         base = self.tune.base
         order = sorted(
             (c for c in self.candidates if c.name != base.case_id),
-            key=lambda c: (cands.START_GUESS_S.get(c.backend, 1.0), -c.workers, c.chunk),
+            key=lambda c: (
+                cands.START_GUESS_S.get(c.backend, 1.0),
+                c.backend,
+                -c.workers,
+                c.batching == "per_task",
+                -c.chunk,
+            ),
         )
+        cold: set[tuple[str, int]] = set()
         floor_s = self.probe["fastest_batch_s"] / SLOW_SPELL
         for c in order:
             best = self._best_first()
             bound = max(floor_s / c.workers, self.probe["task_floor_s"])
             if best is not None and bound > PRUNE_FACTOR * best[1]:
                 self.race.drop(
-                    c.name, 1, "pruned",
+                    c.name, 1, "not run",
                     f"not run: with {c.workers} workers its batch takes at least "
                     f"{_seconds(bound)} (the fastest sequential batch / {SLOW_SPELL:g} / "
                     f"workers), over {PRUNE_FACTOR:g}x the best first process "
@@ -273,15 +292,50 @@ class _Racing:
                     f"{len(self.candidates)} candidates ({ran} ran); give more time, or "
                     "fewer --backends or --workers"
                 )
-            case = dataclasses.replace(c.case, timeout_s=self._timeout(c, best))
-            outcome = self._one(1, case)
-            if outcome.status != "ok":
-                why = _first_line(outcome.error)
-                if outcome.status == "timeout":
-                    why += f" (its engine's start and its batches at {PRUNE_FACTOR:g}x the best)"
-                self.race.drop(c.name, 1, outcome.status, why)
-                continue
-            self._record(c.name, 1, outcome)
+            self._first_process(c, best, warm, cold)
+        self._prune_slow_firsts()
+        self.say(self._block_line())
+
+    def _first_process(
+        self,
+        c: cands.Candidate,
+        best: tuple[str, float] | None,
+        warm: WarmEngines,
+        cold: set[tuple[str, int]],
+    ) -> None:
+        """One candidate's first process, under the time limits `best` sets."""
+        assert self.race is not None
+        joins = (c.backend, c.workers) in cold and backends.get(c.backend).warm_option
+        case = dataclasses.replace(
+            c.case,
+            timeout_s=round(self._timeout(c, best, bool(joins)), 1),
+            # a batch this long leaves the race after it anyway: stop paying for it
+            batch_limit_s=round(SLOW_SPELL * PRUNE_FACTOR * best[1], 3) if best else 0.0,
+            # its engine's overhead per task is its grouped ways' to read
+            passes=c.batching != "per_task",
+        )
+        if joins:
+            case = warm.join(case)
+        cold.add((c.backend, c.workers))
+        outcome = self._one(1, case)
+        if outcome.status != "ok":
+            why, status = _first_line(outcome.error), outcome.status
+            if status == "timeout" and "batch limit" in why:
+                status = "pruned"
+                why = (
+                    f"stopped in a batch, past {_seconds(case.batch_limit_s)}: over "
+                    f"{PRUNE_FACTOR:g}x the best first batch ({best[0] if best else '-'}), "
+                    f"stretched by a slow spell ({SLOW_SPELL:g}x)"
+                )
+            elif status == "timeout":
+                why += f" (its engine's start and its batches at {PRUNE_FACTOR:g}x the best)"
+            self.race.drop(c.name, 1, status, why)
+            return
+        self._record(c.name, 1, outcome)
+
+    def _prune_slow_firsts(self) -> None:
+        """Out: a first process over PRUNE_FACTOR times slower than the best first one."""
+        assert self.race is not None
         best = self._best_first()
         for c in self.candidates:
             first = self.race.scores[c.name].get(1)
@@ -294,47 +348,62 @@ class _Racing:
                     f"its first process was {slower:.1f}x slower than the best first process "
                     f"({best[0]}){self._overhead_text(c.name)}",
                 )  # fmt: skip
-        self.say(self._block_line())
 
-    def _timeout(self, c: cands.Candidate, best: tuple[str, float] | None) -> float:
-        """A first process's time limit: three times its engine's start guess, plus its
-        batches (and the reference's) were each one PRUNE_FACTOR times the best first
-        batch so far, stretched by a slow spell. One that needs longer would be pruned
-        after it anyway; this stops paying for it (a Dask task per input of 25 us tasks)."""
+    def _timeout(self, c: cands.Candidate, best: tuple[str, float] | None, joins: bool) -> float:
+        """A first process's time limit: its engine's start (a guess, times TIMEOUT_STARTS;
+        a warm engine's when it `joins` one), plus its batches and the reference's as if
+        each were PRUNE_FACTOR times the best first batch so far, stretched by a slow spell.
+        One that needs longer would be pruned after it anyway; this stops paying for it (a
+        Dask task per input of 25 us tasks), which is why a task per input runs last."""
         batch = best[1] if best is not None else self.probe["sequential_batch_s"]
         batches = self.probe["batches"] * (PRUNE_FACTOR * batch + self.probe["sequential_batch_s"])
-        limit = TIMEOUT_STARTS * cands.START_GUESS_S.get(c.backend, 1.0) + SLOW_SPELL * batches
+        guess = cands.WARM_START_GUESS_S if joins else cands.START_GUESS_S.get(c.backend, 1.0)
+        limit = TIMEOUT_STARTS * guess + SLOW_SPELL * batches
         return min(self.tune.base.timeout_s, max(TIMEOUT_FLOOR_S, limit))
 
-    def _blocks(self) -> None:
+    def _blocks(self, warm: WarmEngines) -> None:
         """Blocks of every survivor until the race or the budget stops them."""
         assert self.race is not None
-        with WarmEngines(self.observer) as warm:
-            while True:
-                stop = self.race.look(self.block)
-                if stop:
-                    self.stopped = stop
-                    return
-                need = sum(self._cost(c) for c in self.race.survivors)
-                if need > self.left():
-                    self.stopped = racing.BUDGET
-                    return
-                self.block += 1
-                order = list(self.race.survivors)
-                self.rng.shuffle(order)
-                by_name = {c.name: c for c in self.candidates}
-                for name in order:
-                    bought = dataclasses.replace(by_name[name].case, passes=False)
-                    case = warm.join(bought)
-                    outcome = self._one(self.block, case)
-                    if outcome.status != "ok":
-                        if case is not bought:
-                            warm.drop(case)
-                        self.race.drop(name, self.block, outcome.status,
-                                       _first_line(outcome.error))  # fmt: skip
-                        continue
-                    self._record(name, self.block, outcome)
-                self.say(self._block_line())
+        while True:
+            stop = self.race.look(self.block)
+            if stop:
+                self.stopped = stop
+                return
+            running = list(self.race.survivors)
+            if self._baseline_needed():
+                running.append(self.tune.base.case_id)
+            need = sum(self._cost(c) for c in running)
+            if need > self.left():
+                self.stopped = racing.BUDGET
+                return
+            self.block += 1
+            order = running
+            self.rng.shuffle(order)
+            by_name = {c.name: c for c in self.candidates}
+            for name in order:
+                bought = dataclasses.replace(by_name[name].case, passes=False)
+                case = warm.join(bought)
+                outcome = self._one(self.block, case)
+                if outcome.status != "ok":
+                    if case is not bought:
+                        warm.drop(case)
+                    self.race.drop(name, self.block, outcome.status,
+                                   _first_line(outcome.error))  # fmt: skip
+                    continue
+                self._record(name, self.block, outcome)
+            self.say(self._block_line())
+
+    def _baseline_needed(self) -> bool:
+        """Whether the sequential loop runs this block though it left the race: a survivor
+        without an in-process reference (one 4 times the candidate's batch is dropped)
+        has its speedup from the loop's own processes, and an interval needs 3 of them."""
+        assert self.race is not None
+        base = self.tune.base.case_id
+        if base in self.race.survivors or len(self.race.scores[base]) >= BASELINE_PROCESSES:
+            return False
+        return any(
+            s.log_speedup is None for c in self.race.survivors for s in self.race.scores[c].values()
+        )
 
     def _one(self, block: int, case: Case) -> CaseOutcome:
         outcome = self.processes.one(block, case)
@@ -357,11 +426,12 @@ class _Racing:
             self.costs.setdefault(f"first:{name}", []).append(outcome.elapsed_s)
 
     def _cost(self, name: str) -> float:
-        """Seconds the candidate's next process will likely take."""
+        """Seconds the candidate's next process will likely take: the median of its later
+        ones, else FIRST_SHARE of its first (which ran the latency and timeline passes)."""
         later = self.costs.get(name)
         if later:
             return float(np.median(later))
-        return float(np.median(self.costs.get(f"first:{name}", [0.0])))
+        return FIRST_SHARE * float(np.median(self.costs.get(f"first:{name}", [0.0])))
 
     def _best_first(self) -> tuple[str, float] | None:
         assert self.race is not None
@@ -377,11 +447,12 @@ class _Racing:
     def _overhead_text(self, name: str) -> str:
         rows = self.writer.measurements()
         mine = rows[(rows["case_id"] == name) & (rows["metric"] == Metric.OVERHEAD_P50_S)]
-        if mine.empty or not self.probe.get("task_s"):
-            return ""
+        task = self.probe.get("task_s") or 0.0
+        if mine.empty or not task or float(mine["value"].median()) < task / 2:
+            return ""  # the engine's overhead is not what made it slow
         return (
             f": {_seconds(float(mine['value'].median()))} of engine overhead per task "
-            f"against a {_seconds(self.probe['task_s'])} task"
+            f"against a {_seconds(task)} task"
         )
 
     def _block_line(self) -> str:
@@ -435,14 +506,22 @@ class _Racing:
     def _cheapness(self) -> dict[str, tuple[float, float]]:
         """Start-up, then memory per worker, of each candidate's first process."""
         rows = self.writer.measurements()
-        found = {}
+        found: dict[str, tuple[float, float]] = {}
+        engines: dict[tuple[str, int], tuple[float, float]] = {}
         for name, mine in rows.groupby("case_id", observed=True):
             startup = mine.loc[mine["metric"] == Metric.STARTUP_S, "value"]
             memory = mine.loc[mine["metric"] == Metric.WORKER_USS_BYTES, "value"]
-            found[str(name)] = (
-                float(startup.median()) if len(startup) else 0.0,
-                float(memory.median()) if len(memory) else 0.0,
-            )
+            if len(startup):
+                found[str(name)] = (
+                    float(startup.median()),
+                    float(memory.median()) if len(memory) else 0.0,
+                )
+        for c in self.candidates:  # a way that joined a warm engine: its engine's cold start
+            if c.name in found:
+                engines.setdefault((c.backend, c.workers), found[c.name])
+        for c in self.candidates:
+            if c.name not in found and (c.backend, c.workers) in engines:
+                found[c.name] = engines[(c.backend, c.workers)]
         return found
 
 

@@ -20,6 +20,11 @@ from harness.protocol import Metric
 from harness.units import fmt_bytes, fmt_seconds
 
 TUNE_VERSION = 1
+#: Why a candidate was pruned before it ran (each one's own numbers are in the JSON).
+PRUNE_TEXT = (
+    "4x the best first process with their workers (the fastest sequential batch / 1.5 / "
+    "workers: a floor no engine gets under)"
+)
 
 
 def _ratio(value: Any, low: Any, high: Any) -> str:
@@ -101,13 +106,29 @@ class TuneView:
                 _num(r[Metric.OVERHEAD_P50_S], fmt_seconds),
             )
         out: list[Any] = [table, *(Text(line) for line in self._summary())]
-        reasons = [Text(f"  {r['candidate']}: {r['reason']}")
-                   for r in self.answer.rows.to_dict("records") if r["reason"]]  # fmt: skip
+        reasons = self._reasons()
         if reasons:
-            out += ["why candidates left:", *reasons]
+            out += ["why candidates left:", *(Text(line) for line in reasons)]
         if self.answer.snippet:
             out += ["run it this way:", Syntax(self.answer.snippet, "python", theme="ansi_dark")]
         return out
+
+    def _reasons(self) -> list[str]:
+        """A line per candidate that left, but one line for all those never started (the
+        arithmetic floor): 26 candidates of a waiting task would be 20 such lines."""
+        lines, unrun = [], []
+        for r in self.answer.rows.to_dict("records"):
+            if not r["reason"]:
+                continue
+            if r["status"] == "not run":
+                unrun.append(str(r["candidate"]))
+            else:
+                lines.append(f"  {r['candidate']}: {r['reason']}")
+        if unrun:
+            lines.append(
+                f"  not run, as their batch could not take under {PRUNE_TEXT}: " + ", ".join(unrun)
+            )
+        return lines
 
     def markdown(self) -> str:
         headers = ["candidate", "status", "blocks", "wall", "speedup", "time / winner's"]
