@@ -17,11 +17,12 @@ UV_BIN := $(BIN)/uv
 # uv syncs this venv (VENV may be elsewhere), with the Python it was made with
 UV := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_PYTHON_DOWNLOADS=never $(UV_BIN)
 
-.PHONY: lock lock-upgrade bench report test test-fast lint docs fixtures overhead timeline-cost load cluster-up cluster-down clean help
+.PHONY: lock lock-upgrade bench report tune test test-fast lint docs fixtures overhead timeline-cost load cluster-up cluster-down clean help
 
 help:
 	@echo "make bench SCENARIO=cpu [ARGS='--quick']  run a scenario, then render its report PDF"
 	@echo "make report RUN=results/<run-id>          render the report of a run"
+	@echo "make tune SPEC=examples/tune/tiny.toml IMPORT=tunedemo  race the ways to run your function, then its report"
 	@echo "make test                                 lint and run the test suite"
 	@echo "make test-fast                            lint and run the tests of pure logic alone (no engine)"
 	@echo "make docs                                 build the documentation site into site/ (strict)"
@@ -71,6 +72,16 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/harness report $(RUN) --results $(OUT)
+
+# The fastest way to run your function here: a race (docs/tune.md), then its report PDF.
+# SPEC is a spec naming it, IMPORT its module (found beside the spec), e.g.
+# make tune SPEC=examples/tune/tiny.toml IMPORT=tunedemo ARGS="--budget 2m"
+SPEC ?= examples/tune/tiny.toml
+IMPORT ?= tunedemo
+tune: $(STAMP)
+	cd $(dir $(SPEC)) && $(abspath $(BIN))/harness tune $(notdir $(SPEC)) --import $(IMPORT) \
+		--out $(abspath $(OUT)) $(ARGS)
+	$(BIN)/harness report latest --results $(OUT)
 
 # ruff, then mypy over harness/ (its settings: [tool.mypy] in pyproject.toml). mypy is
 # strict on the ground floor (protocol, units, case, graph, measure/stats): the contracts

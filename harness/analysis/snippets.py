@@ -46,11 +46,11 @@ def snippet(
         lines.append(f"xs = list(range({tasks}))")
     else:
         lines.append("xs = [...]  # the inputs, one per task")
-    body = _body(backend, w, batching, chunk)
+    body = _body(backend, w, batching, chunk, str(candidate.get("address") or ""))
     return "\n".join(lines) + "\n\n" + body.strip() + "\n"
 
 
-def _body(backend: str, w: int, batching: str, chunk: int) -> str:
+def _body(backend: str, w: int, batching: str, chunk: int, address: str = "") -> str:
     grouped = batching == "chunks" and chunk > 1
     if backend == "sequential":
         return "results = [f(x) for x in xs]"
@@ -83,6 +83,8 @@ def _body(backend: str, w: int, batching: str, chunk: int) -> str:
             f"with LocalCluster(n_workers={w}, threads_per_worker=1, processes=True) as cluster, "
             "Client(cluster) as client:\n"
         )
+        if address:
+            start = f'from dask.distributed import Client\n\nwith Client("{address}") as client:\n'
         if grouped:
             return (
                 _GROUPS.format(chunk=chunk)
@@ -93,6 +95,8 @@ def _body(backend: str, w: int, batching: str, chunk: int) -> str:
         return start + "    results = client.gather(client.map(f, xs, pure=False))"
     if backend == "ray":
         start = f"import ray\n\nray.init(num_cpus={w})\n"
+        if address:
+            start = f'import ray\n\nray.init(address="{address}")\n'
         if grouped:
             return (
                 _GROUPS.format(chunk=chunk) + start + "remote = ray.remote(run_group)\n"

@@ -186,13 +186,20 @@ class DaskBackend(DaskNodes, Backend):
         self._client.register_plugin(UploadFile(zipped, load=True), name="harness-code")
 
     def _ship_user_code(self) -> None:
-        """The user's own modules to every worker (local ones too: their sys.path may differ)."""
-        from distributed.diagnostics.plugin import UploadFile
+        """The user's own modules to the scheduler and every worker (local ones too: their
+        sys.path may differ)."""
+        from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
         from harness.backends._ship import user_code_zip
 
         zipped = user_code_zip()
         if zipped is not None:
+            # The scheduler unpickles the task graph, which names the user's function: a
+            # scheduler started elsewhere (`harness cluster up`, a real cluster) needs it too.
+            self._plugins.append(("scheduler", "harness-user"))
+            self._client.register_plugin(
+                SchedulerUploadFile(str(zipped), load=True), name="harness-user"
+            )
             self._plugins.append(("worker", "harness-user"))
             self._client.register_plugin(UploadFile(str(zipped), load=True), name="harness-user")
 

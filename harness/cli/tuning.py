@@ -9,6 +9,7 @@ import typer
 
 from harness import results, units
 from harness.cli.common import _parsed, _print, _split_list, console, err, format_option
+from harness.cli.running import _ADDRESS_PARAMS, _address_options
 from harness.errors import InputError
 from harness.output import formats
 
@@ -25,6 +26,7 @@ def tune(
     seed: Annotated[int | None, typer.Option(help="seed of the blocks' random orders (default: drawn, and recorded in run.json)")] = None,
     out: Annotated[Path, typer.Option(help="folder that holds run folders")] = Path("results"),
     fmt: Annotated[str, format_option("tune")] = "table",
+    **addresses: str | None,  # one --<backend>-address per backend with an address_flag
 ) -> None:
     """Race the ways to run your function on this machine, and print the fastest."""
     from harness import spec
@@ -46,6 +48,7 @@ def tune(
         repeat=repeat,
         seed=seed,
         imports=import_ or None,
+        addresses={_ADDRESS_PARAMS[k]: v for k, v in addresses.items() if v is not None},
     )
     the_run = race.TuneRun.create(scenario, options, out=out, rule=rule)
     shown = console if fmt == "table" else err
@@ -65,3 +68,6 @@ def tune(
     shown.print(f"results: {the_run.run_dir}/{results.MEASUREMENTS}")
     if outcome.interrupted:
         raise typer.Exit(130)
+
+
+tune = _address_options(tune)

@@ -52,6 +52,8 @@ class Candidate:
     #: sequential loop and thread pools, which do not batch.
     batching: str
     chunk: int
+    #: The cluster its workers are, given by address; "" for one started on this machine.
+    address: str = ""
 
     @property
     def name(self) -> str:
@@ -63,7 +65,8 @@ class Candidate:
         if self.backend == "sequential":
             return "sequential"
         how = {"per_task": ", a task per input", "chunks": f", chunks of {self.chunk}"}
-        return f"{self.backend} w{self.workers}{how.get(self.batching, '')}"
+        where = f" at {self.address}" if self.address else ""
+        return f"{self.backend}{where} w{self.workers}{how.get(self.batching, '')}"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -74,6 +77,7 @@ class Candidate:
             "batching": self.batching or "none",
             "chunk": self.chunk,
             "start_guess_s": START_GUESS_S.get(self.backend, 1.0),
+            "address": self.address,
         }
 
 
@@ -111,15 +115,19 @@ def generate(
     cores: int,
     waiting: bool,
     workers: list[int] | None = None,
+    clusters: dict[str, tuple[str, int]] | None = None,
 ) -> list[Candidate]:
-    """Every candidate for the function of `base` (the sequential case of the spec)."""
+    """Every candidate for the function of `base` (the sequential case of the spec);
+    `clusters`: backend -> (address, its workers) for a backend run on a cluster given by
+    address, whose candidates then use all its workers."""
     found = []
     for name in names:
         cls = backends.get(name)
         if cls.baseline:
             found.append(Candidate(base, name, 1, "", 0))
             continue
-        counts = workers or worker_counts(name, cores, base.tasks, waiting)
+        address, size = (clusters or {}).get(name, ("", 0))
+        counts = [size] if address else workers or worker_counts(name, cores, base.tasks, waiting)
         pooled = "chunksize" in cls.options_model.model_fields
         batches = not _in_process(name) and "batching" in cls.options_model.model_fields
         for w in counts if cls.scalable else [1]:
@@ -137,6 +145,8 @@ def generate(
                     ways.append(("chunks", size, option))
             for batching, chunk, options in ways:
                 variant = {"per_task": "per_task", "chunks": f"chunks={chunk}"}.get(batching, "")
+                if address:
+                    options = {**options, "address": address}
                 case = dataclasses.replace(
                     base,
                     backend=name,
@@ -145,5 +155,5 @@ def generate(
                     variant=variant,
                     reference=True,
                 )
-                found.append(Candidate(case, name, w, batching, chunk))
+                found.append(Candidate(case, name, w, batching, chunk, address))
     return found

@@ -132,6 +132,8 @@ class TuneRun:
         names = options.backends or list(cands.DEFAULT_BACKENDS)
         if "sequential" not in names:
             names = ["sequential", *names]
+        names = [*names, *(b for b in options.addresses if b not in names)]
+        clusters = _clusters(options)
         # The spec's own checks of these backends (asyncio needs a coroutine, ...).
         spec.cases(loaded, options.model_copy(update={"backends": names, "workers": [1]}))
         base = spec.cases(
@@ -163,6 +165,7 @@ class TuneRun:
                 "backends": names,
                 "workload": loaded.workload,
                 "inputs": loaded.inputs or "",
+                "clusters": {b: list(v) for b, v in clusters.items()},
             },
         }
         info["interpreters"] = [interpreters.current().as_json()]
@@ -233,8 +236,10 @@ class _Racing:
         self.probe = _probe_facts(outcome, base.tasks)
         waiting = self.probe["cpu_use"] < WAITING_CPU
         cores = len(os.sched_getaffinity(0))
-        self.candidates = cands.generate(base, self.tune.names, cores, waiting,
-                                         self.tune.options.workers)  # fmt: skip
+        clusters = {b: (a, int(n)) for b, (a, n) in self.info["tune"]["clusters"].items()}
+        self.candidates = cands.generate(
+            base, self.tune.names, cores, waiting, self.tune.options.workers, clusters
+        )
         self.info["cases_planned"] = [c.name for c in self.candidates]
         self.say(
             f"probe: a batch takes {_seconds(self.probe['sequential_batch_s'])} sequentially, "
@@ -523,6 +528,20 @@ class _Racing:
             if c.name not in found and (c.backend, c.workers) in engines:
                 found[c.name] = engines[(c.backend, c.workers)]
         return found
+
+
+def _clusters(options: RunOptions) -> dict[str, tuple[str, int]]:
+    """Each cluster given by address, reached before anything is written, and its size."""
+    from harness.execute import clusters
+
+    found = {}
+    for backend, address in options.addresses.items():
+        try:
+            found[backend] = (address, clusters.available_workers(backend, address))
+        except clusters.ClusterError as exc:
+            flag = backends.get(backend).address_flag
+            raise InputError(f"{flag} {address}: {exc}") from None
+    return found
 
 
 def _probe_facts(outcome: CaseOutcome, tasks: int) -> dict[str, Any]:
