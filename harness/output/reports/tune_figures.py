@@ -171,18 +171,7 @@ def race(data: ReportData, scenario: str) -> list[Page]:
         winner = (tune.get("winner") or {}).get("case_id")
         handles = _race_lines(ax, speeds, candidates, winner)
         unplaced, left = _race_exits(ax, speeds, tune.get("decisions", {}), candidates)
-        for look in tune.get("looks") or []:
-            ax.axvline(look["block"], color=LOOK_COLOR, ls=(0, (4, 3)), lw=1.3, zorder=2)
-            ax.annotate(
-                f"look {look['look']}",
-                (look["block"], 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, -3),
-                textcoords="offset points",
-                va="top",
-                fontsize=8,
-                color=LOOK_COLOR,
-            )
+        _looks(ax, tune.get("looks") or [])
         ax.axhline(1, color="#333333", lw=0.8, ls="--", zorder=0)
         _ratio_axis(ax, "y", speeds["speed"])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -191,57 +180,65 @@ def race(data: ReportData, scenario: str) -> list[Page]:
             xlabel="block (every candidate still in the race: one fresh process a block)",
             ylabel="speedup over the sequential loop in that process",
         )
-        extra = (
-            [
-                Line2D(
-                    [],
-                    [],
-                    color=LOOK_COLOR,
-                    ls=(0, (4, 3)),
-                    lw=1.3,
-                    label="a look: the race may eliminate",
-                )
-            ]
-            if tune.get("looks")
-            else []
-        )
-        extra += [
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker=m,
-                color="#222222",
-                mfc="none" if k == "pruned" else "#222222",
-                ms=8,
-                label=k,
-            )
-            for k, m in LEFT_MARKERS.items()
-            if k in left
-        ]
-        _bottom_legend(fig, [*handles, *extra])
-        note = (
-            "each point: one fresh process of a candidate, its speedup over the sequential "
-            "loop (the loop timed beside each repeat in the same process; the sequential "
-            "candidate's mean wall over its own where it had none): the score the race "
-            "compares. Block 1 ran every pass (start-up, memory, per-task overhead); later "
-            "blocks only the warm-up and repeats, in a random order. Thick line: the winner; "
-            "markers: where a candidate left the race."
-        )
-        if unplaced:
-            note += f" Pruned before they ran: {', '.join(unplaced)}."
-        ran = set(speeds["case_id"]) | set(tune.get("decisions", {}))
-        never = [c["label"] for c in candidates if c["case_id"] not in ran]
-        if never:
-            note += f" Never ran (the race stopped first): {', '.join(never)}."
-        stopped = str(tune.get("stopped") or "?")
-        if tune.get("error"):
-            stopped += f" ({tune['error']})"
-        note += f" Stopped after block {tune.get('blocks', '?')}: {stopped}."
+        _bottom_legend(fig, [*handles, *_race_keys(bool(tune.get("looks")), left)])
         title = f"the race over time: {_what(info, len(runs) > 1)}"
-        _suptitle(fig, scenario, title, note)
+        _suptitle(fig, scenario, title, _race_note(tune, speeds, unplaced))
         pages.append((_page_name(f"{scenario}-race", index, len(runs)), fig))
     return pages
+
+
+def _looks(ax: Axes, looks: Sequence[dict[str, Any]]) -> None:
+    """A vertical line at each look's block, named."""
+    for look in looks:
+        ax.axvline(look["block"], color=LOOK_COLOR, ls=(0, (4, 3)), lw=1.3, zorder=2)
+        ax.annotate(
+            f"look {look['look']}",
+            (look["block"], 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+            color=LOOK_COLOR,
+        )
+
+
+def _race_keys(looks: bool, left: set[str]) -> list[Line2D]:
+    """The legend's keys besides the candidates: the looks, and each kind of exit drawn."""
+    keys = []
+    if looks:
+        line = Line2D([], [], color=LOOK_COLOR, ls=(0, (4, 3)), lw=1.3)
+        line.set_label("a look: the race may eliminate")
+        keys.append(line)
+    for how, marker in LEFT_MARKERS.items():
+        if how in left:
+            color = STATUS_COLORS["failed"] if how == "failed" else "#222222"
+            face = "none" if how == "pruned" else color
+            keys.append(Line2D([], [], ls="", marker=marker, color=color, mfc=face, ms=8))
+            keys[-1].set_label(how)
+    return keys
+
+
+def _race_note(tune: dict[str, Any], speeds: pd.DataFrame, unplaced: list[str]) -> str:
+    """What each point is, who never shows, and why the race stopped."""
+    note = (
+        "each point: one fresh process of a candidate, its speedup over the sequential "
+        "loop (the loop timed beside each repeat in the same process; the sequential "
+        "candidate's mean wall over its own where it had none): the score the race "
+        "compares. Block 1 ran every pass (start-up, memory, per-task overhead); later "
+        "blocks only the warm-up and repeats, in a random order. Thick line: the winner; "
+        "markers: where a candidate left the race."
+    )
+    if unplaced:
+        note += f" Pruned before they ran: {', '.join(unplaced)}."
+    ran = set(speeds["case_id"]) | set(tune.get("decisions", {}))
+    never = [c["label"] for c in tune.get("candidates", []) if c["case_id"] not in ran]
+    if never:
+        note += f" Never ran (the race stopped first): {', '.join(never)}."
+    stopped = str(tune.get("stopped") or "?")
+    if tune.get("error"):
+        stopped += f" ({tune['error']})"
+    return note + f" Stopped after block {tune.get('blocks', '?')}: {stopped}."
 
 
 def _race_lines(
