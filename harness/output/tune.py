@@ -46,7 +46,9 @@ def _num(value: Any, fmt: Any) -> str:
 class TuneView:
     answer: TuneAnswer
 
-    def _summary(self) -> list[str]:
+    def summary(self) -> list[str]:
+        """The answer in sentences: the winner and why, the runner-up, whether the race
+        decided, what it spent against the budget and the grid, the ratio intervals' level."""
         a = self.answer
         if a.error:
             return [f"no answer: {a.error}"]
@@ -105,7 +107,7 @@ class TuneView:
                 _num(r[Metric.WORKER_USS_BYTES], fmt_bytes),
                 _num(r[Metric.OVERHEAD_P50_S], fmt_seconds),
             )
-        out: list[Any] = [table, *(Text(line) for line in self._summary())]
+        out: list[Any] = [table, *(Text(line) for line in self.summary())]
         reasons = self._reasons()
         if reasons:
             out += ["why candidates left:", *(Text(line) for line in reasons)]
@@ -139,7 +141,7 @@ class TuneView:
             for r in self.answer.rows.to_dict("records")
         ]  # fmt: skip
         text = formats.markdown_table(headers, rows)
-        text += "\n\n" + "\n\n".join(self._summary())
+        text += "\n\n" + "\n\n".join(self.summary())
         if self.answer.snippet:
             text += f"\n\n```python\n{self.answer.snippet}```\n"
         return text

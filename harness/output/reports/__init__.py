@@ -1,7 +1,8 @@
 """Reports, split by job: `data` (what a report reads), `figures` (what every figure kind
 draws with) and a module per kind (`scaling_figures`, `repeat_figures`, `cost_figures`,
 `latency_figures`, `graph_figures`, and the timeline pass's Gantt and phase pages in
-`timeline_figures`), `pages` (assembling), `claims_pages`
+`timeline_figures`, and a `harness tune` race's own pages in `tune_figures`), `pages`
+(assembling), `claims_pages`
 (the article's claims and recommendations), `writers` (one function per output format).
 `load_data` and `write` are what callers need.
 """

@@ -57,7 +57,10 @@ def claims_page(data: ReportData) -> Iterable[tuple[str, Content]]:
 
 
 def recommendation_page(data: ReportData, scenario: str) -> Iterable[tuple[str, Content]]:
-    """The scenario's own question answered, and the granularity crossover."""
+    """The scenario's own question answered, and the granularity crossover (not for a
+    scenario `harness tune` raced: the race's answer is its intervals page)."""
+    if data.raced(scenario):
+        return []
     df = data.df.drop(columns=["machine"], errors="ignore")
     recs = advice.recommendations(df[df["scenario"] == scenario])
     if recs.empty:

@@ -125,3 +125,17 @@ class ReportData:
 
     def scenarios(self) -> list[str]:
         return sorted(self.df["scenario"].unique()) if not self.df.empty else []
+
+    def tune_runs(self, scenario: str) -> list[dict[str, Any]]:
+        """The `harness tune` runs (run.json holds a `tune` section) that measured
+        `scenario`, in run order."""
+        ids = set(self.df.loc[self.df["scenario"] == scenario, "run_id"].astype(str))
+        found = [r for r in self.runs if r.get("tune") and str(r.get("run_id")) in ids]
+        return sorted(found, key=lambda r: str(r.get("run_id")))
+
+    def raced(self, scenario: str) -> bool:
+        """Whether every run of `scenario` is a `harness tune` race: then its cases are
+        the race's candidates, several of one backend and worker count apart only by
+        batching, and its later processes ran without the extra passes."""
+        ids = set(self.df.loc[self.df["scenario"] == scenario, "run_id"].astype(str))
+        return bool(ids) and ids <= {str(r.get("run_id")) for r in self.tune_runs(scenario)}

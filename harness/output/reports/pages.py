@@ -31,6 +31,7 @@ from harness.output.reports import (
     scaling_figures,
     style,
     timeline_figures,
+    tune_figures,
 )
 from harness.output.reports.data import ReportData, params_label
 from harness.protocol import Metric, metric_info
@@ -102,6 +103,21 @@ SCENARIO_FIGURES: list[ScenarioPageMaker] = [
     cost_figures.memory_over_time,
 ]
 
+#: The figures of a scenario that `harness tune` raced: the race's own two pages, and the
+#: ones that hold case by case. Left out: throughput, speedup, fits and latency, which draw
+#: one line or bar per backend and worker count and would merge the candidates that only
+#: their batching tells apart; `tune_figures` draws each candidate's speedup instead.
+TUNE_FIGURES: list[ScenarioPageMaker] = [
+    tune_figures.race,
+    tune_figures.intervals,
+    repeat_figures.distribution,
+    cost_figures.startup,
+    cost_figures.memory,
+    timeline_figures.gantt,
+    timeline_figures.phases,
+    cost_figures.memory_over_time,
+]
+
 
 def build(
     data: ReportData,
@@ -115,7 +131,8 @@ def build(
     for make in front_pages:
         pages += [Page(*page) for page in make(data)]
     for scenario in data.scenarios():
-        for make_scenario in [*SCENARIO_FIGURES, *scenario_pages]:
+        figures = TUNE_FIGURES if data.raced(scenario) else SCENARIO_FIGURES
+        for make_scenario in [*figures, *scenario_pages]:
             pages += [Page(*page, scenario) for page in make_scenario(data, scenario)]
     pages += [Page(*page) for page in case_table_pages(data)]
     pages += [Page(*page) for page in metric_table_pages(data)]
@@ -128,7 +145,10 @@ def build(
 
 
 def headline(data: ReportData, scenario: str, machine: str | None = None) -> str:
-    """One sentence: the best case against the sequential loop, and the best of each other."""
+    """One sentence: the best case against the sequential loop, and the best of each other;
+    for a scenario `harness tune` raced, the race's answer."""
+    if data.raced(scenario):
+        return tune_figures.headline(data, scenario)
     table = data.table
     ok = table[(table["scenario"] == scenario) & (table["status"] == "ok")]
     where = f"{scenario} on {machine}" if machine else scenario
@@ -198,7 +218,7 @@ def title_page(data: ReportData) -> Text:
     headlines = []
     for scenario in scenarios:
         machines = sorted(set(data.table[data.table["scenario"] == scenario]["machine"]))
-        for machine in machines if len(machines) > 1 else [None]:
+        for machine in machines if len(machines) > 1 and not data.raced(scenario) else [None]:
             headlines.append(headline(data, scenario, machine))
     return Text(
         "harness report",
@@ -266,7 +286,7 @@ def case_table_pages(data: ReportData) -> list[tuple[str, Table]]:
         unstable = bool(r.get("unstable") is True)
         cells = [
             r["scenario"],
-            r["backend"],
+            f"{r['backend']}[{r['variant']}]" if r.get("variant") else str(r["backend"]),
             str(r["workers"]),
             r["status"],
             str(int(r["n"])) if pd.notna(r.get("n")) else "0",
