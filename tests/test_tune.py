@@ -60,7 +60,7 @@ def test_tiny_pure_python_tasks_pick_a_process_pool_with_chunks(tmp_path):
 def test_waiting_tasks_pick_many_workers(tmp_path):
     proc, _ = _tune(tmp_path, "wait.toml", "--backends", "threads,processes", "--budget", "25s")
     doc = _answer(proc)
-    assert doc["probe"]["cpu_use"] < 0.5  # the probe saw the task wait
+    assert doc["probe"]["cpu_wanted"] < 0.5  # the probe saw the task wait
     winner = doc["winner"]
     assert winner["workers"] >= 16, doc["winner"]
     assert winner["speedup"] > 8

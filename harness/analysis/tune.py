@@ -35,6 +35,7 @@ COLUMNS = [
     "speedup",
     "speedup_ci_low",
     "speedup_ci_high",
+    "speedup_ci_level",
     "ratio_to_winner",
     "ratio_ci_low",
     "ratio_ci_high",
@@ -93,14 +94,17 @@ def _per_process(rows: pd.DataFrame) -> tuple[list[float], list[float | None]]:
 
 def _speedup(
     walls: list[float], paired: list[float | None], base_walls: list[float], is_base: bool
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
+    """The speedup over the sequential loop, its interval and the interval's real level:
+    paired inside each process where every process had the reference, else against the
+    loop's own processes."""
     if is_base:
-        return 1.0, 1.0, 1.0
+        return 1.0, 1.0, 1.0, math.nan
     if walls and all(p is not None for p in paired):
         est = stats.paired_ratio([p for p in paired if p is not None], within_process=True)
     else:
         est = stats.unpaired_ratio(base_walls, walls)
-    return est.ratio, est.ci.low, est.ci.high
+    return est.ratio, est.ci.low, est.ci.high, est.ci.level
 
 
 def answer(frame: pd.DataFrame, info: dict[str, Any]) -> TuneAnswer:
@@ -123,7 +127,7 @@ def answer(frame: pd.DataFrame, info: dict[str, Any]) -> TuneAnswer:
             rows = pd.DataFrame(columns=frame.columns)
         walls, paired = _per_process(rows)
         speedup = _speedup(walls, paired, base_walls, c["case_id"] == base_id) if walls else (
-            math.nan, math.nan, math.nan)  # fmt: skip
+            math.nan, math.nan, math.nan, math.nan)  # fmt: skip
         g = None
         if winner_id and c["case_id"] != winner_id and c["case_id"] in scores:
             g = racing.gap(scores, c["case_id"], winner_id, alpha)
@@ -142,6 +146,7 @@ def answer(frame: pd.DataFrame, info: dict[str, Any]) -> TuneAnswer:
                 "speedup": speedup[0],
                 "speedup_ci_low": speedup[1],
                 "speedup_ci_high": speedup[2],
+                "speedup_ci_level": speedup[3],
                 "ratio_to_winner": 1.0 if c["case_id"] == winner_id else _or_nan(g, "ratio"),
                 "ratio_ci_low": _or_nan(g, "low"),
                 "ratio_ci_high": _or_nan(g, "high"),
@@ -188,7 +193,7 @@ def _statuses(table: pd.DataFrame, winner_id: str | None, tune: dict[str, Any],
               rule: racing.RaceRule) -> None:  # fmt: skip
     """winner; tie (within the zone of the winner); survivor when the budget ended; the
     decisions' own (eliminated, pruned, timeout, ...) with their block; then the runner-up:
-    the fastest of the rest by median wall."""
+    the fastest of the rest by speedup, among the survivors where any is left."""
     if not winner_id:
         return
     zone = 1 + rule.indifference
@@ -201,11 +206,11 @@ def _statuses(table: pd.DataFrame, winner_id: str | None, tune: dict[str, Any],
             table.at[i, "status"] = "tie" if tied else "not separated"
         elif row["status"] == "eliminated":
             table.at[i, "status"] = f"eliminated at block {row['_block']}"
-    rest = table[(table["case_id"] != winner_id) & table[Metric.WALL_S].notna()]
+    rest = table[(table["case_id"] != winner_id) & table["speedup"].notna()]
     if len(rest):
         pool = rest[rest["case_id"].isin(survivors)]
         pool = pool if len(pool) else rest
-        best = pool.sort_values(Metric.WALL_S).index[0]
+        best = pool.sort_values("speedup", ascending=False).index[0]
         status = table.at[best, "status"]
         table.at[best, "status"] = "runner-up" + (
             f" ({status})" if status != "not separated" else ""

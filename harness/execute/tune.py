@@ -70,7 +70,8 @@ DEFAULT_BUDGET_S = 90.0
 PRUNE_FACTOR = 4.0
 #: The most the machine's slow spells stretch a batch (the noise model's slow regime, 1.48).
 SLOW_SPELL = 1.5
-#: CPU use of the probe below which its task waits rather than computes.
+#: CPU the probe wanted (used, or runnable and queued) below which its task waits rather
+#: than computes.
 WAITING_CPU = 0.5
 #: Processes of the sequential loop kept for a speedup interval where it is needed.
 BASELINE_PROCESSES = 3
@@ -234,7 +235,7 @@ class _Racing:
                 f"probe ({outcome.status}: {_first_line(outcome.error)})"
             )
         self.probe = _probe_facts(outcome, base.tasks)
-        waiting = self.probe["cpu_use"] < WAITING_CPU
+        waiting = self.probe["cpu_wanted"] < WAITING_CPU
         cores = len(os.sched_getaffinity(0))
         clusters = {b: (a, int(n)) for b, (a, n) in self.info["tune"]["clusters"].items()}
         self.candidates = cands.generate(
@@ -243,7 +244,8 @@ class _Racing:
         self.info["cases_planned"] = [c.name for c in self.candidates]
         self.say(
             f"probe: a batch takes {_seconds(self.probe['sequential_batch_s'])} sequentially, "
-            f"{_seconds(self.probe['task_s'])} a task, CPU use {self.probe['cpu_use']:.0%}: "
+            f"{_seconds(self.probe['task_s'])} a task, CPU use {self.probe['cpu_use']:.0%} "
+            f"(wanted {self.probe['cpu_wanted']:.0%}): "
             f"the task {'waits' if waiting else 'computes'}; {len(self.candidates)} candidates "
             f"on {cores} cores"
         )
@@ -554,6 +556,7 @@ def _probe_facts(outcome: CaseOutcome, tasks: int) -> dict[str, Any]:
 
     walls = values(Metric.WALL_S)
     cpu = values(Metric.CPU_UTIL)
+    queued = values(Metric.CPU_WAIT_RATIO)
     service = values(Metric.SERVICE_P50_S)
     wall = float(walls.median())
     task = float(service.median()) if len(service) else wall / max(tasks, 1)
@@ -564,6 +567,11 @@ def _probe_facts(outcome: CaseOutcome, tasks: int) -> dict[str, Any]:
         # a floor under the batch's longest task: the median task over the slow spell
         "task_floor_s": task / SLOW_SPELL,
         "cpu_use": float(cpu.median()) if len(cpu) else 1.0,
+        # the CPU it wanted: its use plus its time runnable on a run queue, so a loaded
+        # machine does not pass computing for waiting
+        "cpu_wanted": float(cpu.median() + (queued.median() if len(queued) else 0.0))
+        if len(cpu)
+        else 1.0,
         "process_s": outcome.elapsed_s,
         "tasks": tasks,
         "batches": int(outcome.case.warmup + outcome.case.repeat),

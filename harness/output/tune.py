@@ -56,11 +56,16 @@ class TuneView:
         if a.winner is not None:
             w = a.winner
             speedup = _ratio(w["speedup"], w["speedup_ci_low"], w["speedup_ci_high"])
+            level = w.get("speedup_ci_level")
+            how = (
+                f"{float(level):.1%} interval over its {w['blocks']} processes"
+                if level is not None and math.isfinite(float(level))
+                else f"no interval from {w['blocks']} processes"
+            )
             lines.append(
-                f"winner: {w['candidate']}, {speedup} "
-                "the sequential loop's speed (95% interval over its processes); start-up "
-                f"{_num(w['startup_s'], fmt_seconds)}, {_num(w['worker_uss_bytes'], fmt_bytes)} "
-                f"per worker. Chosen as {a.why}."
+                f"winner: {w['candidate']}, {speedup} the sequential loop's speed ({how}); "
+                f"start-up {_num(w['startup_s'], fmt_seconds)}, "
+                f"{_num(w['worker_uss_bytes'], fmt_bytes)} per worker. Chosen as {a.why}."
             )
         if a.runner_up is not None:
             r = a.runner_up
