@@ -194,12 +194,15 @@ class DaskBackend(DaskNodes, Backend):
 
         zipped = user_code_zip()
         if zipped is not None:
-            # The scheduler unpickles the task graph, which names the user's function: a
-            # scheduler started elsewhere (`harness cluster up`, a real cluster) needs it too.
-            self._plugins.append(("scheduler", "harness-user"))
-            self._client.register_plugin(
-                SchedulerUploadFile(str(zipped), load=True), name="harness-user"
-            )
+            if self.remote:
+                # The scheduler unpickles the task graph, which names the user's function: a
+                # scheduler started elsewhere (`harness cluster up`, a real cluster) needs it
+                # too. A LocalCluster's runs in this process, which imports it already (and
+                # loading the copy here would replace the module the case checks with).
+                self._plugins.append(("scheduler", "harness-user"))
+                self._client.register_plugin(
+                    SchedulerUploadFile(str(zipped), load=True), name="harness-user"
+                )
             self._plugins.append(("worker", "harness-user"))
             self._client.register_plugin(UploadFile(str(zipped), load=True), name="harness-user")
 

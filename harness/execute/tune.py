@@ -3,27 +3,34 @@
 The run, in the order it happens (each step's rule stated where it acts):
 
 1. **The probe**: one fresh process of the sequential loop, with every pass. It gives the
-   task's time, whether the task computes or waits (its CPU use: under half a core is
-   waiting), and the sequential batch every other candidate is held against. It is the
-   sequential candidate's first block. A function that fails here stops the run.
+   task's time, whether the task computes or waits (the CPU it wanted, used or queued for:
+   under half a core is waiting), and the sequential batch every other candidate is held
+   against. It is the sequential candidate's first block. A function that fails here stops
+   the run.
 2. **The candidates** (`execute.candidates`): backend x workers x batching.
 3. **Block 1**, the first process of each candidate, cheapest engines and most workers
-   first, each with every pass (start-up, memory, per-task overhead). Two prunes, both
-   safe by a wide margin rather than by a test:
-   - before it runs: a candidate whose batch cannot take less than 4 times the best
-     first process so far, by arithmetic: the probe's fastest sequential batch, divided
+   first, and an engine's grouped ways before its task per input; each with the latency
+   and timeline passes (start-up, memory, per-task overhead), but a task per input. The
+   first process of an engine at a worker count starts it; the engine's other ways join a
+   warm one where it has one. Two prunes, both safe by a wide margin rather than by a test:
+   - before it runs ("not run"): a candidate whose batch cannot take less than 4 times the
+     best first batch so far, by arithmetic: the probe's fastest sequential batch, divided
      by 1.5 (the machine's slow spells make a batch up to 1.48 times slower: the noise
      model) and by the workers, is a floor no engine gets under;
-   - after it ran: a first process 4 times slower than the best first process. Under this
-     machine's measured noise, the slowest single process of 12 equally fast candidates
-     is more than 2 times the fastest in one or two races in a hundred, and more than 3
-     times in none of 20,000 (`tests/test_racing.py` simulates it).
+   - after it ran ("pruned"): a first batch 4 times slower than the best first batch.
+     Under this machine's measured noise, the slowest single process of 12 equally fast
+     candidates is more than 2 times the fastest in one or two races in a hundred, and
+     more than 3 times in none of 20,000 (`tests/test_racing.py` simulates it). The
+     runner stops a batch already past that (`Case.batch_limit_s`, after the first
+     warm-up), and a process past its engine's start and such batches (its timeout).
    A candidate process that times out or crashes is out with that status; outputs that
    differ from the sequential loop's stop the run (tune compares ways to get one answer).
 4. **Blocks 2, 3, ...**: every survivor one fresh process a block, in a random order,
    with only its warm-up and repeats; Ray's join a warm local Ray as in a budget. The
-   race (`measure.racing`) eliminates and stops. A block starts only when the time left
-   holds it (the median cost of each survivor's processes).
+   sequential loop runs too, to 3 processes, while a survivor has no in-process reference
+   (its speedup then needs the loop's own processes). The race (`measure.racing`)
+   eliminates and stops. A block starts only when the time left holds it (each
+   survivor's median process; FIRST_SHARE of its first while it has had no other).
 5. **The answer**: the winner and why (`measure.racing.pick`), stored in run.json under
    `tune`; `analysis.tune` reads it back with the measurements.
 """
@@ -226,9 +233,8 @@ class _Racing:
 
     def run(self) -> None:
         base = self.tune.base
-        probe_case = dataclasses.replace(base, timeout_s=base.timeout_s)
         self.say(f"probe: the sequential loop, {base.tasks} tasks, in a fresh process")
-        outcome = self._one(1, probe_case)
+        outcome = self._one(1, base)
         if outcome.status != "ok":
             raise self._fail(
                 f"{self.info['spec_path']}: workload: the function failed in the sequential "
