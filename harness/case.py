@@ -54,6 +54,12 @@ class Case:
     #: The other side's case (as `to_json` gives it), run in this same process with its
     #: repeats alternating with this case's on one engine: an A/B pair paired in time.
     partner: dict[str, Any] | None = None
+    #: On a cluster given by address, a node sweep (`--nodes`): the number of nodes the
+    #: case's workers span, `workers / nodes` on each; 0 outside a node sweep. Part of the id.
+    nodes: int = 0
+    #: In a node sweep: "strong" (the same tasks at every node count) or "weak" (tasks grow
+    #: with the nodes); "" outside one.
+    node_scaling: str = ""
 
     @property
     def params_key(self) -> str:
@@ -65,7 +71,10 @@ class Case:
         backend = f"{self.backend}[{self.variant}]" if self.variant else self.backend
         if self.python_in_id:
             backend += f"@{self.python}"
-        found = f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
+        found = f"{self.scenario}/{backend}/w{self.workers}"
+        if self.nodes:
+            found += f"/n{self.nodes}-{self.node_scaling}"
+        found += f"/{params}" if params else ""
         return f"{self.side}:{found}" if self.side else found
 
     def partner_case(self) -> Case | None:
