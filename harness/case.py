@@ -58,6 +58,12 @@ class Case:
     #: the case (status `timeout`); 0: no limit but the case's timeout. `harness tune` sets
     #: it where a batch that long would leave the race anyway.
     batch_limit_s: float = 0.0
+    #: On a cluster given by address, a node sweep (`--nodes`): the number of nodes the
+    #: case's workers span, `workers / nodes` on each; 0 outside a node sweep. Part of the id.
+    nodes: int = 0
+    #: In a node sweep: "strong" (the same tasks at every node count) or "weak" (tasks grow
+    #: with the nodes); "" outside one.
+    node_scaling: str = ""
 
     @property
     def params_key(self) -> str:
@@ -69,7 +75,10 @@ class Case:
         backend = f"{self.backend}[{self.variant}]" if self.variant else self.backend
         if self.python_in_id:
             backend += f"@{self.python}"
-        found = f"{self.scenario}/{backend}/w{self.workers}" + (f"/{params}" if params else "")
+        found = f"{self.scenario}/{backend}/w{self.workers}"
+        if self.nodes:
+            found += f"/n{self.nodes}-{self.node_scaling}"
+        found += f"/{params}" if params else ""
         return f"{self.side}:{found}" if self.side else found
 
     def partner_case(self) -> Case | None:

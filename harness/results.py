@@ -64,6 +64,13 @@ SCHEMA: dict[str, str] = {
     "python": "string",
     # "a" or "b": which spec of an A/B run (`harness ab`) the row measured; "" elsewhere.
     "side": "string",
+    # How many nodes the case's workers spanned: 1 on this host; on a cluster, the node
+    # count of a node sweep (--nodes), else the nodes its workers ran on (0: it failed
+    # before it reached them). The axis `harness scaling --axis nodes` fits.
+    "node_count": "int64",
+    # A node sweep's kind: "strong" (the same tasks at every node count) or "weak" (tasks
+    # grow with the nodes); "" outside one.
+    "node_scaling": "string",
 }
 #: Column -> pandas dtype of `tasks.parquet`: one row per task of each case's timeline pass
 #: (the latency pass's batch, each task stamped where it ran). Times are seconds since the
@@ -81,7 +88,15 @@ TASKS_SCHEMA: dict[str, str] = {
     **timeline.COLUMNS,
 }
 #: Columns that may be absent from a frame built in memory, with their default.
-FILLED: dict[str, Any] = {"nodes": "local", "variant": "", "round": 1, "python": "", "side": ""}
+FILLED: dict[str, Any] = {
+    "nodes": "local",
+    "variant": "",
+    "round": 1,
+    "python": "",
+    "side": "",
+    "node_count": 1,
+    "node_scaling": "",
+}
 #: Metric names of format 1 and what they are called now.
 RENAMED_METRICS = {
     "latency_p50_s": Metric.BATCH_COMPLETION_P50_S,
@@ -127,6 +142,13 @@ def migrate(df: pd.DataFrame) -> pd.DataFrame:
         df["python"] = ""
     if "side" not in df.columns:  # before A/B runs
         df["side"] = ""
+    if "node_count" not in df.columns:  # before node sweeps: the most nodes a case's row names
+        named = df["nodes"].astype(str).str.count(",") + 1
+        named = named.where(df["nodes"].astype(str) != "", 0)
+        case = [df["run_id"], df["case_id"], df["round"]]
+        df["node_count"] = named.groupby(case).transform("max")
+    if "node_scaling" not in df.columns:
+        df["node_scaling"] = ""
     # CPython was named until runs could hold several interpreters; now the version is, so
     # an older run of 3.11.7 matches a new one in compare.
     df["python"] = df["python"].astype(str).str.removeprefix("CPython ")

@@ -10,7 +10,7 @@ import itertools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,10 @@ Scalar = bool | int | float | str
 
 class SpecError(InputError):
     """Bad input in a spec: the message names the file and the field."""
+
+
+#: A node sweep's kind: the same tasks at every node count, or tasks growing with the nodes.
+NodeScaling = Literal["strong", "weak"]
 
 
 class QuickSettings(BaseModel):
@@ -98,6 +102,17 @@ class Spec(BaseModel):
         description='backend names, or "all": every registered one that can run the workload',
     )
     workers: list[int] = Field(default=[1, 2], min_length=1)
+    nodes: list[int] = Field(
+        default=[],
+        description="on a cluster given by address: node counts the dask and ray cases' "
+        "workers span, each a case of `workers` workers per node (needs --dask-address or "
+        "--ray-address)",
+    )
+    node_scaling: NodeScaling = Field(
+        default="strong",
+        description='with `nodes`: "strong" keeps `tasks` at every node count, "weak" runs '
+        "`tasks` per node",
+    )
     repeat: int = Field(default=5, ge=1)
     warmup: int = Field(default=1, ge=0)
     rounds: int = Field(
@@ -147,11 +162,11 @@ class Spec(BaseModel):
                 )
         return list(dict.fromkeys(value))
 
-    @field_validator("workers")
+    @field_validator("workers", "nodes")
     @classmethod
-    def _positive_workers(cls, value: list[int]) -> list[int]:
+    def _positive_workers(cls, value: list[int], info: ValidationInfo) -> list[int]:
         if any(w < 1 for w in value):
-            raise ValueError("every workers value must be at least 1")
+            raise ValueError(f"every {info.field_name} value must be at least 1")
         return sorted(set(value))
 
     @field_validator("backends", mode="before")
@@ -219,6 +234,11 @@ class Spec(BaseModel):
             if why := backends.why_unknown(name):
                 raise ValueError(f"backend_options: {why}")
             for key, value in options.items():
+                if key == "nodes" and backends.get(name).address_flag:
+                    raise ValueError(
+                        f"backend_options.{name}.nodes: set by a node sweep, the spec's "
+                        "`nodes` (or --nodes), which also records it"
+                    )
                 if isinstance(value, list) and not value:
                     raise ValueError(f"backend_options.{name}.{key}: give at least one value")
             for combo in option_sets(options):
@@ -270,6 +290,8 @@ def option_sets(options: dict[str, Any]) -> list[dict[str, Any]]:
 FLAGS = {
     "backends": "--backends",
     "workers": "--workers",
+    "nodes": "--nodes",
+    "node_scaling": "--node-scaling",
     "repeat": "--repeat",
     "rounds": "--rounds",
     "seed": "--seed",
@@ -291,6 +313,10 @@ class RunOptions(BaseModel):
 
     backends: list[str] | None = Field(default=None, min_length=1)
     workers: list[int] | None = Field(default=None, min_length=1)
+    #: Node counts of a sweep on a cluster given by address (`--nodes`), over the spec's
+    #: `nodes`; `workers` is then per node.
+    nodes: list[int] | None = Field(default=None, min_length=1)
+    node_scaling: NodeScaling | None = None
     repeat: int | None = Field(default=None, ge=1)
     #: None: the spec's `rounds` (its `quick.rounds` with --quick).
     rounds: int | None = Field(default=None, ge=1)
@@ -332,7 +358,7 @@ class RunOptions(BaseModel):
                 raise ValueError(why)
         return list(dict.fromkeys(value))
 
-    @field_validator("workers")
+    @field_validator("workers", "nodes")
     @classmethod
     def _positive(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and any(w < 1 for w in value):

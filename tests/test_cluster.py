@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import harness, listening, marked, not_on_loopback, only_run
+from conftest import cli, harness, listening, marked, not_on_loopback, only_run
 
 from harness import backends, results
 from harness.execute.clusters import available_workers
@@ -235,6 +235,104 @@ def test_runs_without_a_nodes_column_still_load(tmp_path):
     results.write_parquet_atomic(run_dir / results.MEASUREMENTS, old)
     df = results.load(run_dir)
     assert list(df.columns) == list(results.SCHEMA) and list(df["nodes"]) == ["local"]
+
+
+def test_runs_before_node_sweeps_count_the_nodes_their_cases_named(tmp_path):
+    """Runs written before `node_count`: a case's count is the most nodes its rows name."""
+    base = {
+        "run_id": "old",
+        "host": "h",
+        "scenario": "cpu",
+        "backend": "dask",
+        "workers": 2,
+        "params": "{}",
+        "tasks": 4,
+        "repeat": 1,
+        "unit": "s",
+        "status": "ok",
+        "error": "",
+    }
+    rows = [
+        {**base, "case_id": "cpu/dask/w2", "metric": "wall_s", "value": 0.5, "nodes": "a,b"},
+        {**base, "case_id": "cpu/dask/w2", "metric": "node_tasks", "value": 4, "nodes": "a"},
+        {**base, "case_id": "cpu/threads/w2", "metric": "wall_s", "value": 0.5},
+    ]
+    old = results.frame(rows).drop(columns=["node_count", "node_scaling"])
+    results.write_parquet_atomic(tmp_path / "old" / results.MEASUREMENTS, old)
+    df = results.load(tmp_path / "old")
+    assert df["node_count"].tolist() == [2, 2, 1] and set(df["node_scaling"]) == {""}
+
+
+def test_a_node_sweep_without_a_cluster_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "results"
+    spec_file = tmp_path / "swept.toml"
+    spec_file.write_text(
+        'name = "swept"\ndescription = "d"\nworkload = "sum_of_squares"\ntasks = 2\n'
+        'backends = ["dask"]\nnodes = [1, 2]\n[params]\nn = 1000\n'
+    )
+    option_file = tmp_path / "option.toml"  # the engine's own option: only a sweep sets it
+    option_file.write_text(
+        spec_file.read_text().replace("nodes = [1, 2]\n", "")
+        + "[backend_options.dask]\nnodes = 2\n"
+    )
+    for args, named in (
+        (["cpu", "--quick", "--nodes", "1,2"], "--nodes: "),
+        (
+            [
+                "cpu",
+                "--quick",
+                "--nodes",
+                "1,2",
+                "--backends",
+                "threads",
+                "--dask-address",
+                "tcp://127.0.0.1:1",
+            ],
+            "--nodes: ",
+        ),  # fmt: skip
+        ([str(spec_file), "--quick"], f"{spec_file}: nodes: "),
+        ([str(option_file), "--quick"], f"{option_file}: backend_options.dask.nodes: "),
+        (["cpu", "--quick", "--node-scaling", "weak"], "--node-scaling: "),
+        (["cpu", "--quick", "--nodes", "0"], "--nodes: "),
+        (["cpu", "--quick", "--nodes", "1", "--node-scaling", "both"], "--node-scaling: "),
+    ):
+        proc = cli("run", *args, "--out", str(out))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"harness: error: {named}"), proc.stderr
+        assert not out.exists()
+
+
+def test_a_node_sweep_makes_a_case_per_node_count_with_workers_per_node():
+    from harness import spec
+    from harness.backends.launch import ClusterError
+    from harness.execute.clusters import fit_nodes
+
+    cases = spec.expand(spec.load("cpu"), quick=True, backends_filter=["threads", "dask"])
+    sizes = {"10.0.0.6": 2, "10.0.0.7": 2, "10.0.0.8": 1, "head": 0}
+    where = "the dask cluster at tcp://h:8786"
+    swept = fit_nodes(cases, "dask", sizes, [1, 2], None, "weak", where, "--nodes")
+    dask = [c for c in swept if c.backend == "dask"]
+    # without --workers: the most the two largest nodes both have, 2 a node
+    assert [(c.nodes, c.workers, c.tasks) for c in dask] == [(1, 2, 4), (2, 4, 8)]
+    assert [c.backend_options["nodes"] for c in dask] == [1, 2]
+    assert dask[1].case_id == "cpu/dask/w4/n2-weak/n=200000"
+    assert [c for c in swept if c.backend == "threads"] == [
+        c for c in cases if c.backend == "threads"
+    ]
+    cases = spec.expand(spec.load("cpu"), quick=True, workers_override=[1])
+    strong = fit_nodes(cases, "dask", sizes, [1, 3], [1], "strong", where, "--nodes")
+    assert [(c.nodes, c.workers, c.tasks) for c in strong if c.backend == "dask"] == [
+        (1, 1, 4), (3, 3, 4)
+    ]  # fmt: skip
+    for nodes, workers, message in (
+        ([4], None, "--nodes 4: the dask cluster at tcp://h:8786 has only 3 nodes with workers"),
+        ([3], [2], "--workers 2: the dask cluster at tcp://h:8786 has only 2 nodes with 2 workers"),
+    ):
+        cases = spec.expand(spec.load("cpu"), quick=True, workers_override=workers)
+        with pytest.raises(ClusterError) as caught:
+            fit_nodes(cases, "dask", sizes, nodes, workers, "strong", where, "--nodes")
+        assert str(caught.value).startswith(message), caught.value
 
 
 def test_version_differences_between_driver_and_nodes_are_named():

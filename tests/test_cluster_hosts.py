@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import HARNESS, harness, only_run
+from conftest import HARNESS, cli, harness, only_run
 
 from harness import results, spec
 from harness.execute.passes import PROBES_PER_WORKER, RTT_TASKS
@@ -216,7 +216,9 @@ def _wait_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen, l
     raise AssertionError(f"nothing listens on {host}:{port}: {log.read_text()[-2000:]}")
 
 
-def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python, tmp_path):
+def _start_dask(hosts, bare_python, tmp_path) -> str:
+    """A Dask scheduler on host 0 and one single-threaded worker on each of hosts 1 and 2,
+    joined; returns the scheduler's address."""
     sched_ip, w1, w2 = hosts.ips
     address = f"tcp://{sched_ip}:8786"
     sched = hosts.start(
@@ -258,6 +260,13 @@ def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_pytho
 
     with Client(address, timeout=30, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)
+    return address
+
+
+def test_dask_cluster_on_three_hosts_runs_on_both_worker_hosts(hosts, bare_python, tmp_path):
+    _, w1, w2 = hosts.ips
+    address = _start_dask(hosts, bare_python, tmp_path)
+    from distributed import Client
 
     out = tmp_path / "results"
     # More workers than the cluster has: one line, exit 2, nothing written.
@@ -365,12 +374,15 @@ def _shuffle_moves_data_between_hosts(address: str, out, w1: str, w2: str) -> No
     print(f"shuffle on the cluster: {crossed:,} B between hosts, {driver:,.0f} B via the driver")
 
 
-def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
-    hosts, bare_python, tmp_path, short_tmp
-):
+#: Token auth off inside the isolated test network; the driver follows the same setting.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _start_ray(hosts, bare_python, tmp_path, short_tmp) -> str:
+    """A Ray head without CPUs on host 0 and a one-CPU node on each of hosts 1 and 2;
+    returns the head's address."""
     head_ip, w1, w2 = hosts.ips
-    # Token auth off inside the isolated test network; the driver follows the same setting.
-    env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = RAY_ENV
     temp = short_tmp
     ray_start = [
         bare_python,
@@ -421,40 +433,38 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
         while "Ray runtime started" not in log.read_text(errors="replace"):
             assert node.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.5)
-    out = tmp_path / "results"
-    # Ray drivers run on a node of the cluster: the harness runs in the head's namespace.
+    return f"{head_ip}:6379"
+
+
+def _ray_driver(hosts, tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`harness ARGS` in the head's namespace (Ray drivers run on a node of the cluster),
+    again for up to 60 s while a node that started has not yet registered its CPUs."""
     deadline = time.monotonic() + 60
     while True:
         proc = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                hosts.names[0],
-                HARNESS,
-                "run",
-                "cpu",
-                "--quick",
-                "--backends",
-                "ray",
-                "--ray-address",
-                f"{head_ip}:6379",
-                "--workers",
-                "2",
-                "--out",
-                str(out),
-            ],
+            ["ip", "netns", "exec", hosts.names[0], HARNESS, *args],
             capture_output=True,
             text=True,
             timeout=240,
-            env={**os.environ, **env},
+            env={**os.environ, **RAY_ENV},
             cwd=tmp_path,  # Ray copies the driver's sys.path (and so its cwd) to workers
         )
-        # A node that started may take a moment to register its CPUs with the head.
         waiting = "has only" in proc.stderr or "has no workers" in proc.stderr
         if proc.returncode == 0 or time.monotonic() > deadline or not waiting:
-            break
+            return proc
         time.sleep(2)
+
+
+def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
+    hosts, bare_python, tmp_path, short_tmp
+):
+    head_ip, w1, w2 = hosts.ips
+    address = _start_ray(hosts, bare_python, tmp_path, short_tmp)
+    out = tmp_path / "results"
+    proc = _ray_driver(
+        hosts, tmp_path, "run", "cpu", "--quick", "--backends", "ray", "--ray-address", address,
+        "--workers", "2", "--out", str(out),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(out)
     engine = results.run_info(run_dir)["engines"]["ray"]
@@ -469,6 +479,7 @@ def test_ray_cluster_on_three_hosts_runs_on_both_worker_hosts(
     assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
     assert (per_node["node_cpu_util"] > 0).all(), per_node
     _tasks_carry_their_host(run_dir, w1, w2)
+    _weak_node_sweep_on_ray(hosts, tmp_path, address)
 
 
 def _tasks_carry_their_host(run_dir, w1: str, w2: str) -> None:
@@ -501,3 +512,75 @@ def _per_node_metrics(run_dir, w1: str, w2: str):
     )
     assert set(per_node.index) == {w1, w2}
     return per_node
+
+
+def test_a_node_sweep_on_dask_spans_one_host_then_both(hosts, bare_python, tmp_path):
+    _, w1, w2 = hosts.ips
+    address = _start_dask(hosts, bare_python, tmp_path)
+    out = tmp_path / "results"
+    run = ["run", "cpu", "--quick", "--backends", "dask", "--dask-address", address]
+    # More nodes than the cluster has: one line naming the flag, exit 2, nothing written.
+    bad = harness(*run, "--nodes", "1,3", "--out", str(out))
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"harness: error: --nodes 3: the dask cluster at {address} has only 2 nodes with workers"
+    ]
+    assert not out.exists()
+    proc = harness(*run, "--nodes", "1,2", "--workers", "1", "--out", str(out), timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    per_node = _node_sweep(only_run(out), w1, w2, "strong")
+    assert (per_node["node_tasks"] > 0).all(), per_node  # the scheduler ran tasks on each
+    _scaling_over_nodes(only_run(out), "dask", "1 per node, strong: fixed tasks")
+
+
+def _weak_node_sweep_on_ray(hosts, tmp_path, address: str) -> None:
+    """A weak node sweep on the Ray cluster (one start for both checks): the 1-node case on
+    one worker node, the 2-node case on both with twice the tasks; one CPU a node, the most
+    both nodes have, without --workers."""
+    _, w1, w2 = hosts.ips
+    out = tmp_path / "node-sweep"
+    proc = _ray_driver(
+        hosts, tmp_path, "run", "cpu", "--quick", "--backends", "ray", "--ray-address", address,
+        "--nodes", "1,2", "--node-scaling", "weak", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    per_node = _node_sweep(only_run(out), w1, w2, "weak")
+    assert (per_node["node_cpu_util"] > 0).all(), per_node
+    _scaling_over_nodes(only_run(out), "ray", "1 per node, weak: tasks grow with nodes")
+
+
+def _node_sweep(run_dir, w1: str, w2: str, kind: str):
+    """A sweep over 1 and 2 nodes of one worker each: the 1-node case ran on one worker
+    host alone and its per-node metrics name that host alone, the 2-node case on both;
+    with weak scaling the 2-node case ran twice the tasks. Returns the per-node metrics,
+    one row per case and host."""
+    df = results.load(run_dir)
+    assert set(df["status"]) == {"ok"} and set(df["node_scaling"]) == {kind}
+    wall = df[df["metric"] == "wall_s"]
+    cases = {
+        count: {c: set(rows[c].tolist()) for c in ("nodes", "workers", "tasks")}
+        for count, rows in wall.groupby("node_count")
+    }
+    assert sorted(cases) == [1, 2], cases
+    (one,) = cases[1]["nodes"]
+    assert one in {w1, w2} and cases[2]["nodes"] == {f"{w1},{w2}"}, cases
+    assert (cases[1]["workers"], cases[2]["workers"]) == ({1}, {2})  # one worker per node
+    ((few,), (many,)) = (cases[1]["tasks"], cases[2]["tasks"])
+    assert many == (2 * few if kind == "weak" else few)
+    per_node = df[df["metric"].str.startswith("node_")].pivot_table(
+        index=["node_count", "nodes"], columns="metric", values="value"
+    )
+    assert per_node.index.tolist() == [(1, one), (2, w1), (2, w2)], per_node
+    assert (per_node["node_peak_rss_bytes"] > 10 * 2**20).all(), per_node
+    return per_node
+
+
+def _scaling_over_nodes(run_dir, backend: str, held: str) -> None:
+    """`harness scaling --axis nodes`: a row for the sweep, two levels, flagged as few."""
+    proc = cli("scaling", str(run_dir), "--axis", "nodes", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["families"]
+    assert (row["backend"], row["axis"], row["held"], row["levels"]) == (backend, "nodes", held, 2)
+    assert any("too few levels" in f for f in row["flags"]), row["flags"]
+    table = cli("scaling", str(run_dir), "--axis", "nodes")
+    assert table.returncode == 0 and "where adding nodes stops paying" in table.stdout

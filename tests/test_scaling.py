@@ -299,6 +299,24 @@ def test_the_axis_is_a_parameter():
     assert "past 32 hosts" in table["verdict"][0]
 
 
+def test_nodes_as_the_axis_hold_the_workers_per_node_and_the_kind_of_sweep():
+    """`--axis nodes` reads `node_count`; a family holds its workers per node and whether
+    tasks grew with the nodes, so one and two workers a node are two families."""
+    frame = _frame(0.05, 0.0, 3, seed=62, n=np.array([1.0, 2, 3, 4, 6]))
+    frame = frame.assign(node_count=frame["workers"], node_scaling="weak")
+    doubled = frame.assign(workers=2 * frame["workers"], node_scaling="strong")
+    table = scaling.fit_scaling(pd.concat([frame, doubled]), axis="nodes", resamples=100)
+    assert table["held"].tolist() == ["1 per node, weak: tasks grow with nodes",
+                                      "2 per node, strong: fixed tasks"]  # fmt: skip
+    assert (table["axis"] == "nodes").all() and (table["levels"] == 5).all()
+    assert "past 6 nodes" in table["verdict"][0]
+    # along workers, a node sweep's families hold their node count
+    by_workers = scaling.fit_scaling(doubled.assign(node_count=2), resamples=100)
+    assert by_workers["held"].tolist() == ["on 2 nodes, strong: fixed tasks"]
+    plain = scaling.fit_scaling(_frame(0.05, 0.0, 3, seed=63), resamples=100)
+    assert plain["held"].tolist() == [""]
+
+
 def test_the_stored_cpu_run_is_fitted_fast_and_flagged():
     df = results.load(FIXTURES / "cpu")
     start = time.process_time()

@@ -2,7 +2,10 @@
 to every swept case family, with intervals from the processes.
 
 A family is the cases of one scenario, backend, variant, parameters, interpreter and side
-that differ only in the axis (``workers``; a cluster's node count later, given as `axis`).
+that differ only in the axis (``workers``, or ``nodes``: how many cluster nodes a case's
+workers spanned, the ``node_count`` column), and hold the same things fixed (``held``: along
+nodes, the workers per node and whether tasks grew with the nodes, weak scaling, or stayed,
+strong; along workers in a node sweep, the node count).
 Each of its levels (one value of the axis) holds one value per case process (a run and
 round): the median of its repeats of the metric, throughput (``tasks_per_s``, higher is
 better) by default. The models, with N the axis (`analysis/scaling_fit.py` fits them and says
@@ -64,6 +67,7 @@ from harness.protocol import METRICS, Metric
 
 __all__ = [
     "AMDAHL",
+    "AXES",
     "AXIS",
     "BEYOND_REACH",
     "COLUMNS",
@@ -93,11 +97,14 @@ __all__ = [
     "verdict",
 ]
 
-#: The axis: the number of workers of a case (a cluster's nodes, later, by the same name).
+#: The axis: the number of workers of a case, or with `--axis nodes` of its cluster nodes.
 AXIS = "workers"
+#: An axis by name -> the tidy frame's column that holds it, where the two differ.
+AXES = {"nodes": "node_count"}
 METRIC = Metric.TASKS_PER_S
-#: What a family shares: every case key but the axis (and the run: runs pool).
-FAMILY_KEYS = ["scenario", "backend", "variant", "params", "python", "side"]
+#: What a family shares: every case key but the axis (and the run: runs pool), and what it
+#: holds fixed along the axis (`held`, derived in `families`).
+FAMILY_KEYS = ["scenario", "backend", "variant", "params", "python", "side", "held"]
 #: Fewest levels a fit is trusted with; fewer are fitted and flagged.
 MIN_LEVELS = 5
 #: Predictions beyond this many times the largest N measured are flagged, and the curve's
@@ -312,8 +319,25 @@ def check(df: pd.DataFrame, metric: str, axis: str) -> None:
     info = METRICS.get(metric)
     if info is not None and info.better != "higher":
         raise ScalingError(f"--metric: {metric} is not a throughput (higher is not better)")
-    if axis not in df.columns:
+    if AXES.get(axis, axis) not in df.columns:
         raise ScalingError(f"--axis: no column {axis!r} (workers, or nodes on a cluster)")
+
+
+def held(df: pd.DataFrame, axis: str = AXIS) -> pd.Series:
+    """What each row's family holds fixed along `axis`, in words: along nodes, the workers
+    per node and the node sweep's kind (weak: tasks grow with the nodes; strong: they stay);
+    along another axis, a node sweep's node count; "" where nothing more is held."""
+    count = df["node_count"] if "node_count" in df else pd.Series(1, index=df.index)
+    kind = df["node_scaling"].astype(str) if "node_scaling" in df else pd.Series("", df.index)
+    words = kind.map({"weak": ", weak: tasks grow with nodes", "strong": ", strong: fixed tasks"})
+    words = words.fillna("")
+    if AXES.get(axis, axis) == "node_count":
+        per = (pd.to_numeric(df["workers"], errors="coerce") / count.where(count > 0)).map(
+            lambda w: f"{w:g} per node" if np.isfinite(w) else "?"
+        )
+        return per + words
+    on = count.map(lambda n: f"on {n} node{'s' if n != 1 else ''}")
+    return (on + words).where(kind != "", "")
 
 
 def families(
@@ -326,7 +350,9 @@ def families(
     finite positive values only; families with one level (nothing swept) left out."""
     sub = df[(df["metric"] == metric) & (df["status"] == "ok")]
     sub = sub[np.isfinite(sub["value"].astype(float)) & (sub["value"].astype(float) > 0)]
-    sub = sub.assign(_n=pd.to_numeric(sub[axis], errors="coerce"))
+    sub = sub.assign(_n=pd.to_numeric(sub[AXES.get(axis, axis)], errors="coerce"))
+    if "held" in keys and "held" not in sub:
+        sub = sub.assign(held=held(sub, axis))
     sub = sub[np.isfinite(sub["_n"].astype(float)) & (sub["_n"] >= 1)]
     out: dict[tuple, dict[float, pd.DataFrame]] = {}
     for family, group in sub.groupby(list(keys), dropna=False, observed=True, sort=True):

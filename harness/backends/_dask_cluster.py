@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 
 def cluster_size(address: str, timeout_s: float) -> int:
     """The scheduler's workers, asked over one comm (a Client would linger on failure)."""
+    return int(_identity(address, timeout_s, n_workers=0).get("n_workers", 0))
+
+
+def cluster_nodes(address: str, timeout_s: float) -> dict[str, int]:
+    """The scheduler's workers per host, asked the same way."""
+    from collections import Counter
+
+    info = _identity(address, timeout_s, n_workers=-1)
+    return dict(Counter(str(w.get("host", "")) for w in info.get("workers", {}).values()))
+
+
+def _identity(address: str, timeout_s: float, n_workers: int) -> dict[str, Any]:
+    """The scheduler's `identity` (with up to `n_workers` workers' own), or ClusterError."""
     import asyncio
 
     from distributed.core import rpc
@@ -33,7 +46,7 @@ def cluster_size(address: str, timeout_s: float) -> int:
 
     async def identity() -> dict[str, Any]:
         async with rpc(address, timeout=timeout_s, connection_args=args) as scheduler:
-            return await asyncio.wait_for(scheduler.identity(n_workers=0), timeout_s)
+            return await asyncio.wait_for(scheduler.identity(n_workers=n_workers), timeout_s)
 
     try:
         info = asyncio.run(asyncio.wait_for(identity(), timeout_s * 2))
@@ -42,7 +55,7 @@ def cluster_size(address: str, timeout_s: float) -> int:
         raise ClusterError(f"{address} does not answer as a Dask scheduler ({why})") from None
     if not isinstance(info, dict) or info.get("type") != "Scheduler":
         raise ClusterError(f"{address} answers, but not as a Dask scheduler")
-    return int(info.get("n_workers", 0))
+    return info
 
 
 def launch_cluster(launch: LocalLaunch) -> None:

@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 def cluster_size(address: str, timeout_s: float) -> int:
     """The cluster's CPUs, from a driver in a child process that gets `2 x timeout_s`
     to connect once Ray is imported (`ray.init` itself has no timeout), then is killed."""
+    return int(_ask(address, timeout_s)["cpus"])
+
+
+def cluster_nodes(address: str, timeout_s: float) -> dict[str, int]:
+    """The CPUs of each alive node (by its node id: several may share an address), asked
+    the same way."""
+    return {node: int(cpus) for node, cpus in _ask(address, timeout_s)["nodes"].items()}
+
+
+def _ask(address: str, timeout_s: float) -> dict[str, Any]:
+    """{"cpus": N, "nodes": {node id: CPUs}} from a driver in a child process."""
     import json
     import queue
     import signal
@@ -85,7 +96,7 @@ def cluster_size(address: str, timeout_s: float) -> int:
     elif "error" in answer:
         why = answer["error"]
     else:
-        return int(answer["cpus"])
+        return answer
     raise ClusterError(f"cannot connect to the Ray cluster at {address}: {why}")
 
 
@@ -161,7 +172,7 @@ def _ray_client_installed() -> bool:
 
 
 #: Run in a child process by `cluster_size`: JSON lines on stdout, {"ready": 1} once Ray is
-#: imported, then {"cpus": N} or {"error": "..."}.
+#: imported, then {"cpus": N, "nodes": {node id: CPUs}} or {"error": "..."}.
 _COUNT_CPUS = """
 import json, logging, sys
 import ray
@@ -169,7 +180,10 @@ print(json.dumps({"ready": 1}), flush=True)
 try:
     ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False,
              logging_level=logging.ERROR)
-    print(json.dumps({"cpus": ray.cluster_resources().get("CPU", 0)}), flush=True)
+    nodes = {n["NodeID"]: n["Resources"].get("CPU", 0)
+             for n in ray.nodes() if n.get("Alive")}
+    print(json.dumps({"cpus": ray.cluster_resources().get("CPU", 0), "nodes": nodes}),
+          flush=True)
 except Exception as exc:
     text = str(exc).strip().splitlines()
     print(json.dumps({"error": text[0] if text else type(exc).__name__}), flush=True)

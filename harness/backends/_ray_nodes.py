@@ -2,7 +2,7 @@
 
 Each node's facts come from Ray's view (address, CPUs) and its probe actor; the actor starts
 and stops that node's sampler process and reads its clock; the case's workers per node are
-its placement group's one-CPU bundles there.
+its placement group's CPUs there.
 """
 
 from __future__ import annotations
@@ -70,11 +70,16 @@ class RayNodes(ClusterNodes):
         return alive
 
     def _bundles_per_node(self) -> Counter[str]:
-        """The case's one-CPU bundles per node id."""
+        """The case's CPUs per node id: its placement group's bundles there (one CPU each,
+        or in a node sweep one bundle of `workers / nodes` CPUs a node)."""
         from ray.util.placement_group import placement_group_table
 
-        bundles = placement_group_table(self._pg)["bundles_to_node_id"] if self._pg else {}
-        return Counter(bundles.values())
+        table = placement_group_table(self._pg) if self._pg else {}
+        cpus = {int(i): b.get("CPU", 1) for i, b in table.get("bundles", {}).items()}
+        used: Counter[str] = Counter()
+        for i, node in table.get("bundles_to_node_id", {}).items():
+            used[node] += int(cpus.get(int(i), 1))
+        return used
 
     def _workers_per_node(self) -> dict[str, int]:
         return {self._address_of.get(i, i): n for i, n in self._bundles_per_node().items()}

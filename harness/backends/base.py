@@ -210,6 +210,13 @@ class Backend(ABC):
         """
         raise NotImplementedError(f"the {cls.name} backend cannot run on a cluster")
 
+    @classmethod
+    def cluster_nodes(cls, address: str, timeout_s: float) -> dict[str, int]:
+        """The workers (in `cluster_unit`) of each node of the cluster at `address`, for a
+        node sweep (`--nodes`): backends that implement it also take an option `nodes`, the
+        number of nodes to spread a case's workers over, `workers / nodes` on each."""
+        raise NotImplementedError(f"the {cls.name} backend cannot place workers by node")
+
     @abstractmethod
     def start(self) -> None:
         """Start the engine and return only once every worker has finished a trivial task."""

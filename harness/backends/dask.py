@@ -20,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from harness.backends import _dask_cluster
 from harness.backends._dask_cluster import TLS_SCHEME, security_for
 from harness.backends._dask_cluster import (  # where callers have always found it
@@ -49,6 +51,10 @@ class DaskOptions(BackendOptions):
     threads_per_worker: int = 1
     dashboard: bool = False
     connect_timeout_s: float = 10.0
+    #: On a cluster by address: spread the case's workers over exactly this many hosts,
+    #: `workers / nodes` on each (a node sweep, `--nodes`); 0 spreads them round-robin
+    #: over every host. Set by the runner, not by specs.
+    nodes: int = Field(default=0, ge=0)
 
 
 def _is_future(arg: Any) -> bool:
@@ -150,10 +156,18 @@ class DaskBackend(DaskNodes, Backend):
             self._client = Client(self._cluster, set_as_default=False)
             self._client.wait_for_workers(self.workers, timeout=120)
         self._ship_user_code()
-        self._workers_info = self._client.scheduler_info()["workers"]
-        addresses = spread_over_hosts(
-            {a: w["host"] for a, w in self._workers_info.items()}, self.workers
-        )
+        self._workers_info = self._client.scheduler_info(n_workers=-1)["workers"]
+        host_of = {a: w["host"] for a, w in self._workers_info.items()}
+        if self.options.nodes:
+            addresses = on_hosts(host_of, self.options.nodes, self.workers // self.options.nodes)
+            if len(addresses) < self.workers:
+                raise ClusterTooSmall(
+                    f"the Dask cluster at {self.options.address} has fewer than "
+                    f"{self.options.nodes} hosts with {self.workers // self.options.nodes} "
+                    "workers each"
+                )
+        else:
+            addresses = spread_over_hosts(host_of, self.workers)
         # One trivial task pinned to each worker: ready means it has run one.
         probes = [
             self._client.submit(
@@ -167,7 +181,9 @@ class DaskBackend(DaskNodes, Backend):
         # scheduler's queuing (worker-saturation), which changes what is measured (3x on
         # tiny tasks here), and users of a LocalCluster do not write them.
         # Using all of a cluster's workers needs no restriction either.
-        subset = len(addresses) < len(self._workers_info)
+        # A node sweep restricts at every node count, all of the cluster's too, so that
+        # its levels differ in the nodes alone.
+        subset = len(addresses) < len(self._workers_info) or bool(self.options.nodes)
         self._restrict = addresses if self.remote and subset else None
         self._task_names: set[str] = set()
 
@@ -377,6 +393,11 @@ class DaskBackend(DaskNodes, Backend):
         return _dask_cluster.cluster_size(address, timeout_s)
 
     @classmethod
+    def cluster_nodes(cls, address: str, timeout_s: float) -> dict[str, int]:
+        """The scheduler's workers per host."""
+        return _dask_cluster.cluster_nodes(address, timeout_s)
+
+    @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:
         """`dask scheduler` and `dask worker --nworkers N --nthreads 1`, dashboards off;
         with `launch.tls`, every connection mutual TLS with certificates made for it."""
@@ -395,6 +416,16 @@ def spread_over_hosts(host_of: dict[str, str], n: int) -> list[str]:
             if queue and len(chosen) < n:
                 chosen.append(queue.pop(0))
     return chosen
+
+
+def on_hosts(host_of: dict[str, str], nodes: int, per_host: int) -> list[str]:
+    """`per_host` worker addresses on each of the first `nodes` hosts (by address) that have
+    that many: a node sweep's workers. Fewer when fewer hosts have them."""
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for addr in sorted(host_of):
+        by_host[host_of[addr]].append(addr)
+    able = [h for h in sorted(by_host) if len(by_host[h]) >= per_host][:nodes]
+    return [addr for host in able for addr in by_host[host][:per_host]]
 
 
 class DaskCounter(SharedCounter):

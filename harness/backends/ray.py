@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from harness.backends import _ray_cluster
 from harness.backends._ray_cluster import LOOPBACK_SWITCH as LOOPBACK_SWITCH  # as before
@@ -63,6 +63,10 @@ class RayOptions(BackendOptions):
     #: exactly `workers` CPUs): this driver joins it as a new job, whose workers are new
     #: processes. Set by the runner, not by specs.
     warm_address: str = ""
+    #: On a cluster by address: reserve the case's CPUs on exactly this many nodes,
+    #: `workers / nodes` on each (a node sweep, `--nodes`); 0 spreads them over any.
+    #: Set by the runner, not by specs.
+    nodes: int = Field(default=0, ge=0)
 
     @field_validator("warm_address")
     @classmethod
@@ -171,7 +175,9 @@ class RayBackend(RayNodes, Backend):
         self._pids = sorted(pid for _, pid in seen)
 
     def _reserve_cpus(self) -> None:
-        """A SPREAD placement group of `workers` one-CPU bundles: the case's share of it."""
+        """A SPREAD placement group of `workers` one-CPU bundles: the case's share of it.
+        In a node sweep (`nodes`), a STRICT_SPREAD one of `nodes` bundles of
+        `workers / nodes` CPUs: one bundle on each of that many distinct nodes."""
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -182,7 +188,11 @@ class RayBackend(RayNodes, Backend):
                 f"the Ray cluster at {self.options.address} has {have} CPUs, "
                 f"the case asks for {self.workers} workers"
             )
-        self._pg = placement_group([{"CPU": 1}] * self.workers, strategy="SPREAD")
+        if self.options.nodes:
+            per = self.workers // self.options.nodes
+            self._pg = placement_group([{"CPU": per}] * self.options.nodes, "STRICT_SPREAD")
+        else:
+            self._pg = placement_group([{"CPU": 1}] * self.workers, strategy="SPREAD")
         if not self._pg.wait(timeout_seconds=self.options.connect_timeout_s):
             raise RuntimeError(
                 f"the Ray cluster at {self.options.address} did not grant {self.workers} free "
@@ -379,6 +389,11 @@ class RayBackend(RayNodes, Backend):
         """The cluster's CPUs, from a driver in a child process that gets `2 x timeout_s`
         to connect once Ray is imported (`ray.init` itself has no timeout), then is killed."""
         return _ray_cluster.cluster_size(address, timeout_s)
+
+    @classmethod
+    def cluster_nodes(cls, address: str, timeout_s: float) -> dict[str, int]:
+        """The CPUs of each alive node, asked the same way."""
+        return _ray_cluster.cluster_nodes(address, timeout_s)
 
     @classmethod
     def launch_cluster(cls, launch: LocalLaunch) -> None:

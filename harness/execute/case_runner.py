@@ -304,6 +304,8 @@ def _outcome(
     remote = description.remote if description else bool(case.backend_options.get("address"))
     nodes = (description.nodes_used if description else "") or ("" if remote else "local")
     base = {**case_columns(case, run_id, round_no), "status": status, "error": error}
+    if not case.nodes:  # outside a node sweep: the nodes the workers ran on
+        base["node_count"] = len(nodes.split(",")) if nodes else 0
     partner = case.partner_case()
     rows = _metric_rows(events, base, partner, nodes)
     once = {**base, "nodes": nodes, "repeat": None}
@@ -413,6 +415,8 @@ def case_columns(case: Case, run_id: str, round_no: int) -> dict[str, Any]:
         "round": round_no,
         "python": case.python or PYTHON,
         "side": case.side,
+        "node_count": case.nodes or 1,
+        "node_scaling": case.node_scaling,
     }
 
 

@@ -73,6 +73,14 @@ def available_workers(engine: str, address: str, timeout_s: float = CONNECT_TIME
     return cls.cluster_size(address, timeout_s)
 
 
+def node_sizes(engine: str, address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> dict[str, int]:
+    """The workers of each node of the cluster at `address` (`cluster_unit`), for a node
+    sweep. Raises ClusterError."""
+    cls = _backend(engine, "address_flag")
+    check_reachable(address, timeout_s)
+    return cls.cluster_nodes(address, timeout_s)
+
+
 def _backend(engine: str, needs: str) -> type[backends.Backend]:
     """The backend class, if it has what the job needs (an address flag, a launcher)."""
     if needs == "address_flag":
@@ -115,6 +123,67 @@ def fit_workers(
                 continue
             seen.add(case.case_id)
         out.append(case)
+    return out
+
+
+def fit_nodes(
+    cases: list[Case],
+    backend: str,
+    sizes: dict[str, int],
+    nodes: list[int],
+    requested: list[int] | None,
+    scaling: str,
+    where: str,
+    field: str,
+) -> list[Case]:
+    """The cases of `backend` as a node sweep over a cluster with `sizes` workers a node:
+    one case per node count N and workers per node W, N x W workers on N nodes (the backend
+    places them: its option `nodes`), `tasks` x N of them when `scaling` is "weak".
+
+    W is each of `--workers` (`requested`), else the most that the largest N nodes all
+    have. A count more than the cluster's nodes with W workers is a ClusterError naming
+    `field` (--nodes, or the spec's `nodes`)."""
+    unit = backends.get(backend).cluster_unit
+    counts = sorted((n for n in sizes.values() if n > 0), reverse=True)
+    if not counts:
+        raise ClusterError(f"{where} has no workers")
+    most = max(nodes)
+    if most > len(counts):
+        raise ClusterError(
+            f"{field} {most}: {where} has only {len(counts)} "
+            f"node{'s' if len(counts) != 1 else ''} with {unit}"
+        )
+    # --workers: the cases' own counts (the spec's with --workers are overridden already)
+    own = sorted({c.workers for c in cases if c.backend == backend})
+    per_node = own if requested else [counts[most - 1]]
+    for w in per_node:
+        able = sum(n >= w for n in counts)
+        if able < most:
+            flag = "--workers" if requested else field
+            raise ClusterError(
+                f"{flag} {w if requested else most}: {where} has only {able} "
+                f"node{'s' if able != 1 else ''} with {w} {unit} or more (workers are per node "
+                f"with {field})"
+            )
+    out: list[Case] = []
+    seen: set[str] = set()
+    for case in cases:
+        if case.backend != backend:
+            out.append(case)
+            continue
+        for w in [case.workers] if requested else per_node:
+            for n in sorted(set(nodes)):
+                swept = dataclasses.replace(
+                    case,
+                    workers=w * n,
+                    nodes=n,
+                    node_scaling=scaling,
+                    tasks=case.tasks * n if scaling == "weak" else case.tasks,
+                    backend_options={**case.backend_options, "nodes": n},
+                )
+                if swept.case_id not in seen:
+                    seen.add(swept.case_id)
+                    out.append(swept)
     return out
 
 

@@ -125,7 +125,8 @@ class Run:
         loaded = scenario if isinstance(scenario, Spec) else spec.load(scenario, options.imports)
         pythons = _interpreters(loaded, options, scenario)
         cases = spec.cases(loaded, options, [i.label for i in pythons])
-        cases, notes = fit_to_clusters(cases, options)
+        source = "" if isinstance(scenario, Spec) else str(spec.resolve(scenario))
+        cases, notes = fit_to_clusters(cases, options, loaded, source)
         if resume is not None and not (resume / results.RUN_JSON).is_file():
             raise InputError(f"--resume: {resume} is not a run folder (no {results.RUN_JSON})")
         pythons = _prepare(pythons, cases, say or (lambda line: None))
@@ -135,7 +136,6 @@ class Run:
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
         run_dir = out / results.new_run_id(out)
         run_dir.mkdir()
-        source = "" if isinstance(scenario, Spec) else str(spec.resolve(scenario))
         info = {
             "format_version": results.FORMAT_VERSION,
             "run_id": run_dir.name,
@@ -261,22 +261,49 @@ def _prepare(
     return pythons
 
 
-def fit_to_clusters(cases: list[Case], options: RunOptions) -> tuple[list[Case], list[str]]:
-    """Reach every cluster given by address before any case runs; size its cases to it."""
+def fit_to_clusters(
+    cases: list[Case], options: RunOptions, loaded: Spec | None = None, source: str = ""
+) -> tuple[list[Case], list[str]]:
+    """Reach every cluster given by address before any case runs; size its cases to it,
+    and make a node sweep (--nodes, else the spec's `nodes`; `source` is the spec's file)
+    of its cases."""
     from harness import backends
     from harness.execute import clusters as cluster
 
+    nodes = options.nodes or (loaded.nodes if loaded else [])
+    field = "--nodes" if options.nodes else f"{source}: nodes" if source else "the spec's nodes"
+    scaling = options.node_scaling or (loaded.node_scaling if loaded else "strong")
+    on_cluster = [b for b in options.addresses if any(c.backend == b for c in cases)]
+    flags = " or ".join(str(c.address_flag) for c in backends.with_address_flag().values())
+    if options.node_scaling and not nodes:
+        raise InputError("--node-scaling: only with --nodes (or the spec's nodes)")
+    if nodes and not on_cluster:
+        raise InputError(
+            f"{field}: a node sweep runs only on a cluster given by address ({flags}), and "
+            "no case of this run does"
+        )
     notes = []
-    for backend, address in options.addresses.items():
-        if not any(c.backend == backend for c in cases):
-            continue
+    for backend in on_cluster:
+        address = options.addresses[backend]
         cls = backends.get(backend)
         where = f"the {backend} cluster at {address}"
+        if nodes and "nodes" not in cls.options_model.model_fields:
+            raise InputError(f"{field}: the {backend} backend cannot place its workers by node")
+        sizes: dict[str, int] = {}
         try:
-            available = cluster.available_workers(backend, address)
+            if nodes:
+                sizes = cluster.node_sizes(backend, address)
+                available = sum(sizes.values())
+            else:
+                available = cluster.available_workers(backend, address)
         except cluster.ClusterError as exc:
             raise InputError(f"{cls.address_flag} {address}: {exc}") from None
-        cases = cluster.fit_workers(cases, backend, available, options.workers, where)
+        if nodes:  # their errors name the flag or field at fault
+            cases = cluster.fit_nodes(
+                cases, backend, sizes, nodes, options.workers, scaling, where, field
+            )
+        else:
+            cases = cluster.fit_workers(cases, backend, available, options.workers, where)
         notes.append(f"{backend}: using {where} ({available} {cls.cluster_unit})")
     return cases, notes
 

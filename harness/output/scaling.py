@@ -69,12 +69,20 @@ class ScalingView:
             rows.append(rec)
         return rows
 
+    def _held(self) -> bool:
+        """Whether any family holds something fixed (a node sweep): then a column says what."""
+        return "held" in self.fits and bool(self.fits["held"].astype(str).str.len().gt(0).any())
+
     def terminal(self) -> list[Any]:
-        table = Table(title="where adding workers stops paying", header_style="bold")
+        axes = sorted(set(self.fits["axis"].astype(str))) if "axis" in self.fits else []
+        title = f"where adding {' or '.join(axes) or 'workers'} stops paying"
+        table = Table(title=title, header_style="bold")
+        held = self._held()
         for name in (
             "scenario",
             "backend",
             "params",
+            *(["held"] if held else []),
             "levels",
             "model",
             "contention (α)",
@@ -89,6 +97,7 @@ class ScalingView:
                 str(r["scenario"]),
                 str(r["backend"]),
                 str(r["params"]),
+                *([str(r["held"])] if held else []),
                 str(r["levels"]),
                 str(r["model"]),
                 _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
@@ -109,10 +118,12 @@ class ScalingView:
         return [table, *notes]
 
     def markdown(self) -> str:
+        held = self._held()
         headers = [
             "scenario",
             "backend",
             "params",
+            *(["held"] if held else []),
             "levels",
             "model",
             "alpha",
@@ -126,6 +137,7 @@ class ScalingView:
                 r["scenario"],
                 r["backend"],
                 r["params"],
+                *([r["held"]] if held else []),
                 r["levels"],
                 r["model"],
                 _share(r["alpha"], r["alpha_ci_low"], r["alpha_ci_high"]),
