@@ -35,7 +35,7 @@ def _answer(proc) -> dict:
 
 
 def test_tiny_pure_python_tasks_pick_a_process_pool_with_chunks(tmp_path):
-    proc, runs = _tune(tmp_path, "tiny.toml", "--backends", "threads,processes", "--budget", "25s")
+    proc, runs = _tune(tmp_path, "tiny.toml", "--backends", "threads,processes", "--budget", "15s")
     doc = _answer(proc)
     winner = doc["winner"]
     assert winner["backend"] == "processes" and winner["batching"] == "chunks", doc
@@ -45,7 +45,7 @@ def test_tiny_pure_python_tasks_pick_a_process_pool_with_chunks(tmp_path):
     assert statuses["processes w2, a task per input"] in ("pruned", "timeout") or statuses[
         "processes w2, a task per input"
     ].startswith("eliminated"), statuses
-    assert doc["spent_s"] <= 25 + 20
+    assert doc["spent_s"] <= 15 + 20
     assert (
         "ProcessPoolExecutor(2" in doc["snippet"]
         and f"chunksize={winner['chunk']}" in doc["snippet"]
@@ -58,7 +58,7 @@ def test_tiny_pure_python_tasks_pick_a_process_pool_with_chunks(tmp_path):
 
 
 def test_waiting_tasks_pick_many_workers(tmp_path):
-    proc, _ = _tune(tmp_path, "wait.toml", "--backends", "threads,processes", "--budget", "25s")
+    proc, _ = _tune(tmp_path, "wait.toml", "--backends", "threads,processes", "--budget", "15s")
     doc = _answer(proc)
     assert doc["probe"]["cpu_wanted"] < 0.5  # the probe saw the task wait
     winner = doc["winner"]
@@ -70,7 +70,7 @@ def test_waiting_tasks_pick_many_workers(tmp_path):
 
 
 def test_gil_releasing_hashing_picks_a_parallel_backend(tmp_path):
-    proc, _ = _tune(tmp_path, "digest.toml", "--backends", "threads,processes", "--budget", "25s")
+    proc, _ = _tune(tmp_path, "digest.toml", "--backends", "threads,processes", "--budget", "22s")
     doc = _answer(proc)
     winner = doc["winner"]
     assert winner["backend"] in ("threads", "processes") and winner["workers"] >= 2, winner

@@ -20,7 +20,7 @@ The run, in the order it happens (each step's rule stated where it acts):
    - after it ran ("pruned"): a first batch 4 times slower than the best first batch.
      Under this machine's measured noise, the slowest single process of 12 equally fast
      candidates is more than 2 times the fastest in one or two races in a hundred, and
-     more than 3 times in none of 20,000 (`tests/test_racing.py` simulates it). The
+     more than 3 times in none of 15,000 (`tests/test_racing.py` simulates it). The
      runner stops a batch already past that (`Case.batch_limit_s`, after the first
      warm-up), and a process past its engine's start and such batches (its timeout).
    A candidate process that times out or crashes is out with that status; outputs that
