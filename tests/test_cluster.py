@@ -542,3 +542,31 @@ def _a_timed_out_ray_case_leaves_no_sampler_process(info: dict, tmp_path: Path) 
     while samplers() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert samplers() == [] and not [p for p in seen if _alive(p)]
+
+
+def test_a_launchers_process_group_counts_as_the_cluster_even_without_its_token():
+    """Ray's agents overwrite their environment (their process title), so the token cannot
+    find them: a launcher's process group does, and `terminate` then leaves nothing."""
+    import subprocess
+
+    from harness.backends.launch import members
+    from harness.measure.proctree import terminate
+
+    launcher = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & sleep 60; wait"],
+        start_new_session=True,
+        env={"PATH": os.environ["PATH"]},
+    )
+    try:
+        time.sleep(0.3)
+        proc = psutil.Process(launcher.pid)
+        started = {"pid": launcher.pid, "create_time": proc.create_time()}
+        info = {"token": uuid.uuid4().hex, "launchers": [started]}
+        found = members(info)
+        children = proc.children(recursive=True)
+        assert children and {p.pid for p in children} <= {p.pid for p in found}
+        terminate(found)
+        assert not [p for p in children if _running(p.pid)]
+    finally:
+        launcher.kill()
+        launcher.wait()

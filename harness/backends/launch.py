@@ -228,14 +228,25 @@ def launcher_processes(info: dict[str, Any]) -> list[psutil.Process]:
 
 
 def members(info: dict[str, Any]) -> list[psutil.Process]:
-    """Every live process of the cluster: the launchers and all that carry its token."""
+    """Every live process of the cluster: the launchers, all that carry its token, and all
+    in a launcher's process group. The group is what finds Ray's agents: they overwrite
+    their environment with their process title, so their token cannot be read, and they
+    outlived a stopped head by a minute or more, re-parented to init."""
     procs = {p.pid: p for p in launcher_processes(info)}
+    groups = {int(i["pid"]): float(i["create_time"]) for i in info.get("launchers", [])}
     me = os.getpid()
     for proc in psutil.process_iter():
         if proc.pid == me or proc.pid in procs:
             continue
         try:
             if proc.environ().get(TOKEN_VAR) == info["token"]:
+                procs[proc.pid] = proc
+                continue
+            group = os.getpgid(proc.pid)
+            # a launcher leads its own group; a group of that number made later than the
+            # launcher is its (a reused number would need the launcher gone and its PID
+            # handed to a new group leader, and that leader's processes came after)
+            if group in groups and proc.create_time() >= groups[group] - 0.01:
                 procs[proc.pid] = proc
         except (psutil.Error, OSError):
             continue
