@@ -113,14 +113,14 @@ class TuneView:
                 _num(r[Metric.OVERHEAD_P50_S], fmt_seconds),
             )
         out: list[Any] = [table, *(Text(line) for line in self.summary())]
-        reasons = self._reasons()
+        reasons = self.reasons()
         if reasons:
             out += ["why candidates left:", *(Text(line) for line in reasons)]
         if self.answer.snippet:
             out += ["run it this way:", Syntax(self.answer.snippet, "python", theme="ansi_dark")]
         return out
 
-    def _reasons(self) -> list[str]:
+    def reasons(self) -> list[str]:
         """A line per candidate that left, but one line for all those never started (the
         arithmetic floor): 26 candidates of a waiting task would be 20 such lines."""
         lines, unrun = [], []

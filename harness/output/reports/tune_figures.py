@@ -431,17 +431,14 @@ def _answer_lines(found: tuned.TuneAnswer, info: dict[str, Any]) -> list[str]:
         )
     probe = found.probe
     if probe:
-        waits = probe.get("cpu_use", 1.0) < 0.5
+        wanted = probe.get("cpu_wanted", probe.get("cpu_use", 1.0))
+        waits = wanted < 0.5
         lines.append(
             f"probe: a batch took {fmt_seconds(probe['sequential_batch_s'])} sequentially, "
-            f"{fmt_seconds(probe['task_s'])} a task, CPU use {probe['cpu_use']:.0%}: the task "
+            f"{fmt_seconds(probe['task_s'])} a task, CPU wanted {wanted:.0%}: the task "
             f"{'waits' if waits else 'computes'}; {len(found.rows)} candidates."
         )
-    left = [
-        f"{r['candidate']}: {r['reason']}"
-        for r in found.rows.to_dict("records")
-        if r["reason"] and kind(str(r["status"])) in ("pruned", "failed", "eliminated")
-    ]
+    left = [line.strip() for line in TuneView(found).reasons()]
     if left:
         lines.append("why candidates left: " + "; ".join(left))
     never = [
