@@ -243,3 +243,29 @@ def cpu_run(tmp_path_factory) -> Path:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return run_dir
+
+
+#: The test files that take longest (seconds of engines starting and cases waiting out their
+#: time), longest first. `make test` hands whole files to its workers in collection order,
+#: and alphabetical order left the tune, user-code and walking-skeleton files for last: a
+#: worker started one of them when the others were nearly done, and the suite waited on it.
+#: Starting the longest first (LPT scheduling) keeps the workers' ends close together.
+LONGEST_FIRST = [
+    "test_cluster.py",
+    "test_scenarios.py",
+    "test_reliability.py",
+    "test_cluster_hosts.py",
+    "test_contention.py",
+    "test_tune_engines.py",
+    "test_tune.py",
+    "test_budget.py",
+    "test_walking_skeleton.py",
+    "test_report_formats.py",
+    "test_user_code.py",
+    "test_graphs.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
