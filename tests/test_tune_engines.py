@@ -39,7 +39,7 @@ def test_a_cluster_given_by_address_races_with_all_its_workers(tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         address = json.loads(state.read_text())["address"]
         proc, runs = _tune(tmp_path, "digest.toml", "--backends", "threads", "--dask-address",
-                           address, "--budget", "15s", "--repeat", "2")  # fmt: skip
+                           address, "--budget", "12s", "--repeat", "2")  # fmt: skip
         doc = _answer(proc)
         on_cluster = [c for c in doc["candidates"] if c["backend"] == "dask"]
         assert on_cluster and all(f"at {address} w2" in c["candidate"] for c in on_cluster)
