@@ -17,8 +17,8 @@ from harness.measure.racing import Race, RaceRule, Score
 
 pytestmark = pytest.mark.fast
 
-#: Replicates a setting: 1 - confidence = 5% is read to within about +-1.5 points.
-REPLICATES = 800
+#: Replicates a setting: 1 - confidence = 5% is read to within about +-2 points.
+REPLICATES = 500
 
 
 def _simulated(speedups: dict[str, float | None], blocks: int, rng: np.random.Generator):

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import harness
+from conftest import cli, harness
 from test_tune import EXAMPLE
 
 from harness import results
@@ -62,7 +62,6 @@ def test_a_budget_too_small_for_one_block(tmp_path):
 )
 def test_bad_flags_are_one_line_and_write_nothing(tmp_path, args, flag):
     out = tmp_path / "runs"
-    proc = harness("tune", "tiny.toml", "--import", "tunedemo", "--out", str(out), *args,
-                   cwd=EXAMPLE)  # fmt: skip
+    proc = cli("tune", "tiny.toml", "--import", "tunedemo", "--out", str(out), *args, cwd=EXAMPLE)
     assert proc.returncode == 2 and flag in proc.stderr, proc.stderr
     assert not out.exists() or not any(out.iterdir())
