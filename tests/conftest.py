@@ -256,7 +256,6 @@ LONGEST_FIRST = [
     "test_reliability.py",
     "test_cluster_hosts.py",
     "test_contention.py",
-    "test_tune_engines.py",
     "test_tune.py",
     "test_budget.py",
     "test_walking_skeleton.py",

@@ -1,7 +1,9 @@
-"""`harness tune` with real Dask and Ray candidates: groups of the size tune chose.
+"""`harness tune` on a real Dask cluster given by address: its candidates, grouped by the
+size tune chose, run there. (Tune's Ray candidates join a warm Ray through the runner's
+`WarmEngines`, which tests/test_budget.py checks with a real Ray.)
 
 Apart from tests/test_tune.py so that `make test` (a file per pytest worker) runs the two
-at once: each is a minute of real races.
+at once.
 """
 
 from __future__ import annotations
@@ -14,22 +16,6 @@ from test_tune import _answer, _tune
 from harness import results
 
 
-def test_ray_races_in_groups_and_its_other_ways_join_a_warm_engine(tmp_path):
-    """Real Ray candidates: the first starts Ray (its start-up measured), the next joins a
-    warm local Ray as a fresh driver, and a group of the size tune chose is one Ray task
-    (`group_size`); every candidate that ran kept the sequential answer. (Dask's grouped
-    ways run in the cluster test below.)"""
-    proc, _ = _tune(tmp_path, "digest.toml", "--backends", "ray", "--budget", "20s",
-                    "--repeat", "2", timeout=400)  # fmt: skip
-    doc = _answer(proc)
-    ran = {c["candidate"]: c for c in doc["candidates"] if c["blocks"]}
-    assert any(name.startswith("ray w2, chunks of") for name in ran), ran
-    assert "join a warm local engine" in proc.stderr, proc.stderr[-2000:]
-    started = [c for c in ran.values() if c["backend"] == "ray" and c["startup_s"] is not None]
-    assert len(started) == 1, ran  # one cold start; the other ways joined it
-    assert doc["winner"] is not None and doc["snippet"]
-
-
 def test_a_cluster_given_by_address_races_with_all_its_workers(tmp_path):
     """A real Dask cluster (`harness cluster up`, on loopback) given by address: its
     candidates use all its workers, run there, and the snippet connects to it."""
@@ -39,7 +25,7 @@ def test_a_cluster_given_by_address_races_with_all_its_workers(tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         address = json.loads(state.read_text())["address"]
         proc, runs = _tune(tmp_path, "digest.toml", "--backends", "threads", "--dask-address",
-                           address, "--budget", "12s", "--repeat", "2")  # fmt: skip
+                           address, "--budget", "12s")  # fmt: skip
         doc = _answer(proc)
         on_cluster = [c for c in doc["candidates"] if c["backend"] == "dask"]
         assert on_cluster and all(f"at {address} w2" in c["candidate"] for c in on_cluster)
