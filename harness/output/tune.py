@@ -27,12 +27,15 @@ PRUNE_TEXT = (
 )
 
 
-def _ratio(value: Any, low: Any, high: Any) -> str:
+def ratio_text(value: Any, low: Any = None, high: Any = None) -> str:
+    """'1.76x (1.62-2.12)': a ratio to two decimals, the race's resolution, with its interval
+    where it has one (none where it is a point, as the loop's own 1x is)."""
     if value is None or not math.isfinite(float(value)):
         return "-"
     text = f"{float(value):.2f}x"
-    if low is not None and math.isfinite(float(low)) and math.isfinite(float(high)):
-        text += f" ({float(low):.2f}-{float(high):.2f})"
+    if low is not None and high is not None and math.isfinite(float(low)):
+        if math.isfinite(float(high)) and float(high) > float(low):
+            text += f" ({float(low):.2f}-{float(high):.2f})"
     return text
 
 
@@ -55,7 +58,7 @@ class TuneView:
         lines = []
         if a.winner is not None:
             w = a.winner
-            speedup = _ratio(w["speedup"], w["speedup_ci_low"], w["speedup_ci_high"])
+            speedup = ratio_text(w["speedup"], w["speedup_ci_low"], w["speedup_ci_high"])
             level = w.get("speedup_ci_level")
             how = (
                 f"{float(level):.1%} interval over its {w['blocks']} processes"
@@ -71,7 +74,7 @@ class TuneView:
             r = a.runner_up
             lines.append(
                 f"runner-up: {r['candidate']}, "
-                f"{_ratio(r['ratio_to_winner'], r['ratio_ci_low'], r['ratio_ci_high'])} the "
+                f"{ratio_text(r['ratio_to_winner'], r['ratio_ci_low'], r['ratio_ci_high'])} the "
                 "winner's time"
             )
         decided = {
@@ -106,8 +109,8 @@ class TuneView:
                 str(r["status"]),
                 str(r["blocks"]),
                 _num(r[Metric.WALL_S], fmt_seconds),
-                _ratio(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"]),
-                _ratio(r["ratio_to_winner"], r["ratio_ci_low"], r["ratio_ci_high"]),
+                ratio_text(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"]),
+                ratio_text(r["ratio_to_winner"], r["ratio_ci_low"], r["ratio_ci_high"]),
                 _num(r[Metric.STARTUP_S], fmt_seconds),
                 _num(r[Metric.WORKER_USS_BYTES], fmt_bytes),
                 _num(r[Metric.OVERHEAD_P50_S], fmt_seconds),
@@ -141,8 +144,8 @@ class TuneView:
         headers = ["candidate", "status", "blocks", "wall", "speedup", "time / winner's"]
         rows = [
             [r["candidate"], r["status"], r["blocks"], _num(r[Metric.WALL_S], fmt_seconds),
-             _ratio(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"]),
-             _ratio(r["ratio_to_winner"], r["ratio_ci_low"], r["ratio_ci_high"])]
+             ratio_text(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"]),
+             ratio_text(r["ratio_to_winner"], r["ratio_ci_low"], r["ratio_ci_high"])]
             for r in self.answer.rows.to_dict("records")
         ]  # fmt: skip
         text = formats.markdown_table(headers, rows)

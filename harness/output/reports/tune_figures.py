@@ -43,7 +43,7 @@ from harness.output.reports.figures import (
     new_figure,
 )
 from harness.output.reports.style import palette
-from harness.output.tune import TuneView
+from harness.output.tune import TuneView, ratio_text
 from harness.units import fmt_seconds
 
 #: How a candidate ended, as the intervals page colours it (`kind` of its status).
@@ -408,16 +408,12 @@ def _forest(ax: Axes, rows: pd.DataFrame, found: tuned.TuneAnswer) -> set[str]:
 
 def _row_note(r: dict[str, Any]) -> str:
     """'1.23x (0.95-1.43) · winner · 6 processes'."""
-    text = f"{float(r['speedup']):.2f}x"
-    low, high = float(r["speedup_ci_low"]), float(r["speedup_ci_high"])
-    if math.isfinite(low) and math.isfinite(high) and high > low:
-        text += f" ({low:.2f}-{high:.2f})"
+    text = ratio_text(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"])
     blocks = int(r["blocks"])
     text += f" · {r['status']} · {blocks} process{'es' if blocks != 1 else ''}"
-    ratio, low, high = (float(r[k]) for k in ("ratio_to_winner", "ratio_ci_low", "ratio_ci_high"))
+    ratio = float(r["ratio_to_winner"])
     if math.isfinite(ratio) and ratio != 1.0:
-        text += f"\n{ratio:.2f}x the winner's time"
-        text += f" ({low:.2f}-{high:.2f})" if math.isfinite(low) and math.isfinite(high) else ""
+        text += f"\n{ratio_text(ratio, r['ratio_ci_low'], r['ratio_ci_high'])} the winner's time"
     return text
 
 
